@@ -1,0 +1,5 @@
+export * from './backup-id';
+export * from './manifest.schema';
+export * from './naming';
+export * from './new-manifest';
+export * from './status';

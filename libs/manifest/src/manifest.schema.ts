@@ -1,0 +1,141 @@
+import { z } from 'zod';
+
+export const COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+
+export const BACKUP_STATUSES = ['dumping', 'dumped', 'uploaded', 'verified', 'failed', 'corrupt'] as const;
+export type BackupStatus = (typeof BACKUP_STATUSES)[number];
+
+export const TRIGGERS = ['schedule', 'manual', 'api'] as const;
+export type Trigger = (typeof TRIGGERS)[number];
+
+export const STAGES = ['dump', 'upload', 'verify', 'retention', 'restore'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const ACCESS_TIERS = ['Hot', 'Cool', 'Cold', 'Archive'] as const;
+export type AccessTier = (typeof ACCESS_TIERS)[number];
+
+const isoTime = z.iso.datetime({ offset: true });
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 is 64 lowercase hex characters');
+
+export const partSchema = z.object({
+  index: z.number().int().min(1),
+  size: z.number().int().min(0),
+  sha256: sha256Hex,
+  /** Path of the part file relative to the backup's local directory. */
+  file: z.string(),
+});
+export type Part = z.infer<typeof partSchema>;
+
+export const tableCountSchema = z.object({
+  schema: z.string(),
+  name: z.string(),
+  rows: z.number().int().min(0),
+});
+export type TableCount = z.infer<typeof tableCountSchema>;
+
+export const checkSchema = z.object({
+  name: z.string(),
+  ok: z.boolean(),
+  expected: z.union([z.string(), z.number()]).optional(),
+  actual: z.union([z.string(), z.number()]).optional(),
+  detail: z.string().optional(),
+});
+export type Check = z.infer<typeof checkSchema>;
+
+export const verificationSchema = z.object({
+  at: isoTime,
+  checksum: z.object({ ok: z.boolean(), expected: sha256Hex, actual: z.string(), bytes: z.number().int() }),
+  structure: z
+    .object({ ok: z.boolean(), tool: z.string(), entries: z.number().int(), detail: z.string().optional() })
+    .nullable(),
+  restoreTest: z
+    .object({
+      ok: z.boolean(),
+      durationMs: z.number().int(),
+      scratch: z.string(),
+      checks: z.array(checkSchema),
+    })
+    .nullable(),
+});
+export type Verification = z.infer<typeof verificationSchema>;
+
+export const failureSchema = z.object({
+  stage: z.enum(STAGES),
+  code: z.string(),
+  message: z.string(),
+  attempts: z.number().int().optional(),
+  at: isoTime,
+});
+export type Failure = z.infer<typeof failureSchema>;
+
+export const manifestSchema = z.object({
+  schemaVersion: z.literal(1),
+  backupId: z.string().regex(/^\d{8}T\d{6}Z-[0-9a-z]{6}$/),
+  target: z.object({
+    id: z.string().regex(/^[a-z0-9-]{1,63}$/),
+    kind: z.string(),
+    database: z.string(),
+    host: z.string().optional(),
+    serverVersion: z.string().nullable(),
+  }),
+  policy: z.string(),
+  trigger: z.enum(TRIGGERS),
+  status: z.enum(BACKUP_STATUSES),
+  pinned: z.boolean().default(false),
+  timestamps: z.object({
+    requestedAt: isoTime,
+    dumpStartedAt: isoTime.optional(),
+    dumpedAt: isoTime.optional(),
+    uploadedAt: isoTime.optional(),
+    verifiedAt: isoTime.optional(),
+    failedAt: isoTime.optional(),
+  }),
+  artifact: z.object({
+    name: z.string(),
+    format: z.string(),
+    compression: z.enum(COMPRESSIONS),
+    encryption: z.enum(['none', 'age']),
+    size: z.number().int().nullable(),
+    rawSize: z.number().int().nullable(),
+    sha256: sha256Hex.nullable(),
+    parts: z.array(partSchema),
+  }),
+  /** Per-table row counts taken in the same snapshot as the dump. */
+  content: z.object({ tables: z.array(tableCountSchema) }),
+  locations: z.object({
+    local: z.object({ path: z.string() }).nullable(),
+    remote: z
+      .object({
+        container: z.string(),
+        blobName: z.string(),
+        etag: z.string().nullable(),
+        tier: z.enum(ACCESS_TIERS).nullable(),
+      })
+      .nullable(),
+  }),
+  verification: verificationSchema.nullable(),
+  failure: failureSchema.nullable(),
+  tool: z.object({
+    name: z.literal('tidemark'),
+    version: z.string(),
+    hostname: z.string(),
+    dumpTool: z.string().nullable(),
+  }),
+  /** How to restore with stock tools, for a person who has only this file. */
+  restoreHint: z.string().optional(),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+export class ManifestError extends Error {
+  override readonly name = 'ManifestError';
+}
+
+/** Parses and validates a manifest; the error names the first invalid field. */
+export function parseManifest(input: unknown, origin = 'manifest'): Manifest {
+  const result = manifestSchema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const path = issue?.path.join('.') ?? '';
+  throw new ManifestError(`${origin}: ${path ? `${path}: ` : ''}${issue?.message ?? 'invalid'}`);
+}

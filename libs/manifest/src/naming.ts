@@ -1,0 +1,46 @@
+import type { Compression } from './manifest.schema';
+
+export const TARGET_ID_PATTERN = /^[a-z0-9-]{1,63}$/;
+
+/** Artifact file name for a PostgreSQL custom-format dump with the given compression. */
+export function artifactName(format: ArtifactFormat, compression: Compression): string {
+  return `dump.${FORMAT_EXTENSION[format]}${COMPRESSION_EXTENSION[compression]}`;
+}
+
+export type ArtifactFormat = 'pg_dump-custom';
+const FORMAT_EXTENSION: Record<ArtifactFormat, string> = { 'pg_dump-custom': 'pgc' };
+const COMPRESSION_EXTENSION: Record<Compression, string> = { zstd: '.zst', gzip: '.gz', none: '' };
+
+/** `<targetId>/<backupId>/` — every blob and local file of one backup lives under this prefix. */
+export function backupPrefix(targetId: string, backupId: string): string {
+  return `${targetId}/${backupId}/`;
+}
+
+export function artifactBlobName(targetId: string, backupId: string, artifact: string): string {
+  return `${backupPrefix(targetId, backupId)}${artifact}`;
+}
+
+export const MANIFEST_FILE = 'manifest.json';
+
+export function manifestBlobName(targetId: string, backupId: string): string {
+  return `${backupPrefix(targetId, backupId)}${MANIFEST_FILE}`;
+}
+
+/** Parses `<targetId>/<backupId>/manifest.json`; null for any other blob name. */
+export function parseManifestBlobName(name: string): { targetId: string; backupId: string } | null {
+  const m = /^([a-z0-9-]{1,63})\/(\d{8}T\d{6}Z-[0-9a-z]{6})\/manifest\.json$/.exec(name);
+  return m ? { targetId: m[1] as string, backupId: m[2] as string } : null;
+}
+
+/** Relative path of part N (1-based) inside the backup's local directory. */
+export function partFileName(artifact: string, part: number): string {
+  return `${artifact}.part-${String(part).padStart(5, '0')}`;
+}
+
+/**
+ * Block ids must all have the same length within one blob: `p<part:5>b<block:5>` base64-encoded.
+ * Deterministic, so staging a part again overwrites the same blocks.
+ */
+export function blockId(part: number, block: number): string {
+  return Buffer.from(`p${String(part).padStart(5, '0')}b${String(block).padStart(5, '0')}`).toString('base64');
+}

@@ -1,0 +1,54 @@
+import type { Compression, Manifest, Trigger } from './manifest.schema';
+import { artifactName, type ArtifactFormat } from './naming';
+
+export interface NewManifestInput {
+  backupId: string;
+  target: Manifest['target'];
+  policy: string;
+  trigger: Trigger;
+  requestedAt: Date;
+  startedAt: Date;
+  format: ArtifactFormat;
+  compression: Compression;
+  localPath: string;
+  tool: Manifest['tool'];
+}
+
+/** The manifest of a backup whose dump has just started. */
+export function newManifest(input: NewManifestInput): Manifest {
+  const name = artifactName(input.format, input.compression);
+  return {
+    schemaVersion: 1,
+    backupId: input.backupId,
+    target: input.target,
+    policy: input.policy,
+    trigger: input.trigger,
+    status: 'dumping',
+    pinned: false,
+    timestamps: { requestedAt: input.requestedAt.toISOString(), dumpStartedAt: input.startedAt.toISOString() },
+    artifact: {
+      name,
+      format: input.format,
+      compression: input.compression,
+      encryption: 'none',
+      size: null,
+      rawSize: null,
+      sha256: null,
+      parts: [],
+    },
+    content: { tables: [] },
+    locations: { local: { path: input.localPath }, remote: null },
+    verification: null,
+    failure: null,
+    tool: input.tool,
+    restoreHint: restoreHint(name, input.compression),
+  };
+}
+
+function restoreHint(name: string, compression: Compression): string {
+  const decompress = { zstd: 'zstd -dc', gzip: 'gzip -dc', none: 'cat' }[compression];
+  return (
+    `Download ${name} (e.g. azcopy copy or curl with a SAS URL), check it with sha256sum against artifact.sha256, ` +
+    `then: ${decompress} ${name} | pg_restore --no-owner -d <database>`
+  );
+}
