@@ -22,7 +22,7 @@ const result = spawnSync(
   process.execPath,
   [
     '--require',
-    '@swc-node/register',
+    resolve('tools/register.js'),
     '--enable-source-maps',
     '--test',
     '--test-timeout=600000',
@@ -32,6 +32,6 @@ const result = spawnSync(
     `--test-reporter-destination=${summary}`,
     ...files,
   ],
-  { stdio: 'inherit', env: { ...process.env, SWC_NODE_PROJECT: resolve('tsconfig.base.json') } },
+  { stdio: 'inherit', env: process.env },
 );
 process.exit(result.status ?? 1);
