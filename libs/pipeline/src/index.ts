@@ -1,1 +1,3 @@
-export {};
+export * from './pipeline.module';
+export * from './pipeline.service';
+export * from './target-lock';

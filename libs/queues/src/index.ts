@@ -1,1 +1,4 @@
-export {};
+export * from './jobs';
+export * from './parse-job';
+export * from './queues.module';
+export * from './redis';

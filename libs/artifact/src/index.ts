@@ -1,0 +1,3 @@
+export * from './compression';
+export * from './hashing';
+export * from './part-writer';

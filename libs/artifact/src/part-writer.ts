@@ -1,0 +1,105 @@
+import { createHash, type Hash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { Part } from '@tidemark/manifest';
+
+export interface PartWriterOptions {
+  /** Directory the part files go into (the backup's local directory). */
+  dir: string;
+  /** File name of part N (1-based). */
+  fileName: (part: number) => string;
+  partSize: number;
+  /** Called once a part is complete and synced to disk; writing waits for it (so uploads are enqueued in order). */
+  onPart: (part: Part) => Promise<void>;
+}
+
+/**
+ * Splits a byte stream into part files of `partSize` bytes (mode 0600, never overwriting), computing each part's
+ * sha256 and the whole artifact's. Memory stays at one chunk whatever the size of the dump.
+ */
+export class PartWriter extends Writable {
+  readonly parts: Part[] = [];
+  bytes = 0;
+  private readonly whole: Hash = createHash('sha256');
+  private current: { index: number; file: string; handle: FileHandle; hash: Hash; size: number } | null = null;
+  private digest: string | null = null;
+
+  constructor(private readonly options: PartWriterOptions) {
+    super({ highWaterMark: 1024 * 1024 });
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
+    this.writeChunk(chunk).then(() => {
+      done();
+    }, done);
+  }
+
+  override _final(done: (error?: Error | null) => void): void {
+    const finish = async (): Promise<void> => {
+      if (this.current === null && this.parts.length === 0) await this.openPart();
+      await this.closePart();
+    };
+    finish().then(() => {
+      done();
+    }, done);
+  }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    const handle = this.current?.handle;
+    this.current = null;
+    if (!handle) {
+      done(error);
+      return;
+    }
+    handle.close().then(
+      () => {
+        done(error);
+      },
+      () => {
+        done(error);
+      },
+    );
+  }
+
+  sha256(): string {
+    this.digest ??= this.whole.digest('hex');
+    return this.digest;
+  }
+
+  private async writeChunk(chunk: Buffer): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const part = this.current ?? (await this.openPart());
+      const take = Math.min(chunk.length - offset, this.options.partSize - part.size);
+      const slice = chunk.subarray(offset, offset + take);
+      await part.handle.write(slice);
+      part.hash.update(slice);
+      this.whole.update(slice);
+      part.size += take;
+      this.bytes += take;
+      offset += take;
+      if (part.size >= this.options.partSize) await this.closePart();
+    }
+  }
+
+  private async openPart(): Promise<NonNullable<PartWriter['current']>> {
+    const index = this.parts.length + 1;
+    const file = this.options.fileName(index);
+    const handle = await open(join(this.options.dir, file), 'wx', 0o600);
+    this.current = { index, file, handle, hash: createHash('sha256'), size: 0 };
+    return this.current;
+  }
+
+  private async closePart(): Promise<void> {
+    const part = this.current;
+    if (!part) return;
+    this.current = null;
+    // The uploader reads the file from another process: it must be on disk before anyone is told about it.
+    await part.handle.sync();
+    await part.handle.close();
+    const closed: Part = { index: part.index, size: part.size, sha256: part.hash.digest('hex'), file: part.file };
+    this.parts.push(closed);
+    await this.options.onPart(closed);
+  }
+}

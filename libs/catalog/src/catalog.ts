@@ -1,0 +1,96 @@
+import { errorData } from '@tidemark/events';
+import {
+  manifestBlobName,
+  parseManifest,
+  parseManifestBlobName,
+  type Manifest,
+} from '@tidemark/manifest';
+import { StorageError, type BlobStore } from '@tidemark/storage';
+
+export interface StoredManifest {
+  manifest: Manifest;
+  etag: string;
+}
+
+export interface UnreadableManifest {
+  blobName: string;
+  error: string;
+}
+
+export interface Listing {
+  manifests: Manifest[];
+  unreadable: UnreadableManifest[];
+}
+
+/**
+ * The catalog is the set of manifests in Blob Storage, beside the data they describe. Nothing else is needed to
+ * rebuild it: listing the container is the catalog, so losing Redis loses no history.
+ */
+export class Catalog {
+  constructor(private readonly store: BlobStore) {}
+
+  /** Every manifest (of one target, or all), oldest first. Unparseable manifests are reported, never dropped silently. */
+  async list(targetId?: string, concurrency = 16): Promise<Listing> {
+    const names: string[] = [];
+    for await (const blob of this.store.list(targetId ? `${targetId}/` : '')) {
+      if (parseManifestBlobName(blob.name)) names.push(blob.name);
+    }
+    const manifests: Manifest[] = [];
+    const unreadable: UnreadableManifest[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < names.length) {
+        const blobName = names[next++] as string;
+        try {
+          const stored = await this.store.readJson(blobName);
+          if (stored) manifests.push(parseManifest(stored.value, blobName));
+        } catch (error) {
+          if (error instanceof StorageError && error.code !== 'not-found') throw error;
+          unreadable.push({ blobName, error: errorData(error).message });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, names.length) }, worker));
+    manifests.sort((a, b) => a.backupId.localeCompare(b.backupId));
+    return { manifests, unreadable };
+  }
+
+  /** One manifest with its etag, for read-modify-write. Without a target id the container is searched. */
+  async find(backupId: string, targetId?: string): Promise<StoredManifest | null> {
+    const blobName = targetId ? manifestBlobName(targetId, backupId) : await this.locate(backupId);
+    if (!blobName) return null;
+    const stored = await this.store.readJson(blobName);
+    if (!stored) return null;
+    return { manifest: parseManifest(stored.value, blobName), etag: stored.etag };
+  }
+
+  /** Writes a manifest: `etag` null creates it (refusing to overwrite), otherwise replaces that exact version. */
+  async save(manifest: Manifest, etag: string | null): Promise<string> {
+    const blobName = manifestBlobName(manifest.target.id, manifest.backupId);
+    const result = await this.store.writeJson(blobName, manifest, etag === null ? { ifNoneMatch: '*' } : { ifMatch: etag });
+    return result.etag;
+  }
+
+  /** Read-modify-write that retries when another writer changed the manifest in between. */
+  async update(targetId: string, backupId: string, change: (manifest: Manifest) => Manifest): Promise<Manifest> {
+    for (let attempt = 1; ; attempt += 1) {
+      const stored = await this.find(backupId, targetId);
+      if (!stored) throw new StorageError('not-found', `no manifest for backup ${targetId}/${backupId}`);
+      const next = change(stored.manifest);
+      try {
+        await this.save(next, stored.etag);
+        return next;
+      } catch (error) {
+        if (!(error instanceof StorageError && error.code === 'precondition') || attempt >= 5) throw error;
+      }
+    }
+  }
+
+  private async locate(backupId: string): Promise<string | null> {
+    for await (const blob of this.store.list('')) {
+      const parsed = parseManifestBlobName(blob.name);
+      if (parsed?.backupId === backupId) return blob.name;
+    }
+    return null;
+  }
+}

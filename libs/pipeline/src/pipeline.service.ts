@@ -1,0 +1,153 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Catalog } from '@tidemark/catalog';
+import { EventPublisher, errorData } from '@tidemark/events';
+import { markFailed, newBackupId, type Manifest, type Stage, type Trigger } from '@tidemark/manifest';
+import { TidemarkMetrics } from '@tidemark/observability';
+import {
+  JOBS,
+  jobOptions,
+  type DumpJob,
+  type JobSpec,
+  type UploadCommitJob,
+  type UploadPartJob,
+  type VerifyJob,
+} from '@tidemark/queues';
+import { LOCAL_TIER, LocalTier } from '@tidemark/storage';
+import type { Queue } from 'bullmq';
+import { TargetLock } from './target-lock';
+
+export interface TriggerResult {
+  backupId: string;
+  targetId: string;
+  /** True when a dump of this target was already running and this trigger joined it. */
+  coalesced: boolean;
+}
+
+/**
+ * The pipeline's next-step rules, in one place: what is enqueued after each stage, and what a final failure does.
+ * Workers call these; no worker enqueues anything by itself.
+ */
+@Injectable()
+export class Pipeline {
+  private readonly logger = new Logger(Pipeline.name);
+
+  constructor(
+    @InjectQueue('dump') private readonly dumpQueue: Queue,
+    @InjectQueue('upload') private readonly uploadQueue: Queue,
+    @InjectQueue('verify') private readonly verifyQueue: Queue,
+    private readonly lock: TargetLock,
+    private readonly events: EventPublisher,
+    private readonly catalog: Catalog,
+    @Inject(LOCAL_TIER) private readonly local: LocalTier,
+    private readonly metrics: TidemarkMetrics,
+  ) {}
+
+  /** A trigger (schedule tick, CLI, REST): starts a backup unless one of this target is dumping already. */
+  async request(targetId: string, trigger: Trigger, now = new Date()): Promise<TriggerResult> {
+    const backupId = newBackupId(now);
+    const holder = await this.lock.acquire(targetId, backupId);
+    if (holder !== backupId) {
+      this.logger.log({ targetId, backupId: holder, trigger }, 'backup already running: trigger coalesced');
+      return { backupId: holder, targetId, coalesced: true };
+    }
+    const job: DumpJob = { v: 1, backupId, targetId, trigger, requestedAt: now.toISOString() };
+    try {
+      await this.add(this.dumpQueue, JOBS.dump, job);
+    } catch (error) {
+      await this.lock.release(targetId, backupId);
+      throw error;
+    }
+    await this.events.emit('tidemark.backup.requested', targetId, backupId, { stage: 'dump', trigger });
+    return { backupId, targetId, coalesced: false };
+  }
+
+  /** A part file is closed: upload it now, while the dump goes on. */
+  async partClosed(job: Omit<UploadPartJob, 'v'>): Promise<void> {
+    await this.add(this.uploadQueue, JOBS.uploadPart, { v: 1, ...job });
+  }
+
+  /** The dump is complete on the local tier: commit the blob once every part is staged. */
+  async dumped(manifest: Manifest, dumpAttempt: number, durationMs: number): Promise<void> {
+    const job: UploadCommitJob = {
+      v: 1,
+      backupId: manifest.backupId,
+      targetId: manifest.target.id,
+      parts: manifest.artifact.parts.length,
+      dumpAttempt,
+    };
+    await this.add(this.uploadQueue, JOBS.uploadCommit, job);
+    await this.lock.release(manifest.target.id, manifest.backupId);
+    await this.events.emit('tidemark.backup.dumped', manifest.target.id, manifest.backupId, {
+      stage: 'dump',
+      sizes: { raw: manifest.artifact.rawSize ?? 0, compressed: manifest.artifact.size ?? 0 },
+      durations: { dump: durationMs },
+      parts: manifest.artifact.parts.length,
+      tables: manifest.content.tables.length,
+    });
+  }
+
+  /** The blob and its manifest are committed: prove it restorable. */
+  async uploaded(manifest: Manifest, restoreTest: boolean, durationMs: number): Promise<void> {
+    const job: VerifyJob = { v: 1, backupId: manifest.backupId, targetId: manifest.target.id, restoreTest };
+    await this.add(this.verifyQueue, JOBS.verify, job);
+    await this.events.emit('tidemark.backup.uploaded', manifest.target.id, manifest.backupId, {
+      stage: 'upload',
+      sizes: { compressed: manifest.artifact.size ?? 0 },
+      durations: { upload: durationMs },
+      blobName: manifest.locations.remote?.blobName,
+      tier: manifest.locations.remote?.tier,
+    });
+  }
+
+  /** `tidemark verify`: check a stored backup again. */
+  async reverify(targetId: string, backupId: string, restoreTest: boolean): Promise<void> {
+    await this.add(this.verifyQueue, JOBS.verify, { v: 1, backupId, targetId, restoreTest });
+  }
+
+  /**
+   * A job failed for the last time: the backup is marked failed where its manifest lives, the dump lock is
+   * freed, and one `backup.failed` event says which stage, after how many attempts, and why (no secret).
+   * Local parts are kept after an upload failure so nothing is lost; a failed dump's partial parts are removed.
+   */
+  async failed(stage: Stage, ids: { targetId: string; backupId: string }, error: unknown, attempts: number): Promise<void> {
+    const failure = { stage, ...errorData(error), attempts, at: new Date().toISOString() };
+    if (stage === 'dump') await this.lock.release(ids.targetId, ids.backupId);
+    try {
+      await this.recordFailure(ids, failure, stage);
+    } catch (recordError) {
+      this.logger.warn({ ...ids, err: errorData(recordError) }, 'could not record the failure in the manifest');
+    }
+    this.metrics.backupsTotal.inc({ target: ids.targetId, stage, result: 'failed' });
+    await this.events.emit('tidemark.backup.failed', ids.targetId, ids.backupId, {
+      stage,
+      attempts,
+      error: { code: failure.code, message: failure.message },
+    });
+  }
+
+  private async recordFailure(
+    ids: { targetId: string; backupId: string },
+    failure: Parameters<typeof markFailed>[1],
+    stage: Stage,
+  ): Promise<void> {
+    const local = await this.local.readManifest(ids.targetId, ids.backupId);
+    if (local && local.status !== 'failed') {
+      const failedLocal = markFailed(local, failure);
+      if (stage === 'dump') await this.local.removeParts(ids.targetId, ids.backupId);
+      await this.local.writeManifest(stage === 'dump' ? { ...failedLocal, artifact: { ...failedLocal.artifact, parts: [] } } : failedLocal);
+    }
+    const remote = await this.catalog.find(ids.backupId, ids.targetId);
+    if (remote) {
+      if (remote.manifest.status === 'failed' || remote.manifest.status === 'verified' || remote.manifest.status === 'corrupt') return;
+      await this.catalog.save(markFailed(remote.manifest, failure), remote.etag);
+    } else if (local) {
+      // The catalog (Blob Storage) must know about the failure even though no artifact reached it.
+      await this.catalog.save({ ...markFailed(local, failure), artifact: { ...local.artifact, parts: [] }, locations: { ...local.locations, remote: null } }, null);
+    }
+  }
+
+  private async add<T>(queue: Queue, spec: JobSpec<T>, data: T): Promise<void> {
+    await queue.add(spec.name, data, jobOptions(spec, data));
+  }
+}

@@ -1,0 +1,36 @@
+import { BullModule } from '@nestjs/bullmq';
+import { Global, Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { ReadinessChecks } from '@tidemark/observability';
+import type { Redis } from 'ioredis';
+import { QUEUE_NAMES, QUEUE_PREFIX } from './jobs';
+import { redisConnection, redisOptions } from './redis';
+
+/** A plain Redis connection for what is not a queue (locks), closed on shutdown. */
+export const REDIS = Symbol('REDIS');
+
+/** Every queue of the pipeline, registered once; apps add workers with @Processor. */
+@Global()
+@Module({
+  imports: [
+    BullModule.forRoot({ connection: redisOptions(), prefix: QUEUE_PREFIX }),
+    ...QUEUE_NAMES.map((name) => BullModule.registerQueue({ name })),
+  ],
+  providers: [{ provide: REDIS, useFactory: (): Redis => redisConnection(undefined, { maxRetriesPerRequest: 3 }) }],
+  exports: [BullModule, REDIS],
+})
+export class QueuesModule implements OnModuleInit, OnApplicationShutdown {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly readiness: ReadinessChecks,
+  ) {}
+
+  onModuleInit(): void {
+    this.readiness.register('redis', async () => {
+      await this.redis.ping();
+    });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.redis.quit().catch(() => undefined);
+  }
+}
