@@ -1,1 +1,2 @@
-export {};
+export * from './dump.service';
+export * from './dumping.module';

@@ -99,6 +99,8 @@ export const manifestSchema = z.object({
     size: z.number().int().nullable(),
     rawSize: z.number().int().nullable(),
     sha256: sha256Hex.nullable(),
+    /** Which dump run wrote the parts (a retried dump starts a new run). */
+    dumpAttempt: z.number().int().min(1).default(1),
     parts: z.array(partSchema),
   }),
   /** Per-table row counts taken in the same snapshot as the dump. */

@@ -32,15 +32,31 @@ export function parseManifestBlobName(name: string): { targetId: string; backupI
   return m ? { targetId: m[1] as string, backupId: m[2] as string } : null;
 }
 
-/** Relative path of part N (1-based) inside the backup's local directory. */
-export function partFileName(artifact: string, part: number): string {
-  return `${artifact}.part-${String(part).padStart(5, '0')}`;
+/**
+ * File name of part N (1-based) of one dump run inside the backup's local directory. The run number keeps a
+ * retried dump's parts apart from a failed run's parts that an uploader may still be reading.
+ */
+export function partFileName(artifact: string, dumpAttempt: number, part: number): string {
+  return `${artifact}.a${String(dumpAttempt).padStart(2, '0')}.part-${String(part).padStart(5, '0')}`;
 }
 
 /**
- * Block ids must all have the same length within one blob: `p<part:5>b<block:5>` base64-encoded.
- * Deterministic, so staging a part again overwrites the same blocks.
+ * Block ids must all have the same length within one blob: `a<run:2>p<part:5>b<block:5>` base64-encoded.
+ * Deterministic, so staging a part again overwrites the same blocks; a new dump run never reuses a block id.
  */
-export function blockId(part: number, block: number): string {
-  return Buffer.from(`p${String(part).padStart(5, '0')}b${String(block).padStart(5, '0')}`).toString('base64');
+export function blockId(dumpAttempt: number, part: number, block: number): string {
+  const text = `a${String(dumpAttempt).padStart(2, '0')}p${String(part).padStart(5, '0')}b${String(block).padStart(5, '0')}`;
+  return Buffer.from(text).toString('base64');
+}
+
+/**
+ * Bytes per staged block. Fixed, so every uploader replica derives the same block ids; 8 MiB blocks allow blobs
+ * up to Azure's 50,000-block limit, about 390 GiB.
+ */
+export const BLOCK_SIZE = 8 * 1024 * 1024;
+
+/** The block ids of one part, in order, for a given block size. A zero-byte part has no blocks. */
+export function partBlockIds(dumpAttempt: number, part: { index: number; size: number }, blockSize = BLOCK_SIZE): string[] {
+  const count = Math.ceil(part.size / blockSize);
+  return Array.from({ length: count }, (_, block) => blockId(dumpAttempt, part.index, block));
 }

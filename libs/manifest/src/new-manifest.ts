@@ -11,6 +11,7 @@ export interface NewManifestInput {
   format: ArtifactFormat;
   compression: Compression;
   localPath: string;
+  dumpAttempt: number;
   tool: Manifest['tool'];
 }
 
@@ -34,6 +35,7 @@ export function newManifest(input: NewManifestInput): Manifest {
       size: null,
       rawSize: null,
       sha256: null,
+      dumpAttempt: input.dumpAttempt,
       parts: [],
     },
     content: { tables: [] },

@@ -1,3 +1,5 @@
 export * from './pipeline.module';
 export * from './pipeline.service';
 export * from './target-lock';
+export * from './service-runtime.module';
+export * from './stage-worker';

@@ -36,6 +36,10 @@ export type UploadCommitJob = z.infer<typeof uploadCommitJobSchema>;
 export type VerifyJob = z.infer<typeof verifyJobSchema>;
 export type RetentionJob = z.infer<typeof retentionJobSchema>;
 
+export function partJobId(backupId: string, part: number): string {
+  return `${backupId}-part-${part}`;
+}
+
 export interface JobSpec<T> {
   readonly queue: QueueName;
   readonly name: string;
@@ -72,7 +76,7 @@ export const JOBS = {
     queue: 'upload',
     name: 'part',
     schema: uploadPartJobSchema,
-    jobId: (d: UploadPartJob) => `${d.backupId}-part-${d.part}`,
+    jobId: (d: UploadPartJob) => partJobId(d.backupId, d.part),
     options: { attempts: 8, removeOnComplete: true, removeOnFail: { age: 30 * 24 * 3600 } },
   } satisfies JobSpec<UploadPartJob>,
   uploadCommit: {

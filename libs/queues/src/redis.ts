@@ -5,7 +5,17 @@ export function redisUrl(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** Connection options parsed from a redis:// or rediss:// URL, so BullMQ opens (and closes) its own connections. */
-export function redisOptions(url = redisUrl()): RedisOptions {
+export interface RedisEndpoint {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  db: number;
+  tls?: object;
+  maxRetriesPerRequest: null;
+}
+
+export function redisOptions(url = redisUrl()): RedisEndpoint {
   const u = new URL(url);
   const db = Number(u.pathname.replace('/', '') || '0');
   return {

@@ -1,1 +1,2 @@
-export {};
+export * from './upload.service';
+export * from './uploading.module';

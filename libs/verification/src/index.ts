@@ -1,1 +1,2 @@
-export {};
+export * from './verification.module';
+export * from './verify.service';

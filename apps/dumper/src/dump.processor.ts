@@ -1,0 +1,26 @@
+import { Processor } from '@nestjs/bullmq';
+import { DumpService } from '@tidemark/dumping';
+import { Pipeline, StageWorker } from '@tidemark/pipeline';
+import { JOBS, parseJob } from '@tidemark/queues';
+import { DelayedError, type Job } from 'bullmq';
+
+/** One dump at a time per replica: a dump already keeps a core busy with the tool and one with compression. */
+@Processor('dump', { concurrency: 1 })
+export class DumpProcessor extends StageWorker {
+  constructor(
+    private readonly dumps: DumpService,
+    pipeline: Pipeline,
+  ) {
+    super('dump', pipeline);
+  }
+
+  async process(job: Job, token?: string): Promise<string> {
+    const outcome = await this.dumps.run(parseJob(JOBS.dump, job.data), job.attemptsMade + 1);
+    if (outcome.status === 'busy') {
+      // Another backup of this target is dumping: wait for it rather than run two at once.
+      await job.moveToDelayed(Date.now() + 5000, token);
+      throw new DelayedError();
+    }
+    return outcome.status;
+  }
+}

@@ -1,0 +1,33 @@
+import { Processor } from '@nestjs/bullmq';
+import { Pipeline, StageWorker } from '@tidemark/pipeline';
+import { JOBS, parseJob } from '@tidemark/queues';
+import { UploadService } from '@tidemark/uploading';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+
+/** Two part jobs at once per replica, each staging 4 blocks of 8 MiB: about 64 MiB of buffers at most. */
+@Processor('upload', { concurrency: 2 })
+export class UploadProcessor extends StageWorker {
+  constructor(
+    private readonly uploads: UploadService,
+    pipeline: Pipeline,
+  ) {
+    super('upload', pipeline);
+  }
+
+  async process(job: Job, token?: string): Promise<string> {
+    if (job.name === JOBS.uploadPart.name) return this.uploads.stagePart(parseJob(JOBS.uploadPart, job.data));
+    if (job.name !== JOBS.uploadCommit.name) throw new UnrecoverableError(`unknown upload job "${job.name}"`);
+    const outcome = await this.uploads.commit(parseJob(JOBS.uploadCommit, job.data));
+    if (outcome.status === 'waiting') {
+      // Parts are still being staged by their own jobs: look again shortly (this does not use up an attempt).
+      await job.moveToDelayed(Date.now() + 1000, token);
+      throw new DelayedError();
+    }
+    return outcome.status;
+  }
+
+  /** A part job that gives up is not the end: the commit job stages whatever is missing itself. */
+  protected override failsBackup(job: Job): boolean {
+    return job.name === JOBS.uploadCommit.name;
+  }
+}

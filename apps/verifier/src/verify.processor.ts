@@ -1,0 +1,19 @@
+import { Processor } from '@nestjs/bullmq';
+import { Pipeline, StageWorker } from '@tidemark/pipeline';
+import { JOBS, parseJob } from '@tidemark/queues';
+import { VerifyService } from '@tidemark/verification';
+import type { Job } from 'bullmq';
+
+@Processor('verify', { concurrency: 1 })
+export class VerifyProcessor extends StageWorker {
+  constructor(
+    private readonly verifier: VerifyService,
+    pipeline: Pipeline,
+  ) {
+    super('verify', pipeline);
+  }
+
+  async process(job: Job): Promise<string> {
+    return (await this.verifier.run(parseJob(JOBS.verify, job.data))).status;
+  }
+}

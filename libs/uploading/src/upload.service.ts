@@ -1,0 +1,197 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Catalog } from '@tidemark/catalog';
+import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
+import {
+  artifactBlobName,
+  BLOCK_SIZE,
+  markUploaded,
+  partBlockIds,
+  partFileName,
+  TOOL_VERSION,
+  type Manifest,
+  type Part,
+} from '@tidemark/manifest';
+import { TidemarkMetrics } from '@tidemark/observability';
+import { Pipeline } from '@tidemark/pipeline';
+import { policyOf, targetById } from '@tidemark/policy';
+import { partJobId, PermanentJobError, type UploadCommitJob, type UploadPartJob } from '@tidemark/queues';
+import { BLOB_STORE, LOCAL_TIER, LocalTier, StorageError, type BlobStore } from '@tidemark/storage';
+import type { Queue } from 'bullmq';
+import { open } from 'node:fs/promises';
+
+export type CommitOutcome = { status: 'committed'; manifest: Manifest } | { status: 'waiting'; parts: number[] };
+
+/** Blocks of one part staged at once: bounds memory at this many blocks per running part job. */
+const BLOCK_CONCURRENCY = 4;
+
+/**
+ * Moves parts from the local tier into one block blob. Part jobs stage blocks as parts appear; the commit job
+ * stages whatever is still missing, commits the block list once, and writes the manifest beside the blob.
+ * Every step can run again: block ids are deterministic and the commit never overwrites a blob.
+ */
+@Injectable()
+export class UploadService {
+  private readonly logger = new Logger(UploadService.name);
+
+  constructor(
+    @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
+    @Inject(BLOB_STORE) private readonly store: BlobStore,
+    @Inject(LOCAL_TIER) private readonly local: LocalTier,
+    @InjectQueue('upload') private readonly uploadQueue: Queue,
+    private readonly catalog: Catalog,
+    private readonly pipeline: Pipeline,
+    private readonly metrics: TidemarkMetrics,
+  ) {}
+
+  async stagePart(job: UploadPartJob): Promise<'staged' | 'obsolete'> {
+    const manifest = await this.local.readManifest(job.targetId, job.backupId);
+    // A newer dump run replaced this one's parts (or the backup is gone): nothing to upload.
+    if (!manifest || manifest.artifact.dumpAttempt !== job.dumpAttempt || manifest.status === 'failed') return 'obsolete';
+    const blobName = artifactBlobName(job.targetId, job.backupId, manifest.artifact.name);
+    if (await this.store.properties(blobName)) return 'obsolete';
+    const file = this.local.partPath(job.targetId, job.backupId, partFile(manifest, job.dumpAttempt, job.part));
+    await this.stageFile(blobName, job.dumpAttempt, job.part, file);
+    return 'staged';
+  }
+
+  async commit(job: UploadCommitJob): Promise<CommitOutcome> {
+    const started = Date.now();
+    const remote = await this.catalog.find(job.backupId, job.targetId);
+    if (remote && remote.manifest.status !== 'dumped') {
+      // Committed before (a retry after a crash between commit and the next step): carry on from there.
+      await this.pipeline.uploaded(remote.manifest, this.restoreTest(job.targetId), 0);
+      return { status: 'committed', manifest: remote.manifest };
+    }
+    const manifest = await this.local.readManifest(job.targetId, job.backupId);
+    if (!manifest) throw new PermanentJobError('local-missing', `no local copy of backup ${job.targetId}/${job.backupId} to upload`);
+    if (manifest.status !== 'dumped' || manifest.artifact.dumpAttempt !== job.dumpAttempt) {
+      throw new PermanentJobError('not-dumped', `backup ${job.targetId}/${job.backupId} is ${manifest.status}, not ready to upload`);
+    }
+    const blobName = artifactBlobName(job.targetId, job.backupId, manifest.artifact.name);
+    const tier = policyOf(this.config, targetById(this.config, job.targetId)).tiering.initial;
+
+    let etag: string;
+    const existing = await this.store.properties(blobName);
+    if (existing) {
+      if (existing.metadata['backup_id'] !== job.backupId || existing.metadata['sha256'] !== manifest.artifact.sha256) {
+        throw new PermanentJobError('blob-exists', `blob ${blobName} already exists and is not this backup; refusing to overwrite it`);
+      }
+      etag = existing.etag;
+    } else {
+      const missing = await this.missingParts(blobName, manifest);
+      if (missing.length > 0) {
+        const pending = await this.pendingPartJobs(job.backupId, missing);
+        if (pending.length > 0) return { status: 'waiting', parts: pending };
+        for (const part of missing) {
+          await this.stageFile(blobName, job.dumpAttempt, part.index, this.local.partPath(job.targetId, job.backupId, part.file));
+        }
+      }
+      const blockIds = manifest.artifact.parts.flatMap((part) => partBlockIds(job.dumpAttempt, part));
+      try {
+        ({ etag } = await this.store.commitBlocks(blobName, blockIds, {
+          metadata: blobMetadata(manifest),
+          tags: { target: job.targetId, status: 'uploaded' },
+          tier,
+          contentType: 'application/octet-stream',
+        }));
+      } catch (error) {
+        if (!(error instanceof StorageError && error.code === 'exists')) throw error;
+        // Another replica committed it between our check and our commit: the next attempt takes the path above.
+        throw new StorageError('precondition', `blob ${blobName} was committed concurrently; retrying`);
+      }
+    }
+
+    const uploaded = markUploaded(
+      manifest,
+      { container: this.store.container, blobName, etag, tier },
+      new Date(),
+    );
+    await this.saveRemoteManifest(uploaded, remote?.etag ?? null);
+    await this.local.writeManifest(uploaded);
+    const durationMs = Date.now() - started;
+    this.metrics.backupDuration.observe({ target: job.targetId, stage: 'upload' }, durationMs / 1000);
+    this.metrics.backupsTotal.inc({ target: job.targetId, stage: 'upload', result: 'success' });
+    this.logger.log({ targetId: job.targetId, backupId: job.backupId, blobName, tier, durationMs }, 'blob committed');
+    await this.pipeline.uploaded(uploaded, this.restoreTest(job.targetId), durationMs);
+    return { status: 'committed', manifest: uploaded };
+  }
+
+  private restoreTest(targetId: string): boolean {
+    return policyOf(this.config, targetById(this.config, targetId)).verify.restoreTest;
+  }
+
+  private async saveRemoteManifest(manifest: Manifest, etag: string | null): Promise<void> {
+    try {
+      await this.catalog.save(manifest, etag);
+    } catch (error) {
+      if (!(error instanceof StorageError && (error.code === 'exists' || error.code === 'precondition'))) throw error;
+      const current = await this.catalog.find(manifest.backupId, manifest.target.id);
+      if (current?.manifest.status === 'dumped' || current?.manifest.status === 'dumping') {
+        await this.catalog.save(manifest, current.etag);
+      }
+    }
+  }
+
+  /** Parts with any block not staged yet (a zero-byte part has no blocks and is never missing). */
+  private async missingParts(blobName: string, manifest: Manifest): Promise<Part[]> {
+    const staged = await this.store.uncommittedBlockIds(blobName);
+    return manifest.artifact.parts.filter((part) =>
+      partBlockIds(manifest.artifact.dumpAttempt, part).some((id) => !staged.has(id)),
+    );
+  }
+
+  private async pendingPartJobs(backupId: string, parts: Part[]): Promise<number[]> {
+    const pending: number[] = [];
+    for (const part of parts) {
+      const job = await this.uploadQueue.getJob(partJobId(backupId, part.index));
+      const state = job ? await job.getState() : 'unknown';
+      if (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized') pending.push(part.index);
+    }
+    return pending;
+  }
+
+  /** Reads a part file block by block and stages BLOCK_CONCURRENCY blocks at a time, each with its MD5. */
+  private async stageFile(blobName: string, dumpAttempt: number, part: number, file: string): Promise<void> {
+    const handle = await open(file, 'r');
+    try {
+      const { size } = await handle.stat();
+      const ids = partBlockIds(dumpAttempt, { index: part, size });
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < ids.length) {
+          const block = next++;
+          const length = Math.min(BLOCK_SIZE, size - block * BLOCK_SIZE);
+          const buffer = Buffer.allocUnsafe(length);
+          const { bytesRead } = await handle.read(buffer, 0, length, block * BLOCK_SIZE);
+          if (bytesRead !== length) throw new Error(`short read of ${file} at block ${block}`);
+          await this.store.stageBlock(blobName, ids[block] as string, buffer);
+          this.metrics.uploadBytes.inc(length);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(BLOCK_CONCURRENCY, ids.length) }, worker));
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+function partFile(manifest: Manifest, dumpAttempt: number, part: number): string {
+  return manifest.artifact.parts.find((p) => p.index === part)?.file ?? partFileName(manifest.artifact.name, dumpAttempt, part);
+}
+
+/** DESIGN §5 metadata on the artifact blob: enough to identify and check it without the manifest. */
+function blobMetadata(manifest: Manifest): Record<string, string> {
+  return {
+    backup_type: 'full',
+    target: manifest.target.id,
+    backup_id: manifest.backupId,
+    sha256: manifest.artifact.sha256 ?? '',
+    created_at: manifest.timestamps.dumpStartedAt ?? manifest.timestamps.requestedAt,
+    hostname: manifest.tool.hostname,
+    tool_version: `tidemark ${TOOL_VERSION}; ${manifest.tool.dumpTool ?? 'unknown'}`,
+    kind: manifest.target.kind,
+    format: manifest.artifact.format,
+    compression: manifest.artifact.compression,
+  };
+}

@@ -1,0 +1,120 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { createDecompressor, hashWhileFeeding } from '@tidemark/artifact';
+import { Catalog } from '@tidemark/catalog';
+import { resolveTargetUrl, TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
+import { errorData, EventPublisher } from '@tidemark/events';
+import { markVerification, verificationPassed, type Manifest, type Verification } from '@tidemark/manifest';
+import { TidemarkMetrics } from '@tidemark/observability';
+import { PermanentJobError, type VerifyJob } from '@tidemark/queues';
+import { createSource, type Source } from '@tidemark/sources';
+import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+/**
+ * Proves a stored backup restorable: re-reads the blob and checks its sha256 against the manifest, decompresses it
+ * through the source's structural check, then (if the policy asks) restores it into a scratch database and compares
+ * tables and row counts with what the dump recorded. The outcome goes into the manifest and the blob's tags.
+ */
+@Injectable()
+export class VerifyService {
+  private readonly logger = new Logger(VerifyService.name);
+
+  constructor(
+    @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
+    @Inject(BLOB_STORE) private readonly store: BlobStore,
+    private readonly catalog: Catalog,
+    private readonly events: EventPublisher,
+    private readonly metrics: TidemarkMetrics,
+  ) {}
+
+  async run(job: VerifyJob, env: NodeJS.ProcessEnv = process.env): Promise<Manifest> {
+    const started = Date.now();
+    const stored = await this.catalog.find(job.backupId, job.targetId);
+    if (!stored) throw new PermanentJobError('manifest-missing', `no manifest for backup ${job.targetId}/${job.backupId}`);
+    const manifest = stored.manifest;
+    const remote = manifest.locations.remote;
+    if (!remote || manifest.artifact.sha256 === null || manifest.status === 'failed') {
+      throw new PermanentJobError('not-uploaded', `backup ${job.targetId}/${job.backupId} is ${manifest.status}; nothing to verify`);
+    }
+    const source = this.source(manifest, env);
+
+    // Pass 1: every byte of the blob is hashed; the decompressed stream feeds the structural check.
+    const download = await this.store.download(remote.blobName);
+    const decompressor = createDecompressor(manifest.artifact.compression);
+    const structureInput = new PassThrough();
+    decompressor.on('error', () => structureInput.end());
+    decompressor.pipe(structureInput);
+    const structureCheck = source.checkStructure(structureInput).catch((error: unknown) => ({
+      ok: false,
+      tool: 'structure check',
+      entries: 0,
+      detail: errorData(error).message,
+    }));
+    const read = await hashWhileFeeding(download.stream as AsyncIterable<Buffer>, decompressor);
+    const structureResult = await structureCheck;
+    const structure = read.sinkError
+      ? { ...structureResult, ok: false, detail: `decompression failed: ${errorData(read.sinkError).message}` }
+      : structureResult;
+    const checksum = { ok: read.sha256 === manifest.artifact.sha256, expected: manifest.artifact.sha256, actual: read.sha256, bytes: read.bytes };
+
+    // Pass 2: a real restore, only worth doing when the bytes are the ones that were written.
+    let restoreTest: Verification['restoreTest'] = null;
+    if (job.restoreTest && checksum.ok && structure.ok) {
+      const again = await this.store.download(remote.blobName);
+      const restoreInput = new PassThrough();
+      const feeding = pipeline(again.stream, createDecompressor(manifest.artifact.compression), restoreInput);
+      const [result] = await Promise.all([
+        source.restoreTest(restoreInput, manifest.content.tables, scratchName(manifest.backupId)),
+        feeding,
+      ]);
+      restoreTest = result;
+    }
+
+    const verification: Verification = { at: new Date().toISOString(), checksum, structure, restoreTest };
+    const ok = verificationPassed(verification);
+    const updated = await this.catalog.update(job.targetId, job.backupId, (current) => markVerification(current, verification));
+    await this.store.setTags(remote.blobName, { target: job.targetId, status: updated.status });
+
+    const durationMs = Date.now() - started;
+    this.metrics.backupDuration.observe({ target: job.targetId, stage: 'verify' }, durationMs / 1000);
+    this.metrics.backupsTotal.inc({ target: job.targetId, stage: 'verify', result: ok ? 'success' : 'corrupt' });
+    const failedChecks = [
+      ...(checksum.ok ? [] : [`checksum: expected ${checksum.expected}, got ${checksum.actual}`]),
+      ...(structure.ok ? [] : [`structure: ${structure.detail ?? 'failed'}`]),
+      ...(restoreTest?.checks.filter((c) => !c.ok).map((c) => `${c.name}: expected ${String(c.expected)}, got ${String(c.actual)}${c.detail ? ` (${c.detail})` : ''}`) ?? []),
+    ];
+    const data = {
+      stage: 'verify',
+      sizes: { compressed: read.bytes },
+      durations: { verify: durationMs, ...(restoreTest ? { restoreTest: restoreTest.durationMs } : {}) },
+      checks: { checksum: checksum.ok, structure: structure.ok, restoreTest: restoreTest?.ok ?? null },
+    };
+    if (ok) {
+      this.logger.log({ targetId: job.targetId, backupId: job.backupId, durationMs }, 'backup verified');
+      await this.events.emit('tidemark.backup.verified', job.targetId, job.backupId, data);
+    } else {
+      this.logger.error({ targetId: job.targetId, backupId: job.backupId, failedChecks }, 'backup is corrupt');
+      await this.events.emit('tidemark.backup.corrupt', job.targetId, job.backupId, {
+        ...data,
+        error: { code: 'corrupt', message: failedChecks.join('; ').slice(0, 1000) },
+      });
+    }
+    return updated;
+  }
+
+  /** The restore test runs on the target's own server; the structural check needs only the tools. */
+  private source(manifest: Manifest, env: NodeJS.ProcessEnv): Source {
+    try {
+      const url = resolveTargetUrl(this.config, manifest.target.id, env);
+      return createSource({ kind: manifest.target.kind, url }, { env });
+    } catch (error) {
+      throw new PermanentJobError('config', errorData(error).message);
+    }
+  }
+}
+
+/** A database name per backup: deterministic, so a retried job reuses (and first drops) the same scratch. */
+function scratchName(backupId: string): string {
+  return `tidemark_verify_${backupId.toLowerCase().replace(/[^a-z0-9]/g, '_')}`;
+}
