@@ -1,1 +1,3 @@
-export {};
+export { ConfigModule, TIDEMARK_CONFIG } from './config.module';
+export { loadConfig, type LoadConfigOptions, type LoadedConfig } from './load-config';
+export { assertSecrets, missingSecrets, resolveTargetUrl } from './secrets';

@@ -1,1 +1,16 @@
-export {};
+export { ConfigError, type ConfigIssue } from './config-error';
+export {
+  configSchema,
+  INITIAL_TIERS,
+  TARGET_KINDS,
+  type Policy,
+  type RetentionPolicy,
+  type Target,
+  type TargetKind,
+  type TidemarkConfig,
+  type TieringPolicy,
+} from './config.schema';
+export { envRefs, resolveEnvRefs } from './env-refs';
+export { policyOf, targetById } from './lookup';
+export { nextRun, nextRuns } from './schedule';
+export { validateConfig } from './validate-config';

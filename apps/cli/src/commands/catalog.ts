@@ -1,0 +1,64 @@
+import { backupIdTime } from '@tidemark/manifest';
+import { policyOf } from '@tidemark/policy';
+import type { Command } from 'commander';
+import type { CliContext } from '../context';
+import { formatAge, formatBytes, printJson, printTable } from '../output';
+
+/** Read-only views of the config and the catalog: targets, list, show. */
+export function registerCatalog(program: Command, context: () => CliContext): void {
+  program
+    .command('targets')
+    .description('configured targets with schedule, last verified backup, its age and RPO state')
+    .action(async () => {
+      const ctx = context();
+      const { manifests } = await ctx.catalog.list();
+      const now = Date.now();
+      const rows = ctx.config.targets.map((target) => {
+        const policy = policyOf(ctx.config, target);
+        const last = manifests.filter((m) => m.target.id === target.id && m.status === 'verified').at(-1);
+        const ageMs = last ? now - backupIdTime(last.backupId).getTime() : null;
+        return {
+          target: target.id,
+          kind: target.kind,
+          schedule: `${policy.schedule} ${policy.timezone}`,
+          lastVerified: last?.backupId ?? null,
+          age: ageMs === null ? null : formatAge(ageMs),
+          rpo: ageMs !== null && ageMs <= policy.rpoHours * 3600_000 ? 'ok' : 'overdue',
+        };
+      });
+      printTable(rows, Boolean(ctx.options.json));
+    });
+
+  program
+    .command('list [target]')
+    .description('backups from the catalog (Blob Storage), oldest first')
+    .action(async (targetId: string | undefined) => {
+      const ctx = context();
+      const { manifests, unreadable } = await ctx.catalog.list(targetId);
+      const now = Date.now();
+      printTable(
+        manifests.map((m) => ({
+          backupId: m.backupId,
+          target: m.target.id,
+          status: m.status,
+          size: ctx.options.json ? m.artifact.size : formatBytes(m.artifact.size),
+          age: formatAge(now - backupIdTime(m.backupId).getTime()),
+          tier: m.locations.remote?.tier ?? null,
+          trigger: m.trigger,
+        })),
+        Boolean(ctx.options.json),
+        'no backups yet',
+      );
+      for (const bad of unreadable) console.error(`tidemark: unreadable manifest ${bad.blobName}: ${bad.error}`);
+    });
+
+  program
+    .command('show <backupId>')
+    .description('the manifest of one backup')
+    .action(async (backupId: string) => {
+      const ctx = context();
+      const found = await ctx.catalog.find(backupId);
+      if (!found) throw new Error(`no backup ${backupId} in container ${ctx.config.storage.container}`);
+      printJson(found.manifest);
+    });
+}

@@ -1,0 +1,105 @@
+import { Catalog } from '@tidemark/catalog';
+import { loadConfig, type LoadedConfig } from '@tidemark/config';
+import { EventPublisher, RedisStreamEventBus, type EventBus } from '@tidemark/events';
+import { TidemarkMetrics } from '@tidemark/observability';
+import { Pipeline, TargetLock } from '@tidemark/pipeline';
+import { describeRedis, QUEUE_PREFIX, redisConnection, redisOptions, redisUrl } from '@tidemark/queues';
+import { RestoreService } from '@tidemark/restore';
+import { createBlobStore, LocalTier, type BlobStore } from '@tidemark/storage';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { withStorageDefaults } from './local-azurite';
+
+export interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+}
+
+/**
+ * What CLI commands work with, built on first use from the config and the environment and closed at exit.
+ * The CLI talks to Redis and Blob Storage directly (like a service), never to a service over HTTP.
+ */
+export class CliContext {
+  readonly env: NodeJS.ProcessEnv;
+  private cache = new Map<string, unknown>();
+  private closers: (() => Promise<unknown>)[] = [];
+
+  constructor(
+    readonly options: GlobalOptions,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.env = withStorageDefaults(env);
+  }
+
+  private once<T>(key: string, make: () => T): T {
+    if (!this.cache.has(key)) this.cache.set(key, make());
+    return this.cache.get(key) as T;
+  }
+
+  get config(): LoadedConfig {
+    return this.once('config', () => loadConfig({ ...(this.options.config ? { path: this.options.config } : {}), env: this.env }));
+  }
+
+  get store(): BlobStore {
+    return this.once('store', () => createBlobStore({ container: this.config.storage.container, env: this.env }));
+  }
+
+  get catalog(): Catalog {
+    return this.once('catalog', () => new Catalog(this.store));
+  }
+
+  get restores(): RestoreService {
+    return this.once('restores', () => new RestoreService(this.catalog, this.store, this.env));
+  }
+
+  /** Fails with one clear line when Redis does not answer, instead of hanging in reconnect loops. */
+  async redis(): Promise<Redis> {
+    return this.once('redis', async () => {
+      const client = redisConnection(redisUrl(this.env), { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
+      client.on('error', () => undefined);
+      this.closers.push(() => client.quit().catch(() => undefined));
+      try {
+        await client.connect();
+        await client.ping();
+      } catch {
+        throw new Error(`Redis at ${describeRedis(redisUrl(this.env))} is unreachable (set REDIS_URL)`);
+      }
+      return client;
+    });
+  }
+
+  async bus(): Promise<EventBus> {
+    await this.redis();
+    return this.once('bus', () => {
+      const bus = new RedisStreamEventBus(redisUrl(this.env));
+      this.closers.push(() => bus.close());
+      return bus;
+    });
+  }
+
+  async pipeline(): Promise<Pipeline> {
+    const redis = await this.redis();
+    const bus = await this.bus();
+    return this.once('pipeline', () => {
+      const queue = (name: string): Queue => {
+        const q = new Queue(name, { connection: redisOptions(redisUrl(this.env)), prefix: QUEUE_PREFIX });
+        this.closers.push(() => q.close());
+        return q;
+      };
+      return new Pipeline(
+        queue('dump'),
+        queue('upload'),
+        queue('verify'),
+        new TargetLock(redis),
+        new EventPublisher(bus, 'cli'),
+        this.catalog,
+        new LocalTier(this.config.local.path),
+        new TidemarkMetrics('cli'),
+      );
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const close of this.closers.reverse()) await close();
+  }
+}

@@ -1,0 +1,48 @@
+import 'reflect-metadata';
+import { Command, CommanderError } from 'commander';
+import { redact } from '@tidemark/events';
+import { registerBackup } from './commands/backup';
+import { registerCatalog } from './commands/catalog';
+import { registerEvents } from './commands/events';
+import { registerRestore } from './commands/restore';
+import { registerUp } from './commands/up';
+import { registerVerify } from './commands/verify';
+import { CliContext, type GlobalOptions } from './context';
+
+const program = new Command('tidemark')
+  .description('Backups to Azure Blob Storage that are taken on time, proven restorable and kept as the policy says')
+  .option('--config <path>', 'config file (default: $TIDEMARK_CONFIG or ./tidemark.yaml)')
+  .option('--json', 'machine-readable output')
+  .showHelpAfterError()
+  .exitOverride();
+
+let context: CliContext | undefined;
+const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+const getContext = (): CliContext => (context ??= new CliContext(globals()));
+
+registerUp(program, globals);
+registerCatalog(program, getContext);
+registerBackup(program, getContext);
+registerVerify(program, getContext);
+registerRestore(program, getContext);
+registerEvents(program, getContext);
+
+/** Errors are one line and a non-zero exit, never a stack trace (set TIDEMARK_DEBUG=1 for one). */
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode;
+      return;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`tidemark: ${redact(message)}\n`);
+    if (process.env['TIDEMARK_DEBUG']) console.error(error);
+    process.exitCode = 1;
+  } finally {
+    await context?.close().catch(() => undefined);
+  }
+}
+
+void main();

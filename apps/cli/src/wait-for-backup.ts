@@ -1,0 +1,46 @@
+import type { TidemarkEvent } from '@tidemark/events';
+import type { CliContext } from './context';
+
+const FINAL = new Set(['tidemark.backup.verified', 'tidemark.backup.corrupt', 'tidemark.backup.failed']);
+const STREAM = 'tidemark:events';
+
+/** The id of the newest event now, so a wait started before a trigger misses none of its events. */
+export async function eventCursor(ctx: CliContext): Promise<string> {
+  const redis = await ctx.redis();
+  const last = await redis.xrevrange(STREAM, '+', '-', 'COUNT', 1);
+  return last[0]?.[0] ?? '0-0';
+}
+
+/** Follows the event stream until the backup is verified, corrupt or failed; returns that final event. */
+export async function waitForBackup(
+  ctx: CliContext,
+  backupId: string,
+  options: { from: string; timeoutMs: number; onEvent?: (event: TidemarkEvent) => void },
+): Promise<TidemarkEvent> {
+  const bus = await ctx.bus();
+  const controller = new AbortController();
+  const timer = setTimeout(() => {
+    controller.abort();
+  }, options.timeoutMs);
+  try {
+    for await (const { event } of bus.follow({ from: options.from, signal: controller.signal })) {
+      if (event.data.backupId !== backupId) continue;
+      options.onEvent?.(event);
+      if (FINAL.has(event.type)) return event;
+    }
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+  throw new Error(`gave up waiting for backup ${backupId} after ${Math.round(options.timeoutMs / 1000)}s (it may still finish: tidemark show ${backupId})`);
+}
+
+export function describeEvent(event: TidemarkEvent): string {
+  const d = event.data;
+  const stage = event.type.replace('tidemark.', '');
+  const parts: string[] = [stage.padEnd(18)];
+  if (d.sizes) parts.push(Object.entries(d.sizes).map(([k, v]) => `${k} ${v} B`).join(', '));
+  if (d.durations) parts.push(Object.entries(d.durations).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}s`).join(', '));
+  if (d.error) parts.push(`${d.error.code}: ${d.error.message}`);
+  return parts.join('  ');
+}

@@ -1,0 +1,68 @@
+import 'reflect-metadata';
+import { describe, test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Inject, Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ConfigError } from '@tidemark/policy';
+import { ConfigModule, TIDEMARK_CONFIG } from './config.module';
+import type { LoadedConfig } from './load-config';
+
+const dir = mkdtempSync(join(tmpdir(), 'tidemark-config-module-'));
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+@Injectable()
+class NeedsConfig {
+  constructor(@Inject(TIDEMARK_CONFIG) readonly config: LoadedConfig) {}
+}
+
+// A feature module that does not import ConfigModule itself: the token must come from the global module.
+@Module({ providers: [NeedsConfig], exports: [NeedsConfig] })
+class FeatureModule {}
+
+// Nest would otherwise exit the process on a bootstrap error instead of rejecting. Nest types its option bag
+// as a class it never instantiates itself, so a literal is the intended use.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
+const quiet: Parameters<typeof NestFactory.createApplicationContext>[1] = {
+  logger: false,
+  abortOnError: false,
+};
+
+function appModule(path: string): new () => unknown {
+  @Module({ imports: [ConfigModule.forRoot({ path, env: {} }), FeatureModule] })
+  class AppModule {}
+  return AppModule;
+}
+
+describe('ConfigModule', () => {
+  test('provides the loaded config globally under TIDEMARK_CONFIG', async () => {
+    const file = join(dir, 'good.yaml');
+    writeFileSync(
+      file,
+      'policies:\n  standard:\n    schedule: "0 2 * * *"\ntargets:\n  - { id: a, kind: postgres, url: "${A_URL}", policy: standard }\n',
+    );
+    const app = await NestFactory.createApplicationContext(appModule(file), quiet);
+    try {
+      const { config } = app.get(NeedsConfig);
+      assert.equal(config.source, file);
+      assert.equal(config.targets[0]?.id, 'a');
+      assert.equal(config.local.path, join(dir, '.tidemark', 'backups'));
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('a bad config makes bootstrap fail with the ConfigError', async () => {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'policies: {}\ntargets: []\n');
+    await assert.rejects(
+      NestFactory.createApplicationContext(appModule(file), quiet),
+      (error: unknown) =>
+        error instanceof ConfigError && error.message === 'targets: at least one target is required',
+    );
+  });
+});

@@ -1,0 +1,171 @@
+import { describe, test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { ConfigError } from '@tidemark/policy';
+import { loadConfig } from './load-config';
+
+const root = mkdtempSync(join(tmpdir(), 'tidemark-config-'));
+after(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+const VALID = `
+storage:
+  container: tidemark-backups
+local:
+  path: ./backups
+policies:
+  standard:
+    schedule: "0 2 * * *"
+    timezone: Europe/Berlin
+    tiering: { initial: Cool, archiveAfterDays: 90 }
+targets:
+  - id: orders-db
+    kind: postgres
+    url: \${ORDERS_DB_URL}
+    policy: standard
+`;
+
+let fileCount = 0;
+/** Writes `text` to a fresh file under its own directory and returns the absolute path. */
+function writeConfig(text: string, name = 'tidemark.yaml'): string {
+  const dir = join(root, `case-${++fileCount}`);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+function errorMessage(load: () => unknown): string {
+  try {
+    load();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.message;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  test('reads and validates a file, keeping ${ENV} references unresolved', () => {
+    const file = writeConfig(VALID);
+    const config = loadConfig({ path: file, env: {} });
+    assert.equal(config.source, file);
+    assert.equal(config.storage.container, 'tidemark-backups');
+    const policy = config.policies['standard']!;
+    assert.equal(policy.timezone, 'Europe/Berlin');
+    assert.deepEqual(policy.tiering, { initial: 'Cool', archiveAfterDays: 90 });
+    assert.equal(config.targets[0]?.url, '${ORDERS_DB_URL}');
+  });
+
+  test('resolves local.path against the config file directory, not the cwd', () => {
+    const file = writeConfig(VALID);
+    const config = loadConfig({ path: relative(process.cwd(), file), env: {} });
+    assert.equal(config.source, file);
+    assert.equal(config.local.path, join(file, '..', 'backups'));
+    assert.equal(config.local.minFreeBytes, 268435456);
+  });
+
+  test('the default local.path is also under the config file directory', () => {
+    const file = writeConfig(VALID.replace('  path: ./backups\n', ''));
+    assert.equal(loadConfig({ path: file, env: {} }).local.path, join(file, '..', '.tidemark', 'backups'));
+  });
+
+  test('an absolute local.path is kept', () => {
+    const file = writeConfig(VALID.replace('./backups', '/var/lib/tidemark'));
+    assert.equal(loadConfig({ path: file, env: {} }).local.path, '/var/lib/tidemark');
+  });
+
+  test('TIDEMARK_CONFIG is used when no path is given, and an explicit path wins over it', () => {
+    const fromEnv = writeConfig(VALID);
+    const explicit = writeConfig(VALID.replace('orders-db', 'users-db'));
+    assert.equal(loadConfig({ env: { TIDEMARK_CONFIG: fromEnv } }).source, fromEnv);
+    const config = loadConfig({ path: explicit, env: { TIDEMARK_CONFIG: fromEnv } });
+    assert.equal(config.source, explicit);
+    assert.equal(config.targets[0]?.id, 'users-db');
+  });
+
+  test('without path or TIDEMARK_CONFIG it reads ./tidemark.yaml from the cwd', () => {
+    const file = writeConfig(VALID);
+    const emptyDir = join(root, 'empty');
+    mkdirSync(emptyDir, { recursive: true });
+    const cwd = process.cwd();
+    try {
+      process.chdir(join(file, '..'));
+      assert.equal(loadConfig({ env: {} }).source, file);
+      assert.equal(loadConfig({ env: { TIDEMARK_CONFIG: '' } }).source, file);
+      process.chdir(emptyDir);
+      assert.equal(
+        errorMessage(() => loadConfig({ env: {} })),
+        'config file ./tidemark.yaml not found (set TIDEMARK_CONFIG or pass --config)',
+      );
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  test('a missing file names the path as given', () => {
+    const missing = join(root, 'nowhere', 'tidemark.yaml');
+    assert.equal(
+      errorMessage(() => loadConfig({ path: missing, env: {} })),
+      `config file ${missing} not found (set TIDEMARK_CONFIG or pass --config)`,
+    );
+    assert.equal(
+      errorMessage(() => loadConfig({ env: { TIDEMARK_CONFIG: missing } })),
+      `config file ${missing} not found (set TIDEMARK_CONFIG or pass --config)`,
+    );
+  });
+
+  test('a directory is reported as unreadable', () => {
+    assert.equal(
+      errorMessage(() => loadConfig({ path: root, env: {} })),
+      `config file ${root} cannot be read (EISDIR)`,
+    );
+  });
+
+  test('a YAML syntax error is one line with file, line and column', () => {
+    const file = writeConfig('policies:\n  standard:\n    schedule: "0 2 * * *\ntargets: []\n');
+    const message = errorMessage(() => loadConfig({ path: file, env: {} }));
+    assert.match(message, /^\/.+\/tidemark\.yaml:\d+:\d+: Missing closing "quote$/);
+    assert.equal(message.split('\n').length, 1);
+  });
+
+  test('YAML positions point at the offending line', () => {
+    const file = writeConfig('storage:\n  container: a\n container: b\n');
+    const origin = relative(process.cwd(), file);
+    assert.equal(
+      errorMessage(() => loadConfig({ path: origin, env: {} })),
+      `${origin}:3:1: All mapping items must start at the same column`,
+    );
+  });
+
+  test('duplicate keys are a YAML error rather than a silent override', () => {
+    const file = writeConfig(VALID + 'storage:\n  container: other\n');
+    assert.match(
+      errorMessage(() => loadConfig({ path: file, env: {} })),
+      /:\d+:\d+: Map keys must be unique$/,
+    );
+  });
+
+  test('validation errors use the file as origin and list every problem', () => {
+    const file = writeConfig(
+      VALID.replace('"0 2 * * *"', '"61 * * * *"').replace('kind: postgres', 'kind: mysql') + 'extra: 1\n',
+    );
+    const origin = relative(process.cwd(), file);
+    assert.deepEqual(errorMessage(() => loadConfig({ path: origin, env: {} })).split('\n'), [
+      'policies.standard.schedule: "61 * * * *" is not a valid cron expression (minute must be 0-59)',
+      'targets[0].kind: must be one of postgres',
+      `${origin}: unknown key "extra"`,
+    ]);
+  });
+
+  test('an empty file says so', () => {
+    const file = writeConfig('# nothing yet\n');
+    assert.equal(
+      errorMessage(() => loadConfig({ path: file, env: {} })),
+      `${file}: the configuration is empty`,
+    );
+  });
+});
