@@ -1,10 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CountingStream, createCompressor, PartWriter } from '@tidemark/artifact';
-import { Catalog } from '@tidemark/catalog';
 import { resolveTargetUrl, TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import { EventPublisher } from '@tidemark/events';
-import { markDumped, newManifest, partFileName, TOOL_VERSION, type Manifest } from '@tidemark/manifest';
-import { TidemarkMetrics } from '@tidemark/observability';
+import { markDumped, newManifest, partFileName, type Manifest } from '@tidemark/manifest';
+import { TidemarkMetrics, TOOL_VERSION } from '@tidemark/observability';
 import { Pipeline, TargetLock } from '@tidemark/pipeline';
 import { policyOf, targetById } from '@tidemark/policy';
 import { PermanentJobError, permanent, type DumpJob } from '@tidemark/queues';
@@ -42,7 +41,6 @@ export class DumpService {
   constructor(
     @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
     @Inject(LOCAL_TIER) private readonly local: LocalTier,
-    private readonly catalog: Catalog,
     private readonly pipeline: Pipeline,
     private readonly lock: TargetLock,
     private readonly events: EventPublisher,
@@ -64,14 +62,14 @@ export class DumpService {
     const holder = await this.lock.acquire(targetId, backupId);
     if (holder !== backupId) return { status: 'busy', holder };
 
-    // Idempotency: a retried or duplicated job must not dump twice what is already done.
-    if (await this.catalog.find(backupId, targetId)) return { status: 'skipped', reason: 'already uploaded' };
+    // Idempotency: a retried or duplicated job must not dump twice what is already done. Only the local tier is
+    // consulted, so dumps go on while Blob Storage is unreachable.
     const existing = await this.local.readManifest(targetId, backupId);
     if (existing?.status === 'dumped') {
       await this.pipeline.dumped(existing, existing.artifact.dumpAttempt, 0);
       return { status: 'skipped', reason: 'already dumped' };
     }
-    if (existing?.status === 'failed') return { status: 'skipped', reason: 'already failed' };
+    if (existing && existing.status !== 'dumping') return { status: 'skipped', reason: `already ${existing.status}` };
     // A run that died midway left partial parts: start clean.
     await this.local.removeBackup(targetId, backupId);
     const dir = await this.local.ensureBackupDir(targetId, backupId);

@@ -1,1 +1,27 @@
-export {};
+export {
+  EVENT_TYPES,
+  SEVERITIES,
+  DEFAULT_SEVERITY,
+  isEventType,
+  type EventType,
+  type Severity,
+} from './event-types';
+export {
+  createEvent,
+  eventSchema,
+  eventDataSchema,
+  eventSource,
+  type CreateEventInput,
+  type EventData,
+  type EventDetails,
+  type TidemarkEvent,
+} from './event';
+export { redact, errorData } from './redact';
+export type { EventBus, EventHandler, FollowOptions, HistoryOptions, StoredEvent } from './event-bus';
+export {
+  RedisStreamEventBus,
+  type RedisStreamEventBusOptions,
+  type WarnLogger,
+} from './redis-stream-event-bus';
+export { EventPublisher } from './event-publisher';
+export { EventsModule, EVENT_BUS, type EventsModuleOptions } from './events.module';

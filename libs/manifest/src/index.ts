@@ -3,4 +3,3 @@ export * from './manifest.schema';
 export * from './naming';
 export * from './new-manifest';
 export * from './status';
-export * from './tool-version';

@@ -134,8 +134,14 @@ export class Pipeline {
     const local = await this.local.readManifest(ids.targetId, ids.backupId);
     if (local && local.status !== 'failed') {
       const failedLocal = markFailed(local, failure);
-      if (stage === 'dump') await this.local.removeParts(ids.targetId, ids.backupId);
-      await this.local.writeManifest(stage === 'dump' ? { ...failedLocal, artifact: { ...failedLocal.artifact, parts: [] } } : failedLocal);
+      if (stage === 'dump') {
+        // Partial parts of a failed dump are worthless: keep only the manifest that says why.
+        await this.local.removeBackup(ids.targetId, ids.backupId);
+        await this.local.ensureBackupDir(ids.targetId, ids.backupId);
+        await this.local.writeManifest({ ...failedLocal, artifact: { ...failedLocal.artifact, parts: [] } });
+      } else {
+        await this.local.writeManifest(failedLocal);
+      }
     }
     const remote = await this.catalog.find(ids.backupId, ids.targetId);
     if (remote) {

@@ -1,1 +1,15 @@
-export {};
+export { AzureBlobStore, STORAGE_RETRY_OPTIONS } from './azure-blob-store';
+export type {
+  BlobDownload,
+  BlobListItem,
+  BlobProperties,
+  BlobStore,
+  CommitOptions,
+  WriteCondition,
+} from './blob-store';
+export { createBlobStore } from './create-blob-store';
+export type { CreateBlobStoreOptions } from './create-blob-store';
+export { LocalTier } from './local-tier';
+export { STORAGE_ERROR_CODES, StorageError, isStorageError } from './storage-error';
+export type { StorageErrorCode } from './storage-error';
+export { BLOB_STORE, LOCAL_TIER, StorageModule } from './storage.module';

@@ -1,7 +1,8 @@
 import { Global, Inject, Module, type OnModuleInit } from '@nestjs/common';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import { ReadinessChecks } from '@tidemark/observability';
-import { type BlobStore, createBlobStore } from './blob-store';
+import type { BlobStore } from './blob-store';
+import { createBlobStore } from './create-blob-store';
 import { LocalTier } from './local-tier';
 
 export const BLOB_STORE = Symbol('BLOB_STORE');

@@ -1,1 +1,5 @@
-export {};
+export { AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY, startAzurite } from './azurite';
+export type { AzuriteHandle, StartAzuriteOptions } from './azurite';
+export { freePort, uniqueName } from './names';
+export { waitFor } from './wait';
+export type { WaitForOptions } from './wait';

@@ -8,11 +8,10 @@ import {
   markUploaded,
   partBlockIds,
   partFileName,
-  TOOL_VERSION,
   type Manifest,
   type Part,
 } from '@tidemark/manifest';
-import { TidemarkMetrics } from '@tidemark/observability';
+import { TidemarkMetrics, TOOL_VERSION } from '@tidemark/observability';
 import { Pipeline } from '@tidemark/pipeline';
 import { policyOf, targetById } from '@tidemark/policy';
 import { partJobId, PermanentJobError, type UploadCommitJob, type UploadPartJob } from '@tidemark/queues';

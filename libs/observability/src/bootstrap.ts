@@ -1,0 +1,54 @@
+import type { INestApplication, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
+import { errorData } from '@tidemark/events';
+
+export interface BootstrapOptions {
+  service: string;
+  defaultPort: number;
+  /** Runs after the logger is in place and before listening (global prefixes, pipes, OpenAPI docs...). */
+  configure?: (app: INestApplication) => void | Promise<void>;
+}
+
+function listenPort(defaultPort: number): number {
+  const raw = process.env['PORT'];
+  if (raw === undefined || raw === '') return defaultPort;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`PORT: "${raw}" is not a port number`);
+  return port;
+}
+
+/**
+ * Creates, configures and starts a service. A failure to start (a config error, a port in use) ends the process
+ * with one line `<service>: <message>` on stderr and exit code 1 — never a stack trace.
+ */
+export async function bootstrapService(
+  module: Type<unknown>,
+  options: BootstrapOptions,
+): Promise<INestApplication> {
+  let app: INestApplication | undefined;
+  try {
+    const port = listenPort(options.defaultPort);
+    const host = process.env['HOST'] ?? '0.0.0.0';
+    // abortOnError: false makes Nest rethrow instead of aborting; autoFlushLogs: false keeps its stack-trace log of
+    // the failure in the buffer, which is dropped, so the one line below is all that is printed.
+    // Nest declares these options as a class but only ever reads them as a plain object.
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
+    app = await NestFactory.create(module, { bufferLogs: true, autoFlushLogs: false, abortOnError: false });
+    const logger = app.get(Logger);
+    app.useLogger(logger);
+    app.flushLogs();
+    app.enableShutdownHooks();
+    await options.configure?.(app);
+    await app.listen(port, host);
+    // The bound port, which differs from the requested one for PORT=0.
+    const url = new URL(await app.getUrl());
+    logger.log({ msg: 'listening', host, port: Number(url.port) });
+    return app;
+  } catch (error) {
+    process.stderr.write(`${options.service}: ${errorData(error).message}\n`);
+    await app?.close().catch(() => undefined);
+    process.exit(1);
+  }
+}

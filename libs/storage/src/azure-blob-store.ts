@@ -1,0 +1,272 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import type { TokenCredential } from '@azure/identity';
+import {
+  BlobServiceClient,
+  type BlobRequestConditions,
+  type ContainerClient,
+  type StoragePipelineOptions,
+  type StorageRetryOptions,
+} from '@azure/storage-blob';
+import type { AccessTier } from '@tidemark/manifest';
+import type {
+  BlobDownload,
+  BlobListItem,
+  BlobProperties,
+  BlobStore,
+  CommitOptions,
+  WriteCondition,
+} from './blob-store';
+import { StorageError, redact, toStorageError } from './storage-error';
+
+/**
+ * Short SDK retries: the job queue already retries whole jobs with backoff, so a dead endpoint must fail
+ * a job within seconds rather than keep a worker waiting for minutes.
+ */
+export const STORAGE_RETRY_OPTIONS: StorageRetryOptions = {
+  maxTries: 3,
+  retryDelayInMs: 500,
+  maxRetryDelayInMs: 4_000,
+  tryTimeoutInMs: 120_000,
+};
+
+const PIPELINE_OPTIONS: StoragePipelineOptions = { retryOptions: STORAGE_RETRY_OPTIONS };
+const PING_TIMEOUT_MS = 10_000;
+/** Times a broken download stream is resumed (from where it broke, pinned to the same etag). */
+const DOWNLOAD_RESUMES = 5;
+
+export class AzureBlobStore implements BlobStore {
+  readonly endpoint: string;
+  private readonly client: ContainerClient;
+
+  /** Prefer the factories, which set the short retry policy; this is for clients with a custom pipeline. */
+  constructor(
+    service: BlobServiceClient,
+    readonly container: string,
+  ) {
+    this.endpoint = publicUrl(service.url);
+    this.client = service.getContainerClient(container);
+  }
+
+  static fromConnectionString(connectionString: string, container: string): AzureBlobStore {
+    let service: BlobServiceClient;
+    try {
+      service = BlobServiceClient.fromConnectionString(connectionString, PIPELINE_OPTIONS);
+    } catch {
+      // The SDK's parse errors can quote the string, key included.
+      throw new StorageError('not-configured', 'the Blob Storage connection string is not valid');
+    }
+    return new AzureBlobStore(service, container);
+  }
+
+  static fromAccountUrl(accountUrl: string, credential: TokenCredential, container: string): AzureBlobStore {
+    if (!URL.canParse(accountUrl)) {
+      throw new StorageError('not-configured', `Blob Storage account URL "${redact(accountUrl)}" is not a URL`);
+    }
+    return new AzureBlobStore(new BlobServiceClient(accountUrl, credential, PIPELINE_OPTIONS), container);
+  }
+
+  async ensureContainer(): Promise<void> {
+    const action = `create container ${this.container}`;
+    try {
+      // Check first: an identity scoped to an existing container may not be allowed to create one.
+      if (await this.client.exists()) return;
+      await this.client.create();
+    } catch (err) {
+      const error = toStorageError(err, { endpoint: this.endpoint, action });
+      if (error.code === 'exists') return; // another replica created it meanwhile
+      throw error;
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.client.getProperties({ abortSignal: AbortSignal.timeout(PING_TIMEOUT_MS) });
+    } catch (err) {
+      const error = toStorageError(err, { endpoint: this.endpoint, action: `check container ${this.container}` });
+      // A missing container still proves the service is reachable and accepts our credentials.
+      if (error.code === 'not-found') return;
+      throw error;
+    }
+  }
+
+  async stageBlock(blobName: string, blockId: string, data: Buffer): Promise<void> {
+    const md5 = createHash('md5').update(data).digest();
+    await this.call(`stage block of ${blobName}`, () =>
+      this.blob(blobName).stageBlock(blockId, data, data.length, { transactionalContentMD5: md5 }),
+    );
+  }
+
+  async uncommittedBlockIds(blobName: string): Promise<Set<string>> {
+    try {
+      const list = await this.blob(blobName).getBlockList('uncommitted');
+      return new Set((list.uncommittedBlocks ?? []).map((block) => block.name));
+    } catch (err) {
+      const error = this.error(err, `list staged blocks of ${blobName}`);
+      if (error.code === 'not-found') return new Set();
+      throw error;
+    }
+  }
+
+  async commitBlocks(blobName: string, blockIds: string[], options: CommitOptions): Promise<{ etag: string }> {
+    const response = await this.call(
+      `commit ${blobName}`,
+      () =>
+        this.blob(blobName).commitBlockList(blockIds, {
+          metadata: options.metadata,
+          tags: options.tags,
+          tier: options.tier,
+          blobHTTPHeaders: { blobContentType: options.contentType ?? 'application/octet-stream' },
+          conditions: { ifNoneMatch: '*' },
+        }),
+      true,
+    );
+    return { etag: requireEtag(response.etag, blobName) };
+  }
+
+  async properties(blobName: string): Promise<BlobProperties | null> {
+    try {
+      const p = await this.blob(blobName).getProperties();
+      return {
+        etag: requireEtag(p.etag, blobName),
+        size: p.contentLength ?? 0,
+        metadata: p.metadata ?? {},
+        tier: p.accessTier,
+        lastModified: p.lastModified ?? new Date(0),
+        ...(p.archiveStatus !== undefined && { archiveStatus: p.archiveStatus }),
+      };
+    } catch (err) {
+      const error = this.error(err, `read properties of ${blobName}`);
+      if (error.code === 'not-found') return null;
+      throw error;
+    }
+  }
+
+  async tags(blobName: string): Promise<Record<string, string>> {
+    const response = await this.call(`read tags of ${blobName}`, () => this.blob(blobName).getTags());
+    return response.tags;
+  }
+
+  async setTags(blobName: string, tags: Record<string, string>): Promise<void> {
+    await this.call(`set tags of ${blobName}`, () => this.blob(blobName).setTags(tags));
+  }
+
+  async setTier(blobName: string, tier: AccessTier): Promise<void> {
+    await this.call(`set tier ${tier} on ${blobName}`, () => this.blob(blobName).setAccessTier(tier));
+  }
+
+  async download(blobName: string): Promise<BlobDownload> {
+    const action = `download ${blobName}`;
+    const response = await this.call(action, () =>
+      this.blob(blobName).download(0, undefined, { maxRetryRequests: DOWNLOAD_RESUMES }),
+    );
+    const body = response.readableStreamBody as Readable | undefined;
+    if (!body) throw new StorageError('unknown', `${action} in ${this.container} failed: the response has no body`);
+    // Re-emit the SDK stream so consumers only ever see StorageError, and so destroying ours frees the socket.
+    const stream = new PassThrough();
+    body.on('error', (err) => stream.destroy(this.error(err, action)));
+    stream.on('close', () => {
+      if (!body.readableEnded) body.destroy();
+    });
+    body.pipe(stream);
+    return { stream, size: response.contentLength ?? 0, etag: requireEtag(response.etag, blobName) };
+  }
+
+  async readJson(blobName: string): Promise<{ value: unknown; etag: string } | null> {
+    const action = `read ${blobName}`;
+    let text: string;
+    let etag: string;
+    try {
+      const response = await this.blob(blobName).download(0, undefined, { maxRetryRequests: DOWNLOAD_RESUMES });
+      etag = requireEtag(response.etag, blobName);
+      const chunks: Buffer[] = [];
+      for await (const chunk of response.readableStreamBody ?? []) chunks.push(chunk as Buffer);
+      text = Buffer.concat(chunks).toString('utf8');
+    } catch (err) {
+      const error = this.error(err, action);
+      if (error.code === 'not-found') return null;
+      throw error;
+    }
+    try {
+      return { value: JSON.parse(text) as unknown, etag };
+    } catch {
+      throw new StorageError('integrity', `${blobName} in ${this.container} is not valid JSON`);
+    }
+  }
+
+  async writeJson(blobName: string, value: unknown, condition: WriteCondition): Promise<{ etag: string }> {
+    const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8');
+    const conditions: BlobRequestConditions =
+      condition === 'overwrite' ? {} : 'ifMatch' in condition ? { ifMatch: condition.ifMatch } : { ifNoneMatch: '*' };
+    const response = await this.call(
+      `write ${blobName}`,
+      () =>
+        this.blob(blobName).upload(body, body.length, {
+          conditions,
+          transactionalContentMD5: createHash('md5').update(body).digest(),
+          blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
+        }),
+      condition !== 'overwrite' && 'ifNoneMatch' in condition,
+    );
+    return { etag: requireEtag(response.etag, blobName) };
+  }
+
+  async *list(prefix: string): AsyncIterable<BlobListItem> {
+    try {
+      for await (const item of this.client.listBlobsFlat({ prefix })) {
+        yield {
+          name: item.name,
+          size: item.properties.contentLength ?? 0,
+          lastModified: item.properties.lastModified,
+          ...(item.properties.accessTier !== undefined && { tier: item.properties.accessTier }),
+        };
+      }
+    } catch (err) {
+      throw this.error(err, `list ${prefix === '' ? 'blobs' : `${prefix}*`}`);
+    }
+  }
+
+  async delete(blobName: string, options: { ifMatch?: string } = {}): Promise<void> {
+    try {
+      await this.blob(blobName).delete({
+        deleteSnapshots: 'include',
+        ...(options.ifMatch !== undefined && { conditions: { ifMatch: options.ifMatch } }),
+      });
+    } catch (err) {
+      const error = this.error(err, `delete ${blobName}`);
+      if (error.code === 'not-found') return;
+      throw error;
+    }
+  }
+
+  private blob(blobName: string) {
+    return this.client.getBlockBlobClient(blobName);
+  }
+
+  private async call<T>(action: string, fn: () => Promise<T>, ifNoneMatch = false): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.error(err, action, ifNoneMatch);
+    }
+  }
+
+  private error(err: unknown, action: string, ifNoneMatch = false): StorageError {
+    return toStorageError(err, { endpoint: this.endpoint, action: `${action} in ${this.container}`, ifNoneMatch });
+  }
+}
+
+/** The account URL without a SAS query or trailing slash: safe to print. */
+function publicUrl(url: string): string {
+  if (!URL.canParse(url)) return redact(url);
+  const u = new URL(url);
+  u.search = '';
+  u.username = '';
+  u.password = '';
+  return u.toString().replace(/\/$/, '');
+}
+
+function requireEtag(etag: string | undefined, blobName: string): string {
+  if (etag === undefined) throw new StorageError('unknown', `the service returned no etag for ${blobName}`);
+  return etag;
+}

@@ -1,0 +1,66 @@
+import type { AccessTier } from '@tidemark/manifest';
+
+export interface CommitOptions {
+  metadata: Record<string, string>;
+  /** Blob index tags (queryable across the account; at most 10). */
+  tags: Record<string, string>;
+  tier: AccessTier;
+  contentType?: string;
+}
+
+export interface BlobProperties {
+  etag: string;
+  size: number;
+  metadata: Record<string, string>;
+  tier: string | undefined;
+  lastModified: Date;
+  /** Set while a blob is being rehydrated out of Archive, e.g. `rehydrate-pending-to-hot`. */
+  archiveStatus?: string;
+}
+
+export interface BlobListItem {
+  name: string;
+  size: number;
+  lastModified: Date;
+  tier?: string;
+}
+
+export interface BlobDownload {
+  /** A Node Readable of the blob's bytes, streamed from the service. */
+  stream: NodeJS.ReadableStream;
+  size: number;
+  etag: string;
+}
+
+export type WriteCondition = { ifNoneMatch: '*' } | { ifMatch: string } | 'overwrite';
+
+/** The container of backups as every other library sees it. All failures are StorageError. */
+export interface BlobStore {
+  readonly container: string;
+  /** Account URL without credentials, for messages. */
+  readonly endpoint: string;
+  /** Creates the container if missing; safe to call from every replica at start. */
+  ensureContainer(): Promise<void>;
+  /** Cheap reachability and authorisation check for readiness probes. */
+  ping(): Promise<void>;
+  /** Stages one block with its MD5 so the service rejects a block corrupted in transit ('integrity'). */
+  stageBlock(blobName: string, blockId: string, data: Buffer): Promise<void>;
+  /** Ids of staged but uncommitted blocks; empty when nothing is staged or the blob is absent. */
+  uncommittedBlockIds(blobName: string): Promise<Set<string>>;
+  /** Commits staged blocks into a new blob; never overwrites (StorageError 'exists'). */
+  commitBlocks(blobName: string, blockIds: string[], options: CommitOptions): Promise<{ etag: string }>;
+  /** null when the blob does not exist. */
+  properties(blobName: string): Promise<BlobProperties | null>;
+  tags(blobName: string): Promise<Record<string, string>>;
+  setTags(blobName: string, tags: Record<string, string>): Promise<void>;
+  setTier(blobName: string, tier: AccessTier): Promise<void>;
+  /** Streams the blob; never buffers it whole. */
+  download(blobName: string): Promise<BlobDownload>;
+  /** null when the blob does not exist. */
+  readJson(blobName: string): Promise<{ value: unknown; etag: string } | null>;
+  /** A failed condition is StorageError 'exists' (ifNoneMatch) or 'precondition' (ifMatch). */
+  writeJson(blobName: string, value: unknown, condition: WriteCondition): Promise<{ etag: string }>;
+  list(prefix: string): AsyncIterable<BlobListItem>;
+  /** Deleting an absent blob is not an error; a stale ifMatch is StorageError 'precondition'. */
+  delete(blobName: string, options?: { ifMatch?: string }): Promise<void>;
+}

@@ -1,0 +1,133 @@
+export const STORAGE_ERROR_CODES = [
+  'unavailable',
+  'exists',
+  'precondition',
+  'not-found',
+  'integrity',
+  'not-configured',
+  'auth',
+  'unknown',
+] as const;
+export type StorageErrorCode = (typeof STORAGE_ERROR_CODES)[number];
+
+/**
+ * Every failure of the storage layer, reduced to a code callers branch on and a one-line message that
+ * names the endpoint, container or blob. The SDK error is deliberately not kept as `cause`: it carries the
+ * request with its headers, and loggers serialise causes.
+ */
+export class StorageError extends Error {
+  override readonly name = 'StorageError';
+
+  constructor(
+    readonly code: StorageErrorCode,
+    message: string,
+    /** HTTP status and service error code when the service answered, for logs and metrics. */
+    readonly detail: { status?: number; serviceCode?: string } = {},
+  ) {
+    super(message);
+  }
+}
+
+export function isStorageError(err: unknown, code?: StorageErrorCode): err is StorageError {
+  return err instanceof StorageError && (code === undefined || err.code === code);
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'REQUEST_SEND_ERROR',
+]);
+const INTEGRITY_CODES = new Set(['Md5Mismatch', 'Crc64Mismatch', 'InvalidMd5', 'InvalidCrc64']);
+const UNAVAILABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+
+export interface ErrorContext {
+  /** Account URL without credentials. */
+  endpoint: string;
+  /** What was being done, e.g. `commit orders-db/…/dump.pgc.zst in tidemark-backups`. */
+  action: string;
+  /** The operation carried If-None-Match: *, so a failed condition means the blob exists. */
+  ifNoneMatch?: boolean;
+}
+
+/** Maps an SDK, network or credential error to a StorageError with a single-line, secret-free message. */
+export function toStorageError(err: unknown, context: ErrorContext): StorageError {
+  if (err instanceof StorageError) return err;
+  const e = (typeof err === 'object' && err !== null ? err : {}) as {
+    name?: unknown;
+    code?: unknown;
+    statusCode?: unknown;
+    message?: unknown;
+    details?: unknown;
+  };
+  const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
+  const serviceCode = serviceErrorCode(e);
+  const detail = { ...(status !== undefined && { status }), ...(serviceCode !== undefined && { serviceCode }) };
+  const reason = firstLine(typeof e.message === 'string' ? e.message : String(err));
+  const what = `${context.action} failed`;
+
+  if (e.name === 'AbortError') {
+    return new StorageError('unavailable', `Blob Storage at ${context.endpoint} did not answer in time (${what})`);
+  }
+  if (status === undefined) {
+    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) {
+      return new StorageError('unavailable', `Blob Storage at ${context.endpoint} is unreachable (${reason})`);
+    }
+    if (e.name === 'CredentialUnavailableError' || e.name === 'AuthenticationError') {
+      return new StorageError('auth', `no usable Azure credential for ${context.endpoint}: ${reason}`);
+    }
+    return new StorageError('unknown', `${what}: ${reason}`);
+  }
+  const why = serviceCode ?? `HTTP ${status}`;
+  if (status === 401 || status === 403) {
+    return new StorageError('auth', `${what}: access denied by ${context.endpoint} (${why})`, detail);
+  }
+  if (status === 404) return new StorageError('not-found', `${what}: not found (${why})`, detail);
+  if (status === 409 && (serviceCode === 'BlobAlreadyExists' || serviceCode === 'ContainerAlreadyExists')) {
+    return new StorageError('exists', `${what}: it already exists`, detail);
+  }
+  if (status === 412 || (status === 409 && context.ifNoneMatch === true)) {
+    return context.ifNoneMatch === true
+      ? new StorageError('exists', `${what}: it already exists`, detail)
+      : new StorageError('precondition', `${what}: it changed since it was read (${why})`, detail);
+  }
+  if (serviceCode !== undefined && INTEGRITY_CODES.has(serviceCode)) {
+    return new StorageError('integrity', `${what}: the service received different bytes than were sent (${why})`, detail);
+  }
+  if (serviceCode === 'BlobArchived') {
+    return new StorageError('unknown', `${what}: the blob is in the Archive tier and must be rehydrated first`, detail);
+  }
+  if (UNAVAILABLE_STATUS.has(status)) {
+    return new StorageError('unavailable', `${what}: Blob Storage at ${context.endpoint} is unavailable (${why})`, detail);
+  }
+  return new StorageError('unknown', `${what}: ${why}: ${reason}`, detail);
+}
+
+function serviceErrorCode(e: { code?: unknown; details?: unknown }): string | undefined {
+  // Storage puts its error code in x-ms-error-code (parsed into details.errorCode) and also in RestError.code.
+  const details = e.details as { errorCode?: unknown } | undefined;
+  if (typeof details?.errorCode === 'string') return details.errorCode;
+  if (typeof e.code === 'string' && /^[A-Z][A-Za-z0-9]+$/.test(e.code)) return e.code;
+  return undefined;
+}
+
+/** First line only (service messages append RequestId and Time lines), with anything key-like masked. */
+function firstLine(message: string): string {
+  const line = message.split(/\r?\n/)[0]?.trim() ?? '';
+  return redact(line);
+}
+
+export function redact(text: string): string {
+  return text
+    .replace(/(AccountKey|SharedAccessSignature|SharedAccessKey)=[^;\s]*/gi, '$1=***')
+    .replace(/([?&](?:sig|se|sp|sv|st|srt|ss|skoid|sktid|skt|ske|sks|skv)=)[^&\s]*/gi, '$1***');
+}
