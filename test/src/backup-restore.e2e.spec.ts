@@ -18,7 +18,7 @@ policies:
     tiering: { initial: Cool }
     verify: { restoreTest: true }
 targets:
-  - { id: e2e-db, kind: postgres, url: \${E2E_DB_URL}, policy: nightly }
+  - { id: e2e-db, kind: postgres, url: "\${E2E_DB_URL}", policy: nightly }
 `;
 
 describe('a PostgreSQL backup end to end: five services, real Redis, Azurite and PostgreSQL', () => {

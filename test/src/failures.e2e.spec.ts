@@ -25,9 +25,9 @@ storage: { container: e2e-failures }
 local: { path: __LOCAL__, minFreeBytes: ${minFreeBytes} }
 ${POLICY}
 targets:
-  - { id: ok-db, kind: postgres, url: \${OK_DB_URL}, policy: quick }
+  - { id: ok-db, kind: postgres, url: "\${OK_DB_URL}", policy: quick }
   - { id: down-db, kind: postgres, url: "postgres://postgres@127.0.0.1:1/nowhere", policy: quick }
-  - { id: secret-db, kind: postgres, url: \${MISSING_DB_URL}, policy: quick }
+  - { id: secret-db, kind: postgres, url: "\${MISSING_DB_URL}", policy: quick }
 `;
 }
 
