@@ -1,4 +1,4 @@
-import { createDecompressor, VerifiedStream } from '@tidemark/artifact';
+import { ChecksumMismatchError, createDecompressor, VerifiedStream } from '@tidemark/artifact';
 import { Catalog } from '@tidemark/catalog';
 import { resolveEnvRefs } from '@tidemark/policy';
 import { backupIdTime, type Manifest } from '@tidemark/manifest';
@@ -107,10 +107,15 @@ export class RestoreService {
       const input = new PassThrough();
       const feeding = pipeline(download.stream, progress, verified, decompressor, input);
       // If the checksum fails the input is destroyed before its end, and the restore (one transaction) fails too.
-      const restoring = destination.restore(input, { clean: request.clean });
+      // If the restore refuses or fails first, the download is torn down instead of stalling with nobody reading.
+      const restoring = destination.restore(input, { clean: request.clean }).catch((error: unknown) => {
+        input.destroy();
+        throw error;
+      });
       const [feed, restored] = await Promise.allSettled([feeding, restoring]);
-      if (feed.status === 'rejected') throw asRestoreError(feed.reason);
+      if (feed.status === 'rejected' && feed.reason instanceof ChecksumMismatchError) throw feed.reason;
       if (restored.status === 'rejected') throw asRestoreError(restored.reason);
+      if (feed.status === 'rejected') throw asRestoreError(feed.reason);
       return { manifest, destination: redact(to), bytes, durationMs: Date.now() - started };
     }
 

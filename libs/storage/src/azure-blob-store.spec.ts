@@ -10,7 +10,13 @@ import {
   type WebResource,
 } from '@azure/storage-blob';
 import { ACCESS_TIERS } from '@tidemark/manifest';
-import { AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY, startAzurite, uniqueName, type AzuriteHandle } from '@tidemark/testing';
+import {
+  AZURITE_ACCOUNT,
+  AZURITE_ACCOUNT_KEY,
+  startAzurite,
+  uniqueName,
+  type AzuriteHandle,
+} from '@tidemark/testing';
 import { AzureBlobStore } from './azure-blob-store';
 import type { BlobStore } from './blob-store';
 import { createBlobStore } from './create-blob-store';
@@ -83,7 +89,10 @@ describe('AzureBlobStore against Azurite', () => {
     assert.equal(download.size, expected.length);
     assert.equal(download.etag, etag);
     const actual = await readAll(download.stream);
-    assert.equal(createHash('sha256').update(actual).digest('hex'), createHash('sha256').update(expected).digest('hex'));
+    assert.equal(
+      createHash('sha256').update(actual).digest('hex'),
+      createHash('sha256').update(expected).digest('hex'),
+    );
   });
 
   test('commit never overwrites an existing blob', async () => {
@@ -185,7 +194,10 @@ describe('AzureBlobStore against Azurite', () => {
 
     const third = await store.writeJson(name, { status: 'verified' }, 'overwrite');
     assert.deepEqual(await store.readJson(name), { value: { status: 'verified' }, etag: third.etag });
-    assert.equal((await store.properties(name))?.size, Buffer.byteLength(`${JSON.stringify({ status: 'verified' }, null, 2)}\n`));
+    assert.equal(
+      (await store.properties(name))?.size,
+      Buffer.byteLength(`${JSON.stringify({ status: 'verified' }, null, 2)}\n`),
+    );
   });
 
   test('readJson of a blob that is not JSON is an integrity error', async () => {

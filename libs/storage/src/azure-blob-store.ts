@@ -61,7 +61,10 @@ export class AzureBlobStore implements BlobStore {
 
   static fromAccountUrl(accountUrl: string, credential: TokenCredential, container: string): AzureBlobStore {
     if (!URL.canParse(accountUrl)) {
-      throw new StorageError('not-configured', `Blob Storage account URL "${redact(accountUrl)}" is not a URL`);
+      throw new StorageError(
+        'not-configured',
+        `Blob Storage account URL "${redact(accountUrl)}" is not a URL`,
+      );
     }
     return new AzureBlobStore(new BlobServiceClient(accountUrl, credential, PIPELINE_OPTIONS), container);
   }
@@ -83,7 +86,10 @@ export class AzureBlobStore implements BlobStore {
     try {
       await this.client.getProperties({ abortSignal: AbortSignal.timeout(PING_TIMEOUT_MS) });
     } catch (err) {
-      const error = toStorageError(err, { endpoint: this.endpoint, action: `check container ${this.container}` });
+      const error = toStorageError(err, {
+        endpoint: this.endpoint,
+        action: `check container ${this.container}`,
+      });
       // A missing container still proves the service is reachable and accepts our credentials.
       if (error.code === 'not-found') return;
       throw error;
@@ -108,7 +114,11 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
-  async commitBlocks(blobName: string, blockIds: string[], options: CommitOptions): Promise<{ etag: string }> {
+  async commitBlocks(
+    blobName: string,
+    blockIds: string[],
+    options: CommitOptions,
+  ): Promise<{ etag: string }> {
     const response = await this.call(
       `commit ${blobName}`,
       () =>
@@ -161,7 +171,8 @@ export class AzureBlobStore implements BlobStore {
       this.blob(blobName).download(0, undefined, { maxRetryRequests: DOWNLOAD_RESUMES }),
     );
     const body = response.readableStreamBody as Readable | undefined;
-    if (!body) throw new StorageError('unknown', `${action} in ${this.container} failed: the response has no body`);
+    if (!body)
+      throw new StorageError('unknown', `${action} in ${this.container} failed: the response has no body`);
     // Re-emit the SDK stream so consumers only ever see StorageError, and so destroying ours frees the socket.
     const stream = new PassThrough();
     body.on('error', (err) => stream.destroy(this.error(err, action)));
@@ -177,7 +188,9 @@ export class AzureBlobStore implements BlobStore {
     let text: string;
     let etag: string;
     try {
-      const response = await this.blob(blobName).download(0, undefined, { maxRetryRequests: DOWNLOAD_RESUMES });
+      const response = await this.blob(blobName).download(0, undefined, {
+        maxRetryRequests: DOWNLOAD_RESUMES,
+      });
       etag = requireEtag(response.etag, blobName);
       const chunks: Buffer[] = [];
       for await (const chunk of response.readableStreamBody ?? []) chunks.push(chunk as Buffer);
@@ -197,7 +210,11 @@ export class AzureBlobStore implements BlobStore {
   async writeJson(blobName: string, value: unknown, condition: WriteCondition): Promise<{ etag: string }> {
     const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8');
     const conditions: BlobRequestConditions =
-      condition === 'overwrite' ? {} : 'ifMatch' in condition ? { ifMatch: condition.ifMatch } : { ifNoneMatch: '*' };
+      condition === 'overwrite'
+        ? {}
+        : 'ifMatch' in condition
+          ? { ifMatch: condition.ifMatch }
+          : { ifNoneMatch: '*' };
     const response = await this.call(
       `write ${blobName}`,
       () =>
@@ -252,7 +269,11 @@ export class AzureBlobStore implements BlobStore {
   }
 
   private error(err: unknown, action: string, ifNoneMatch = false): StorageError {
-    return toStorageError(err, { endpoint: this.endpoint, action: `${action} in ${this.container}`, ifNoneMatch });
+    return toStorageError(err, {
+      endpoint: this.endpoint,
+      action: `${action} in ${this.container}`,
+      ifNoneMatch,
+    });
   }
 }
 

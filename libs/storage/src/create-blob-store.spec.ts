@@ -30,9 +30,12 @@ describe('createBlobStore', () => {
     });
     assert.equal(store.endpoint, 'https://acct.blob.core.windows.net');
     assert.equal(store.container, 'backups');
-    assert.throws(() => createBlobStore({ container: 'c', env: { AZURE_STORAGE_ACCOUNT_URL: 'not a url' } }), {
-      code: 'not-configured',
-    });
+    assert.throws(
+      () => createBlobStore({ container: 'c', env: { AZURE_STORAGE_ACCOUNT_URL: 'not a url' } }),
+      {
+        code: 'not-configured',
+      },
+    );
   });
 
   test('the connection string wins over the account URL', () => {

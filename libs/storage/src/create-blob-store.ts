@@ -18,7 +18,8 @@ export function createBlobStore(options: CreateBlobStoreOptions): BlobStore {
   const connectionString = env['AZURE_STORAGE_CONNECTION_STRING']?.trim();
   if (connectionString) return AzureBlobStore.fromConnectionString(connectionString, options.container);
   const accountUrl = env['AZURE_STORAGE_ACCOUNT_URL']?.trim();
-  if (accountUrl) return AzureBlobStore.fromAccountUrl(accountUrl, new DefaultAzureCredential(), options.container);
+  if (accountUrl)
+    return AzureBlobStore.fromAccountUrl(accountUrl, new DefaultAzureCredential(), options.container);
   throw new StorageError(
     'not-configured',
     'no Blob Storage configured: set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL',

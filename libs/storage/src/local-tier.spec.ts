@@ -43,7 +43,8 @@ describe('LocalTier', () => {
     const dir = await tier.ensureBackupDir('orders-db', BACKUP_ID);
     assert.equal(dir, join(base, 'backups', 'orders-db', BACKUP_ID));
     assert.equal(tier.backupDir('orders-db', BACKUP_ID), dir);
-    for (const path of [tier.root, join(tier.root, 'orders-db'), dir]) assert.equal(await mode(path), 0o700, path);
+    for (const path of [tier.root, join(tier.root, 'orders-db'), dir])
+      assert.equal(await mode(path), 0o700, path);
     assert.equal(await tier.ensureBackupDir('orders-db', BACKUP_ID), dir);
   });
 
@@ -86,9 +87,15 @@ describe('LocalTier', () => {
     await tier.writeManifest(m);
     const path = join(tier.backupDir('broken', BACKUP_ID), 'manifest.json');
     await writeFile(path, '{"schemaVersion": 1,');
-    await assert.rejects(tier.readManifest('broken', BACKUP_ID), { name: 'ManifestError', message: `${path}: not valid JSON` });
+    await assert.rejects(tier.readManifest('broken', BACKUP_ID), {
+      name: 'ManifestError',
+      message: `${path}: not valid JSON`,
+    });
     await writeFile(path, JSON.stringify({ ...m, schemaVersion: 2 }));
-    await assert.rejects(tier.readManifest('broken', BACKUP_ID), { name: 'ManifestError', message: /schemaVersion/ });
+    await assert.rejects(tier.readManifest('broken', BACKUP_ID), {
+      name: 'ManifestError',
+      message: /schemaVersion/,
+    });
   });
 
   test('listBackups lists backup directories sorted, ignoring strays; removeBackup deletes one', async () => {
@@ -100,7 +107,9 @@ describe('LocalTier', () => {
     await t.ensureBackupDir('a-db', BACKUP_ID);
     await writeFile(join(t.root, 'b-db', 'stray.txt'), 'x');
     await writeFile(join(t.root, 'README'), 'x');
-    await t.ensureBackupDir('a-db', BACKUP_ID).then(() => writeFile(join(t.partPath('a-db', BACKUP_ID, 'p1')), 'x'));
+    await t
+      .ensureBackupDir('a-db', BACKUP_ID)
+      .then(() => writeFile(join(t.partPath('a-db', BACKUP_ID, 'p1')), 'x'));
     assert.deepEqual(await t.listBackups(), [
       { targetId: 'a-db', backupId: BACKUP_ID },
       { targetId: 'b-db', backupId: BACKUP_ID },

@@ -27,7 +27,8 @@ export class LocalTier {
 
   backupDir(targetId: string, backupId: string): string {
     // Both ids become path segments; validating them keeps every path inside the root.
-    if (!TARGET_ID_PATTERN.test(targetId)) throw new Error(`"${targetId}" is not a target id ([a-z0-9-]{1,63})`);
+    if (!TARGET_ID_PATTERN.test(targetId))
+      throw new Error(`"${targetId}" is not a target id ([a-z0-9-]{1,63})`);
     if (!isBackupId(backupId)) throw new Error(`"${backupId}" is not a backup id (YYYYMMDDTHHMMSSZ-xxxxxx)`);
     return join(this.root, targetId, backupId);
   }

@@ -5,7 +5,11 @@ import { StorageError, redact, toStorageError } from './storage-error';
 
 const context = { endpoint: 'https://acct.blob.core.windows.net', action: 'commit a/b in c' };
 
-function restError(statusCode: number, errorCode: string, message = `${errorCode} happened\nRequestId:1\nTime:now`) {
+function restError(
+  statusCode: number,
+  errorCode: string,
+  message = `${errorCode} happened\nRequestId:1\nTime:now`,
+) {
   const err = new RestError(message, { statusCode, code: errorCode });
   (err as { details?: unknown }).details = { errorCode };
   return err;
@@ -51,14 +55,19 @@ describe('toStorageError', () => {
     });
     const mapped = toStorageError(cred, context);
     assert.equal(mapped.code, 'auth');
-    assert.equal(mapped.message, `no usable Azure credential for ${context.endpoint}: DefaultAzureCredential failed`);
+    assert.equal(
+      mapped.message,
+      `no usable Azure credential for ${context.endpoint}: DefaultAzureCredential failed`,
+    );
     assert.equal(toStorageError(new TypeError('boom'), context).code, 'unknown');
     const original = new StorageError('exists', 'x');
     assert.equal(toStorageError(original, context), original);
   });
 
   test('never repeats keys or SAS signatures', () => {
-    const err = new Error('bad string AccountKey=c2VjcmV0;BlobEndpoint=https://a/?sv=2024&sig=abc%2Fdef&se=x');
+    const err = new Error(
+      'bad string AccountKey=c2VjcmV0;BlobEndpoint=https://a/?sv=2024&sig=abc%2Fdef&se=x',
+    );
     const mapped = toStorageError(err, context);
     assert.ok(!mapped.message.includes('c2VjcmV0'), mapped.message);
     assert.ok(!mapped.message.includes('abc%2Fdef'), mapped.message);

@@ -71,16 +71,25 @@ export function toStorageError(err: unknown, context: ErrorContext): StorageErro
   };
   const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
   const serviceCode = serviceErrorCode(e);
-  const detail = { ...(status !== undefined && { status }), ...(serviceCode !== undefined && { serviceCode }) };
+  const detail = {
+    ...(status !== undefined && { status }),
+    ...(serviceCode !== undefined && { serviceCode }),
+  };
   const reason = firstLine(typeof e.message === 'string' ? e.message : String(err));
   const what = `${context.action} failed`;
 
   if (e.name === 'AbortError') {
-    return new StorageError('unavailable', `Blob Storage at ${context.endpoint} did not answer in time (${what})`);
+    return new StorageError(
+      'unavailable',
+      `Blob Storage at ${context.endpoint} did not answer in time (${what})`,
+    );
   }
   if (status === undefined) {
     if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) {
-      return new StorageError('unavailable', `Blob Storage at ${context.endpoint} is unreachable (${reason})`);
+      return new StorageError(
+        'unavailable',
+        `Blob Storage at ${context.endpoint} is unreachable (${reason})`,
+      );
     }
     if (e.name === 'CredentialUnavailableError' || e.name === 'AuthenticationError') {
       return new StorageError('auth', `no usable Azure credential for ${context.endpoint}: ${reason}`);
@@ -101,13 +110,25 @@ export function toStorageError(err: unknown, context: ErrorContext): StorageErro
       : new StorageError('precondition', `${what}: it changed since it was read (${why})`, detail);
   }
   if (serviceCode !== undefined && INTEGRITY_CODES.has(serviceCode)) {
-    return new StorageError('integrity', `${what}: the service received different bytes than were sent (${why})`, detail);
+    return new StorageError(
+      'integrity',
+      `${what}: the service received different bytes than were sent (${why})`,
+      detail,
+    );
   }
   if (serviceCode === 'BlobArchived') {
-    return new StorageError('unknown', `${what}: the blob is in the Archive tier and must be rehydrated first`, detail);
+    return new StorageError(
+      'unknown',
+      `${what}: the blob is in the Archive tier and must be rehydrated first`,
+      detail,
+    );
   }
   if (UNAVAILABLE_STATUS.has(status)) {
-    return new StorageError('unavailable', `${what}: Blob Storage at ${context.endpoint} is unavailable (${why})`, detail);
+    return new StorageError(
+      'unavailable',
+      `${what}: Blob Storage at ${context.endpoint} is unavailable (${why})`,
+      detail,
+    );
   }
   return new StorageError('unknown', `${what}: ${why}: ${reason}`, detail);
 }

@@ -79,9 +79,12 @@ class AzuriteProcess implements AzuriteHandle {
     const script = realpathSync(join(REPO_ROOT, 'node_modules/.bin/azurite-blob'));
     const args = [
       script,
-      '--blobHost', '127.0.0.1',
-      '--blobPort', String(this.port),
-      '--location', this.location,
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      String(this.port),
+      '--location',
+      this.location,
       '--skipApiVersionCheck',
       '--disableTelemetry',
       '--loose',
@@ -116,11 +119,14 @@ class AzuriteProcess implements AzuriteHandle {
 
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
-      if (exitInfo !== undefined) throw new Error(`Azurite exited (${exitInfo}) before it was ready: ${this.tail()}`);
+      if (exitInfo !== undefined)
+        throw new Error(`Azurite exited (${exitInfo}) before it was ready: ${this.tail()}`);
       if (await this.answers()) return;
       if (Date.now() >= deadline) {
         await this.kill();
-        throw new Error(`Azurite did not answer on port ${this.port} within ${READY_TIMEOUT_MS}ms: ${this.tail()}`);
+        throw new Error(
+          `Azurite did not answer on port ${this.port} within ${READY_TIMEOUT_MS}ms: ${this.tail()}`,
+        );
       }
       await sleep(100);
     }
@@ -132,7 +138,11 @@ class AzuriteProcess implements AzuriteHandle {
     child.kill('SIGTERM');
     const stopped = await Promise.race([
       this.exited.then(() => true),
-      new Promise<boolean>((r) => setTimeout(() => { r(false); }, STOP_TIMEOUT_MS).unref()),
+      new Promise<boolean>((r) =>
+        setTimeout(() => {
+          r(false);
+        }, STOP_TIMEOUT_MS).unref(),
+      ),
     ]);
     if (!stopped) await this.kill();
   }

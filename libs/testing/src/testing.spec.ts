@@ -36,7 +36,11 @@ describe('freePort', () => {
       server.once('error', reject);
       server.listen(port, '127.0.0.1', resolve);
     });
-    await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+    await new Promise<void>((resolve) =>
+      server.close(() => {
+        resolve();
+      }),
+    );
   });
 });
 
@@ -56,7 +60,11 @@ describe('waitFor', () => {
 
   test('times out naming what it waited for and the last error', async () => {
     await assert.rejects(
-      waitFor(() => Promise.reject(new Error('still booting')), { timeoutMs: 100, intervalMs: 10, what: 'the moon' }),
+      waitFor(() => Promise.reject(new Error('still booting')), {
+        timeoutMs: 100,
+        intervalMs: 10,
+        what: 'the moon',
+      }),
       { message: 'timed out after 100ms waiting for the moon (last error: still booting)' },
     );
   });
@@ -116,10 +124,16 @@ describe('startAzurite', () => {
     await new Promise<void>((resolve) => squat.listen(other.port, '127.0.0.1', resolve));
     try {
       const started = Date.now();
-      await assert.rejects(other.start(), { message: /^Azurite exited \(code 1\) before it was ready: .*EADDRINUSE/ });
+      await assert.rejects(other.start(), {
+        message: /^Azurite exited \(code 1\) before it was ready: .*EADDRINUSE/,
+      });
       assert.ok(Date.now() - started < 30_000);
     } finally {
-      await new Promise<void>((resolve) => squat.close(() => { resolve(); }));
+      await new Promise<void>((resolve) =>
+        squat.close(() => {
+          resolve();
+        }),
+      );
     }
   });
 });

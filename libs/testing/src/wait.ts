@@ -11,7 +11,10 @@ export interface WaitForOptions {
  * Polls `fn` until it returns something other than undefined/false. A throwing `fn` counts as "not yet"
  * (services under test often refuse connections while starting); its last error is named on timeout.
  */
-export async function waitFor<T>(fn: () => Promise<T | undefined | false>, options: WaitForOptions): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | false>,
+  options: WaitForOptions,
+): Promise<T> {
   const deadline = Date.now() + options.timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -23,7 +26,8 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false>, optio
       lastError = err;
     }
     if (Date.now() >= deadline) {
-      const last = lastError instanceof Error ? ` (last error: ${lastError.message.split('\n')[0] ?? ''})` : '';
+      const last =
+        lastError instanceof Error ? ` (last error: ${lastError.message.split('\n')[0] ?? ''})` : '';
       throw new Error(`timed out after ${options.timeoutMs}ms waiting for ${options.what}${last}`);
     }
     await sleep(Math.min(options.intervalMs, Math.max(0, deadline - Date.now())));
