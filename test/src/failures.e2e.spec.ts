@@ -98,7 +98,12 @@ describe('failure paths against the running services', () => {
   before(async () => {
     await withClient(dbUrl('postgres'), (c) => c.query(`CREATE DATABASE ${okDb}`));
     await withClient(dbUrl(okDb), (c) =>
-      c.query(`CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, repeat(md5(i::text), 20) FROM generate_series(1, 30000) i`),
+      // md5 text compresses about 2:1, so the dump spans several 1 MiB parts.
+      c.query(
+        `CREATE TABLE t (id int PRIMARY KEY, v text);
+         INSERT INTO t SELECT i, (SELECT string_agg(md5(i::text || '-' || j::text), '') FROM generate_series(1, 10) j)
+         FROM generate_series(1, 30000) i`,
+      ),
     );
     stack = await TestStack.start({ config: config(), env: { OK_DB_URL: dbUrl(okDb), TIDEMARK_PART_SIZE_MB: '1' }, redisDb: 12 });
     bus = new RedisStreamEventBus(stack.redisUrl);

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
 import { Command, CommanderError } from 'commander';
 import { redact } from '@tidemark/events';
 import { registerBackup } from './commands/backup';
@@ -8,6 +9,9 @@ import { registerRestore } from './commands/restore';
 import { registerUp } from './commands/up';
 import { registerVerify } from './commands/verify';
 import { CliContext, type GlobalOptions } from './context';
+
+// The CLI reports for itself; the libraries' Nest loggers would otherwise write into its output.
+Logger.overrideLogger(false);
 
 const program = new Command('tidemark')
   .description('Backups to Azure Blob Storage that are taken on time, proven restorable and kept as the policy says')
