@@ -15,12 +15,16 @@ const DB = 'tidemark_bench';
 const gib = Number(process.argv[process.argv.indexOf('--gib') + 1] || 1);
 
 async function ensureDatabase(): Promise<number> {
-  const exists = await withClient(dbUrl('postgres'), (c) => c.query('SELECT 1 FROM pg_database WHERE datname = $1', [DB]));
+  const exists = await withClient(dbUrl('postgres'), (c) =>
+    c.query('SELECT 1 FROM pg_database WHERE datname = $1', [DB]),
+  );
   if (!exists.rowCount) {
     await withClient(dbUrl('postgres'), (c) => c.query(`CREATE DATABASE ${DB}`));
     console.log(`generating ~${gib} GiB in ${DB} …`);
     await withClient(dbUrl(DB), async (c) => {
-      await c.query(`CREATE TABLE events (id bigint PRIMARY KEY, at timestamptz, kind text, payload jsonb, note text)`);
+      await c.query(
+        `CREATE TABLE events (id bigint PRIMARY KEY, at timestamptz, kind text, payload jsonb, note text)`,
+      );
       // ~200 bytes per row on disk with its index; compressible like real data, not random.
       const rows = Math.round((gib * 1024 ** 3) / 200);
       for (let start = 1; start <= rows; start += 1_000_000) {
@@ -35,14 +39,18 @@ async function ensureDatabase(): Promise<number> {
       await c.query('VACUUM ANALYZE events');
     });
   }
-  return withClient(dbUrl(DB), async (c) => Number((await c.query('SELECT pg_database_size(current_database()) AS s')).rows[0].s));
+  return withClient(dbUrl(DB), async (c) =>
+    Number((await c.query('SELECT pg_database_size(current_database()) AS s')).rows[0].s),
+  );
 }
 
 async function bareDump(): Promise<number> {
   const devnull = await open('/dev/null', 'w');
   const started = performance.now();
   await new Promise<void>((resolve, reject) => {
-    const child = spawn('pg_dump', ['-Fc', '-Z0', '-h', '127.0.0.1', '-U', 'postgres', DB], { stdio: ['ignore', devnull.fd, 'inherit'] });
+    const child = spawn('pg_dump', ['-Fc', '-Z0', '-h', '127.0.0.1', '-U', 'postgres', DB], {
+      stdio: ['ignore', devnull.fd, 'inherit'],
+    });
     child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pg_dump exited ${code}`))));
   });
   await devnull.close();
@@ -75,17 +83,22 @@ targets:
     const started = performance.now();
     const trigger = await stack.cli(['backup', 'bench-db', '--json']);
     const { backupId } = JSON.parse(trigger.stdout) as { backupId: string };
-    await waitFor(async () => (await bus.history({ backupId })).some((e) => e.event.type === 'tidemark.backup.uploaded'), {
-      timeoutMs: 3_600_000,
-      intervalMs: 100,
-      what: 'the blob and manifest to be committed',
-    });
+    await waitFor(
+      async () => (await bus.history({ backupId })).some((e) => e.event.type === 'tidemark.backup.uploaded'),
+      {
+        timeoutMs: 3_600_000,
+        intervalMs: 100,
+        what: 'the blob and manifest to be committed',
+      },
+    );
     const endToEndMs = performance.now() - started;
     const events = (await bus.history({ backupId })).map((e) => e.event);
     const dumped = events.find((e) => e.type === 'tidemark.backup.dumped');
     console.log(`tidemark trigger → committed blob + manifest: ${(endToEndMs / 1000).toFixed(1)} s`);
     console.log(`ratio to bare pg_dump: ${(endToEndMs / baselineMs).toFixed(2)}×  (target ≤ 1.2×)`);
-    console.log(`sizes: raw ${dumped?.data.sizes?.['raw'] ?? '?'} B, compressed ${dumped?.data.sizes?.['compressed'] ?? '?'} B`);
+    console.log(
+      `sizes: raw ${dumped?.data.sizes?.['raw'] ?? '?'} B, compressed ${dumped?.data.sizes?.['compressed'] ?? '?'} B`,
+    );
     for (const name of SERVICE_NAMES) {
       const pid = stack.service(name).child.pid;
       if (pid) console.log(`peak RSS ${name.padEnd(9)} ${((await peakRss(pid)) / 1024 ** 2).toFixed(0)} MB`);

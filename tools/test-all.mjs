@@ -10,7 +10,8 @@ rmSync(resultsDir, { recursive: true, force: true });
 const run = (cmd, args) => spawnSync(cmd, args, { stdio: 'inherit', env: process.env }).status ?? 1;
 const nx = join('node_modules', '.bin', 'nx');
 let failedSteps = 0;
-failedSteps += run(join('node_modules', '.bin', 'prettier'), ['--check', '--log-level', 'warn', '.']) === 0 ? 0 : 1;
+failedSteps +=
+  run(join('node_modules', '.bin', 'prettier'), ['--check', '--log-level', 'warn', '.']) === 0 ? 0 : 1;
 failedSteps += run(nx, ['run-many', '-t', 'lint', 'typecheck', '--output-style=stream']) === 0 ? 0 : 1;
 // Tests share one PostgreSQL, Redis and machine: projects run one at a time.
 failedSteps += run(nx, ['run-many', '-t', 'test', '--parallel=1', '--output-style=stream']) === 0 ? 0 : 1;

@@ -59,8 +59,14 @@ describe('a PostgreSQL backup end to end: five services, real Redis, Azurite and
     assert.match(manifest.target.serverVersion ?? '', /^\d+\.\d+/);
     assert.equal(manifest.artifact.compression, 'zstd');
     assert.equal(manifest.artifact.name, 'dump.pgc.zst');
-    assert.ok((manifest.artifact.rawSize ?? 0) > (manifest.artifact.size ?? 0), 'compressed smaller than raw');
-    assert.equal(manifest.artifact.parts.reduce((n, p) => n + p.size, 0), manifest.artifact.size);
+    assert.ok(
+      (manifest.artifact.rawSize ?? 0) > (manifest.artifact.size ?? 0),
+      'compressed smaller than raw',
+    );
+    assert.equal(
+      manifest.artifact.parts.reduce((n, p) => n + p.size, 0),
+      manifest.artifact.size,
+    );
     const orders = manifest.content.tables.find((t) => t.schema === 'shop' && t.name === 'orders');
     assert.equal(orders?.rows, 100_000);
     assert.equal(manifest.locations.remote?.blobName, `e2e-db/${backupId}/dump.pgc.zst`);
@@ -73,10 +79,20 @@ describe('a PostgreSQL backup end to end: five services, real Redis, Azurite and
   });
 
   test('the blob carries the metadata, index tags and tier of DESIGN §5', async () => {
-    const container = BlobServiceClient.fromConnectionString(stack.azurite.connectionString).getContainerClient('e2e-backups');
+    const container = BlobServiceClient.fromConnectionString(
+      stack.azurite.connectionString,
+    ).getContainerClient('e2e-backups');
     const blob = container.getBlobClient(`e2e-db/${backupId}/dump.pgc.zst`);
     const props = await blob.getProperties();
-    for (const key of ['backup_type', 'target', 'backup_id', 'sha256', 'created_at', 'hostname', 'tool_version']) {
+    for (const key of [
+      'backup_type',
+      'target',
+      'backup_id',
+      'sha256',
+      'created_at',
+      'hostname',
+      'tool_version',
+    ]) {
       assert.ok(props.metadata?.[key], `metadata ${key}`);
     }
     assert.equal(props.metadata?.['sha256'], manifest.artifact.sha256);
@@ -84,7 +100,8 @@ describe('a PostgreSQL backup end to end: five services, real Redis, Azurite and
     assert.equal(props.accessTier, 'Cool');
     assert.deepEqual((await blob.getTags()).tags, { target: 'e2e-db', status: 'verified' });
     const names: string[] = [];
-    for await (const item of container.listBlobsFlat({ prefix: `e2e-db/${backupId}/` })) names.push(item.name);
+    for await (const item of container.listBlobsFlat({ prefix: `e2e-db/${backupId}/` }))
+      names.push(item.name);
     assert.deepEqual(names.sort(), [`e2e-db/${backupId}/dump.pgc.zst`, `e2e-db/${backupId}/manifest.json`]);
   });
 
@@ -94,7 +111,12 @@ describe('a PostgreSQL backup end to end: five services, real Redis, Azurite and
       const events = (await bus.history({ backupId })).map((e) => e.event);
       assert.deepEqual(
         events.map((e) => e.type),
-        ['tidemark.backup.requested', 'tidemark.backup.dumped', 'tidemark.backup.uploaded', 'tidemark.backup.verified'],
+        [
+          'tidemark.backup.requested',
+          'tidemark.backup.dumped',
+          'tidemark.backup.uploaded',
+          'tidemark.backup.verified',
+        ],
       );
       for (const event of events) {
         assert.equal(event.specversion, '1.0');
@@ -108,7 +130,9 @@ describe('a PostgreSQL backup end to end: five services, real Redis, Azurite and
 
   test('each worker counts its stage in /metrics', async () => {
     const series = (stage: string): RegExp =>
-      new RegExp(`tidemark_backups_total\\{[^}]*target="e2e-db"[^}]*stage="${stage}"[^}]*result="success"[^}]*\\} 1`);
+      new RegExp(
+        `tidemark_backups_total\\{[^}]*target="e2e-db"[^}]*stage="${stage}"[^}]*result="success"[^}]*\\} 1`,
+      );
     assert.match(await stack.metrics('dumper'), series('dump'));
     assert.match(await stack.metrics('uploader'), series('upload'));
     assert.match(await stack.metrics('verifier'), series('verify'));
@@ -116,7 +140,9 @@ describe('a PostgreSQL backup end to end: five services, real Redis, Azurite and
   });
 
   test('tidemark restore brings back identical content in a new database', async () => {
-    const result = await stack.cli(['restore', 'e2e-db', '--to', '${RESTORE_URL}'], { RESTORE_URL: dbUrl(restored) });
+    const result = await stack.cli(['restore', 'e2e-db', '--to', '${RESTORE_URL}'], {
+      RESTORE_URL: dbUrl(restored),
+    });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /sha256 verified/);
     assert.deepEqual(await tableChecksums(dbUrl(restored)), await tableChecksums(dbUrl(source)));
@@ -124,10 +150,17 @@ describe('a PostgreSQL backup end to end: five services, real Redis, Azurite and
   });
 
   test('restore refuses a non-empty database unless --clean', async () => {
-    const refused = await stack.cli(['restore', 'e2e-db', '--to', '${RESTORE_URL}'], { RESTORE_URL: dbUrl(restored) });
+    const refused = await stack.cli(['restore', 'e2e-db', '--to', '${RESTORE_URL}'], {
+      RESTORE_URL: dbUrl(restored),
+    });
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /^tidemark: database "[^"]+" already has \d+ tables; pass --clean to replace them\n$/);
-    const clean = await stack.cli(['restore', 'e2e-db', '--to', '${RESTORE_URL}', '--clean'], { RESTORE_URL: dbUrl(restored) });
+    assert.match(
+      refused.stderr,
+      /^tidemark: database "[^"]+" already has \d+ tables; pass --clean to replace them\n$/,
+    );
+    const clean = await stack.cli(['restore', 'e2e-db', '--to', '${RESTORE_URL}', '--clean'], {
+      RESTORE_URL: dbUrl(restored),
+    });
     assert.equal(clean.code, 0, clean.stderr);
     assert.deepEqual(await tableChecksums(dbUrl(restored)), await tableChecksums(dbUrl(source)));
   });
@@ -136,7 +169,10 @@ describe('a PostgreSQL backup end to end: five services, real Redis, Azurite and
     const list = await stack.cli(['list', 'e2e-db', '--json']);
     assert.equal(list.code, 0, list.stderr);
     const rows = JSON.parse(list.stdout) as { backupId: string; status: string }[];
-    assert.deepEqual(rows.map((r) => [r.backupId, r.status]), [[backupId, 'verified']]);
+    assert.deepEqual(
+      rows.map((r) => [r.backupId, r.status]),
+      [[backupId, 'verified']],
+    );
     const targets = await stack.cli(['targets', '--json']);
     const [row] = JSON.parse(targets.stdout) as { target: string; lastVerified: string; rpo: string }[];
     assert.equal(row?.lastVerified, backupId);
@@ -144,7 +180,9 @@ describe('a PostgreSQL backup end to end: five services, real Redis, Azurite and
   });
 
   test('a flipped byte in the blob makes the verifier mark the backup corrupt', async () => {
-    const container = BlobServiceClient.fromConnectionString(stack.azurite.connectionString).getContainerClient('e2e-backups');
+    const container = BlobServiceClient.fromConnectionString(
+      stack.azurite.connectionString,
+    ).getContainerClient('e2e-backups');
     const blob = container.getBlockBlobClient(`e2e-db/${backupId}/dump.pgc.zst`);
     const props = await blob.getProperties();
     const data = await blob.downloadToBuffer();
@@ -159,13 +197,22 @@ describe('a PostgreSQL backup end to end: five services, real Redis, Azurite and
     assert.equal(shown.verification?.checksum.ok, false);
     const bus = new RedisStreamEventBus(stack.redisUrl);
     try {
-      const corrupt = (await bus.history({ backupId })).filter((e) => e.event.type === 'tidemark.backup.corrupt');
+      const corrupt = (await bus.history({ backupId })).filter(
+        (e) => e.event.type === 'tidemark.backup.corrupt',
+      );
       assert.equal(corrupt.length, 1);
       assert.equal(corrupt[0]?.event.severity, 'critical');
     } finally {
       await bus.close();
     }
-    const refused = await stack.cli(['restore', 'e2e-db', '--backup', backupId, '--to', '/tmp/never-written.pgc']);
+    const refused = await stack.cli([
+      'restore',
+      'e2e-db',
+      '--backup',
+      backupId,
+      '--to',
+      '/tmp/never-written.pgc',
+    ]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /is corrupt; only uploaded or verified backups can be restored/);
   });

@@ -35,7 +35,10 @@ async function cliConfigError(yaml: string): Promise<{ code: number; stderr: str
   const dir = await mkdtemp(join(tmpdir(), 'tidemark-config-'));
   try {
     await writeFile(join(dir, 'bad.yaml'), yaml);
-    const result = await runCli(['targets', '--config', join(dir, 'bad.yaml')], { ...process.env, REDIS_URL: 'redis://127.0.0.1:6379/13' });
+    const result = await runCli(['targets', '--config', join(dir, 'bad.yaml')], {
+      ...process.env,
+      REDIS_URL: 'redis://127.0.0.1:6379/13',
+    });
     return result;
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -45,9 +48,21 @@ async function cliConfigError(yaml: string): Promise<{ code: number; stderr: str
 describe('invalid config: one clear error naming the path, no stack trace', () => {
   const target = `targets:\n  - { id: a, kind: postgres, url: "postgres://x@127.0.0.1/a", policy: quick }\n`;
   const cases: [string, string, RegExp][] = [
-    ['bad cron', POLICY.replace('0 4 * * *', '61 * * * *') + target, /policies\.quick\.schedule: "61 \* \* \* \*" is not a valid cron expression/],
-    ['unknown policy', POLICY + target.replace('policy: quick', 'policy: gold'), /targets\[0\]\.policy: unknown policy "gold" \(known: quick\)/],
-    ['duplicate id', POLICY + target + target.replace('targets:\n', ''), /targets\[1\]\.id: duplicate target id "a" \(also targets\[0\]\)/],
+    [
+      'bad cron',
+      POLICY.replace('0 4 * * *', '61 * * * *') + target,
+      /policies\.quick\.schedule: "61 \* \* \* \*" is not a valid cron expression/,
+    ],
+    [
+      'unknown policy',
+      POLICY + target.replace('policy: quick', 'policy: gold'),
+      /targets\[0\]\.policy: unknown policy "gold" \(known: quick\)/,
+    ],
+    [
+      'duplicate id',
+      POLICY + target + target.replace('targets:\n', ''),
+      /targets\[1\]\.id: duplicate target id "a" \(also targets\[0\]\)/,
+    ],
   ];
   for (const [name, yaml, expected] of cases) {
     test(name, async () => {
@@ -66,14 +81,17 @@ describe('failure paths against the running services', () => {
   let bus: RedisStreamEventBus;
   let scratch: string;
 
-  const events = async (backupId: string): Promise<TidemarkEvent[]> => (await bus.history({ backupId })).map((e) => e.event);
+  const events = async (backupId: string): Promise<TidemarkEvent[]> =>
+    (await bus.history({ backupId })).map((e) => e.event);
   const backupIdOf = (stdout: string): string => {
     const m = /(\d{8}T\d{6}Z-[0-9a-z]{6})/.exec(stdout);
     assert.ok(m, `no backup id in: ${stdout}`);
     return m[1] as string;
   };
   const blobNames = async (prefix: string): Promise<string[]> => {
-    const container = BlobServiceClient.fromConnectionString(stack.azurite.connectionString).getContainerClient('e2e-failures');
+    const container = BlobServiceClient.fromConnectionString(
+      stack.azurite.connectionString,
+    ).getContainerClient('e2e-failures');
     const names: string[] = [];
     for await (const blob of container.listBlobsFlat({ prefix })) names.push(blob.name);
     return names.sort();
@@ -105,7 +123,11 @@ describe('failure paths against the running services', () => {
          FROM generate_series(1, 30000) i`,
       ),
     );
-    stack = await TestStack.start({ config: config(), env: { OK_DB_URL: dbUrl(okDb), TIDEMARK_PART_SIZE_MB: '1' }, redisDb: 12 });
+    stack = await TestStack.start({
+      config: config(),
+      env: { OK_DB_URL: dbUrl(okDb), TIDEMARK_PART_SIZE_MB: '1' },
+      redisDb: 12,
+    });
     bus = new RedisStreamEventBus(stack.redisUrl);
     scratch = await mkdtemp(join(tmpdir(), 'tidemark-fail-'));
   });
@@ -134,7 +156,10 @@ describe('failure paths against the running services', () => {
     assert.equal(result.code, 1);
     const backupId = backupIdOf(result.stdout);
     const event = await expectOneFailure(backupId, 'dump', 'config');
-    assert.match(event.data.error?.message ?? '', /targets\[2\]\.url: environment variable MISSING_DB_URL is not set/);
+    assert.match(
+      event.data.error?.message ?? '',
+      /targets\[2\]\.url: environment variable MISSING_DB_URL is not set/,
+    );
     assert.equal(event.data['attempts'], 1);
   });
 
@@ -148,7 +173,10 @@ describe('failure paths against the running services', () => {
       const result = await stack.cli(['backup', 'ok-db', '--wait', '--timeout', '60']);
       assert.equal(result.code, 1);
       const event = await expectOneFailure(backupIdOf(result.stdout), 'dump', 'tool-too-old');
-      assert.match(event.data.error?.message ?? '', /pg_dump 9\.6\.24 is older than the PostgreSQL \d+\.\d+ server/);
+      assert.match(
+        event.data.error?.message ?? '',
+        /pg_dump 9\.6\.24 is older than the PostgreSQL \d+\.\d+ server/,
+      );
     } finally {
       await stack.restartService('dumper');
     }
@@ -164,8 +192,16 @@ describe('failure paths against the running services', () => {
       const backupId = backupIdOf(result.stdout);
       const event = await expectOneFailure(backupId, 'dump', 'disk-low');
       assert.match(event.data.error?.message ?? '', /local tier .* has \d+ MiB free; the dump needs up to/);
-      assert.ok((await events(backupId)).some((e) => e.type === 'tidemark.storage.low_disk' && e.severity === 'warning'));
-      assert.deepEqual(await readdir(join(stack.dir, 'local', 'ok-db', backupId)), ['manifest.json'], 'no part written');
+      assert.ok(
+        (await events(backupId)).some(
+          (e) => e.type === 'tidemark.storage.low_disk' && e.severity === 'warning',
+        ),
+      );
+      assert.deepEqual(
+        await readdir(join(stack.dir, 'local', 'ok-db', backupId)),
+        ['manifest.json'],
+        'no part written',
+      );
     } finally {
       await stack.restartService('dumper');
     }
@@ -184,7 +220,10 @@ describe('failure paths against the running services', () => {
         what: 'the dump to finish while Blob Storage is down',
       });
       const local = await readdir(join(stack.dir, 'local', 'ok-db', backupId));
-      assert.ok(local.filter((f) => f.includes('.part-')).length >= 2, `parts on the local tier: ${local.join(', ')}`);
+      assert.ok(
+        local.filter((f) => f.includes('.part-')).length >= 2,
+        `parts on the local tier: ${local.join(', ')}`,
+      );
       await new Promise((r) => setTimeout(r, 3000));
     } finally {
       await stack.azurite.start();
@@ -195,7 +234,10 @@ describe('failure paths against the running services', () => {
       what: 'the backup to be verified after Blob Storage returned',
     });
     assert.equal((await remoteManifest('ok-db', backupId)).status, 'verified');
-    assert.deepEqual(await blobNames(`ok-db/${backupId}/`), [`ok-db/${backupId}/dump.pgc.zst`, `ok-db/${backupId}/manifest.json`]);
+    assert.deepEqual(await blobNames(`ok-db/${backupId}/`), [
+      `ok-db/${backupId}/dump.pgc.zst`,
+      `ok-db/${backupId}/manifest.json`,
+    ]);
     assert.equal((await events(backupId)).filter((e) => e.type === 'tidemark.backup.failed').length, 0);
   });
 
@@ -207,11 +249,14 @@ describe('failure paths against the running services', () => {
       await stack.azurite.stop();
       const started = await stack.cli(['backup', 'ok-db']);
       backupId = backupIdOf(started.stdout);
-      await waitFor(async () => (await upload.getJobs(['active'])).some((j) => String(j.id).startsWith(backupId)), {
-        timeoutMs: 60_000,
-        intervalMs: 50,
-        what: 'an upload job of the backup to be active',
-      });
+      await waitFor(
+        async () => (await upload.getJobs(['active'])).some((j) => String(j.id).startsWith(backupId)),
+        {
+          timeoutMs: 60_000,
+          intervalMs: 50,
+          what: 'an upload job of the backup to be active',
+        },
+      );
       await stack.stopService('uploader', 'SIGKILL');
       await stack.azurite.start();
       await stack.startService('uploader');
@@ -226,22 +271,32 @@ describe('failure paths against the running services', () => {
     }
     const all = await events(backupId);
     assert.equal(all.filter((e) => e.type === 'tidemark.backup.uploaded').length, 1, 'committed once');
-    assert.deepEqual(await blobNames(`ok-db/${backupId}/`), [`ok-db/${backupId}/dump.pgc.zst`, `ok-db/${backupId}/manifest.json`]);
+    assert.deepEqual(await blobNames(`ok-db/${backupId}/`), [
+      `ok-db/${backupId}/dump.pgc.zst`,
+      `ok-db/${backupId}/manifest.json`,
+    ]);
     assert.equal((await remoteManifest('ok-db', backupId)).status, 'verified');
   });
 
   test('a trigger while a dump of the same target runs is coalesced and says so', async () => {
-    const [a, b] = await Promise.all([stack.cli(['backup', 'ok-db', '--json']), stack.cli(['backup', 'ok-db', '--json'])]);
+    const [a, b] = await Promise.all([
+      stack.cli(['backup', 'ok-db', '--json']),
+      stack.cli(['backup', 'ok-db', '--json']),
+    ]);
     const results = [a, b].map((r) => JSON.parse(r.stdout) as { backupId: string; coalesced: boolean });
     assert.equal(results.filter((r) => r.coalesced).length, 1);
     assert.equal(results[0]?.backupId, results[1]?.backupId);
     const port = stack.service('scheduler').port;
     const response = await fetch(`http://127.0.0.1:${port}/targets/ok-db/backups`, { method: 'POST' });
     assert.equal(response.status, 202);
-    await waitFor(async () => (await events(results[0]?.backupId ?? '')).some((e) => e.type === 'tidemark.backup.verified'), {
-      timeoutMs: 120_000,
-      intervalMs: 500,
-      what: 'the coalesced backup to finish',
-    });
+    await waitFor(
+      async () =>
+        (await events(results[0]?.backupId ?? '')).some((e) => e.type === 'tidemark.backup.verified'),
+      {
+        timeoutMs: 120_000,
+        intervalMs: 500,
+        what: 'the coalesced backup to finish',
+      },
+    );
   });
 });

@@ -37,11 +37,15 @@ export class CliContext {
   }
 
   get config(): LoadedConfig {
-    return this.once('config', () => loadConfig({ ...(this.options.config ? { path: this.options.config } : {}), env: this.env }));
+    return this.once('config', () =>
+      loadConfig({ ...(this.options.config ? { path: this.options.config } : {}), env: this.env }),
+    );
   }
 
   get store(): BlobStore {
-    return this.once('store', () => createBlobStore({ container: this.config.storage.container, env: this.env }));
+    return this.once('store', () =>
+      createBlobStore({ container: this.config.storage.container, env: this.env }),
+    );
   }
 
   get catalog(): Catalog {
@@ -55,7 +59,11 @@ export class CliContext {
   /** Fails with one clear line when Redis does not answer, instead of hanging in reconnect loops. */
   async redis(): Promise<Redis> {
     return this.once('redis', async () => {
-      const client = redisConnection(redisUrl(this.env), { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
+      const client = redisConnection(redisUrl(this.env), {
+        maxRetriesPerRequest: 1,
+        lazyConnect: true,
+        retryStrategy: () => null,
+      });
       client.on('error', () => undefined);
       this.closers.push(() => client.quit().catch(() => undefined));
       try {

@@ -11,5 +11,7 @@ export function azureConfigured(env: NodeJS.ProcessEnv): boolean {
 
 /** The environment with local Azurite filled in when no Azure account is configured. */
 export function withStorageDefaults(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return azureConfigured(env) ? env : { ...env, AZURE_STORAGE_CONNECTION_STRING: LOCAL_AZURITE_CONNECTION_STRING };
+  return azureConfigured(env)
+    ? env
+    : { ...env, AZURE_STORAGE_CONNECTION_STRING: LOCAL_AZURITE_CONNECTION_STRING };
 }

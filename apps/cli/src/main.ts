@@ -14,7 +14,9 @@ import { CliContext, type GlobalOptions } from './context';
 Logger.overrideLogger(false);
 
 const program = new Command('tidemark')
-  .description('Backups to Azure Blob Storage that are taken on time, proven restorable and kept as the policy says')
+  .description(
+    'Backups to Azure Blob Storage that are taken on time, proven restorable and kept as the policy says',
+  )
   .option('--config <path>', 'config file (default: $TIDEMARK_CONFIG or ./tidemark.yaml)')
   .option('--json', 'machine-readable output')
   .showHelpAfterError()

@@ -1,5 +1,9 @@
 /** Prints rows as an aligned table (or JSON with --json). */
-export function printTable(rows: Record<string, string | number | null | undefined>[], json: boolean, empty = '(none)'): void {
+export function printTable(
+  rows: Record<string, string | number | null | undefined>[],
+  json: boolean,
+  empty = '(none)',
+): void {
   if (json) {
     console.log(JSON.stringify(rows, null, 2));
     return;
@@ -10,9 +14,14 @@ export function printTable(rows: Record<string, string | number | null | undefin
     return;
   }
   const columns = Object.keys(first);
-  const cell = (value: string | number | null | undefined): string => (value === null || value === undefined ? '-' : String(value));
+  const cell = (value: string | number | null | undefined): string =>
+    value === null || value === undefined ? '-' : String(value);
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (values: string[]): string => values.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (values: string[]): string =>
+    values
+      .map((v, i) => v.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   console.log(line(columns.map((c) => c.toUpperCase())));
   for (const row of rows) console.log(line(columns.map((c) => cell(row[c]))));
 }

@@ -32,15 +32,27 @@ export async function waitForBackup(
     clearTimeout(timer);
     controller.abort();
   }
-  throw new Error(`gave up waiting for backup ${backupId} after ${Math.round(options.timeoutMs / 1000)}s (it may still finish: tidemark show ${backupId})`);
+  throw new Error(
+    `gave up waiting for backup ${backupId} after ${Math.round(options.timeoutMs / 1000)}s (it may still finish: tidemark show ${backupId})`,
+  );
 }
 
 export function describeEvent(event: TidemarkEvent): string {
   const d = event.data;
   const stage = event.type.replace('tidemark.', '');
   const parts: string[] = [stage.padEnd(18)];
-  if (d.sizes) parts.push(Object.entries(d.sizes).map(([k, v]) => `${k} ${v} B`).join(', '));
-  if (d.durations) parts.push(Object.entries(d.durations).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}s`).join(', '));
+  if (d.sizes)
+    parts.push(
+      Object.entries(d.sizes)
+        .map(([k, v]) => `${k} ${v} B`)
+        .join(', '),
+    );
+  if (d.durations)
+    parts.push(
+      Object.entries(d.durations)
+        .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}s`)
+        .join(', '),
+    );
   if (d.error) parts.push(`${d.error.code}: ${d.error.message}`);
   return parts.join('  ');
 }

@@ -9,7 +9,11 @@ void bootstrapService(SchedulerModule, {
   configure: (app) => {
     const document = SwaggerModule.createDocument(
       app,
-      new DocumentBuilder().setTitle('Tidemark scheduler').setDescription('Targets and on-demand backups').setVersion('1').build(),
+      new DocumentBuilder()
+        .setTitle('Tidemark scheduler')
+        .setDescription('Targets and on-demand backups')
+        .setVersion('1')
+        .build(),
     );
     SwaggerModule.setup('docs', app, document);
   },

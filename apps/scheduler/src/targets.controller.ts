@@ -1,5 +1,11 @@
 import { Controller, Get, HttpCode, Inject, NotFoundException, Param, Post } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiNotFoundResponse, ApiOkResponse, ApiProperty, ApiTags } from '@nestjs/swagger';
+import {
+  ApiAcceptedResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiProperty,
+  ApiTags,
+} from '@nestjs/swagger';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import { Pipeline } from '@tidemark/pipeline';
 import { nextRun, policyOf } from '@tidemark/policy';
@@ -17,7 +23,9 @@ class TargetView {
 class BackupRequested {
   @ApiProperty({ example: '20261121T020000Z-k3f9xq' }) backupId!: string;
   @ApiProperty({ example: 'orders-db' }) targetId!: string;
-  @ApiProperty({ description: 'true when a backup of this target was already dumping and this request joined it' })
+  @ApiProperty({
+    description: 'true when a backup of this target was already dumping and this request joined it',
+  })
   coalesced!: boolean;
   @ApiProperty({ example: 'backup 20261121T020000Z-k3f9xq started' }) message!: string;
 }
@@ -50,7 +58,10 @@ export class TargetsController {
 
   @Post(':id/backups')
   @HttpCode(202)
-  @ApiAcceptedResponse({ type: BackupRequested, description: 'the backup was started, or joined the one running' })
+  @ApiAcceptedResponse({
+    type: BackupRequested,
+    description: 'the backup was started, or joined the one running',
+  })
   @ApiNotFoundResponse({ description: 'no such target in the config' })
   async backup(@Param('id') id: string): Promise<BackupRequested> {
     if (!this.config.targets.some((t) => t.id === id)) throw new NotFoundException(`unknown target "${id}"`);

@@ -3,5 +3,8 @@ import { ServiceRuntimeModule } from '@tidemark/pipeline';
 import { VerificationModule } from '@tidemark/verification';
 import { VerifyProcessor } from './verify.processor';
 
-@Module({ imports: [ServiceRuntimeModule.forService('verifier'), VerificationModule], providers: [VerifyProcessor] })
+@Module({
+  imports: [ServiceRuntimeModule.forService('verifier'), VerificationModule],
+  providers: [VerifyProcessor],
+})
 export class VerifierModule {}

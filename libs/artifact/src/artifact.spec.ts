@@ -7,7 +7,14 @@ import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import type { Part } from '@tidemark/manifest';
-import { ChecksumMismatchError, createCompressor, createDecompressor, hashWhileFeeding, PartWriter, VerifiedStream } from './index';
+import {
+  ChecksumMismatchError,
+  createCompressor,
+  createDecompressor,
+  hashWhileFeeding,
+  PartWriter,
+  VerifiedStream,
+} from './index';
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
@@ -33,7 +40,10 @@ describe('PartWriter', () => {
       },
     });
     await pipeline(Readable.from([data.subarray(0, 700_000), data.subarray(700_000)]), writer);
-    assert.deepEqual(seen.map((p) => p.size), [1_000_000, 1_000_000, 500_000]);
+    assert.deepEqual(
+      seen.map((p) => p.size),
+      [1_000_000, 1_000_000, 500_000],
+    );
     assert.equal(writer.sha256(), sha(data));
     assert.equal(writer.bytes, data.length);
     const joined = Buffer.concat(await Promise.all(seen.map((p) => readFile(join(dir, p.file)))));
@@ -45,12 +55,22 @@ describe('PartWriter', () => {
   });
 
   test('refuses to overwrite an existing part file', async () => {
-    const writer = new PartWriter({ dir, fileName: (n) => `a.part-${n}`, partSize: 10, onPart: () => Promise.resolve() });
+    const writer = new PartWriter({
+      dir,
+      fileName: (n) => `a.part-${n}`,
+      partSize: 10,
+      onPart: () => Promise.resolve(),
+    });
     await assert.rejects(pipeline(Readable.from([Buffer.from('x')]), writer), /EEXIST/);
   });
 
   test('an empty stream still yields one (empty) part', async () => {
-    const writer = new PartWriter({ dir, fileName: (n) => `empty.part-${n}`, partSize: 10, onPart: () => Promise.resolve() });
+    const writer = new PartWriter({
+      dir,
+      fileName: (n) => `empty.part-${n}`,
+      partSize: 10,
+      onPart: () => Promise.resolve(),
+    });
     await pipeline(Readable.from([]), writer);
     assert.equal(writer.parts.length, 1);
     assert.equal(writer.parts[0]?.size, 0);
@@ -64,7 +84,12 @@ describe('compression', () => {
       const chunks: Buffer[] = [];
       const sink = new PassThrough();
       sink.on('data', (c: Buffer) => chunks.push(c));
-      await pipeline(Readable.from([data]), createCompressor(compression), createDecompressor(compression), sink);
+      await pipeline(
+        Readable.from([data]),
+        createCompressor(compression),
+        createDecompressor(compression),
+        sink,
+      );
       assert.ok(Buffer.concat(chunks).equals(data));
     });
   }
@@ -76,7 +101,11 @@ describe('VerifiedStream', () => {
     const out: Buffer[] = [];
     const sink = new PassThrough();
     sink.on('data', (c: Buffer) => out.push(c));
-    await pipeline(Readable.from([data.subarray(0, 1000), data.subarray(1000)]), new VerifiedStream(sha(data)), sink);
+    await pipeline(
+      Readable.from([data.subarray(0, 1000), data.subarray(1000)]),
+      new VerifiedStream(sha(data)),
+      sink,
+    );
     assert.ok(Buffer.concat(out).equals(data));
   });
 
@@ -86,7 +115,11 @@ describe('VerifiedStream', () => {
     const sink = new PassThrough();
     sink.on('data', (c: Buffer) => out.push(c));
     await assert.rejects(
-      pipeline(Readable.from([data.subarray(0, 1000), data.subarray(1000)]), new VerifiedStream('0'.repeat(64)), sink),
+      pipeline(
+        Readable.from([data.subarray(0, 1000), data.subarray(1000)]),
+        new VerifiedStream('0'.repeat(64)),
+        sink,
+      ),
       (error: unknown) => error instanceof ChecksumMismatchError && error.bytes === 3000,
     );
     assert.equal(Buffer.concat(out).length, 1000);

@@ -22,7 +22,8 @@ export class PartWriter extends Writable {
   readonly parts: Part[] = [];
   bytes = 0;
   private readonly whole: Hash = createHash('sha256');
-  private current: { index: number; file: string; handle: FileHandle; hash: Hash; size: number } | null = null;
+  private current: { index: number; file: string; handle: FileHandle; hash: Hash; size: number } | null =
+    null;
   private digest: string | null = null;
 
   constructor(private readonly options: PartWriterOptions) {
@@ -98,7 +99,12 @@ export class PartWriter extends Writable {
     // The uploader reads the file from another process: it must be on disk before anyone is told about it.
     await part.handle.sync();
     await part.handle.close();
-    const closed: Part = { index: part.index, size: part.size, sha256: part.hash.digest('hex'), file: part.file };
+    const closed: Part = {
+      index: part.index,
+      size: part.size,
+      sha256: part.hash.digest('hex'),
+      file: part.file,
+    };
     this.parts.push(closed);
     await this.options.onPart(closed);
   }

@@ -4,7 +4,9 @@ import { Catalog } from './catalog';
 
 @Global()
 @Module({
-  providers: [{ provide: Catalog, inject: [BLOB_STORE], useFactory: (store: BlobStore) => new Catalog(store) }],
+  providers: [
+    { provide: Catalog, inject: [BLOB_STORE], useFactory: (store: BlobStore) => new Catalog(store) },
+  ],
   exports: [Catalog],
 })
 export class CatalogModule {}

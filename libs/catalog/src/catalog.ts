@@ -1,10 +1,5 @@
 import { errorData } from '@tidemark/events';
-import {
-  manifestBlobName,
-  parseManifest,
-  parseManifestBlobName,
-  type Manifest,
-} from '@tidemark/manifest';
+import { manifestBlobName, parseManifest, parseManifestBlobName, type Manifest } from '@tidemark/manifest';
 import { StorageError, type BlobStore } from '@tidemark/storage';
 
 export interface StoredManifest {
@@ -67,12 +62,20 @@ export class Catalog {
   /** Writes a manifest: `etag` null creates it (refusing to overwrite), otherwise replaces that exact version. */
   async save(manifest: Manifest, etag: string | null): Promise<string> {
     const blobName = manifestBlobName(manifest.target.id, manifest.backupId);
-    const result = await this.store.writeJson(blobName, manifest, etag === null ? { ifNoneMatch: '*' } : { ifMatch: etag });
+    const result = await this.store.writeJson(
+      blobName,
+      manifest,
+      etag === null ? { ifNoneMatch: '*' } : { ifMatch: etag },
+    );
     return result.etag;
   }
 
   /** Read-modify-write that retries when another writer changed the manifest in between. */
-  async update(targetId: string, backupId: string, change: (manifest: Manifest) => Manifest): Promise<Manifest> {
+  async update(
+    targetId: string,
+    backupId: string,
+    change: (manifest: Manifest) => Manifest,
+  ): Promise<Manifest> {
     for (let attempt = 1; ; attempt += 1) {
       const stored = await this.find(backupId, targetId);
       if (!stored) throw new StorageError('not-found', `no manifest for backup ${targetId}/${backupId}`);

@@ -12,8 +12,10 @@ import { LOCAL_TIER, LocalTier } from '@tidemark/storage';
 import { hostname } from 'node:os';
 import { pipeline as pipe } from 'node:stream/promises';
 
-
-export type DumpOutcome = { status: 'dumped'; manifest: Manifest } | { status: 'skipped'; reason: string } | { status: 'busy'; holder: string };
+export type DumpOutcome =
+  | { status: 'dumped'; manifest: Manifest }
+  | { status: 'skipped'; reason: string }
+  | { status: 'busy'; holder: string };
 
 /** Source failures that no retry mends; anything else (unreachable, a dump that broke off) is retried. */
 const PERMANENT_SOURCE_ERRORS = new Set([
@@ -69,7 +71,8 @@ export class DumpService {
       await this.pipeline.dumped(existing, existing.artifact.dumpAttempt, 0);
       return { status: 'skipped', reason: 'already dumped' };
     }
-    if (existing && existing.status !== 'dumping') return { status: 'skipped', reason: `already ${existing.status}` };
+    if (existing && existing.status !== 'dumping')
+      return { status: 'skipped', reason: `already ${existing.status}` };
     // A run that died midway left partial parts: start clean.
     await this.local.removeBackup(targetId, backupId);
     const dir = await this.local.ensureBackupDir(targetId, backupId);
@@ -92,11 +95,18 @@ export class DumpService {
     await this.local.writeManifest(manifest);
 
     const info = await source.preCheck().catch((error: unknown) => {
-      throw error instanceof SourceError && PERMANENT_SOURCE_ERRORS.has(error.code) ? permanent(error) : error;
+      throw error instanceof SourceError && PERMANENT_SOURCE_ERRORS.has(error.code)
+        ? permanent(error)
+        : error;
     });
     manifest = {
       ...manifest,
-      target: { ...manifest.target, database: info.database, host: info.host, serverVersion: info.serverVersion },
+      target: {
+        ...manifest.target,
+        database: info.database,
+        host: info.host,
+        serverVersion: info.serverVersion,
+      },
       tool: { ...manifest.tool, dumpTool: info.dumpTool },
     };
     await this.checkDisk(targetId, backupId, info.estimatedBytes);
@@ -116,7 +126,10 @@ export class DumpService {
       onPart: (part) => this.pipeline.partClosed({ backupId, targetId, part: part.index, dumpAttempt }),
     });
     try {
-      await Promise.all([pipe(handle.stdout, counter, createCompressor(policy.compression), writer), handle.finished]);
+      await Promise.all([
+        pipe(handle.stdout, counter, createCompressor(policy.compression), writer),
+        handle.finished,
+      ]);
     } catch (error) {
       handle.abort();
       throw error;
@@ -137,7 +150,14 @@ export class DumpService {
     this.metrics.backupSize.set({ target: targetId }, writer.bytes);
     this.metrics.backupsTotal.inc({ target: targetId, stage: 'dump', result: 'success' });
     this.logger.log(
-      { targetId, backupId, rawBytes: counter.bytes, bytes: writer.bytes, parts: writer.parts.length, durationMs },
+      {
+        targetId,
+        backupId,
+        rawBytes: counter.bytes,
+        bytes: writer.bytes,
+        parts: writer.parts.length,
+        durationMs,
+      },
       'dump complete',
     );
     await this.pipeline.dumped(manifest, dumpAttempt, durationMs);

@@ -5,7 +5,10 @@ export const BACKUP_ID_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-
 
 /** `YYYYMMDDTHHMMSSZ-xxxxxx`: the UTC start time then 6 random base36 characters, so ids sort by time. */
 export function newBackupId(at: Date = new Date(), random: () => number = () => randomInt(36)): string {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
   let suffix = '';
   for (let i = 0; i < 6; i += 1) suffix += BASE36.charAt(random());
   return `${stamp}-${suffix}`;

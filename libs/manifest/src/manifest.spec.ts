@@ -64,8 +64,14 @@ describe('naming', () => {
     assert.equal(artifactName('pg_dump-custom', 'zstd'), 'dump.pgc.zst');
     assert.equal(artifactName('pg_dump-custom', 'gzip'), 'dump.pgc.gz');
     assert.equal(artifactName('pg_dump-custom', 'none'), 'dump.pgc');
-    assert.equal(artifactBlobName('orders-db', '20261121T020000Z-k3f9xq', 'dump.pgc.zst'), 'orders-db/20261121T020000Z-k3f9xq/dump.pgc.zst');
-    assert.equal(manifestBlobName('orders-db', '20261121T020000Z-k3f9xq'), 'orders-db/20261121T020000Z-k3f9xq/manifest.json');
+    assert.equal(
+      artifactBlobName('orders-db', '20261121T020000Z-k3f9xq', 'dump.pgc.zst'),
+      'orders-db/20261121T020000Z-k3f9xq/dump.pgc.zst',
+    );
+    assert.equal(
+      manifestBlobName('orders-db', '20261121T020000Z-k3f9xq'),
+      'orders-db/20261121T020000Z-k3f9xq/manifest.json',
+    );
     assert.deepEqual(parseManifestBlobName('orders-db/20261121T020000Z-k3f9xq/manifest.json'), {
       targetId: 'orders-db',
       backupId: '20261121T020000Z-k3f9xq',
@@ -85,10 +91,18 @@ describe('naming', () => {
 
 describe('status transitions', () => {
   test('follow dumping → dumped → uploaded → verified', () => {
-    const dumped = markDumped(fresh(), { size: 10, rawSize: 30, sha256: sha, parts: [{ index: 1, size: 10, sha256: sha, file: 'p1' }] }, new Date('2026-11-21T02:05:00Z'));
+    const dumped = markDumped(
+      fresh(),
+      { size: 10, rawSize: 30, sha256: sha, parts: [{ index: 1, size: 10, sha256: sha, file: 'p1' }] },
+      new Date('2026-11-21T02:05:00Z'),
+    );
     assert.equal(dumped.status, 'dumped');
     assert.equal(dumped.timestamps.dumpedAt, '2026-11-21T02:05:00.000Z');
-    const uploaded = markUploaded(dumped, { container: 'c', blobName: 'b', etag: 'e', tier: 'Cool' }, new Date());
+    const uploaded = markUploaded(
+      dumped,
+      { container: 'c', blobName: 'b', etag: 'e', tier: 'Cool' },
+      new Date(),
+    );
     assert.equal(uploaded.status, 'uploaded');
     const verified = markVerification(uploaded, verification(true));
     assert.equal(verified.status, 'verified');
@@ -98,19 +112,34 @@ describe('status transitions', () => {
   });
 
   test('refuse illegal moves', () => {
-    assert.throws(() => markUploaded(fresh(), { container: 'c', blobName: 'b', etag: null, tier: null }, new Date()), /cannot move from dumping to uploaded/);
+    assert.throws(
+      () => markUploaded(fresh(), { container: 'c', blobName: 'b', etag: null, tier: null }, new Date()),
+      /cannot move from dumping to uploaded/,
+    );
     assert.equal(canTransition('failed', 'verified'), false);
     assert.equal(canTransition('corrupt', 'verified'), false);
     assert.equal(canTransition('verified', 'failed'), false);
     assert.equal(canTransition('uploaded', 'uploaded'), true, 'retries repeat a status');
-    const failed = markFailed(fresh(), { stage: 'dump', code: 'x', message: 'boom', at: '2026-11-21T02:01:00.000Z' });
+    const failed = markFailed(fresh(), {
+      stage: 'dump',
+      code: 'x',
+      message: 'boom',
+      at: '2026-11-21T02:01:00.000Z',
+    });
     assert.equal(failed.status, 'failed');
-    assert.throws(() => markDumped(failed, { size: 1, rawSize: 1, sha256: sha, parts: [] }, new Date()), /cannot move from failed/);
+    assert.throws(
+      () => markDumped(failed, { size: 1, rawSize: 1, sha256: sha, parts: [] }, new Date()),
+      /cannot move from failed/,
+    );
   });
 
   test('an uploaded backup failing verification becomes corrupt', () => {
     const dumped = markDumped(fresh(), { size: 1, rawSize: 1, sha256: sha, parts: [] }, new Date());
-    const uploaded = markUploaded(dumped, { container: 'c', blobName: 'b', etag: 'e', tier: 'Cool' }, new Date());
+    const uploaded = markUploaded(
+      dumped,
+      { container: 'c', blobName: 'b', etag: 'e', tier: 'Cool' },
+      new Date(),
+    );
     assert.equal(markVerification(uploaded, verification(false)).status, 'corrupt');
   });
 });
@@ -118,7 +147,10 @@ describe('status transitions', () => {
 describe('parseManifest', () => {
   test('names the first invalid field', () => {
     const bad = { ...fresh(), artifact: { ...fresh().artifact, sha256: 'xyz' } };
-    assert.throws(() => parseManifest(bad, 'orders-db/x/manifest.json'), /orders-db\/x\/manifest\.json: artifact\.sha256: a sha256 is 64 lowercase hex characters/);
+    assert.throws(
+      () => parseManifest(bad, 'orders-db/x/manifest.json'),
+      /orders-db\/x\/manifest\.json: artifact\.sha256: a sha256 is 64 lowercase hex characters/,
+    );
     assert.throws(() => parseManifest({ schemaVersion: 2 }), /schemaVersion/);
   });
 });

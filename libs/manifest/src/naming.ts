@@ -56,7 +56,11 @@ export function blockId(dumpAttempt: number, part: number, block: number): strin
 export const BLOCK_SIZE = 8 * 1024 * 1024;
 
 /** The block ids of one part, in order, for a given block size. A zero-byte part has no blocks. */
-export function partBlockIds(dumpAttempt: number, part: { index: number; size: number }, blockSize = BLOCK_SIZE): string[] {
+export function partBlockIds(
+  dumpAttempt: number,
+  part: { index: number; size: number },
+  blockSize = BLOCK_SIZE,
+): string[] {
   const count = Math.ceil(part.size / blockSize);
   return Array.from({ length: count }, (_, block) => blockId(dumpAttempt, part.index, block));
 }

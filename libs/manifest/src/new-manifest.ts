@@ -26,7 +26,10 @@ export function newManifest(input: NewManifestInput): Manifest {
     trigger: input.trigger,
     status: 'dumping',
     pinned: false,
-    timestamps: { requestedAt: input.requestedAt.toISOString(), dumpStartedAt: input.startedAt.toISOString() },
+    timestamps: {
+      requestedAt: input.requestedAt.toISOString(),
+      dumpStartedAt: input.startedAt.toISOString(),
+    },
     artifact: {
       name,
       format: input.format,

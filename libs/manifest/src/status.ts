@@ -42,7 +42,11 @@ export function markDumped(
   };
 }
 
-export function markUploaded(manifest: Manifest, remote: NonNullable<Manifest['locations']['remote']>, at: Date): Manifest {
+export function markUploaded(
+  manifest: Manifest,
+  remote: NonNullable<Manifest['locations']['remote']>,
+  at: Date,
+): Manifest {
   const next = move(manifest, 'uploaded');
   return {
     ...next,

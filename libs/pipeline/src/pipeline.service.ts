@@ -110,13 +110,21 @@ export class Pipeline {
    * freed, and one `backup.failed` event says which stage, after how many attempts, and why (no secret).
    * Local parts are kept after an upload failure so nothing is lost; a failed dump's partial parts are removed.
    */
-  async failed(stage: Stage, ids: { targetId: string; backupId: string }, error: unknown, attempts: number): Promise<void> {
+  async failed(
+    stage: Stage,
+    ids: { targetId: string; backupId: string },
+    error: unknown,
+    attempts: number,
+  ): Promise<void> {
     const failure = { stage, ...errorData(error), attempts, at: new Date().toISOString() };
     if (stage === 'dump') await this.lock.release(ids.targetId, ids.backupId);
     try {
       await this.recordFailure(ids, failure, stage);
     } catch (recordError) {
-      this.logger.warn({ ...ids, err: errorData(recordError) }, 'could not record the failure in the manifest');
+      this.logger.warn(
+        { ...ids, err: errorData(recordError) },
+        'could not record the failure in the manifest',
+      );
     }
     this.metrics.backupsTotal.inc({ target: ids.targetId, stage, result: 'failed' });
     await this.events.emit('tidemark.backup.failed', ids.targetId, ids.backupId, {
@@ -145,11 +153,23 @@ export class Pipeline {
     }
     const remote = await this.catalog.find(ids.backupId, ids.targetId);
     if (remote) {
-      if (remote.manifest.status === 'failed' || remote.manifest.status === 'verified' || remote.manifest.status === 'corrupt') return;
+      if (
+        remote.manifest.status === 'failed' ||
+        remote.manifest.status === 'verified' ||
+        remote.manifest.status === 'corrupt'
+      )
+        return;
       await this.catalog.save(markFailed(remote.manifest, failure), remote.etag);
     } else if (local) {
       // The catalog (Blob Storage) must know about the failure even though no artifact reached it.
-      await this.catalog.save({ ...markFailed(local, failure), artifact: { ...local.artifact, parts: [] }, locations: { ...local.locations, remote: null } }, null);
+      await this.catalog.save(
+        {
+          ...markFailed(local, failure),
+          artifact: { ...local.artifact, parts: [] },
+          locations: { ...local.locations, remote: null },
+        },
+        null,
+      );
     }
   }
 

@@ -32,7 +32,10 @@ export abstract class StageWorker extends WorkerHost {
     try {
       await this.pipeline.failed(this.stage, failure, error, failure.attempts);
     } catch (recordError) {
-      this.logger.error({ ...failure, err: String(recordError) }, `could not record the failed ${this.stage}`);
+      this.logger.error(
+        { ...failure, err: String(recordError) },
+        `could not record the failed ${this.stage}`,
+      );
     }
   }
 }

@@ -24,8 +24,20 @@ export const dumpJobSchema = z.object({
   requestedAt: z.iso.datetime({ offset: true }),
 });
 /** `dumpAttempt` names the dump run that wrote the part, so a retried dump never mixes with an earlier one. */
-export const uploadPartJobSchema = z.object({ v: z.literal(1), backupId, targetId, part: z.number().int().min(1), dumpAttempt: attempt });
-export const uploadCommitJobSchema = z.object({ v: z.literal(1), backupId, targetId, parts: z.number().int().min(1), dumpAttempt: attempt });
+export const uploadPartJobSchema = z.object({
+  v: z.literal(1),
+  backupId,
+  targetId,
+  part: z.number().int().min(1),
+  dumpAttempt: attempt,
+});
+export const uploadCommitJobSchema = z.object({
+  v: z.literal(1),
+  backupId,
+  targetId,
+  parts: z.number().int().min(1),
+  dumpAttempt: attempt,
+});
 export const verifyJobSchema = z.object({ v: z.literal(1), backupId, targetId, restoreTest: z.boolean() });
 export const retentionJobSchema = z.object({ v: z.literal(1), targetId: targetId.optional() });
 
@@ -105,5 +117,9 @@ export const JOBS = {
 
 /** Job options with the exponential backoff applied (the delay is read at enqueue time). */
 export function jobOptions<T>(spec: JobSpec<T>, data: T, env: NodeJS.ProcessEnv = process.env): JobsOptions {
-  return { ...spec.options, jobId: spec.jobId(data), backoff: { type: 'exponential', delay: retryDelayMs(env) } };
+  return {
+    ...spec.options,
+    jobId: spec.jobId(data),
+    backoff: { type: 'exponential', delay: retryDelayMs(env) },
+  };
 }

@@ -24,13 +24,21 @@ export class PermanentJobError extends UnrecoverableError {
 /** Wraps an error as permanent, keeping its code and message. */
 export function permanent(error: unknown, fallbackCode = 'internal'): PermanentJobError {
   if (error instanceof PermanentJobError) return error;
-  const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : fallbackCode;
+  const code =
+    typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : fallbackCode;
   return new PermanentJobError(code, error instanceof Error ? error.message : String(error));
 }
 
 /** True when this failure is the job's last: no retry will follow. */
-export function isFinalFailure(job: { attemptsMade: number; opts: { attempts?: number } }, error: Error): boolean {
-  return error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+export function isFinalFailure(
+  job: { attemptsMade: number; opts: { attempts?: number } },
+  error: Error,
+): boolean {
+  return (
+    error instanceof UnrecoverableError ||
+    error.name === 'UnrecoverableError' ||
+    job.attemptsMade >= (job.opts.attempts ?? 1)
+  );
 }
 
 /** The backup a job was about, if this failure is its last; null while retries remain. */

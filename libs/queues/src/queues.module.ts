@@ -15,7 +15,9 @@ export const REDIS = Symbol('REDIS');
     BullModule.forRoot({ connection: redisOptions(), prefix: QUEUE_PREFIX }),
     ...QUEUE_NAMES.map((name) => BullModule.registerQueue({ name })),
   ],
-  providers: [{ provide: REDIS, useFactory: (): Redis => redisConnection(undefined, { maxRetriesPerRequest: 3 }) }],
+  providers: [
+    { provide: REDIS, useFactory: (): Redis => redisConnection(undefined, { maxRetriesPerRequest: 3 }) },
+  ],
   exports: [BullModule, REDIS],
 })
 export class QueuesModule implements OnModuleInit, OnApplicationShutdown {

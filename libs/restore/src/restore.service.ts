@@ -56,7 +56,10 @@ export class RestoreService {
       if (!found) throw new RestoreError('not-found', `no backup ${backupId} of target ${targetId}`);
       const { status } = found.manifest;
       if (status !== 'verified' && status !== 'uploaded') {
-        throw new RestoreError('not-restorable', `backup ${backupId} is ${status}; only uploaded or verified backups can be restored`);
+        throw new RestoreError(
+          'not-restorable',
+          `backup ${backupId} is ${status}; only uploaded or verified backups can be restored`,
+        );
       }
       return found.manifest;
     }
@@ -68,7 +71,9 @@ export class RestoreService {
     if (!chosen) {
       throw new RestoreError(
         'not-found',
-        at ? `no verified backup of ${targetId} taken at or before ${at.toISOString()}` : `no verified backup of ${targetId}`,
+        at
+          ? `no verified backup of ${targetId} taken at or before ${at.toISOString()}`
+          : `no verified backup of ${targetId}`,
       );
     }
     return chosen;
@@ -78,14 +83,21 @@ export class RestoreService {
     const started = Date.now();
     const manifest = await this.choose(request.targetId, request.backupId, request.at);
     const remote = manifest.locations.remote;
-    if (!remote || !manifest.artifact.sha256) throw new RestoreError('not-restorable', `backup ${manifest.backupId} has no artifact in Blob Storage`);
+    if (!remote || !manifest.artifact.sha256)
+      throw new RestoreError('not-restorable', `backup ${manifest.backupId} has no artifact in Blob Storage`);
     if (remote.tier === 'Archive') {
-      throw new RestoreError('archived', `backup ${manifest.backupId} is in the Archive tier and must be rehydrated before it can be restored`);
+      throw new RestoreError(
+        'archived',
+        `backup ${manifest.backupId} is in the Archive tier and must be rehydrated before it can be restored`,
+      );
     }
     const to = request.to.includes('${') ? resolveEnvRefs(request.to, this.env, '--to') : request.to;
     const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(to);
     if (!isUrl && !request.clean) {
-      const exists = await access(to, constants.F_OK).then(() => true, () => false);
+      const exists = await access(to, constants.F_OK).then(
+        () => true,
+        () => false,
+      );
       if (exists) throw new RestoreError('target-exists', `${to} already exists; pass --clean to replace it`);
     }
 

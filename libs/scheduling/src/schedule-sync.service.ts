@@ -37,7 +37,12 @@ export class ScheduleSync implements OnApplicationBootstrap {
         { name: JOBS.tick.name, data: tick, opts: JOBS.tick.options },
       );
       this.logger.log(
-        { targetId: target.id, schedule: policy.schedule, timezone: policy.timezone, nextRun: nextRun(policy.schedule, policy.timezone, new Date()) },
+        {
+          targetId: target.id,
+          schedule: policy.schedule,
+          timezone: policy.timezone,
+          nextRun: nextRun(policy.schedule, policy.timezone, new Date()),
+        },
         'schedule in place',
       );
     }
@@ -47,7 +52,10 @@ export class ScheduleSync implements OnApplicationBootstrap {
       if (key.startsWith(SCHEDULER_PREFIX) && !wanted.has(key)) {
         await this.queue.removeJobScheduler(key);
         removed.push(key.slice(SCHEDULER_PREFIX.length));
-        this.logger.log({ targetId: key.slice(SCHEDULER_PREFIX.length) }, 'target left the config: schedule removed');
+        this.logger.log(
+          { targetId: key.slice(SCHEDULER_PREFIX.length) },
+          'target left the config: schedule removed',
+        );
       }
     }
     return { upserted: [...wanted].map((id) => id.slice(SCHEDULER_PREFIX.length)), removed };

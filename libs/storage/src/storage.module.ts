@@ -15,9 +15,14 @@ export const LOCAL_TIER = Symbol('LOCAL_TIER');
     {
       provide: BLOB_STORE,
       inject: [TIDEMARK_CONFIG],
-      useFactory: (config: LoadedConfig): BlobStore => createBlobStore({ container: config.storage.container }),
+      useFactory: (config: LoadedConfig): BlobStore =>
+        createBlobStore({ container: config.storage.container }),
     },
-    { provide: LOCAL_TIER, inject: [TIDEMARK_CONFIG], useFactory: (config: LoadedConfig) => new LocalTier(config.local.path) },
+    {
+      provide: LOCAL_TIER,
+      inject: [TIDEMARK_CONFIG],
+      useFactory: (config: LoadedConfig) => new LocalTier(config.local.path),
+    },
   ],
   exports: [BLOB_STORE, LOCAL_TIER],
 })

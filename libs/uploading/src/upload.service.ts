@@ -19,7 +19,8 @@ import { BLOB_STORE, LOCAL_TIER, LocalTier, StorageError, type BlobStore } from 
 import type { Queue } from 'bullmq';
 import { open } from 'node:fs/promises';
 
-export type CommitOutcome = { status: 'committed'; manifest: Manifest } | { status: 'waiting'; parts: number[] };
+export type CommitOutcome =
+  { status: 'committed'; manifest: Manifest } | { status: 'waiting'; parts: number[] };
 
 /** Blocks of one part staged at once: bounds memory at this many blocks per running part job. */
 const BLOCK_CONCURRENCY = 4;
@@ -46,10 +47,15 @@ export class UploadService {
   async stagePart(job: UploadPartJob): Promise<'staged' | 'obsolete'> {
     const manifest = await this.local.readManifest(job.targetId, job.backupId);
     // A newer dump run replaced this one's parts (or the backup is gone): nothing to upload.
-    if (!manifest || manifest.artifact.dumpAttempt !== job.dumpAttempt || manifest.status === 'failed') return 'obsolete';
+    if (!manifest || manifest.artifact.dumpAttempt !== job.dumpAttempt || manifest.status === 'failed')
+      return 'obsolete';
     const blobName = artifactBlobName(job.targetId, job.backupId, manifest.artifact.name);
     if (await this.store.properties(blobName)) return 'obsolete';
-    const file = this.local.partPath(job.targetId, job.backupId, partFile(manifest, job.dumpAttempt, job.part));
+    const file = this.local.partPath(
+      job.targetId,
+      job.backupId,
+      partFile(manifest, job.dumpAttempt, job.part),
+    );
     await this.stageFile(blobName, job.dumpAttempt, job.part, file);
     return 'staged';
   }
@@ -63,9 +69,16 @@ export class UploadService {
       return { status: 'committed', manifest: remote.manifest };
     }
     const manifest = await this.local.readManifest(job.targetId, job.backupId);
-    if (!manifest) throw new PermanentJobError('local-missing', `no local copy of backup ${job.targetId}/${job.backupId} to upload`);
+    if (!manifest)
+      throw new PermanentJobError(
+        'local-missing',
+        `no local copy of backup ${job.targetId}/${job.backupId} to upload`,
+      );
     if (manifest.status !== 'dumped' || manifest.artifact.dumpAttempt !== job.dumpAttempt) {
-      throw new PermanentJobError('not-dumped', `backup ${job.targetId}/${job.backupId} is ${manifest.status}, not ready to upload`);
+      throw new PermanentJobError(
+        'not-dumped',
+        `backup ${job.targetId}/${job.backupId} is ${manifest.status}, not ready to upload`,
+      );
     }
     const blobName = artifactBlobName(job.targetId, job.backupId, manifest.artifact.name);
     const tier = policyOf(this.config, targetById(this.config, job.targetId)).tiering.initial;
@@ -73,8 +86,14 @@ export class UploadService {
     let etag: string;
     const existing = await this.store.properties(blobName);
     if (existing) {
-      if (existing.metadata['backup_id'] !== job.backupId || existing.metadata['sha256'] !== manifest.artifact.sha256) {
-        throw new PermanentJobError('blob-exists', `blob ${blobName} already exists and is not this backup; refusing to overwrite it`);
+      if (
+        existing.metadata['backup_id'] !== job.backupId ||
+        existing.metadata['sha256'] !== manifest.artifact.sha256
+      ) {
+        throw new PermanentJobError(
+          'blob-exists',
+          `blob ${blobName} already exists and is not this backup; refusing to overwrite it`,
+        );
       }
       etag = existing.etag;
     } else {
@@ -83,7 +102,12 @@ export class UploadService {
         const pending = await this.pendingPartJobs(job.backupId, missing);
         if (pending.length > 0) return { status: 'waiting', parts: pending };
         for (const part of missing) {
-          await this.stageFile(blobName, job.dumpAttempt, part.index, this.local.partPath(job.targetId, job.backupId, part.file));
+          await this.stageFile(
+            blobName,
+            job.dumpAttempt,
+            part.index,
+            this.local.partPath(job.targetId, job.backupId, part.file),
+          );
         }
       }
       const blockIds = manifest.artifact.parts.flatMap((part) => partBlockIds(job.dumpAttempt, part));
@@ -111,7 +135,10 @@ export class UploadService {
     const durationMs = Date.now() - started;
     this.metrics.backupDuration.observe({ target: job.targetId, stage: 'upload' }, durationMs / 1000);
     this.metrics.backupsTotal.inc({ target: job.targetId, stage: 'upload', result: 'success' });
-    this.logger.log({ targetId: job.targetId, backupId: job.backupId, blobName, tier, durationMs }, 'blob committed');
+    this.logger.log(
+      { targetId: job.targetId, backupId: job.backupId, blobName, tier, durationMs },
+      'blob committed',
+    );
     await this.pipeline.uploaded(uploaded, this.restoreTest(job.targetId), durationMs);
     return { status: 'committed', manifest: uploaded };
   }
@@ -124,7 +151,8 @@ export class UploadService {
     try {
       await this.catalog.save(manifest, etag);
     } catch (error) {
-      if (!(error instanceof StorageError && (error.code === 'exists' || error.code === 'precondition'))) throw error;
+      if (!(error instanceof StorageError && (error.code === 'exists' || error.code === 'precondition')))
+        throw error;
       const current = await this.catalog.find(manifest.backupId, manifest.target.id);
       if (current?.manifest.status === 'dumped' || current?.manifest.status === 'dumping') {
         await this.catalog.save(manifest, current.etag);
@@ -145,7 +173,8 @@ export class UploadService {
     for (const part of parts) {
       const job = await this.uploadQueue.getJob(partJobId(backupId, part.index));
       const state = job ? await job.getState() : 'unknown';
-      if (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized') pending.push(part.index);
+      if (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized')
+        pending.push(part.index);
     }
     return pending;
   }
@@ -176,7 +205,10 @@ export class UploadService {
 }
 
 function partFile(manifest: Manifest, dumpAttempt: number, part: number): string {
-  return manifest.artifact.parts.find((p) => p.index === part)?.file ?? partFileName(manifest.artifact.name, dumpAttempt, part);
+  return (
+    manifest.artifact.parts.find((p) => p.index === part)?.file ??
+    partFileName(manifest.artifact.name, dumpAttempt, part)
+  );
 }
 
 /** DESIGN §5 metadata on the artifact blob: enough to identify and check it without the manifest. */

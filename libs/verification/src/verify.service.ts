@@ -31,11 +31,18 @@ export class VerifyService {
   async run(job: VerifyJob, env: NodeJS.ProcessEnv = process.env): Promise<Manifest> {
     const started = Date.now();
     const stored = await this.catalog.find(job.backupId, job.targetId);
-    if (!stored) throw new PermanentJobError('manifest-missing', `no manifest for backup ${job.targetId}/${job.backupId}`);
+    if (!stored)
+      throw new PermanentJobError(
+        'manifest-missing',
+        `no manifest for backup ${job.targetId}/${job.backupId}`,
+      );
     const manifest = stored.manifest;
     const remote = manifest.locations.remote;
     if (!remote || manifest.artifact.sha256 === null || manifest.status === 'failed') {
-      throw new PermanentJobError('not-uploaded', `backup ${job.targetId}/${job.backupId} is ${manifest.status}; nothing to verify`);
+      throw new PermanentJobError(
+        'not-uploaded',
+        `backup ${job.targetId}/${job.backupId} is ${manifest.status}; nothing to verify`,
+      );
     }
     const source = this.source(manifest, env);
 
@@ -54,9 +61,18 @@ export class VerifyService {
     const read = await hashWhileFeeding(download.stream as AsyncIterable<Buffer>, decompressor);
     const structureResult = await structureCheck;
     const structure = read.sinkError
-      ? { ...structureResult, ok: false, detail: `decompression failed: ${errorData(read.sinkError).message}` }
+      ? {
+          ...structureResult,
+          ok: false,
+          detail: `decompression failed: ${errorData(read.sinkError).message}`,
+        }
       : structureResult;
-    const checksum = { ok: read.sha256 === manifest.artifact.sha256, expected: manifest.artifact.sha256, actual: read.sha256, bytes: read.bytes };
+    const checksum = {
+      ok: read.sha256 === manifest.artifact.sha256,
+      expected: manifest.artifact.sha256,
+      actual: read.sha256,
+      bytes: read.bytes,
+    };
 
     // Pass 2: a real restore, only worth doing when the bytes are the ones that were written.
     let restoreTest: Verification['restoreTest'] = null;
@@ -73,16 +89,27 @@ export class VerifyService {
 
     const verification: Verification = { at: new Date().toISOString(), checksum, structure, restoreTest };
     const ok = verificationPassed(verification);
-    const updated = await this.catalog.update(job.targetId, job.backupId, (current) => markVerification(current, verification));
+    const updated = await this.catalog.update(job.targetId, job.backupId, (current) =>
+      markVerification(current, verification),
+    );
     await this.store.setTags(remote.blobName, { target: job.targetId, status: updated.status });
 
     const durationMs = Date.now() - started;
     this.metrics.backupDuration.observe({ target: job.targetId, stage: 'verify' }, durationMs / 1000);
-    this.metrics.backupsTotal.inc({ target: job.targetId, stage: 'verify', result: ok ? 'success' : 'corrupt' });
+    this.metrics.backupsTotal.inc({
+      target: job.targetId,
+      stage: 'verify',
+      result: ok ? 'success' : 'corrupt',
+    });
     const failedChecks = [
       ...(checksum.ok ? [] : [`checksum: expected ${checksum.expected}, got ${checksum.actual}`]),
       ...(structure.ok ? [] : [`structure: ${structure.detail ?? 'failed'}`]),
-      ...(restoreTest?.checks.filter((c) => !c.ok).map((c) => `${c.name}: expected ${String(c.expected)}, got ${String(c.actual)}${c.detail ? ` (${c.detail})` : ''}`) ?? []),
+      ...(restoreTest?.checks
+        .filter((c) => !c.ok)
+        .map(
+          (c) =>
+            `${c.name}: expected ${String(c.expected)}, got ${String(c.actual)}${c.detail ? ` (${c.detail})` : ''}`,
+        ) ?? []),
     ];
     const data = {
       stage: 'verify',
@@ -94,7 +121,10 @@ export class VerifyService {
       this.logger.log({ targetId: job.targetId, backupId: job.backupId, durationMs }, 'backup verified');
       await this.events.emit('tidemark.backup.verified', job.targetId, job.backupId, data);
     } else {
-      this.logger.error({ targetId: job.targetId, backupId: job.backupId, failedChecks }, 'backup is corrupt');
+      this.logger.error(
+        { targetId: job.targetId, backupId: job.backupId, failedChecks },
+        'backup is corrupt',
+      );
       await this.events.emit('tidemark.backup.corrupt', job.targetId, job.backupId, {
         ...data,
         error: { code: 'corrupt', message: failedChecks.join('; ').slice(0, 1000) },

@@ -34,7 +34,11 @@ export class TestStack {
     this.env = env;
   }
 
-  static async start(options: { config: string; env?: NodeJS.ProcessEnv; redisDb: number }): Promise<TestStack> {
+  static async start(options: {
+    config: string;
+    env?: NodeJS.ProcessEnv;
+    redisDb: number;
+  }): Promise<TestStack> {
     const dir = await mkdtemp(join(tmpdir(), 'tidemark-e2e-'));
     const configPath = join(dir, 'tidemark.yaml');
     await writeFile(configPath, options.config.replaceAll('__LOCAL__', join(dir, 'local')));
@@ -77,8 +81,12 @@ export class TestStack {
     const service = this.service(name);
     await waitFor(
       async () => {
-        if (service.child.exitCode !== null) throw new Error(`${name} exited: ${service.log.join('').slice(-2000)}`);
-        return fetch(`http://127.0.0.1:${service.port}/readyz`).then((r) => r.ok, () => false);
+        if (service.child.exitCode !== null)
+          throw new Error(`${name} exited: ${service.log.join('').slice(-2000)}`);
+        return fetch(`http://127.0.0.1:${service.port}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
       },
       { timeoutMs: 60_000, intervalMs: 250, what: `${name} /readyz` },
     );
@@ -113,7 +121,10 @@ export class TestStack {
   }
 
   /** Runs `./bin/tidemark` (from source) with the stack's environment. */
-  cli(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  cli(
+    args: string[],
+    extraEnv: NodeJS.ProcessEnv = {},
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
     return runCli(args, { ...this.env, ...extraEnv });
   }
 
@@ -124,13 +135,20 @@ export class TestStack {
   }
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['-r', REGISTER, join(REPO_ROOT, 'apps', 'cli', 'src', 'main.ts'), ...args], {
-      cwd: REPO_ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['-r', REGISTER, join(REPO_ROOT, 'apps', 'cli', 'src', 'main.ts'), ...args],
+      {
+        cwd: REPO_ROOT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

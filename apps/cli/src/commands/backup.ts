@@ -38,7 +38,10 @@ export function registerBackup(program: Command, context: () => CliContext): voi
       if (ctx.options.json) printJson({ ...result, status: manifest?.status ?? final.type, manifest });
       if (final.type !== 'tidemark.backup.verified') {
         process.exitCode = 1;
-        if (!ctx.options.json) console.error(`tidemark: backup ${result.backupId} ${final.type.replace('tidemark.backup.', '')}: ${final.data.error?.message ?? ''}`);
+        if (!ctx.options.json)
+          console.error(
+            `tidemark: backup ${result.backupId} ${final.type.replace('tidemark.backup.', '')}: ${final.data.error?.message ?? ''}`,
+          );
       } else if (!ctx.options.json) {
         console.log(`backup ${result.backupId} verified`);
       }

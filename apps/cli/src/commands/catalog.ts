@@ -49,7 +49,8 @@ export function registerCatalog(program: Command, context: () => CliContext): vo
         Boolean(ctx.options.json),
         'no backups yet',
       );
-      for (const bad of unreadable) console.error(`tidemark: unreadable manifest ${bad.blobName}: ${bad.error}`);
+      for (const bad of unreadable)
+        console.error(`tidemark: unreadable manifest ${bad.blobName}: ${bad.error}`);
     });
 
   program

@@ -16,7 +16,10 @@ export function registerEvents(program: Command, context: () => CliContext): voi
         if (ctx.options.json) console.log(JSON.stringify(event));
         else console.log(`${event.time}  ${event.subject.padEnd(40)}  ${describeEvent(event)}`);
       };
-      const past = await bus.history({ ...(options.target ? { targetId: options.target } : {}), limit: Number(options.limit) });
+      const past = await bus.history({
+        ...(options.target ? { targetId: options.target } : {}),
+        limit: Number(options.limit),
+      });
       for (const stored of past) print(stored.event);
       if (!options.follow) return;
       const controller = new AbortController();

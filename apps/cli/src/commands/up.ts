@@ -5,7 +5,16 @@ import { CliContext, type GlobalOptions } from '../context';
 import { azureConfigured, LOCAL_AZURITE_PORT } from '../local-azurite';
 import { formatBytes, printTable } from '../output';
 import { compareDatabases, DEMO_DB_URL, ensureDemoDatabase } from '../up/demo';
-import { portOpen, REPO_ROOT, SERVICES, startAzurite, startService, stopAll, waitReady, type RunningProcess } from '../up/stack';
+import {
+  portOpen,
+  REPO_ROOT,
+  SERVICES,
+  startAzurite,
+  startService,
+  stopAll,
+  waitReady,
+  type RunningProcess,
+} from '../up/stack';
 import { describeEvent, eventCursor, waitForBackup } from '../wait-for-backup';
 
 export function registerUp(program: Command, globals: () => GlobalOptions): void {
@@ -41,7 +50,8 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
           console.log(seeded === 'created' ? 'demo database seeded' : 'demo database already seeded');
         }
         if (!azureConfigured(process.env)) {
-          if (await portOpen(LOCAL_AZURITE_PORT)) console.log(`using the Azurite already listening on ${LOCAL_AZURITE_PORT}`);
+          if (await portOpen(LOCAL_AZURITE_PORT))
+            console.log(`using the Azurite already listening on ${LOCAL_AZURITE_PORT}`);
           else {
             running.push(await startAzurite(LOCAL_AZURITE_PORT, env));
             console.log(`Azurite started on 127.0.0.1:${LOCAL_AZURITE_PORT} (data in .tidemark/azurite)`);
@@ -51,7 +61,9 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
         const serviceEnv = { ...ctx.env };
         SERVICES.forEach((service, index) => running.push(startService(service, serviceEnv, index)));
         await waitReady(90_000, running);
-        console.log(`all services ready: ${SERVICES.map((s) => `${s.name} :${s.port}`).join(', ')}; API docs at http://127.0.0.1:3000/docs`);
+        console.log(
+          `all services ready: ${SERVICES.map((s) => `${s.name} :${s.port}`).join(', ')}; API docs at http://127.0.0.1:3000/docs`,
+        );
         if (options.demo) await runDemo(ctx, config.targets[0]?.id ?? 'demo-db', env['DEMO_DB_URL']);
       } catch (error) {
         await stop();
@@ -90,17 +102,29 @@ async function runDemo(ctx: CliContext, targetId: string, sourceUrl: string): Pr
       console.log(`   ${describeEvent(event)}`);
     },
   });
-  if (final.type !== 'tidemark.backup.verified') throw new Error(`demo backup ${request.backupId} ended ${final.type}: ${final.data.error?.message ?? ''}`);
+  if (final.type !== 'tidemark.backup.verified')
+    throw new Error(
+      `demo backup ${request.backupId} ended ${final.type}: ${final.data.error?.message ?? ''}`,
+    );
   const manifest = (await ctx.catalog.find(request.backupId, targetId))?.manifest;
   console.log(
     `   backup ${request.backupId}: ${formatBytes(manifest?.artifact.rawSize)} dumped, ${formatBytes(manifest?.artifact.size)} stored in ${manifest?.locations.remote?.blobName ?? '?'} (${manifest?.locations.remote?.tier ?? '?'}), verified by a restore test`,
   );
   const restoredUrl = sourceUrl.replace(/\/([^/?]+)(\?|$)/, '/$1_restored$2');
   console.log(`\n== restoring it into ${restoredUrl.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@')}`);
-  const result = await ctx.restores.restore({ targetId, backupId: request.backupId, to: restoredUrl, clean: true });
+  const result = await ctx.restores.restore({
+    targetId,
+    backupId: request.backupId,
+    to: restoredUrl,
+    clean: true,
+  });
   console.log(`   restored in ${(result.durationMs / 1000).toFixed(1)}s, sha256 checked while streaming`);
   const rows = await compareDatabases(sourceUrl, restoredUrl);
-  printTable(rows.map((r) => ({ ...r, same: r.source === r.restored ? 'yes' : 'NO' })), false);
-  if (rows.some((r) => r.source !== r.restored)) throw new Error('the restored database differs from the source');
+  printTable(
+    rows.map((r) => ({ ...r, same: r.source === r.restored ? 'yes' : 'NO' })),
+    false,
+  );
+  if (rows.some((r) => r.source !== r.restored))
+    throw new Error('the restored database differs from the source');
   console.log('\ndemo complete: backed up, verified, restored and compared.');
 }

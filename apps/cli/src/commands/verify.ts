@@ -6,7 +6,9 @@ import { describeEvent, eventCursor, waitForBackup } from '../wait-for-backup';
 export function registerVerify(program: Command, context: () => CliContext): void {
   program
     .command('verify <backupId>')
-    .description('check a stored backup again (checksum and structure; --restore-test restores it into a scratch database)')
+    .description(
+      'check a stored backup again (checksum and structure; --restore-test restores it into a scratch database)',
+    )
     .option('--restore-test', 'also restore it into a scratch database and compare row counts')
     .option('--no-wait', 'return once the check is queued')
     .option('--timeout <seconds>', 'how long to wait', '3600')
@@ -32,7 +34,9 @@ export function registerVerify(program: Command, context: () => CliContext): voi
       if (ctx.options.json) printJson(manifest?.verification ?? null);
       if (final.type !== 'tidemark.backup.verified') {
         process.exitCode = 1;
-        console.error(`tidemark: backup ${backupId} is ${manifest?.status ?? 'not verified'}: ${final.data.error?.message ?? ''}`);
+        console.error(
+          `tidemark: backup ${backupId} is ${manifest?.status ?? 'not verified'}: ${final.data.error?.message ?? ''}`,
+        );
       } else if (!ctx.options.json) {
         console.log(`backup ${backupId} verified`);
       }

@@ -16,7 +16,9 @@ export async function ensureDemoDatabase(url: string): Promise<'created' | 'exis
   try {
     await adminClient.connect();
   } catch (error) {
-    throw new Error(`PostgreSQL at ${target.hostname}:${target.port || '5432'} is unreachable (${(error as Error).message})`);
+    throw new Error(
+      `PostgreSQL at ${target.hostname}:${target.port || '5432'} is unreachable (${(error as Error).message})`,
+    );
   }
   try {
     const exists = await adminClient.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
@@ -27,7 +29,9 @@ export async function ensureDemoDatabase(url: string): Promise<'created' | 'exis
   const client = new Client({ connectionString: url });
   await client.connect();
   try {
-    const seeded = await client.query("SELECT 1 FROM information_schema.tables WHERE table_schema = 'shop' AND table_name = 'orders'");
+    const seeded = await client.query(
+      "SELECT 1 FROM information_schema.tables WHERE table_schema = 'shop' AND table_name = 'orders'",
+    );
     if (seeded.rowCount) return 'exists';
     await client.query(await readFile(join(REPO_ROOT, 'deploy', 'demo', 'seed.sql'), 'utf8'));
     return 'created';
@@ -37,7 +41,10 @@ export async function ensureDemoDatabase(url: string): Promise<'created' | 'exis
 }
 
 /** Row counts of both databases side by side, for the demo's closing table. */
-export async function compareDatabases(sourceUrl: string, restoredUrl: string): Promise<{ table: string; source: number; restored: number }[]> {
+export async function compareDatabases(
+  sourceUrl: string,
+  restoredUrl: string,
+): Promise<{ table: string; source: number; restored: number }[]> {
   const [source, restored] = await Promise.all([
     createSource({ kind: 'postgres', url: sourceUrl }).tableCounts(),
     createSource({ kind: 'postgres', url: restoredUrl }).tableCounts(),

@@ -23,7 +23,12 @@ export interface RunningProcess {
 const COLORS = [36, 33, 35, 32, 34, 31];
 
 /** Prefixes every line a child prints with its name; pino JSON lines are shortened to level, message and ids. */
-function pipeLines(name: string, color: number, stream: NodeJS.ReadableStream | null, out: NodeJS.WriteStream): void {
+function pipeLines(
+  name: string,
+  color: number,
+  stream: NodeJS.ReadableStream | null,
+  out: NodeJS.WriteStream,
+): void {
   if (!stream) return;
   const prefix = out.isTTY ? `\u001b[${color}m[${name}]\u001b[0m` : `[${name}]`;
   createInterface({ input: stream }).on('line', (line) => {
@@ -35,7 +40,14 @@ function compactLog(line: string): string {
   if (!line.startsWith('{')) return line;
   try {
     const entry = JSON.parse(line) as Record<string, unknown>;
-    const levels: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+    const levels: Record<number, string> = {
+      10: 'trace',
+      20: 'debug',
+      30: 'info',
+      40: 'warn',
+      50: 'error',
+      60: 'fatal',
+    };
     const level = levels[Number(entry['level'])] ?? 'info';
     const ids = ['targetId', 'backupId', 'durationMs', 'err']
       .filter((k) => entry[k] !== undefined)
@@ -46,7 +58,13 @@ function compactLog(line: string): string {
   }
 }
 
-export function startProcess(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, index: number): RunningProcess {
+export function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  index: number,
+): RunningProcess {
   const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const color = COLORS[index % COLORS.length] ?? 36;
   pipeLines(name, color, child.stdout, process.stdout);
@@ -63,8 +81,16 @@ export function startProcess(name: string, command: string, args: string[], env:
 }
 
 /** A service of the stack, run from its TypeScript sources (no build step). */
-export function startService(service: (typeof SERVICES)[number], env: NodeJS.ProcessEnv, index: number): RunningProcess {
-  const args = ['-r', join(REPO_ROOT, 'tools', 'register.js'), join(REPO_ROOT, 'apps', service.name, 'src', 'main.ts')];
+export function startService(
+  service: (typeof SERVICES)[number],
+  env: NodeJS.ProcessEnv,
+  index: number,
+): RunningProcess {
+  const args = [
+    '-r',
+    join(REPO_ROOT, 'tools', 'register.js'),
+    join(REPO_ROOT, 'apps', service.name, 'src', 'main.ts'),
+  ];
   return startProcess(service.name, process.execPath, args, { ...env, PORT: String(service.port) }, index);
 }
 
@@ -72,7 +98,17 @@ export async function startAzurite(port: number, env: NodeJS.ProcessEnv): Promis
   const location = join(REPO_ROOT, '.tidemark', 'azurite');
   await mkdir(location, { recursive: true, mode: 0o700 });
   const bin = join(REPO_ROOT, 'node_modules', '.bin', 'azurite-blob');
-  const args = ['--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', location, '--skipApiVersionCheck', '--disableTelemetry', '--loose'];
+  const args = [
+    '--blobHost',
+    '127.0.0.1',
+    '--blobPort',
+    String(port),
+    '--location',
+    location,
+    '--skipApiVersionCheck',
+    '--disableTelemetry',
+    '--loose',
+  ];
   const azurite = startProcess('azurite', bin, args, env, 5);
   await waitForPort(port, 30_000, 'Azurite');
   return azurite;
@@ -94,7 +130,8 @@ export function portOpen(port: number): Promise<boolean> {
 async function waitForPort(port: number, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await portOpen(port))) {
-    if (Date.now() > deadline) throw new Error(`${what} did not start listening on port ${port} within ${timeoutMs / 1000}s`);
+    if (Date.now() > deadline)
+      throw new Error(`${what} did not start listening on port ${port} within ${timeoutMs / 1000}s`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -105,10 +142,17 @@ export async function waitReady(timeoutMs: number, running: RunningProcess[]): P
   for (const service of SERVICES) {
     for (;;) {
       const exited = running.find((p) => p.name === service.name && p.child.exitCode !== null);
-      if (exited) throw new Error(`${service.name} exited with code ${String(exited.child.exitCode)} during start (see its log above)`);
-      const ok = await fetch(`http://127.0.0.1:${service.port}/readyz`).then((r) => r.ok, () => false);
+      if (exited)
+        throw new Error(
+          `${service.name} exited with code ${String(exited.child.exitCode)} during start (see its log above)`,
+        );
+      const ok = await fetch(`http://127.0.0.1:${service.port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) break;
-      if (Date.now() > deadline) throw new Error(`${service.name} was not ready on port ${service.port} within ${timeoutMs / 1000}s`);
+      if (Date.now() > deadline)
+        throw new Error(`${service.name} was not ready on port ${service.port} within ${timeoutMs / 1000}s`);
       await new Promise((r) => setTimeout(r, 300));
     }
   }
