@@ -10,7 +10,25 @@ import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import { Pipeline } from '@tidemark/pipeline';
 import { nextRun, policyOf } from '@tidemark/policy';
 
-class TargetView {
+interface TargetView {
+  id: string;
+  kind: string;
+  policy: string;
+  schedule: string;
+  timezone: string;
+  rpoHours: number;
+  nextRun: string;
+}
+
+interface BackupRequested {
+  backupId: string;
+  targetId: string;
+  coalesced: boolean;
+  message: string;
+}
+
+/** OpenAPI descriptions of the responses (the handlers return plain objects). */
+class TargetViewDto implements TargetView {
   @ApiProperty({ example: 'orders-db' }) id!: string;
   @ApiProperty({ example: 'postgres' }) kind!: string;
   @ApiProperty({ example: 'standard' }) policy!: string;
@@ -20,7 +38,7 @@ class TargetView {
   @ApiProperty({ example: '2026-11-22T02:00:00.000Z' }) nextRun!: string;
 }
 
-class BackupRequested {
+class BackupRequestedDto implements BackupRequested {
   @ApiProperty({ example: '20261121T020000Z-k3f9xq' }) backupId!: string;
   @ApiProperty({ example: 'orders-db' }) targetId!: string;
   @ApiProperty({
@@ -39,7 +57,7 @@ export class TargetsController {
   ) {}
 
   @Get()
-  @ApiOkResponse({ type: [TargetView] })
+  @ApiOkResponse({ type: [TargetViewDto] })
   list(): TargetView[] {
     const now = new Date();
     return this.config.targets.map((target) => {
@@ -59,7 +77,7 @@ export class TargetsController {
   @Post(':id/backups')
   @HttpCode(202)
   @ApiAcceptedResponse({
-    type: BackupRequested,
+    type: BackupRequestedDto,
     description: 'the backup was started, or joined the one running',
   })
   @ApiNotFoundResponse({ description: 'no such target in the config' })

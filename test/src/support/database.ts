@@ -53,14 +53,14 @@ export async function tableChecksums(url: string): Promise<Record<string, { rows
 /** Objects besides tables that a restore must bring back: sequences (with their position), indexes, views. */
 export async function schemaObjects(url: string): Promise<Record<string, unknown>> {
   return withClient(url, async (client) => {
-    const seq = await client.query(`SELECT last_value FROM shop.invoice_number`);
-    const indexes = await client.query(
+    const seq = await client.query<{ last_value: string }>(`SELECT last_value FROM shop.invoice_number`);
+    const indexes = await client.query<{ indexname: string }>(
       `SELECT indexname FROM pg_indexes WHERE schemaname IN ('shop','audit') ORDER BY 1`,
     );
-    const views = await client.query(
+    const views = await client.query<{ v: string }>(
       `SELECT table_schema || '.' || table_name AS v FROM information_schema.views WHERE table_schema IN ('shop','audit') ORDER BY 1`,
     );
-    const viewRows = await client.query(
+    const viewRows = await client.query<{ n: number; total: string }>(
       `SELECT count(*)::int AS n, sum(total)::text AS total FROM shop.customer_totals`,
     );
     return { sequence: seq.rows[0], indexes: indexes.rows, views: views.rows, viewRows: viewRows.rows[0] };

@@ -71,9 +71,17 @@ export class TestStack {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const log: string[] = [];
-    child.stdout?.on('data', (chunk: Buffer) => log.push(chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => log.push(chunk.toString()));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.stdout.on('data', (chunk: Buffer) => {
+      log.push(chunk.toString());
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      log.push(chunk.toString());
+    });
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', () => {
+        resolve();
+      });
+    });
     this.services.set(name, { child, port, log, exited });
   }
 
@@ -153,6 +161,8 @@ export function runCli(
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.once('exit', (code) => {
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
   });
 }

@@ -31,10 +31,11 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
       env['DEMO_DB_URL'] ??= DEMO_DB_URL;
       const ctx = new CliContext({ ...globals(), config: configPath }, env);
       const running: RunningProcess[] = [];
-      let stopping = false;
+      // An object, not a local: the signal handlers change it.
+      const state = { stopping: false };
       const stop = async (): Promise<void> => {
-        if (stopping) return;
-        stopping = true;
+        if (state.stopping) return;
+        state.stopping = true;
         console.log('stopping the stack (services finish their current job)…');
         await stopAll(running);
         await ctx.close();
@@ -75,7 +76,7 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
       }
       console.log('the stack is up; press Ctrl-C to stop it');
       await Promise.race(running.map((p) => p.exited));
-      if (!stopping) {
+      if (!state.stopping) {
         const dead = running.find((p) => p.child.exitCode !== null);
         await stop();
         throw new Error(`${dead?.name ?? 'a process'} exited unexpectedly; the stack was stopped`);

@@ -18,6 +18,7 @@ export async function ensureDemoDatabase(url: string): Promise<'created' | 'exis
   } catch (error) {
     throw new Error(
       `PostgreSQL at ${target.hostname}:${target.port || '5432'} is unreachable (${(error as Error).message})`,
+      { cause: error },
     );
   }
   try {

@@ -52,7 +52,7 @@ function compactLog(line: string): string {
     const ids = ['targetId', 'backupId', 'durationMs', 'err']
       .filter((k) => entry[k] !== undefined)
       .map((k) => `${k}=${typeof entry[k] === 'string' ? entry[k] : JSON.stringify(entry[k])}`);
-    return `${level.padEnd(5)} ${String(entry['msg'] ?? '')} ${ids.join(' ')}`.trimEnd();
+    return `${level.padEnd(5)} ${typeof entry['msg'] === 'string' ? entry['msg'] : ''} ${ids.join(' ')}`.trimEnd();
   } catch {
     return line;
   }
