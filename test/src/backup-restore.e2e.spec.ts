@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { RedisStreamEventBus } from '@tidemark/events';
 import { parseManifest, type Manifest } from '@tidemark/manifest';
-import { uniqueName } from '@tidemark/testing';
+import { uniqueName, waitFor } from '@tidemark/testing';
 import { createSeededDatabase, dbUrl, dropDatabase, schemaObjects, tableChecksums } from './support/database';
 import { TestStack } from './support/stack';
 
@@ -140,6 +140,34 @@ describe('a PostgreSQL backup end to end: five services, real Redis, Azurite and
     assert.match(await stack.metrics('uploader'), series('upload'));
     assert.match(await stack.metrics('verifier'), series('verify'));
     assert.match(await stack.metrics('uploader'), /tidemark_upload_bytes_total\S* [1-9]/);
+  });
+
+  test('the scheduler derives per-target gauges from the catalog', async () => {
+    const text = await waitFor(
+      async () => {
+        const body = await stack.metrics('scheduler');
+        return /tidemark_backup_last_status\{[^}]*target="e2e-db"[^}]*\} 1/.test(body) ? body : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 250, what: 'catalog gauges for e2e-db' },
+    );
+    assert.match(text, /tidemark_backup_last_success_timestamp_seconds\{[^}]*target="e2e-db"[^}]*\} \d{10}/);
+    assert.match(text, /tidemark_backup_age_seconds\{[^}]*target="e2e-db"[^}]*\} \d/);
+    assert.match(text, /tidemark_queue_jobs\{[^}]*queue="dump"[^}]*state="completed"[^}]*\} 1/);
+  });
+
+  test('tidemark events prints the stream as CloudEvents', async () => {
+    const result = await stack.cli(['events', '--target', 'e2e-db', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const types = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { type: string; subject: string }).type);
+    assert.deepEqual(types.slice(0, 4), [
+      'tidemark.backup.requested',
+      'tidemark.backup.dumped',
+      'tidemark.backup.uploaded',
+      'tidemark.backup.verified',
+    ]);
   });
 
   test('tidemark restore brings back identical content in a new database', async () => {

@@ -6,7 +6,7 @@ import { errorData, EventPublisher } from '@tidemark/events';
 import { markVerification, verificationPassed, type Manifest, type Verification } from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
 import { PermanentJobError, type VerifyJob } from '@tidemark/queues';
-import { createSource, type Source } from '@tidemark/sources';
+import { createSource, SourceError, type Source } from '@tidemark/sources';
 import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -52,12 +52,11 @@ export class VerifyService {
     const structureInput = new PassThrough();
     decompressor.on('error', () => structureInput.end());
     decompressor.pipe(structureInput);
-    const structureCheck = source.checkStructure(structureInput).catch((error: unknown) => ({
-      ok: false,
-      tool: 'structure check',
-      entries: 0,
-      detail: errorData(error).message,
-    }));
+    // A tool that cannot run says nothing about the backup: that fails the job (retried), it is not corruption.
+    const structureCheck = source.checkStructure(structureInput).catch((error: unknown) => {
+      if (error instanceof SourceError && error.code === 'tool-missing') throw error;
+      return { ok: false, tool: 'structure check', entries: 0, detail: errorData(error).message };
+    });
     const read = await hashWhileFeeding(download.stream as AsyncIterable<Buffer>, decompressor);
     const structureResult = await structureCheck;
     const structure = read.sinkError

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { newManifest, type Manifest } from '@tidemark/manifest';
+import { AzureBlobStore, StorageError } from '@tidemark/storage';
+import { startAzurite, uniqueName, type AzuriteHandle } from '@tidemark/testing';
+import { Catalog } from './catalog';
+
+function manifest(targetId: string, backupId: string): Manifest {
+  return newManifest({
+    backupId,
+    target: { id: targetId, kind: 'postgres', database: 'db', serverVersion: '15.2' },
+    policy: 'p',
+    trigger: 'manual',
+    requestedAt: new Date(),
+    startedAt: new Date(),
+    format: 'pg_dump-custom',
+    compression: 'zstd',
+    localPath: '/x',
+    dumpAttempt: 1,
+    tool: { name: 'tidemark', version: '0', hostname: 'h', dumpTool: null },
+  });
+}
+
+describe('Catalog: the manifests in Blob Storage (real Azurite)', () => {
+  let azurite: AzuriteHandle;
+  let store: AzureBlobStore;
+  let catalog: Catalog;
+
+  before(async () => {
+    azurite = await startAzurite();
+    store = AzureBlobStore.fromConnectionString(azurite.connectionString, uniqueName('catalog'));
+    await store.ensureContainer();
+    catalog = new Catalog(store);
+  });
+
+  after(async () => {
+    await azurite.stop();
+  });
+
+  test('save refuses to create a manifest twice; find returns it with its etag', async () => {
+    const m = manifest('orders', '20261121T020000Z-aaaaaa');
+    const etag = await catalog.save(m, null);
+    await assert.rejects(
+      catalog.save(m, null),
+      (e: unknown) => e instanceof StorageError && e.code === 'exists',
+    );
+    const found = await catalog.find(m.backupId, 'orders');
+    assert.equal(found?.etag, etag);
+    assert.equal(found.manifest.backupId, m.backupId);
+    assert.equal(
+      (await catalog.find(m.backupId))?.manifest.target.id,
+      'orders',
+      'found without the target id',
+    );
+    assert.equal(await catalog.find('20261121T020000Z-zzzzzz', 'orders'), null);
+  });
+
+  test('update retries when another writer changed the manifest in between', async () => {
+    const m = manifest('orders', '20261121T030000Z-bbbbbb');
+    await catalog.save(m, null);
+    // A store whose first conditional write is preceded by another writer's change to the same manifest.
+    let raced = false;
+    const racing = Object.create(store) as AzureBlobStore;
+    racing.writeJson = async (name, value, condition) => {
+      if (!raced && typeof condition === 'object' && 'ifMatch' in condition) {
+        raced = true;
+        const current = await catalog.find(m.backupId, 'orders');
+        assert.ok(current);
+        await store.writeJson(name, { ...current.manifest, pinned: true }, { ifMatch: current.etag });
+      }
+      return store.writeJson(name, value, condition);
+    };
+    let calls = 0;
+    const updated = await new Catalog(racing).update('orders', m.backupId, (current) => {
+      calls += 1;
+      return { ...current, policy: 'changed' };
+    });
+    assert.equal(calls, 2, 'read again after the conflict');
+    assert.equal(updated.policy, 'changed');
+    assert.equal(updated.pinned, true, 'the other writer’s change is kept');
+    assert.equal((await catalog.find(m.backupId, 'orders'))?.manifest.policy, 'changed');
+  });
+
+  test('list returns manifests oldest first and reports unparseable ones instead of dropping them', async () => {
+    await catalog.save(manifest('users', '20261120T010000Z-cccccc'), null);
+    await store.writeJson(
+      'users/20261120T020000Z-dddddd/manifest.json',
+      { schemaVersion: 1, nonsense: true },
+      'overwrite',
+    );
+    await store.writeJson('users/20261120T000000Z-eeeeee/dump.pgc.zst', {}, 'overwrite');
+    const all = await catalog.list();
+    assert.deepEqual(
+      all.manifests.map((x) => x.backupId),
+      ['20261120T010000Z-cccccc', '20261121T020000Z-aaaaaa', '20261121T030000Z-bbbbbb'],
+    );
+    const users = await catalog.list('users');
+    assert.deepEqual(
+      users.manifests.map((x) => x.target.id),
+      ['users'],
+    );
+    assert.equal(users.unreadable.length, 1);
+    assert.equal(users.unreadable[0]?.blobName, 'users/20261120T020000Z-dddddd/manifest.json');
+  });
+});
