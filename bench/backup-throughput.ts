@@ -12,7 +12,8 @@ import { dbUrl, withClient } from '../test/src/support/database';
 import { SERVICE_NAMES, TestStack } from '../test/src/support/stack';
 
 const DB = 'tidemark_bench';
-const gib = Number(process.argv[process.argv.indexOf('--gib') + 1] || 1);
+const gibFlag = process.argv.indexOf('--gib');
+const gib = gibFlag > 0 ? Number(process.argv[gibFlag + 1]) : 1;
 
 async function ensureDatabase(): Promise<number> {
   const exists = await withClient(dbUrl('postgres'), (c) =>
@@ -20,6 +21,10 @@ async function ensureDatabase(): Promise<number> {
   );
   if (!exists.rowCount) {
     await withClient(dbUrl('postgres'), (c) => c.query(`CREATE DATABASE ${DB}`));
+    // A generation that breaks off must not leave a half-filled database that a later run would measure.
+    process.once('exit', (code) => {
+      if (code !== 0) console.error(`generation failed: drop ${DB} before running again`);
+    });
     console.log(`generating ~${gib} GiB in ${DB} …`);
     await withClient(dbUrl(DB), async (c) => {
       await c.query(
@@ -31,7 +36,7 @@ async function ensureDatabase(): Promise<number> {
         await c.query(
           `INSERT INTO events SELECT i, timestamptz '2025-01-01' + i * interval '1 second', 'kind-' || (i % 40),
              jsonb_build_object('user', i % 100000, 'amount', (i % 9973) * 1.5, 'tags', jsonb_build_array(i % 7, i % 13)),
-             md5(i::text) || ' ' || repeat(chr(97 + (i % 26)), 20)
+             md5(i::text) || ' ' || repeat(chr((97 + i % 26)::int), 20)
            FROM generate_series($1::bigint, $2::bigint) i`,
           [start, Math.min(rows, start + 999_999)],
         );
@@ -78,27 +83,34 @@ targets:
   });
   const bus = new RedisStreamEventBus(stack.redisUrl);
   try {
-    const baselineMs = await bareDump();
-    console.log(`bare pg_dump -Fc -Z0 > /dev/null: ${(baselineMs / 1000).toFixed(1)} s`);
-    const started = performance.now();
-    const trigger = await stack.cli(['backup', 'bench-db', '--json']);
-    const { backupId } = JSON.parse(trigger.stdout) as { backupId: string };
-    await waitFor(
-      async () => (await bus.history({ backupId })).some((e) => e.event.type === 'tidemark.backup.uploaded'),
-      {
-        timeoutMs: 3_600_000,
-        intervalMs: 100,
-        what: 'the blob and manifest to be committed',
-      },
-    );
-    const endToEndMs = performance.now() - started;
-    const events = (await bus.history({ backupId })).map((e) => e.event);
-    const dumped = events.find((e) => e.type === 'tidemark.backup.dumped');
-    console.log(`tidemark trigger → committed blob + manifest: ${(endToEndMs / 1000).toFixed(1)} s`);
-    console.log(`ratio to bare pg_dump: ${(endToEndMs / baselineMs).toFixed(2)}×  (target ≤ 1.2×)`);
+    // The machine is shared and noisy: the median of three bare dumps, then two Tidemark backups.
+    const baselines = [await bareDump(), await bareDump(), await bareDump()].sort((a, b) => a - b);
+    const baselineMs = baselines[1] ?? 0;
     console.log(
-      `sizes: raw ${dumped?.data.sizes?.['raw'] ?? '?'} B, compressed ${dumped?.data.sizes?.['compressed'] ?? '?'} B`,
+      `bare pg_dump -Fc -Z0 > /dev/null: ${baselines.map((b) => (b / 1000).toFixed(1)).join(', ')} s (median ${(baselineMs / 1000).toFixed(1)} s)`,
     );
+    for (let run = 1; run <= 2; run += 1) {
+      const started = performance.now();
+      const trigger = await stack.cli(['backup', 'bench-db', '--json']);
+      const { backupId } = JSON.parse(trigger.stdout) as { backupId: string };
+      await waitFor(
+        async () =>
+          (await bus.history({ backupId })).some((e) => e.event.type === 'tidemark.backup.uploaded'),
+        {
+          timeoutMs: 3_600_000,
+          intervalMs: 100,
+          what: 'the blob and manifest to be committed',
+        },
+      );
+      const endToEndMs = performance.now() - started;
+      const events = (await bus.history({ backupId })).map((e) => e.event);
+      const dumped = events.find((e) => e.type === 'tidemark.backup.dumped');
+      console.log(
+        `run ${run}: trigger → committed blob + manifest ${(endToEndMs / 1000).toFixed(1)} s = ${(endToEndMs / baselineMs).toFixed(2)}× bare pg_dump (target ≤ 1.2×); ` +
+          `dump stage ${((dumped?.data.durations?.['dump'] ?? 0) / 1000).toFixed(1)} s; ` +
+          `raw ${dumped?.data.sizes?.['raw'] ?? '?'} B → ${dumped?.data.sizes?.['compressed'] ?? '?'} B`,
+      );
+    }
     for (const name of SERVICE_NAMES) {
       const pid = stack.service(name).child.pid;
       if (pid) console.log(`peak RSS ${name.padEnd(9)} ${((await peakRss(pid)) / 1024 ** 2).toFixed(0)} MB`);

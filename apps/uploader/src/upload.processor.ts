@@ -20,7 +20,7 @@ export class UploadProcessor extends StageWorker {
     const outcome = await this.uploads.commit(parseJob(JOBS.uploadCommit, job.data));
     if (outcome.status === 'waiting') {
       // Parts are still being staged by their own jobs: look again shortly (this does not use up an attempt).
-      await job.moveToDelayed(Date.now() + 1000, token);
+      await job.moveToDelayed(Date.now() + 250, token);
       throw new DelayedError();
     }
     return outcome.status;

@@ -3,17 +3,19 @@ import { PassThrough, type Transform } from 'node:stream';
 import { constants, createGunzip, createGzip, createZstdCompress, createZstdDecompress } from 'node:zlib';
 
 /**
- * zstd level 3 keeps pace with pg_dump on one core; the frame checksum lets stock `zstd -t` prove a file intact
- * without Tidemark.
+ * zstd level 1: on a 2-core machine level 3 made the dump 1.5× slower for 6% less size (bench/, 1 GiB database);
+ * level 1 keeps pace with pg_dump. The frame checksum lets stock `zstd -t` prove a file intact without Tidemark.
  */
 export function createCompressor(compression: Compression): Transform {
   switch (compression) {
     case 'zstd':
       return createZstdCompress({
-        params: { [constants.ZSTD_c_compressionLevel]: 3, [constants.ZSTD_c_checksumFlag]: 1 },
+        // Larger output chunks mean fewer hand-offs to hashing and part files downstream.
+        chunkSize: 256 * 1024,
+        params: { [constants.ZSTD_c_compressionLevel]: 1, [constants.ZSTD_c_checksumFlag]: 1 },
       });
     case 'gzip':
-      return createGzip({ level: 6 });
+      return createGzip({ level: 6, chunkSize: 256 * 1024 });
     case 'none':
       return new PassThrough();
   }

@@ -27,11 +27,18 @@ export class PartWriter extends Writable {
   private digest: string | null = null;
 
   constructor(private readonly options: PartWriterOptions) {
-    super({ highWaterMark: 1024 * 1024 });
+    super({ highWaterMark: 4 * 1024 * 1024 });
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
-    this.writeChunk(chunk).then(() => {
+    this.writeChunks([chunk]).then(() => {
+      done();
+    }, done);
+  }
+
+  // Everything buffered while the previous write was on disk goes out in one writev: one syscall, not one per chunk.
+  override _writev(chunks: { chunk: Buffer }[], done: (error?: Error | null) => void): void {
+    this.writeChunks(chunks.map((c) => c.chunk)).then(() => {
       done();
     }, done);
   }
@@ -68,19 +75,35 @@ export class PartWriter extends Writable {
     return this.digest;
   }
 
-  private async writeChunk(chunk: Buffer): Promise<void> {
-    let offset = 0;
-    while (offset < chunk.length) {
-      const part = this.current ?? (await this.openPart());
-      const take = Math.min(chunk.length - offset, this.options.partSize - part.size);
-      const slice = chunk.subarray(offset, offset + take);
-      await part.handle.write(slice);
-      part.hash.update(slice);
-      this.whole.update(slice);
-      part.size += take;
-      this.bytes += take;
-      offset += take;
-      if (part.size >= this.options.partSize) await this.closePart();
+  private async writeChunks(chunks: Buffer[]): Promise<void> {
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    for (const chunk of chunks) {
+      let offset = 0;
+      while (offset < chunk.length) {
+        const part = this.current ?? (await this.openPart());
+        const take = Math.min(chunk.length - offset, this.options.partSize - part.size - pendingBytes);
+        pending.push(chunk.subarray(offset, offset + take));
+        pendingBytes += take;
+        offset += take;
+        if (part.size + pendingBytes >= this.options.partSize) {
+          await this.flush(part, pending);
+          pending = [];
+          pendingBytes = 0;
+          await this.closePart();
+        }
+      }
+    }
+    if (this.current && pending.length > 0) await this.flush(this.current, pending);
+  }
+
+  private async flush(part: NonNullable<PartWriter['current']>, buffers: Buffer[]): Promise<void> {
+    await part.handle.writev(buffers);
+    for (const buffer of buffers) {
+      part.hash.update(buffer);
+      this.whole.update(buffer);
+      part.size += buffer.length;
+      this.bytes += buffer.length;
     }
   }
 

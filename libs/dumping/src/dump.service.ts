@@ -29,7 +29,8 @@ const PERMANENT_SOURCE_ERRORS = new Set([
 
 function partSize(env: NodeJS.ProcessEnv): number {
   const mb = Number(env['TIDEMARK_PART_SIZE_MB']);
-  return (Number.isFinite(mb) && mb > 0 ? mb : 64) * 1024 * 1024;
+  // 16 MiB: small enough that the upload of the last part adds little after the dump ends.
+  return (Number.isFinite(mb) && mb > 0 ? mb : 16) * 1024 * 1024;
 }
 
 /**

@@ -7,6 +7,22 @@ import { Redis } from 'ioredis';
 
 export const REPO_ROOT = join(__dirname, '..', '..', '..');
 const REGISTER = join(REPO_ROOT, 'tools', 'register.js');
+
+// Services run from dist/ as in `tidemark up` and production; compiled once per test process.
+let built: Promise<void> | undefined;
+function buildOnce(): Promise<void> {
+  built ??= new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'tools', 'build.mjs')], {
+      cwd: REPO_ROOT,
+      stdio: 'ignore',
+    });
+    child.once('exit', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`tools/build.mjs exited ${String(code)}`));
+    });
+  });
+  return built;
+}
 export const SERVICE_NAMES = ['scheduler', 'dumper', 'uploader', 'verifier', 'retention'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
@@ -65,7 +81,8 @@ export class TestStack {
 
   async startService(name: ServiceName, extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
     const port = this.services.get(name)?.port ?? (await freePort());
-    const child = spawn(process.execPath, ['-r', REGISTER, join(REPO_ROOT, 'apps', name, 'src', 'main.ts')], {
+    await buildOnce();
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'apps', name, 'src', 'main.js')], {
       cwd: REPO_ROOT,
       env: { ...this.env, ...extraEnv, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],

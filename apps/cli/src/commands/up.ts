@@ -6,6 +6,7 @@ import { azureConfigured, LOCAL_AZURITE_PORT } from '../local-azurite';
 import { formatBytes, printTable } from '../output';
 import { compareDatabases, DEMO_DB_URL, ensureDemoDatabase } from '../up/demo';
 import {
+  buildServices,
   portOpen,
   REPO_ROOT,
   SERVICES,
@@ -59,6 +60,7 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
           }
         }
         await ctx.store.ensureContainer();
+        buildServices();
         const serviceEnv = { ...ctx.env };
         SERVICES.forEach((service, index) => running.push(startService(service, serviceEnv, index)));
         await waitReady(90_000, running);

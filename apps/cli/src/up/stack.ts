@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -80,18 +80,27 @@ export function startProcess(
   return { name, child, exited };
 }
 
-/** A service of the stack, run from its TypeScript sources (no build step). */
+/**
+ * Compiles the services to dist/ (SWC, about a second). Services then run as plain JavaScript: no compiler in
+ * each process, which saves about 60 MB of memory per service and starts faster.
+ */
+export function buildServices(): void {
+  const result = spawnSync(process.execPath, [join(REPO_ROOT, 'tools', 'build.mjs')], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+  });
+  if (result.status !== 0)
+    throw new Error(`compiling the services failed: ${(result.stderr || result.stdout).trim()}`);
+}
+
+/** A service of the stack, from dist/ (see buildServices). */
 export function startService(
   service: (typeof SERVICES)[number],
   env: NodeJS.ProcessEnv,
   index: number,
 ): RunningProcess {
-  const args = [
-    '-r',
-    join(REPO_ROOT, 'tools', 'register.js'),
-    join(REPO_ROOT, 'apps', service.name, 'src', 'main.ts'),
-  ];
-  return startProcess(service.name, process.execPath, args, { ...env, PORT: String(service.port) }, index);
+  const main = join(REPO_ROOT, 'dist', 'apps', service.name, 'src', 'main.js');
+  return startProcess(service.name, process.execPath, [main], { ...env, PORT: String(service.port) }, index);
 }
 
 export async function startAzurite(port: number, env: NodeJS.ProcessEnv): Promise<RunningProcess> {

@@ -54,5 +54,7 @@ export async function countRows(client: Client): Promise<TableCount[]> {
  * Session settings for counting: no server-side timeout cuts a long count or the idle wait for pg_dump,
  * and row security off makes a policy fail loudly (as it does for pg_dump) instead of hiding rows.
  */
+// Counting runs beside pg_dump: one backend and no parallel workers, so it does not take every core from pg_dump.
 export const COUNT_SESSION_SETTINGS =
-  'SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET row_security = off';
+  'SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET row_security = off; ' +
+  'SET max_parallel_workers_per_gather = 0';
