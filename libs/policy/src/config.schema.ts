@@ -48,6 +48,8 @@ const retentionSchema = z.strictObject({
         yearly: count.default(3),
         // At least one backup always survives, whatever the other rules say.
         minKeep: z.number().int().min(1).default(1),
+        // Failed and corrupt backups stay this long so someone can look at them before they go.
+        failedGraceDays: count.default(7),
       })
       .prefault({}),
   ),

@@ -14,3 +14,5 @@ export { envRefs, resolveEnvRefs } from './env-refs';
 export { policyOf, targetById } from './lookup';
 export { nextRun, nextRuns } from './schedule';
 export { validateConfig } from './validate-config';
+export * from './retention.types';
+export { EARLY_DELETION_DAYS, planRetention } from './retention';

@@ -47,7 +47,15 @@ describe('validateConfig defaults', () => {
           compression: 'zstd',
           retention: {
             local: { days: 7 },
-            remote: { keepLast: 7, daily: 7, weekly: 4, monthly: 12, yearly: 3, minKeep: 1 },
+            remote: {
+              keepLast: 7,
+              daily: 7,
+              weekly: 4,
+              monthly: 12,
+              yearly: 3,
+              minKeep: 1,
+              failedGraceDays: 7,
+            },
           },
           tiering: { initial: 'Cool' },
           verify: { restoreTest: true },
@@ -76,7 +84,7 @@ describe('validateConfig defaults', () => {
     assert.equal(policy.compression, 'gzip');
     assert.deepEqual(policy.retention, {
       local: { days: 7 },
-      remote: { keepLast: 7, daily: 14, weekly: 4, monthly: 12, yearly: 3, minKeep: 1 },
+      remote: { keepLast: 7, daily: 14, weekly: 4, monthly: 12, yearly: 3, minKeep: 1, failedGraceDays: 7 },
     });
     assert.deepEqual(policy.tiering, { initial: 'Hot', coolAfterDays: 30, archiveAfterDays: 90 });
     assert.equal(policy.verify.restoreTest, false);
@@ -149,6 +157,17 @@ describe('validateConfig shape errors', () => {
         'policies.standard.retention.remote.minKeep: must be at least 1',
       ],
     );
+  });
+
+  test('failedGraceDays is a whole number of days, 0 or more', () => {
+    const config = validateConfig(withPolicy({ retention: { remote: { failedGraceDays: 0 } } }));
+    assert.equal(config.policies['standard']?.retention.remote.failedGraceDays, 0);
+    assert.deepEqual(problems(withPolicy({ retention: { remote: { failedGraceDays: -1 } } })), [
+      'policies.standard.retention.remote.failedGraceDays: must be at least 0',
+    ]);
+    assert.deepEqual(problems(withPolicy({ retention: { remote: { failedGraceDays: 2.5 } } })), [
+      'policies.standard.retention.remote.failedGraceDays: must be a whole number (got 2.5)',
+    ]);
   });
 
   test('compression must be zstd, gzip or none', () => {
