@@ -2,3 +2,4 @@ export * from './jobs';
 export * from './parse-job';
 export * from './queues.module';
 export * from './redis';
+export * from './redis-lock';

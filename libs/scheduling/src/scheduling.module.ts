@@ -1,6 +1,13 @@
 import { Module } from '@nestjs/common';
+import { PipelineModule } from '@tidemark/pipeline';
 import { CatalogGauges } from './catalog-gauges.service';
+import { RpoWatchdog } from './rpo-watchdog.service';
 import { ScheduleSync } from './schedule-sync.service';
 
-@Module({ providers: [ScheduleSync, CatalogGauges], exports: [ScheduleSync] })
+// PipelineModule is the app's own instance (Nest shares a static module): the watchdog reads its dump lock.
+@Module({
+  imports: [PipelineModule],
+  providers: [ScheduleSync, CatalogGauges, RpoWatchdog],
+  exports: [ScheduleSync, RpoWatchdog],
+})
 export class SchedulingModule {}
