@@ -3,8 +3,21 @@ import { loadConfig, type LoadedConfig } from '@tidemark/config';
 import { EventPublisher, RedisStreamEventBus, type EventBus } from '@tidemark/events';
 import { TidemarkMetrics } from '@tidemark/observability';
 import { Pipeline, TargetLock } from '@tidemark/pipeline';
-import { describeRedis, QUEUE_PREFIX, redisConnection, redisOptions, redisUrl } from '@tidemark/queues';
+import {
+  describeRedis,
+  QUEUE_PREFIX,
+  RedisLock,
+  redisConnection,
+  redisOptions,
+  redisUrl,
+} from '@tidemark/queues';
 import { RestoreService } from '@tidemark/restore';
+import {
+  RETENTION_LOCK_PURPOSE,
+  RETENTION_LOCK_TTL_MS,
+  RetentionPlanner,
+  RetentionService,
+} from '@tidemark/retention';
 import { createBlobStore, LocalTier, type BlobStore } from '@tidemark/storage';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -101,10 +114,38 @@ export class CliContext {
         new TargetLock(redis),
         new EventPublisher(bus, 'cli'),
         this.catalog,
-        new LocalTier(this.config.local.path),
+        this.local,
         new TidemarkMetrics('cli'),
       );
     });
+  }
+
+  get local(): LocalTier {
+    return this.once('local', () => new LocalTier(this.config.local.path));
+  }
+
+  /** Reads only, so `retention plan` works without Redis. */
+  get retentionPlanner(): RetentionPlanner {
+    return this.once('retentionPlanner', () => new RetentionPlanner(this.config, this.catalog, this.local));
+  }
+
+  /** Applying takes the same per-target lock as the retention service's replicas, and publishes its event. */
+  async retention(): Promise<RetentionService> {
+    const redis = await this.redis();
+    const bus = await this.bus();
+    return this.once(
+      'retention',
+      () =>
+        new RetentionService({
+          config: this.config,
+          catalog: this.catalog,
+          store: this.store,
+          local: this.local,
+          lock: new RedisLock(redis, RETENTION_LOCK_PURPOSE, RETENTION_LOCK_TTL_MS),
+          events: new EventPublisher(bus, 'cli'),
+          metrics: new TidemarkMetrics('cli'),
+        }),
+    );
   }
 
   async close(): Promise<void> {

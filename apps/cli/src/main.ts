@@ -5,7 +5,9 @@ import { redact } from '@tidemark/events';
 import { registerBackup } from './commands/backup';
 import { registerCatalog } from './commands/catalog';
 import { registerEvents } from './commands/events';
+import { registerPin } from './commands/pin';
 import { registerRestore } from './commands/restore';
+import { registerRetention } from './commands/retention';
 import { registerUp } from './commands/up';
 import { registerVerify } from './commands/verify';
 import { CliContext, type GlobalOptions } from './context';
@@ -31,6 +33,8 @@ registerCatalog(program, getContext);
 registerBackup(program, getContext);
 registerVerify(program, getContext);
 registerRestore(program, getContext);
+registerRetention(program, getContext);
+registerPin(program, getContext);
 registerEvents(program, getContext);
 
 /** Errors are one line and a non-zero exit, never a stack trace (set TIDEMARK_DEBUG=1 for one). */

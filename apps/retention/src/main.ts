@@ -1,5 +1,5 @@
 import 'reflect-metadata';
 import { bootstrapService } from '@tidemark/observability';
-import { RetentionModule } from './retention.module';
+import { RetentionAppModule } from './retention.module';
 
-void bootstrapService(RetentionModule, { service: 'retention', defaultPort: 3004 });
+void bootstrapService(RetentionAppModule, { service: 'retention', defaultPort: 3004 });

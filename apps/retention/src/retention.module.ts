@@ -1,9 +1,11 @@
 import { Module } from '@nestjs/common';
 import { ServiceRuntimeModule } from '@tidemark/pipeline';
+import { RetentionModule as RetentionFeatureModule } from '@tidemark/retention';
+import { RetentionProcessor } from './retention.processor';
 
-/**
- * The retention service's process: health, readiness, metrics, config, queues and catalog. Applying retention
- * policies is its own capability (issue: retention and tiering) and plugs in here as a processor.
- */
-@Module({ imports: [ServiceRuntimeModule.forService('retention')] })
-export class RetentionModule {}
+/** Local rotation, GFS pruning and tier moves, on `backup.verified` and on the daily sweep. */
+@Module({
+  imports: [ServiceRuntimeModule.forService('retention'), RetentionFeatureModule],
+  providers: [RetentionProcessor],
+})
+export class RetentionAppModule {}

@@ -40,7 +40,9 @@ export class Catalog {
           const stored = await this.store.readJson(blobName);
           if (stored) manifests.push(parseManifest(stored.value, blobName));
         } catch (error) {
-          if (error instanceof StorageError && error.code !== 'not-found') throw error;
+          // 'integrity' is a manifest that is not JSON at all: as unreadable as one that fails the schema.
+          if (error instanceof StorageError && error.code !== 'not-found' && error.code !== 'integrity')
+            throw error;
           unreadable.push({ blobName, error: errorData(error).message });
         }
       }

@@ -69,6 +69,9 @@ export const failureSchema = z.object({
 });
 export type Failure = z.infer<typeof failureSchema>;
 
+export const deletionSchema = z.object({ at: isoTime, reason: z.string() });
+export type Deletion = z.infer<typeof deletionSchema>;
+
 export const manifestSchema = z.object({
   schemaVersion: z.literal(1),
   backupId: z.string().regex(/^\d{8}T\d{6}Z-[0-9a-z]{6}$/),
@@ -113,11 +116,18 @@ export const manifestSchema = z.object({
         blobName: z.string(),
         etag: z.string().nullable(),
         tier: z.enum(ACCESS_TIERS).nullable(),
+        /** When the artifact entered its current tier: Azure's early-deletion clock and the age for tier moves. */
+        tierSince: isoTime.optional(),
       })
       .nullable(),
   }),
   verification: verificationSchema.nullable(),
   failure: failureSchema.nullable(),
+  /**
+   * Set when retention has started deleting this backup: the artifact goes first, then this manifest, so a manifest
+   * without its artifact only ever exists marked like this, and the next retention run finishes the job.
+   */
+  deletion: deletionSchema.nullable().default(null),
   tool: z.object({
     name: z.literal('tidemark'),
     version: z.string(),

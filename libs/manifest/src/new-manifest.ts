@@ -45,6 +45,7 @@ export function newManifest(input: NewManifestInput): Manifest {
     locations: { local: { path: input.localPath }, remote: null },
     verification: null,
     failure: null,
+    deletion: null,
     tool: input.tool,
     restoreHint: restoreHint(name, input.compression),
   };

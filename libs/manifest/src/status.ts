@@ -1,4 +1,4 @@
-import type { BackupStatus, Failure, Manifest, Verification } from './manifest.schema';
+import type { AccessTier, BackupStatus, Failure, Manifest, Verification } from './manifest.schema';
 import { ManifestError } from './manifest.schema';
 
 /**
@@ -73,4 +73,26 @@ export function verificationPassed(v: Verification): boolean {
 export function markFailed(manifest: Manifest, failure: Failure): Manifest {
   const next = move(manifest, 'failed');
   return { ...next, failure, timestamps: { ...next.timestamps, failedAt: failure.at } };
+}
+
+/** What `tidemark list` shows: a backup whose deletion has started is `deleting`, whatever its status was. */
+export function displayStatus(manifest: Manifest): BackupStatus | 'deleting' {
+  return manifest.deletion ? 'deleting' : manifest.status;
+}
+
+/** Marks a backup as being deleted (the first step of a deletion; an existing mark is kept). */
+export function markDeleting(manifest: Manifest, reason: string, at: Date): Manifest {
+  if (manifest.deletion) return manifest;
+  return { ...manifest, deletion: { at: at.toISOString(), reason } };
+}
+
+/** Records a tier change of the remote artifact, restarting its tier clock. */
+export function markTier(manifest: Manifest, tier: AccessTier, at: Date): Manifest {
+  const remote = manifest.locations.remote;
+  if (!remote)
+    throw new ManifestError(`backup ${manifest.backupId} has no remote artifact to move to ${tier}`);
+  return {
+    ...manifest,
+    locations: { ...manifest.locations, remote: { ...remote, tier, tierSince: at.toISOString() } },
+  };
 }

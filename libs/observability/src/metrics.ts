@@ -14,6 +14,8 @@ export class TidemarkMetrics {
   readonly backupsTotal: Counter<'target' | 'stage' | 'result'>;
   readonly uploadBytes: Counter;
   readonly retentionDeleted: Counter<'target' | 'location'>;
+  /** Bytes of a target's backups in Blob Storage per access tier, as retention left them. */
+  readonly storageBytes: Gauge<'target' | 'tier'>;
   readonly queueJobs: Gauge<'queue' | 'state'>;
   readonly localFreeBytes: Gauge;
   readonly backupLastSuccessTimestamp: Gauge<'target'>;
@@ -54,6 +56,12 @@ export class TidemarkMetrics {
       name: 'tidemark_retention_deleted_total',
       help: 'Backups deleted by retention, by location (local or remote)',
       labelNames: ['target', 'location'],
+      registers,
+    });
+    this.storageBytes = new Gauge({
+      name: 'tidemark_storage_bytes',
+      help: 'Bytes of the backups of a target in Blob Storage, by access tier',
+      labelNames: ['target', 'tier'],
       registers,
     });
     this.queueJobs = new Gauge({

@@ -15,6 +15,7 @@ const DESIGN_METRICS = [
   'tidemark_backups_total',
   'tidemark_upload_bytes_total',
   'tidemark_retention_deleted_total',
+  'tidemark_storage_bytes',
   'tidemark_queue_jobs',
   'tidemark_local_free_bytes',
 ];
@@ -80,6 +81,7 @@ describe('ObservabilityModule', () => {
     metrics.backupsTotal.inc({ target: 'orders-db', stage: 'dump', result: 'ok' });
     metrics.uploadBytes.inc(2048);
     metrics.retentionDeleted.inc({ target: 'orders-db', location: 'remote' });
+    metrics.storageBytes.set({ target: 'orders-db', tier: 'Cool' }, 4096);
     metrics.queueJobs.set({ queue: 'dump', state: 'waiting' }, 3);
     metrics.localFreeBytes.set(10e9);
     metrics.backupLastSuccessTimestamp.set({ target: 'orders-db' }, 1_795_000_000);
@@ -109,6 +111,7 @@ describe('ObservabilityModule', () => {
       sample(text, 'tidemark_retention_deleted_total', { target: 'orders-db', location: 'remote' }),
       1,
     );
+    assert.equal(sample(text, 'tidemark_storage_bytes', { target: 'orders-db', tier: 'Cool' }), 4096);
     assert.equal(sample(text, 'tidemark_upload_bytes_total', { service: 'probe-svc' }), 2048);
     assert.match(text, /^# TYPE tidemark_backup_duration_seconds histogram$/m);
     assert.match(text, /^# TYPE tidemark_upload_bytes_total counter$/m);

@@ -1,10 +1,11 @@
 import { ChecksumMismatchError, createDecompressor, VerifiedStream } from '@tidemark/artifact';
 import { Catalog } from '@tidemark/catalog';
 import { resolveEnvRefs } from '@tidemark/policy';
-import { backupIdTime, type Manifest } from '@tidemark/manifest';
+import { backupIdTime, markTier, type AccessTier, type Manifest } from '@tidemark/manifest';
 import { redact } from '@tidemark/events';
 import { createSource } from '@tidemark/sources';
-import type { BlobStore } from '@tidemark/storage';
+import type { BlobStore, RehydratePriority } from '@tidemark/storage';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { constants } from 'node:fs';
 import { access, open, rm } from 'node:fs/promises';
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
@@ -20,7 +21,31 @@ export interface RestoreRequest {
   clean: boolean;
   onStart?: (manifest: Manifest, totalBytes: number) => void;
   onProgress?: (bytes: number) => void;
+  /** How to treat a backup in the Archive tier; without it, restoring one is refused ('archived'). */
+  rehydrate?: RehydrateOptions;
 }
+
+export interface RehydrateOptions {
+  priority: RehydratePriority;
+  /** Wait until the blob is readable, then restore; otherwise return once rehydration has started. */
+  wait: boolean;
+  /** Between two looks at the blob while waiting; default one minute (Azure takes hours). */
+  pollMs?: number;
+  onStarted?: (info: RehydrationStarted) => void;
+  onWaiting?: (status: { archiveStatus: string | undefined; elapsedMs: number }) => void;
+}
+
+/** The backup is in Archive: its rehydration to Cool is under way (started now, or earlier by someone else). */
+export interface RehydrationStarted {
+  rehydrating: true;
+  manifest: Manifest;
+  priority: RehydratePriority;
+  /** True when an earlier request had already started it. */
+  alreadyPending: boolean;
+}
+
+/** Where Archive blobs are rehydrated to: readable, and cheaper to keep than Hot until retention moves it again. */
+export const REHYDRATE_TIER: AccessTier = 'Cool';
 
 export interface RestoreResult {
   manifest: Manifest;
@@ -79,18 +104,64 @@ export class RestoreService {
     return chosen;
   }
 
-  async restore(request: RestoreRequest): Promise<RestoreResult> {
+  private async waitUntilOnline(blobName: string, rehydrate: RehydrateOptions): Promise<void> {
     const started = Date.now();
-    const manifest = await this.choose(request.targetId, request.backupId, request.at);
-    const remote = manifest.locations.remote;
-    if (!remote || !manifest.artifact.sha256)
-      throw new RestoreError('not-restorable', `backup ${manifest.backupId} has no artifact in Blob Storage`);
-    if (remote.tier === 'Archive') {
-      throw new RestoreError(
-        'archived',
-        `backup ${manifest.backupId} is in the Archive tier and must be rehydrated before it can be restored`,
-      );
+    for (;;) {
+      const props = await this.store.properties(blobName);
+      if (!props)
+        throw new RestoreError('not-found', `${blobName} disappeared while it was being rehydrated`);
+      if (!isArchived(props)) return;
+      rehydrate.onWaiting?.({ archiveStatus: props.archiveStatus, elapsedMs: Date.now() - started });
+      await sleep(rehydrate.pollMs ?? 60_000);
     }
+  }
+
+  /** The manifest follows the blob out of Archive, so `list` and retention see where it is now. */
+  private async recordRehydrated(manifest: Manifest): Promise<Manifest> {
+    return this.catalog.update(manifest.target.id, manifest.backupId, (latest) =>
+      latest.locations.remote?.tier === 'Archive' ? markTier(latest, REHYDRATE_TIER, new Date()) : latest,
+    );
+  }
+
+  /** Without `rehydrate` an archived backup is refused, so the result is always a finished restore. */
+  async restore(request: RestoreRequest & { rehydrate?: undefined }): Promise<RestoreResult>;
+  async restore(request: RestoreRequest): Promise<RestoreResult | RehydrationStarted>;
+  async restore(request: RestoreRequest): Promise<RestoreResult | RehydrationStarted> {
+    const started = Date.now();
+    let manifest = await this.choose(request.targetId, request.backupId, request.at);
+    const remote = manifest.locations.remote;
+    const sha256 = manifest.artifact.sha256;
+    if (!remote || !sha256)
+      throw new RestoreError('not-restorable', `backup ${manifest.backupId} has no artifact in Blob Storage`);
+    // The blob's own tier decides (the manifest may lag behind a rehydration that finished meanwhile).
+    const props = await this.store.properties(remote.blobName);
+    if (!props)
+      throw new RestoreError(
+        'not-found',
+        `the artifact ${remote.blobName} of ${manifest.backupId} is missing`,
+      );
+    if (isArchived(props)) {
+      const rehydrate = request.rehydrate;
+      if (!rehydrate) {
+        throw new RestoreError(
+          'archived',
+          `backup ${manifest.backupId} is in the Archive tier and must be rehydrated before it can be restored`,
+        );
+      }
+      const alreadyPending = props.archiveStatus?.startsWith('rehydrate-pending') ?? false;
+      if (!alreadyPending)
+        await this.store.setTier(remote.blobName, REHYDRATE_TIER, { rehydratePriority: rehydrate.priority });
+      const info: RehydrationStarted = {
+        rehydrating: true,
+        manifest,
+        priority: rehydrate.priority,
+        alreadyPending,
+      };
+      rehydrate.onStarted?.(info);
+      if (!rehydrate.wait) return info;
+      await this.waitUntilOnline(remote.blobName, rehydrate);
+    }
+    if (remote.tier === 'Archive') manifest = await this.recordRehydrated(manifest);
     const to = request.to.includes('${') ? resolveEnvRefs(request.to, this.env, '--to') : request.to;
     const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(to);
     if (!isUrl && !request.clean) {
@@ -111,7 +182,7 @@ export class RestoreService {
         done(null, chunk);
       },
     });
-    const verified = new VerifiedStream(manifest.artifact.sha256);
+    const verified = new VerifiedStream(sha256);
     const decompressor = createDecompressor(manifest.artifact.compression);
 
     if (isUrl) {
@@ -142,6 +213,10 @@ export class RestoreService {
     }
     return { manifest, destination: to, bytes, durationMs: Date.now() - started };
   }
+}
+
+function isArchived(props: { tier: string | undefined; archiveStatus?: string }): boolean {
+  return props.tier === 'Archive' || (props.archiveStatus?.startsWith('rehydrate-pending') ?? false);
 }
 
 function asRestoreError(error: unknown): Error {

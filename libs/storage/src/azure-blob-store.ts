@@ -15,6 +15,7 @@ import type {
   BlobProperties,
   BlobStore,
   CommitOptions,
+  RehydratePriority,
   WriteCondition,
 } from './blob-store';
 import { StorageError, redact, toStorageError } from './storage-error';
@@ -161,8 +162,16 @@ export class AzureBlobStore implements BlobStore {
     await this.call(`set tags of ${blobName}`, () => this.blob(blobName).setTags(tags));
   }
 
-  async setTier(blobName: string, tier: AccessTier): Promise<void> {
-    await this.call(`set tier ${tier} on ${blobName}`, () => this.blob(blobName).setAccessTier(tier));
+  async setTier(
+    blobName: string,
+    tier: AccessTier,
+    options: { rehydratePriority?: RehydratePriority } = {},
+  ): Promise<void> {
+    await this.call(`set tier ${tier} on ${blobName}`, () =>
+      this.blob(blobName).setAccessTier(tier, {
+        ...(options.rehydratePriority !== undefined && { rehydratePriority: options.rehydratePriority }),
+      }),
+    );
   }
 
   async download(blobName: string): Promise<BlobDownload> {

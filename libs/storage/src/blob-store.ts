@@ -1,5 +1,7 @@
 import type { AccessTier } from '@tidemark/manifest';
 
+export type RehydratePriority = 'Standard' | 'High';
+
 export interface CommitOptions {
   metadata: Record<string, string>;
   /** Blob index tags (queryable across the account; at most 10). */
@@ -53,7 +55,12 @@ export interface BlobStore {
   properties(blobName: string): Promise<BlobProperties | null>;
   tags(blobName: string): Promise<Record<string, string>>;
   setTags(blobName: string, tags: Record<string, string>): Promise<void>;
-  setTier(blobName: string, tier: AccessTier): Promise<void>;
+  /** Moving an Archive blob to an online tier starts its rehydration (hours, at the given priority). */
+  setTier(
+    blobName: string,
+    tier: AccessTier,
+    options?: { rehydratePriority?: RehydratePriority },
+  ): Promise<void>;
   /** Streams the blob; never buffers it whole. */
   download(blobName: string): Promise<BlobDownload>;
   /** null when the blob does not exist. */

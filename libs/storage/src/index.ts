@@ -5,6 +5,7 @@ export type {
   BlobProperties,
   BlobStore,
   CommitOptions,
+  RehydratePriority,
   WriteCondition,
 } from './blob-store';
 export { createBlobStore } from './create-blob-store';

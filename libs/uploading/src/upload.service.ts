@@ -125,9 +125,11 @@ export class UploadService {
       }
     }
 
+    // The tier clock starts at the commit (retention's tier moves and Azure's early-deletion minimum count from it).
+    const committedAt = existing?.lastModified ?? new Date();
     const uploaded = markUploaded(
       manifest,
-      { container: this.store.container, blobName, etag, tier },
+      { container: this.store.container, blobName, etag, tier, tierSince: committedAt.toISOString() },
       new Date(),
     );
     await this.saveRemoteManifest(uploaded, remote?.etag ?? null);

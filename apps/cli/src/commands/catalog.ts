@@ -1,4 +1,4 @@
-import { backupIdTime } from '@tidemark/manifest';
+import { backupIdTime, displayStatus } from '@tidemark/manifest';
 import { policyOf } from '@tidemark/policy';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
@@ -40,7 +40,7 @@ export function registerCatalog(program: Command, context: () => CliContext): vo
         manifests.map((m) => ({
           backupId: m.backupId,
           target: m.target.id,
-          status: m.status,
+          status: displayStatus(m),
           size: ctx.options.json ? m.artifact.size : formatBytes(m.artifact.size),
           age: formatAge(now - backupIdTime(m.backupId).getTime()),
           tier: m.locations.remote?.tier ?? null,

@@ -14,9 +14,28 @@ export function registerRestore(program: Command, context: () => CliContext): vo
       'destination: a database URL (use ${ENV_VAR} to keep its password out of argv) or a file path',
     )
     .option('--clean', 'replace what the destination already holds')
+    .option(
+      '--priority <Standard|High>',
+      'rehydration priority when the backup is in the Archive tier (High is faster and costs more)',
+      'Standard',
+    )
+    .option('--wait', 'when the backup is in the Archive tier: wait for its rehydration, then restore')
     .action(
-      async (targetId: string, options: { backup?: string; at?: string; to: string; clean?: boolean }) => {
+      async (
+        targetId: string,
+        options: {
+          backup?: string;
+          at?: string;
+          to: string;
+          clean?: boolean;
+          priority: string;
+          wait?: boolean;
+        },
+      ) => {
         const ctx = context();
+        if (options.priority !== 'Standard' && options.priority !== 'High')
+          throw new Error(`--priority: "${options.priority}" is not Standard or High`);
+        const priority = options.priority;
         let at: Date | undefined;
         if (options.at) {
           at = new Date(options.at);
@@ -53,10 +72,55 @@ export function registerRestore(program: Command, context: () => CliContext): vo
             onProgress: (bytes) => {
               if (showProgress) bar.update(bytes, { done: formatBytes(bytes), total: formatBytes(total) });
             },
+            rehydrate: {
+              priority,
+              wait: Boolean(options.wait),
+              pollMs: Number(ctx.env['TIDEMARK_REHYDRATE_POLL_MS'] ?? 60_000),
+              onStarted: (info) => {
+                if (ctx.options.json) return;
+                console.log(
+                  info.alreadyPending
+                    ? `backup ${info.manifest.backupId} is in the Archive tier; its rehydration to Cool is already under way`
+                    : `backup ${info.manifest.backupId} is in the Archive tier: rehydration to Cool started (priority ${info.priority})`,
+                );
+              },
+              onWaiting: ({ archiveStatus, elapsedMs }) => {
+                if (!ctx.options.json)
+                  console.error(
+                    `  rehydrating: ${archiveStatus ?? 'pending'}, ${Math.round(elapsedMs / 60_000)} min so far`,
+                  );
+              },
+            },
           })
           .finally(() => {
             if (showProgress) bar.stop();
           });
+        if ('rehydrating' in result) {
+          // Typed as given (a ${VAR} reference stays a reference), so the command is safe to copy.
+          const resume = [
+            'tidemark restore',
+            targetId,
+            '--backup',
+            result.manifest.backupId,
+            '--to',
+            `'${options.to}'`,
+            ...(options.clean ? ['--clean'] : []),
+            '--wait',
+          ].join(' ');
+          if (ctx.options.json) {
+            printJson({
+              backupId: result.manifest.backupId,
+              rehydrating: true,
+              priority: result.priority,
+              resume,
+            });
+            return;
+          }
+          console.log(
+            `rehydration takes up to 15 hours (Standard) or about 1 hour (High). To restore once it is done, run:\n  ${resume}`,
+          );
+          return;
+        }
         if (ctx.options.json) {
           printJson({
             backupId: result.manifest.backupId,

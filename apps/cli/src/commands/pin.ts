@@ -1,0 +1,30 @@
+import type { Command } from 'commander';
+import type { CliContext } from '../context';
+import { printJson } from '../output';
+
+/** A pinned backup is kept whatever the retention policy says, until it is unpinned. */
+export function registerPin(program: Command, context: () => CliContext): void {
+  const setPinned = async (backupId: string, pinned: boolean): Promise<void> => {
+    const ctx = context();
+    const found = await ctx.catalog.find(backupId);
+    if (!found) throw new Error(`no backup ${backupId} in container ${ctx.config.storage.container}`);
+    const updated = await ctx.catalog.update(found.manifest.target.id, backupId, (m) => {
+      // Checked on the version being written: retention may have started deleting it since it was read.
+      if (pinned && m.deletion)
+        throw new Error(`backup ${backupId} is being deleted (since ${m.deletion.at}); it cannot be pinned`);
+      return { ...m, pinned };
+    });
+    if (ctx.options.json) printJson({ backupId, targetId: updated.target.id, pinned: updated.pinned });
+    else console.log(`backup ${backupId} ${pinned ? 'pinned: retention keeps it' : 'unpinned'}`);
+  };
+
+  program
+    .command('pin <backupId>')
+    .description('keep a backup whatever the retention policy says')
+    .action((backupId: string) => setPinned(backupId, true));
+
+  program
+    .command('unpin <backupId>')
+    .description('let the retention policy decide about a pinned backup again')
+    .action((backupId: string) => setPinned(backupId, false));
+}

@@ -1,0 +1,4 @@
+export * from './retention-plan';
+export * from './retention-triggers';
+export * from './retention.module';
+export * from './retention.service';

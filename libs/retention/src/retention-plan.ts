@@ -1,0 +1,212 @@
+import type { Catalog, UnreadableManifest } from '@tidemark/catalog';
+import {
+  ACCESS_TIERS,
+  artifactBlobName,
+  backupIdTime,
+  displayStatus,
+  type AccessTier,
+  type BackupStatus,
+  type Manifest,
+} from '@tidemark/manifest';
+import {
+  planRetention,
+  policyOf,
+  targetById,
+  type BackupSnapshot,
+  type Policy,
+  type TidemarkConfig,
+  type TierChange,
+} from '@tidemark/policy';
+import type { LocalTier } from '@tidemark/storage';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** One remote backup in a plan: what the policy says of it and why. */
+export interface PlannedBackup {
+  backupId: string;
+  takenAt: string;
+  ageDays: number;
+  status: BackupStatus | 'deleting';
+  pinned: boolean;
+  tier: AccessTier | null;
+  sizeBytes: number;
+  action: 'keep' | 'delete';
+  reasons: string[];
+  /** A move to a colder tier that is due now. */
+  tierMove: TierChange | null;
+  /** Why a tier move due by age is not made yet. */
+  tierNote?: string;
+}
+
+/** One backup directory in the local tier. */
+export interface PlannedLocalCopy {
+  backupId: string;
+  ageDays: number;
+  action: 'keep' | 'remove';
+  reason: string;
+  /** Kept although older than `local.days`: an operator should look at it (e.g. it never reached Blob Storage). */
+  attention: boolean;
+}
+
+export interface RetentionPlanView {
+  targetId: string;
+  policy: string;
+  now: string;
+  /** Oldest first. */
+  backups: PlannedBackup[];
+  local: PlannedLocalCopy[];
+  /** Manifests that could not be parsed: never touched, only reported. */
+  unreadable: UnreadableManifest[];
+}
+
+/** The plan together with the manifests it was made from, for carrying it out. */
+export interface Survey {
+  view: RetentionPlanView;
+  manifests: Map<string, Manifest>;
+}
+
+/** The blob holding a backup's artifact; a manifest that never recorded one still names it by the layout. */
+export function artifactBlobOf(manifest: Manifest): string {
+  return (
+    manifest.locations.remote?.blobName ??
+    artifactBlobName(manifest.target.id, manifest.backupId, manifest.artifact.name)
+  );
+}
+
+export function snapshotOf(manifest: Manifest): BackupSnapshot {
+  const remote = manifest.locations.remote;
+  return {
+    backupId: manifest.backupId,
+    takenAt: backupIdTime(manifest.backupId),
+    status: manifest.status,
+    pinned: manifest.pinned,
+    tier: remote?.tier ?? null,
+    tierSince: remote?.tierSince ? new Date(remote.tierSince) : null,
+    sizeBytes: manifest.artifact.size ?? 0,
+  };
+}
+
+/** Bytes in Blob Storage per access tier of the backups in `manifests`. */
+export function bytesPerTier(manifests: Iterable<Manifest>): Record<AccessTier, number> {
+  const bytes = Object.fromEntries(ACCESS_TIERS.map((tier) => [tier, 0])) as Record<AccessTier, number>;
+  for (const m of manifests) {
+    const tier = m.locations.remote?.tier;
+    if (tier) bytes[tier] += m.artifact.size ?? 0;
+  }
+  return bytes;
+}
+
+/**
+ * Works out what retention would do to one target, from the catalog (Blob Storage, never Redis) and the local tier.
+ * Reads only: `RetentionService.apply` carries a survey out.
+ */
+export class RetentionPlanner {
+  constructor(
+    private readonly config: TidemarkConfig,
+    private readonly catalog: Catalog,
+    private readonly local: LocalTier,
+  ) {}
+
+  policyFor(targetId: string): { name: string; policy: Policy } {
+    const target = targetById(this.config, targetId);
+    return { name: target.policy, policy: policyOf(this.config, target) };
+  }
+
+  async plan(targetId: string, now = new Date()): Promise<RetentionPlanView> {
+    return (await this.survey(targetId, now)).view;
+  }
+
+  async survey(targetId: string, now: Date): Promise<Survey> {
+    const { name, policy } = this.policyFor(targetId);
+    const listing = await this.catalog.list(targetId);
+    const manifests = new Map(listing.manifests.map((m) => [m.backupId, m]));
+    // A backup whose deletion has started is no longer a candidate for anything: it is finished off.
+    const active = listing.manifests.filter((m) => !m.deletion);
+    const decisions = new Map(planRetention(active.map(snapshotOf), policy, now).map((d) => [d.backupId, d]));
+    const backups = listing.manifests.map((m): PlannedBackup => {
+      const takenAt = backupIdTime(m.backupId);
+      const base = {
+        backupId: m.backupId,
+        takenAt: takenAt.toISOString(),
+        ageDays: Math.floor((now.getTime() - takenAt.getTime()) / DAY_MS),
+        status: displayStatus(m),
+        pinned: m.pinned,
+        tier: m.locations.remote?.tier ?? null,
+        sizeBytes: m.artifact.size ?? 0,
+      };
+      if (m.deletion) {
+        return {
+          ...base,
+          action: 'delete',
+          reasons: [`deletion started ${m.deletion.at} (${m.deletion.reason})`],
+          tierMove: null,
+        };
+      }
+      const decision = decisions.get(m.backupId);
+      // The engine answers for every snapshot; a missing answer must never turn into a deletion.
+      if (!decision) return { ...base, action: 'keep', reasons: ['no decision'], tierMove: null };
+      return {
+        ...base,
+        action: decision.action,
+        reasons: decision.reasons,
+        tierMove: decision.action === 'keep' ? decision.tier : null,
+        ...(decision.tierNote !== undefined && { tierNote: decision.tierNote }),
+      };
+    });
+    const local = await this.planLocal(targetId, policy.retention.local.days, manifests, now);
+    return {
+      view: {
+        targetId,
+        policy: name,
+        now: now.toISOString(),
+        backups,
+        local,
+        unreadable: listing.unreadable,
+      },
+      manifests,
+    };
+  }
+
+  /**
+   * A local copy older than `local.days` goes only once its remote copy is verified (and not being deleted):
+   * nothing is deleted that is not safely elsewhere. Copies that never reached Blob Storage stay, and are reported.
+   */
+  private async planLocal(
+    targetId: string,
+    days: number,
+    remote: Map<string, Manifest>,
+    now: Date,
+  ): Promise<PlannedLocalCopy[]> {
+    const copies = (await this.local.listBackups()).filter((b) => b.targetId === targetId);
+    const planned: PlannedLocalCopy[] = [];
+    for (const { backupId } of copies) {
+      const ageMs = now.getTime() - backupIdTime(backupId).getTime();
+      const entry = { backupId, ageDays: Math.floor(ageMs / DAY_MS) };
+      if (ageMs <= days * DAY_MS) {
+        planned.push({
+          ...entry,
+          action: 'keep',
+          reason: `younger than local.days ${days}`,
+          attention: false,
+        });
+        continue;
+      }
+      const m = remote.get(backupId);
+      if (!m?.locations.remote) {
+        planned.push({ ...entry, action: 'keep', reason: 'never reached Blob Storage', attention: true });
+      } else if (m.deletion) {
+        planned.push({ ...entry, action: 'keep', reason: 'remote copy is being deleted', attention: true });
+      } else if (m.status !== 'verified') {
+        planned.push({ ...entry, action: 'keep', reason: `remote copy is ${m.status}`, attention: true });
+      } else {
+        planned.push({
+          ...entry,
+          action: 'remove',
+          reason: `older than local.days ${days}, remote copy verified`,
+          attention: false,
+        });
+      }
+    }
+    return planned;
+  }
+}

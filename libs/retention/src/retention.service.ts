@@ -1,0 +1,368 @@
+import { randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
+import { Catalog, type UnreadableManifest } from '@tidemark/catalog';
+import { errorData, type EventPublisher } from '@tidemark/events';
+import {
+  ACCESS_TIERS,
+  manifestBlobName,
+  markDeleting,
+  markTier,
+  type AccessTier,
+  type Manifest,
+} from '@tidemark/manifest';
+import type { TidemarkMetrics } from '@tidemark/observability';
+import type { TidemarkConfig } from '@tidemark/policy';
+import type { RedisLock } from '@tidemark/queues';
+import { StorageError, type BlobStore, type LocalTier } from '@tidemark/storage';
+import {
+  artifactBlobOf,
+  bytesPerTier,
+  RetentionPlanner,
+  type PlannedBackup,
+  type RetentionPlanView,
+} from './retention-plan';
+
+/** Redis lock purpose: one retention run per target at a time, across all replicas. */
+export const RETENTION_LOCK_PURPOSE = 'retention';
+/** Long enough for a slow run between two extensions; short enough that a crashed run frees the target soon. */
+export const RETENTION_LOCK_TTL_MS = 5 * 60 * 1000;
+
+export interface RetentionDeps {
+  config: TidemarkConfig;
+  catalog: Catalog;
+  store: BlobStore;
+  local: LocalTier;
+  lock: RedisLock;
+  events: EventPublisher;
+  metrics: TidemarkMetrics;
+}
+
+export interface ApplyOptions {
+  now?: Date;
+  /** Work out and report what would happen; change nothing, publish nothing. */
+  dryRun?: boolean;
+}
+
+export interface RetentionFailure {
+  backupId: string;
+  step: 'mark' | 'delete-artifact' | 'delete-manifest' | 'tier' | 'local';
+  message: string;
+}
+
+export interface RetentionReport {
+  targetId: string;
+  now: string;
+  dryRun: boolean;
+  /** Set when another run held this target: nothing was done. */
+  skipped: { reason: string; holder: string } | null;
+  kept: number;
+  /** Backups deleted from Blob Storage (artifact and manifest), including resumed deletions. */
+  deleted: string[];
+  /** Deletions started by an earlier run and finished by this one. */
+  resumed: string[];
+  tiered: { backupId: string; from: AccessTier; to: AccessTier }[];
+  local: { removed: string[]; kept: { backupId: string; reason: string }[] };
+  bytesFreed: number;
+  /** Bytes left in Blob Storage per access tier after the run. */
+  bytesPerTier: Record<AccessTier, number>;
+  unreadable: UnreadableManifest[];
+  failures: RetentionFailure[];
+}
+
+/** A run that could not do all it planned; what it did is in `report`, and the next run picks up the rest. */
+export class RetentionRunError extends Error {
+  override readonly name = 'RetentionRunError';
+  constructor(readonly report: RetentionReport) {
+    const first = report.failures[0];
+    super(
+      `retention of ${report.targetId}: ${report.failures.length} step(s) failed` +
+        (first ? `, first: ${first.step} ${first.backupId}: ${first.message}` : ''),
+    );
+  }
+}
+
+/** Thrown inside a manifest update to give up deleting a backup that changed since it was planned. */
+class NoLongerDeletable extends Error {}
+
+/**
+ * Applies a target's retention policy to Blob Storage and the local tier.
+ *
+ * A deletion is three steps: mark the manifest `deletion` (a conditional write), delete the artifact, delete the
+ * manifest. A run that stops anywhere in between leaves a marked manifest that the next run finishes, so there is
+ * never an artifact without its manifest, nor a manifest without its artifact that is not marked.
+ */
+export class RetentionService {
+  private readonly logger = new Logger(RetentionService.name);
+  private readonly planner: RetentionPlanner;
+
+  constructor(private readonly deps: RetentionDeps) {
+    this.planner = new RetentionPlanner(deps.config, deps.catalog, deps.local);
+  }
+
+  plan(targetId: string, now = new Date()): Promise<RetentionPlanView> {
+    return this.planner.plan(targetId, now);
+  }
+
+  /** Every configured target, one after the other; fails after trying them all if any failed. */
+  async applyAll(options: ApplyOptions = {}): Promise<RetentionReport[]> {
+    const now = options.now ?? new Date();
+    const reports: RetentionReport[] = [];
+    const errors: string[] = [];
+    for (const target of this.deps.config.targets) {
+      try {
+        reports.push(await this.apply(target.id, { ...options, now }));
+      } catch (error) {
+        if (error instanceof RetentionRunError) reports.push(error.report);
+        errors.push(errorData(error).message);
+      }
+    }
+    if (errors.length > 0) throw new Error(errors.join('; '));
+    return reports;
+  }
+
+  async apply(targetId: string, options: ApplyOptions = {}): Promise<RetentionReport> {
+    const now = options.now ?? new Date();
+    const dryRun = options.dryRun ?? false;
+    // Validates the target before anything else, so an unknown target is a clear error and not a skipped run.
+    this.planner.policyFor(targetId);
+    if (dryRun) return this.run(targetId, now, true);
+
+    const { lock } = this.deps;
+    const owner = randomUUID();
+    const holder = await lock.acquire(targetId, owner);
+    if (holder !== owner) {
+      this.logger.log({ targetId, holder }, 'retention of this target is running elsewhere: skipped');
+      return {
+        ...emptyReport(targetId, now, false),
+        skipped: { reason: 'another run holds the target', holder },
+      };
+    }
+    const keepAlive = setInterval(() => {
+      lock.extend(targetId, owner).catch((error: unknown) => {
+        this.logger.warn({ targetId, err: errorData(error) }, 'could not extend the retention lock');
+      });
+    }, lock.ttlMs / 3);
+    try {
+      return await this.run(targetId, now, false);
+    } finally {
+      clearInterval(keepAlive);
+      await lock.release(targetId, owner).catch((error: unknown) => {
+        this.logger.warn({ targetId, err: errorData(error) }, 'could not release the retention lock');
+      });
+    }
+  }
+
+  private async run(targetId: string, now: Date, dryRun: boolean): Promise<RetentionReport> {
+    const { view, manifests } = await this.planner.survey(targetId, now);
+    const report: RetentionReport = { ...emptyReport(targetId, now, dryRun), unreadable: view.unreadable };
+    // What is left in Blob Storage after the run, with tiers as moved; starts as everything listed.
+    const remaining = new Map(manifests);
+
+    // Resumed deletions first, then new ones, oldest first.
+    const deletions = view.backups
+      .filter((b) => b.action === 'delete')
+      .sort((a, b) => Number(b.status === 'deleting') - Number(a.status === 'deleting'));
+    // Each backup's steps are ordered; different backups are independent, so several go at once.
+    await forEachConcurrently(deletions, STEP_CONCURRENCY, async (planned) => {
+      const manifest = manifests.get(planned.backupId);
+      if (!manifest) return;
+      const deleted = dryRun || (await this.delete(manifest, planned, now, report));
+      if (!deleted) return;
+      remaining.delete(planned.backupId);
+      report.deleted.push(planned.backupId);
+      if (manifest.deletion) report.resumed.push(planned.backupId);
+      if (manifest.locations.remote) report.bytesFreed += manifest.artifact.size ?? 0;
+    });
+
+    const kept = view.backups.filter((b) => b.action === 'keep');
+    report.kept = kept.length;
+    await forEachConcurrently(kept, STEP_CONCURRENCY, async (planned) => {
+      const move = planned.tierMove;
+      const manifest = manifests.get(planned.backupId);
+      if (!move || !manifest) return;
+      const moved = dryRun
+        ? markTier(manifest, move.to, now)
+        : await this.moveTier(manifest, move.to, now, report);
+      if (!moved) return;
+      remaining.set(planned.backupId, moved);
+      report.tiered.push({ backupId: planned.backupId, from: move.from, to: move.to });
+    });
+    report.deleted.sort();
+    report.resumed.sort();
+    report.tiered.sort((x, y) => x.backupId.localeCompare(y.backupId));
+    report.failures.sort((x, y) => x.backupId.localeCompare(y.backupId));
+
+    for (const copy of view.local) {
+      if (copy.action === 'keep') {
+        if (copy.attention) report.local.kept.push({ backupId: copy.backupId, reason: copy.reason });
+        continue;
+      }
+      if (!dryRun) {
+        try {
+          await this.deps.local.removeBackup(targetId, copy.backupId);
+          this.deps.metrics.retentionDeleted.inc({ target: targetId, location: 'local' });
+        } catch (error) {
+          report.failures.push({ backupId: copy.backupId, step: 'local', message: errorData(error).message });
+          continue;
+        }
+      }
+      report.local.removed.push(copy.backupId);
+    }
+
+    report.bytesPerTier = bytesPerTier(remaining.values());
+    if (dryRun) return report;
+
+    for (const tier of ACCESS_TIERS)
+      this.deps.metrics.storageBytes.set({ target: targetId, tier }, report.bytesPerTier[tier]);
+    await this.deps.events.emit(
+      'tidemark.retention.applied',
+      targetId,
+      undefined,
+      {
+        stage: 'retention',
+        counts: {
+          kept: report.kept,
+          deleted: report.deleted.length,
+          resumed: report.resumed.length,
+          tiered: report.tiered.length,
+          localRemoved: report.local.removed.length,
+          localKept: report.local.kept.length,
+          unreadable: report.unreadable.length,
+          failed: report.failures.length,
+        },
+        sizes: { freed: report.bytesFreed },
+        bytesFreed: report.bytesFreed,
+        bytesPerTier: report.bytesPerTier,
+        deleted: report.deleted,
+        tiered: report.tiered,
+        ...(report.unreadable.length > 0 && { unreadable: report.unreadable.map((u) => u.blobName) }),
+        ...(report.local.kept.length > 0 && { localKept: report.local.kept }),
+        ...(report.failures.length > 0 && { failures: report.failures }),
+      },
+      report.failures.length > 0 ? 'warning' : 'info',
+    );
+    this.logger.log(
+      {
+        targetId,
+        kept: report.kept,
+        deleted: report.deleted.length,
+        tiered: report.tiered.length,
+        localRemoved: report.local.removed.length,
+        bytesFreed: report.bytesFreed,
+        failures: report.failures.length,
+      },
+      'retention applied',
+    );
+    if (report.failures.length > 0) throw new RetentionRunError(report);
+    return report;
+  }
+
+  /** Mark, delete the artifact, delete the manifest. Returns false when the backup is kept after all or a step failed. */
+  private async delete(
+    manifest: Manifest,
+    planned: PlannedBackup,
+    now: Date,
+    report: RetentionReport,
+  ): Promise<boolean> {
+    const { catalog, store, metrics } = this.deps;
+    const targetId = manifest.target.id;
+    let current = manifest;
+    if (!manifest.deletion) {
+      try {
+        current = await catalog.update(targetId, manifest.backupId, (latest) => {
+          // Pinned (or otherwise changed) since the plan was made: the newer manifest wins.
+          if (latest.pinned) throw new NoLongerDeletable(`${latest.backupId} was pinned meanwhile`);
+          return markDeleting(latest, planned.reasons.join(', '), now);
+        });
+      } catch (error) {
+        if (error instanceof NoLongerDeletable) {
+          this.logger.log({ targetId, backupId: manifest.backupId }, error.message);
+          return false;
+        }
+        // Gone since the listing: nothing of it is left to delete here.
+        if (error instanceof StorageError && error.code === 'not-found') return false;
+        report.failures.push({
+          backupId: manifest.backupId,
+          step: 'mark',
+          message: errorData(error).message,
+        });
+        return false;
+      }
+    }
+    try {
+      await store.delete(artifactBlobOf(current));
+    } catch (error) {
+      report.failures.push({
+        backupId: manifest.backupId,
+        step: 'delete-artifact',
+        message: errorData(error).message,
+      });
+      return false;
+    }
+    try {
+      await store.delete(manifestBlobName(targetId, manifest.backupId));
+    } catch (error) {
+      report.failures.push({
+        backupId: manifest.backupId,
+        step: 'delete-manifest',
+        message: errorData(error).message,
+      });
+      return false;
+    }
+    metrics.retentionDeleted.inc({ target: targetId, location: 'remote' });
+    return true;
+  }
+
+  /** The blob moves first; the manifest follows, so it never claims a tier the blob is not in for longer than a retry. */
+  private async moveTier(
+    manifest: Manifest,
+    tier: AccessTier,
+    now: Date,
+    report: RetentionReport,
+  ): Promise<Manifest | null> {
+    const remote = manifest.locations.remote;
+    if (!remote) return null;
+    try {
+      await this.deps.store.setTier(remote.blobName, tier);
+      return await this.deps.catalog.update(manifest.target.id, manifest.backupId, (latest) =>
+        markTier(latest, tier, now),
+      );
+    } catch (error) {
+      report.failures.push({ backupId: manifest.backupId, step: 'tier', message: errorData(error).message });
+      return null;
+    }
+  }
+}
+
+/** Blob Storage requests in flight at once during a run (each backup's own steps stay in order). */
+const STEP_CONCURRENCY = 16;
+
+async function forEachConcurrently<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function emptyReport(targetId: string, now: Date, dryRun: boolean): RetentionReport {
+  return {
+    targetId,
+    now: now.toISOString(),
+    dryRun,
+    skipped: null,
+    kept: 0,
+    deleted: [],
+    resumed: [],
+    tiered: [],
+    local: { removed: [], kept: [] },
+    bytesFreed: 0,
+    bytesPerTier: bytesPerTier([]),
+    unreadable: [],
+    failures: [],
+  };
+}
