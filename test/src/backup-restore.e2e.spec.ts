@@ -178,6 +178,16 @@ describe('a PostgreSQL backup end to end: five services, real Redis, Azurite and
     assert.match(result.stdout, /sha256 verified/);
     assert.deepEqual(await tableChecksums(dbUrl(restored)), await tableChecksums(dbUrl(source)));
     assert.deepEqual(await schemaObjects(dbUrl(restored)), await schemaObjects(dbUrl(source)));
+    const events = new RedisStreamEventBus(stack.redisUrl);
+    try {
+      const completed = (await events.history({ backupId })).filter(
+        (e) => e.event.type === 'tidemark.restore.completed',
+      );
+      assert.equal(completed.length, 1);
+      assert.doesNotMatch(JSON.stringify(completed[0]?.event), /password/i);
+    } finally {
+      await events.close();
+    }
   });
 
   test('restore refuses a non-empty database unless --clean', async () => {
@@ -189,6 +199,17 @@ describe('a PostgreSQL backup end to end: five services, real Redis, Azurite and
       refused.stderr,
       /^tidemark: database "[^"]+" already has \d+ tables; pass --clean to replace them\n$/,
     );
+    const events = new RedisStreamEventBus(stack.redisUrl);
+    try {
+      const failed = (await events.history({ targetId: 'e2e-db' })).filter(
+        (e) => e.event.type === 'tidemark.restore.failed',
+      );
+      assert.equal(failed.length, 1);
+      assert.equal(failed[0]?.event.severity, 'error');
+      assert.equal(failed[0]?.event.data.error?.code, 'target-not-empty');
+    } finally {
+      await events.close();
+    }
     const clean = await stack.cli(['restore', 'e2e-db', '--to', '${RESTORE_URL}', '--clean'], {
       RESTORE_URL: dbUrl(restored),
     });

@@ -1,6 +1,6 @@
 import { Catalog } from '@tidemark/catalog';
 import { loadConfig, type LoadedConfig } from '@tidemark/config';
-import { EventPublisher, RedisStreamEventBus, type EventBus } from '@tidemark/events';
+import { createEventBus, EventPublisher, type EventBus } from '@tidemark/events';
 import { TidemarkMetrics } from '@tidemark/observability';
 import { Pipeline, TargetLock } from '@tidemark/pipeline';
 import {
@@ -92,7 +92,8 @@ export class CliContext {
   async bus(): Promise<EventBus> {
     await this.redis();
     return this.once('bus', () => {
-      const bus = new RedisStreamEventBus(redisUrl(this.env));
+      // Service Bus when configured, else the Redis Stream. The CLI does not forward the outbox: the services do.
+      const bus = createEventBus(this.env, { forward: false });
       this.closers.push(() => bus.close());
       return bus;
     });

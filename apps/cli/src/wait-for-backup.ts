@@ -4,8 +4,12 @@ import type { CliContext } from './context';
 const FINAL = new Set(['tidemark.backup.verified', 'tidemark.backup.corrupt', 'tidemark.backup.failed']);
 const STREAM = 'tidemark:events';
 
-/** The id of the newest event now, so a wait started before a trigger misses none of its events. */
+/**
+ * Where to start following so that a wait started before a trigger misses none of its events: the newest entry of
+ * the Redis Stream now. A Service Bus subscription keeps what arrives after it exists, so there '$' suffices.
+ */
 export async function eventCursor(ctx: CliContext): Promise<string> {
+  if (ctx.env['AZURE_SERVICEBUS_CONNECTION_STRING'] || ctx.env['AZURE_SERVICEBUS_NAMESPACE']) return '$';
   const redis = await ctx.redis();
   const last = await redis.xrevrange(STREAM, '+', '-', 'COUNT', 1);
   return last[0]?.[0] ?? '0-0';

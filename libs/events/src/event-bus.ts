@@ -23,6 +23,8 @@ export type EventHandler = (event: TidemarkEvent) => Promise<void>;
 
 export interface EventBus {
   publish(event: TidemarkEvent): Promise<void>;
+  /** Publishes several events in order in fewer round trips; optional, callers fall back to `publish`. */
+  publishBatch?(events: readonly TidemarkEvent[]): Promise<void>;
   history(options?: HistoryOptions): Promise<StoredEvent[]>;
   follow(options: FollowOptions): AsyncIterable<StoredEvent>;
   /**

@@ -8,7 +8,8 @@ import {
 } from '@nestjs/common';
 import type { EventBus } from './event-bus';
 import { EventPublisher } from './event-publisher';
-import { RedisStreamEventBus, type WarnLogger } from './redis-stream-event-bus';
+import { createEventBus } from './create-event-bus';
+import type { WarnLogger } from './redis-stream-event-bus';
 
 /** Injection token of the service's `EventBus`. */
 export const EVENT_BUS = Symbol('EVENT_BUS');
@@ -46,10 +47,8 @@ export class EventsModule {
       providers: [
         {
           provide: EVENT_BUS,
-          useFactory: (): EventBus =>
-            new RedisStreamEventBus(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379', {
-              logger: nestWarnLogger('EventBus'),
-            }),
+          // Service Bus (behind a Redis outbox) when configured, else the Redis Stream: see createEventBus.
+          useFactory: (): EventBus => createEventBus(process.env, { logger: nestWarnLogger('EventBus') }),
         },
         {
           provide: EventPublisher,

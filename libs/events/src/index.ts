@@ -23,5 +23,16 @@ export {
   type RedisStreamEventBusOptions,
   type WarnLogger,
 } from './redis-stream-event-bus';
+export {
+  ServiceBusEventBus,
+  DEFAULT_EVENTS_TOPIC,
+  CLOUDEVENTS_CONTENT_TYPE,
+  toServiceBusMessage,
+  fromServiceBusMessage,
+  type ServiceBusAuth,
+  type ServiceBusEventBusOptions,
+} from './service-bus-event-bus';
+export { OutboxEventBus, type OutboxEventBusOptions } from './outbox-event-bus';
+export { createEventBus, type CreateEventBusOptions } from './create-event-bus';
 export { EventPublisher } from './event-publisher';
 export { EventsModule, EVENT_BUS, type EventsModuleOptions } from './events.module';

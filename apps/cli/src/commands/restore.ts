@@ -1,5 +1,6 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
+import { errorData, EventPublisher, type EventDetails } from '@tidemark/events';
 import type { CliContext } from '../context';
 import { formatBytes, printJson } from '../output';
 
@@ -49,6 +50,7 @@ export function registerRestore(program: Command, context: () => CliContext): vo
           hideCursor: true,
         });
         let total = 0;
+        const started = Date.now();
         const result = await ctx.restores
           .restore({
             targetId,
@@ -92,9 +94,25 @@ export function registerRestore(program: Command, context: () => CliContext): vo
               },
             },
           })
+          .catch(async (error: unknown) => {
+            await publishRestoreEvent(ctx, 'tidemark.restore.failed', targetId, options.backup, {
+              stage: 'restore',
+              durations: { restore: Date.now() - started },
+              error: errorData(error),
+            });
+            throw error;
+          })
           .finally(() => {
             if (showProgress) bar.stop();
           });
+        if (!('rehydrating' in result)) {
+          await publishRestoreEvent(ctx, 'tidemark.restore.completed', targetId, result.manifest.backupId, {
+            stage: 'restore',
+            destination: result.destination,
+            sizes: { compressed: result.bytes },
+            durations: { restore: result.durationMs },
+          });
+        }
         if ('rehydrating' in result) {
           // Typed as given (a ${VAR} reference stays a reference), so the command is safe to copy.
           const resume = [
@@ -135,4 +153,19 @@ export function registerRestore(program: Command, context: () => CliContext): vo
         );
       },
     );
+}
+
+/** Restores are facts too; publishing them must never turn a good restore into a failed command. */
+async function publishRestoreEvent(
+  ctx: CliContext,
+  type: 'tidemark.restore.completed' | 'tidemark.restore.failed',
+  targetId: string,
+  backupId: string | undefined,
+  data: EventDetails,
+): Promise<void> {
+  try {
+    await new EventPublisher(await ctx.bus(), 'cli').emit(type, targetId, backupId, { ...data });
+  } catch {
+    if (!ctx.options.json) console.error(`tidemark: could not publish ${type} (event bus unreachable)`);
+  }
 }
