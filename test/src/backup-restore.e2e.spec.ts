@@ -204,9 +204,10 @@ describe('a PostgreSQL backup end to end: five services, real Redis, Azurite and
       const failed = (await events.history({ targetId: 'e2e-db' })).filter(
         (e) => e.event.type === 'tidemark.restore.failed',
       );
-      assert.equal(failed.length, 1);
-      assert.equal(failed[0]?.event.severity, 'error');
-      assert.equal(failed[0]?.event.data.error?.code, 'target-not-empty');
+      const [only] = failed;
+      assert.ok(only && failed.length === 1, 'exactly one restore.failed');
+      assert.equal(only.event.severity, 'error');
+      assert.equal(only.event.data.error?.code, 'target-not-empty');
     } finally {
       await events.close();
     }
