@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { uniqueName } from '@tidemark/testing';
 import { dbUrl, dropDatabase } from './support/database';
-import { REPO_ROOT } from './support/stack';
+import { REPO_ROOT, runProcess } from './support/stack';
 
 const demoDb = uniqueName('demo');
 
@@ -13,20 +12,10 @@ after(async () => {
   await dropDatabase(`${demoDb}_restored`);
 });
 
-function runUp(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(join(REPO_ROOT, 'bin', 'tidemark'), ['up', '--demo', '--once'], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('exit', (code) => {
-      resolve({ code, stdout, stderr });
-    });
+function runUp(env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runProcess(join(REPO_ROOT, 'bin', 'tidemark'), ['up', '--demo', '--once'], {
+    ...process.env,
+    ...env,
   });
 }
 

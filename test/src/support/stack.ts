@@ -164,16 +164,21 @@ export function runCli(
   args: string[],
   env: NodeJS.ProcessEnv,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runProcess(
+    process.execPath,
+    ['-r', REGISTER, join(REPO_ROOT, 'apps', 'cli', 'src', 'main.ts'), ...args],
+    env,
+  );
+}
+
+/** Runs a command from the repository root to its end, collecting its output. */
+export function runProcess(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['-r', REGISTER, join(REPO_ROOT, 'apps', 'cli', 'src', 'main.ts'), ...args],
-      {
-        cwd: REPO_ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
