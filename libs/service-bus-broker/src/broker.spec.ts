@@ -59,6 +59,25 @@ describe('startBroker with @azure/service-bus', () => {
     );
   });
 
+  test('a batch of one message is enqueued, and the connection stays up for the next send', async () => {
+    broker.createTopic('one');
+    broker.createSubscription('one', 'all');
+    const sender = client.createSender('one');
+    // One message is a single data section, which rhea does not decode as a list.
+    const batch = await sender.createMessageBatch();
+    assert.ok(batch.tryAddMessage({ body: { n: 1 }, messageId: 'only' }));
+    await sender.sendMessages(batch, { abortSignal: AbortSignal.timeout(5000) });
+    await sender.sendMessages({ body: { n: 2 } }, { abortSignal: AbortSignal.timeout(5000) });
+    await sender.close();
+    assert.deepEqual(
+      broker.messages('one', 'all').active.map((m): unknown[] => [m.messageId, m.body]),
+      [
+        ['only', { n: 1 }],
+        [broker.messages('one', 'all').active[1]?.messageId, { n: 2 }],
+      ],
+    );
+  });
+
   test('peekLock: complete removes, abandon redelivers with a delivery count, dead-letter moves', async () => {
     broker.createTopic('lock');
     broker.createSubscription('lock', 'sub');

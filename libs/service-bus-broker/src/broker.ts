@@ -117,6 +117,19 @@ function decodeMessage(data: Buffer): Message {
   return decoded as Message;
 }
 
+/**
+ * The encoded messages of a batch. rhea decodes one data section as `{ content: Buffer }` and only several as
+ * `{ multiple: true, content: Buffer[] }`: a batch holding a single message is the first kind.
+ */
+function batchContents(raw: Buffer): Buffer[] {
+  const body = amqp.decode(raw).body as
+    { typecode?: number; content?: unknown; multiple?: boolean } | undefined;
+  const sections: unknown[] = body?.multiple ? (body.content as unknown[]) : [body?.content];
+  if (body?.typecode !== 0x75 || !sections.every((section) => Buffer.isBuffer(section)))
+    throw new Error('a batch body must be data sections, each one an encoded message');
+  return sections;
+}
+
 // Typed as a string by rhea, but absent when a peer attaches without an address.
 function addressOf(terminus: { address?: unknown } | undefined): string {
   return typeof terminus?.address === 'string' ? terminus.address : '';
@@ -312,10 +325,17 @@ class Broker implements BrokerHandle {
       this.manage(context, address.slice(0, -'/$management'.length));
     } else {
       const raw = context.message as Message | Buffer;
-      const batch =
-        (context as { format?: number }).format === BATCH_FORMAT && Buffer.isBuffer(raw)
-          ? (amqp.decode(raw).body as { content: Buffer[] }).content.map(decodeMessage)
-          : [raw as Message];
+      let batch: Message[];
+      try {
+        batch =
+          (context as { format?: number }).format === BATCH_FORMAT && Buffer.isBuffer(raw)
+            ? batchContents(raw).map(decodeMessage)
+            : [raw as Message];
+      } catch (error) {
+        // Thrown out of a rhea handler, this would tear down the client's whole connection.
+        delivery.reject({ condition: 'amqp:decode-error', description: String(error) });
+        return;
+      }
       for (const message of batch) this.enqueue(address, message);
     }
     delivery.accept();
