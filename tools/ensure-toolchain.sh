@@ -12,6 +12,9 @@ if [ "$(tidemark_node_major)" -lt 24 ]; then
 fi
 if [ ! -f "$tidemark_root/node_modules/.package-lock.json" ] ||
    [ "$tidemark_root/package-lock.json" -nt "$tidemark_root/node_modules/.package-lock.json" ]; then
-  echo "tidemark: installing dependencies (npm ci)" >&2
-  (cd "$tidemark_root" && npm ci --no-audit --no-fund >&2) || { echo "tidemark: npm ci failed" >&2; exit 1; }
+  echo "tidemark: installing dependencies from package-lock.json" >&2
+  # npm 11 leaves other platforms' optional binaries (@swc/core-darwin-*, …) out of the lock and `npm ci` then
+  # refuses it as out of sync; `npm install` installs the same locked versions.
+  (cd "$tidemark_root" && { npm ci --no-audit --no-fund >&2 2>/dev/null || npm install --no-audit --no-fund >&2; }) ||
+    { echo "tidemark: installing dependencies failed" >&2; exit 1; }
 fi
