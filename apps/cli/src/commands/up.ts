@@ -1,3 +1,4 @@
+import { redact } from '@tidemark/events';
 import type { Command } from 'commander';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -114,7 +115,7 @@ async function runDemo(ctx: CliContext, targetId: string, sourceUrl: string): Pr
     `   backup ${request.backupId}: ${formatBytes(manifest?.artifact.rawSize)} dumped, ${formatBytes(manifest?.artifact.size)} stored in ${manifest?.locations.remote?.blobName ?? '?'} (${manifest?.locations.remote?.tier ?? '?'}), verified by a restore test`,
   );
   const restoredUrl = sourceUrl.replace(/\/([^/?]+)(\?|$)/, '/$1_restored$2');
-  console.log(`\n== restoring it into ${restoredUrl.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@')}`);
+  console.log(`\n== restoring it into ${redact(restoredUrl)}`);
   const result = await ctx.restores.restore({
     targetId,
     backupId: request.backupId,
