@@ -379,16 +379,7 @@ class Broker implements BrokerHandle {
   private deliver(queue: Queue, sender: Sender, stored: Stored): void {
     const token = randomUUID();
     const until = Date.now() + queue.subscription.lockDurationMs;
-    const message: Message = {
-      ...stored.message,
-      delivery_count: stored.deliveryCount,
-      message_annotations: {
-        ...(stored.message.message_annotations as object | undefined),
-        'x-opt-sequence-number': types.wrap_long(stored.sequenceNumber),
-        'x-opt-enqueued-time': stored.enqueuedTime,
-        'x-opt-locked-until': new Date(until),
-      },
-    };
+    const message = annotated(stored, new Date(until));
     const tag = reorderGuid(Buffer.from(token.replaceAll('-', ''), 'hex'));
     const delivery = sender.send(message, tag);
     if (sender.snd_settle_mode === 1) {
@@ -544,15 +535,7 @@ class Broker implements BrokerHandle {
         return;
       }
       const messages = peeked.map((stored) => ({
-        message: amqp.encode({
-          ...stored.message,
-          delivery_count: stored.deliveryCount,
-          message_annotations: {
-            ...(stored.message.message_annotations as object | undefined),
-            'x-opt-sequence-number': types.wrap_long(stored.sequenceNumber),
-            'x-opt-enqueued-time': stored.enqueuedTime,
-          },
-        }),
+        message: amqp.encode(annotated(stored)),
       }));
       this.reply(context, 200, { messages });
     } else {
@@ -597,5 +580,19 @@ function view(stored: Stored): BrokerMessage {
     deliveryCount: stored.deliveryCount,
     enqueuedTime: stored.enqueuedTime,
     locked: stored.lock !== undefined,
+  };
+}
+
+/** A stored message as the SDK expects it delivered or peeked: delivery count and the broker's annotations. */
+function annotated(stored: Stored, lockedUntil?: Date): Message {
+  return {
+    ...stored.message,
+    delivery_count: stored.deliveryCount,
+    message_annotations: {
+      ...(stored.message.message_annotations as object | undefined),
+      'x-opt-sequence-number': types.wrap_long(stored.sequenceNumber),
+      'x-opt-enqueued-time': stored.enqueuedTime,
+      ...(lockedUntil ? { 'x-opt-locked-until': lockedUntil } : {}),
+    },
   };
 }
