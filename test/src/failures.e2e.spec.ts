@@ -299,4 +299,31 @@ describe('failure paths against the running services', () => {
       },
     );
   });
+
+  test('a verifier without pg_restore fails the job, and never brands a good backup corrupt', async () => {
+    const list = await stack.cli(['list', 'ok-db', '--json']);
+    const verified = (JSON.parse(list.stdout) as { backupId: string; status: string }[]).find(
+      (b) => b.status === 'verified',
+    );
+    assert.ok(verified, 'an earlier test left a verified backup');
+    const emptyBin = join(scratch, 'no-tools');
+    await mkdir(emptyBin, { recursive: true });
+    await stack.restartService('verifier', { TIDEMARK_PG_BIN: emptyBin });
+    try {
+      const result = await stack.cli(['verify', verified.backupId, '--timeout', '120']);
+      assert.equal(result.code, 1);
+      const failed = (await events(verified.backupId)).filter(
+        (e) => e.type === 'tidemark.backup.failed' && e.data.stage === 'verify',
+      );
+      assert.equal(failed.length, 1);
+      assert.equal(failed[0]?.data.error?.code, 'tool-missing');
+      assert.equal((await remoteManifest('ok-db', verified.backupId)).status, 'verified');
+      assert.equal(
+        (await events(verified.backupId)).filter((e) => e.type === 'tidemark.backup.corrupt').length,
+        0,
+      );
+    } finally {
+      await stack.restartService('verifier');
+    }
+  });
 });

@@ -53,12 +53,19 @@ export class VerifyService {
     decompressor.on('error', () => structureInput.end());
     decompressor.pipe(structureInput);
     // A tool that cannot run says nothing about the backup: that fails the job (retried), it is not corruption.
+    // Nothing reads the decompressed stream then, so feeding stops (the download is still hashed to its end)
+    // rather than waiting forever on backpressure.
+    const toolFailure: { error: SourceError | null } = { error: null };
     const structureCheck = source.checkStructure(structureInput).catch((error: unknown) => {
-      if (error instanceof SourceError && error.code === 'tool-missing') throw error;
+      if (error instanceof SourceError && error.code === 'tool-missing') {
+        toolFailure.error = error;
+        decompressor.destroy();
+      }
       return { ok: false, tool: 'structure check', entries: 0, detail: errorData(error).message };
     });
     const read = await hashWhileFeeding(download.stream as AsyncIterable<Buffer>, decompressor);
     const structureResult = await structureCheck;
+    if (toolFailure.error) throw toolFailure.error;
     const structure = read.sinkError
       ? {
           ...structureResult,
