@@ -430,7 +430,8 @@ describe('RetentionService (real Azurite and Redis)', () => {
     const orphans: unknown[] = [];
     const flaky = Object.create(st.store) as AzureBlobStore;
     flaky.delete = async (name, options) => {
-      if (!failed && name.endsWith('.zst')) {
+      // The oldest backup's artifact, whatever order the concurrent deletions run in.
+      if (!failed && name === `${t}/${first}/dump.pgc.zst`) {
         failed = true;
         throw new StorageError('unavailable', `delete ${name}: the service is unavailable`);
       }
