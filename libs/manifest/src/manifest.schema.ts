@@ -34,6 +34,64 @@ export const tableCountSchema = z.object({
 });
 export type TableCount = z.infer<typeof tableCountSchema>;
 
+/**
+ * One entry of a file-like source (a data directory's file, a blob of a container) as it was at backup time.
+ * `in` names the backup whose artifact holds the bytes: itself for a full, an ancestor for an unchanged entry
+ * of an incremental. A tar member's name is `path` (directories and symlinks carry no bytes and no sha256).
+ */
+export const fileEntrySchema = z.object({
+  path: z.string().min(1),
+  type: z.enum(['file', 'dir', 'symlink']).default('file'),
+  size: z.number().int().min(0),
+  /** Modification time in milliseconds (file-system entries) or the blob's Last-Modified. */
+  mtimeMs: z.number().optional(),
+  /** Unix permission bits, restored with the file. */
+  mode: z.number().int().optional(),
+  sha256: sha256Hex.optional(),
+  linkTarget: z.string().optional(),
+  /** Azure blobs: the source ETag and Content-MD5 (base64) that decide whether a blob changed. */
+  etag: z.string().optional(),
+  contentMd5: z.string().optional(),
+  contentType: z.string().optional(),
+  in: z.string(),
+});
+export type FileEntry = z.infer<typeof fileEntrySchema>;
+
+/** What a backup holds, recorded at dump time and checked by the restore test. */
+export const contentSchema = z.object({
+  /** Per-table row counts taken in the same snapshot as the dump (database kinds). */
+  tables: z.array(tableCountSchema),
+  /** The complete state at this point (file-like kinds), unchanged entries included. */
+  files: z.array(fileEntrySchema).optional(),
+  /** Entries that vanished between listing and reading; they are not part of this backup. */
+  vanished: z.array(z.string()).optional(),
+  /** TimescaleDB: rows per hypertable (sum over its chunks) in the dump's snapshot. */
+  hypertables: z.array(tableCountSchema).optional(),
+});
+export type BackupContent = z.infer<typeof contentSchema>;
+
+/**
+ * Incremental kinds: a backup belongs to a chain that starts with a full. Restoring a point needs every
+ * backup from `base` to it; retention keeps or drops a chain's members together.
+ */
+export const chainSchema = z.object({
+  base: z.string(),
+  /** The backup this one records changes against; null for the full. */
+  parent: z.string().nullable(),
+  /** 0 for the full, 1 for the first incremental, ... */
+  position: z.number().int().min(0),
+});
+export type Chain = z.infer<typeof chainSchema>;
+
+/** A PostgreSQL target with `databases:` expands into one backup per database plus the globals, one run. */
+export const runSchema = z.object({
+  id: z.string(),
+  role: z.enum(['database', 'globals']),
+  /** Every backup of the run, so a restore of the run knows when it has them all. */
+  members: z.array(z.string()).optional(),
+});
+export type Run = z.infer<typeof runSchema>;
+
 export const checkSchema = z.object({
   name: z.string(),
   ok: z.boolean(),
@@ -106,8 +164,9 @@ export const manifestSchema = z.object({
     dumpAttempt: z.number().int().min(1).default(1),
     parts: z.array(partSchema),
   }),
-  /** Per-table row counts taken in the same snapshot as the dump. */
-  content: z.object({ tables: z.array(tableCountSchema) }),
+  content: contentSchema,
+  chain: chainSchema.optional(),
+  run: runSchema.optional(),
   locations: z.object({
     local: z.object({ path: z.string() }).nullable(),
     remote: z

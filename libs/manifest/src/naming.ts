@@ -2,13 +2,32 @@ import type { Compression } from './manifest.schema';
 
 export const TARGET_ID_PATTERN = /^[a-z0-9-]{1,63}$/;
 
-/** Artifact file name for a PostgreSQL custom-format dump with the given compression. */
+/** Artifact file name for a dump format with the given compression, e.g. `dump.pgc.zst`. */
 export function artifactName(format: ArtifactFormat, compression: Compression): string {
   return `dump.${FORMAT_EXTENSION[format]}${COMPRESSION_EXTENSION[compression]}`;
 }
 
-export type ArtifactFormat = 'pg_dump-custom';
-const FORMAT_EXTENSION: Record<ArtifactFormat, string> = { 'pg_dump-custom': 'pgc' };
+export const ARTIFACT_FORMATS = [
+  'pg_dump-custom',
+  /** `pg_dump -Fd` output as a tar: toc.dat plus one file per table, for `pg_restore -j`. */
+  'pg_dump-directory-tar',
+  /** `pg_dumpall --globals-only`: roles and tablespaces as SQL. */
+  'pg_dumpall-globals',
+  'mysqldump-sql',
+  /** A consistent copy of an SQLite database file. */
+  'sqlite-db',
+  /** A POSIX tar of files (a data directory, or a container's blobs by name). */
+  'tar',
+] as const;
+export type ArtifactFormat = (typeof ARTIFACT_FORMATS)[number];
+const FORMAT_EXTENSION: Record<ArtifactFormat, string> = {
+  'pg_dump-custom': 'pgc',
+  'pg_dump-directory-tar': 'pgd.tar',
+  'pg_dumpall-globals': 'globals.sql',
+  'mysqldump-sql': 'sql',
+  'sqlite-db': 'sqlite',
+  tar: 'tar',
+};
 const COMPRESSION_EXTENSION: Record<Compression, string> = { zstd: '.zst', gzip: '.gz', none: '' };
 
 /** `<targetId>/<backupId>/` — every blob and local file of one backup lives under this prefix. */

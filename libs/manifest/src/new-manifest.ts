@@ -47,14 +47,24 @@ export function newManifest(input: NewManifestInput): Manifest {
     failure: null,
     deletion: null,
     tool: input.tool,
-    restoreHint: restoreHint(name, input.compression),
+    restoreHint: restoreHint(name, input.format, input.compression),
   };
 }
 
-function restoreHint(name: string, compression: Compression): string {
+// The stock-tool command that consumes the decompressed artifact on stdin.
+const RESTORE_COMMAND: Record<ArtifactFormat, string> = {
+  'pg_dump-custom': 'pg_restore --no-owner -d <database>',
+  'pg_dump-directory-tar': 'tar -x -C <dir> && pg_restore --no-owner -j 4 -d <database> <dir>',
+  'pg_dumpall-globals': 'psql -d postgres',
+  'mysqldump-sql': 'mariadb <database>',
+  'sqlite-db': 'cat > <file.db>',
+  tar: 'tar -x -C <dir> (an incremental: extract its chain from content.chain.base onwards, keeping for each path the member named by content.files[].in)',
+};
+
+function restoreHint(name: string, format: ArtifactFormat, compression: Compression): string {
   const decompress = { zstd: 'zstd -dc', gzip: 'gzip -dc', none: 'cat' }[compression];
   return (
     `Download ${name} (e.g. azcopy copy or curl with a SAS URL), check it with sha256sum against artifact.sha256, ` +
-    `then: ${decompress} ${name} | pg_restore --no-owner -d <database>`
+    `then: ${decompress} ${name} | ${RESTORE_COMMAND[format]}`
   );
 }

@@ -1,13 +1,20 @@
+import { createAzureBlobSource } from './azure-blob/azure-blob-source';
+import { createDirectorySource } from './directory/directory-source';
+import { createMysqlSource } from './mysql/mysql-source';
 import { PostgresSource } from './postgres/postgres-source';
 import { SourceError, type Source, type SourceOptions, type SourceTarget } from './source';
+import { createSqliteSource } from './sqlite/sqlite-source';
 
-// Each database kind registers its constructor here; the rest of Tidemark only sees Source.
-const FACTORIES: Record<string, (url: string, options: SourceOptions) => Source> = {
-  postgres: (url, options) => new PostgresSource(url, options),
-  postgresql: (url, options) => new PostgresSource(url, options),
+// Each kind registers its constructor here; the rest of Tidemark only sees Source.
+const FACTORIES: Record<string, (target: SourceTarget, options: SourceOptions) => Source> = {
+  postgres: (target, options) => new PostgresSource(target.url, { ...options, settings: target.options }),
+  mysql: createMysqlSource,
+  sqlite: createSqliteSource,
+  directory: createDirectorySource,
+  'azure-blob': createAzureBlobSource,
 };
 
-export const SOURCE_KINDS: readonly string[] = ['postgres'];
+export const SOURCE_KINDS: readonly string[] = Object.keys(FACTORIES);
 
 export function createSource(target: SourceTarget, options: SourceOptions = {}): Source {
   const factory = Object.hasOwn(FACTORIES, target.kind) ? FACTORIES[target.kind] : undefined;
@@ -17,5 +24,5 @@ export function createSource(target: SourceTarget, options: SourceOptions = {}):
       `unsupported source kind "${target.kind}" (supported: ${SOURCE_KINDS.join(', ')})`,
     );
   }
-  return factory(target.url, options);
+  return factory(target, options);
 }

@@ -1,12 +1,20 @@
+export { compareCounts } from './compare-counts';
 export { createSource, SOURCE_KINDS } from './create-source';
 export {
   SourceError,
+  type ChainMember,
+  type ChainSource,
+  type DumpContext,
   type DumpHandle,
+  type RestoreOptions,
   type RestoreTestResult,
+  type Scratch,
   type Source,
   type SourceErrorCode,
   type SourceInfo,
   type SourceOptions,
+  type SourceSettings,
   type SourceTarget,
+  type StreamSource,
   type StructureCheckResult,
 } from './source';

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { ArtifactFormat, Check, TableCount } from '@tidemark/manifest';
+import type { ArtifactFormat, BackupContent, Check, FileEntry, TableCount } from '@tidemark/manifest';
 
 /** What a pre-check learns about a source before a dump is started. */
 export interface SourceInfo {
@@ -14,12 +14,27 @@ export interface SourceInfo {
   estimatedBytes: number;
 }
 
+/** What the dumper tells a source about the backup it is taking. */
+export interface DumpContext {
+  backupId: string;
+  /** A directory on the local tier this dump may use for temporary files (emptied by the caller afterwards). */
+  workDir: string;
+  /**
+   * Incremental kinds: the complete listing of the backup this one builds on. Absent means take a full.
+   * Entries whose size, mtime (and, where cheap, hash) are unchanged keep their `in`; the rest are written.
+   */
+  previous?: { backupId: string; files: FileEntry[] };
+}
+
 export interface DumpHandle {
   /** The raw dump stream; the caller compresses it. Not buffered here: the tool waits while it is not read. */
   stdout: Readable;
-  /** Row counts taken in the same snapshot as the dump. */
-  tables: Promise<TableCount[]>;
-  /** Resolves when the tool exited 0 and the counts are in; rejects with SourceError('dump-failed'). */
+  /**
+   * What the backup holds: row counts taken in the same snapshot as the dump, or the file listing. Settles
+   * no later than `finished`.
+   */
+  content: Promise<BackupContent>;
+  /** Resolves when the tool exited 0 and the content is known; rejects with SourceError('dump-failed'). */
   finished: Promise<void>;
   /** Kills the tool and releases the snapshot (on failure or shutdown). */
   abort(): void;
@@ -39,24 +54,79 @@ export interface StructureCheckResult {
   detail?: string;
 }
 
-/** The one interface every kind of database plugs into. */
-export interface Source {
+/** Where a restore test may put its scratch copy: a database name for servers, a path under `dir` for files. */
+export interface Scratch {
+  /** Deterministic per backup, so a retried test reuses (and first removes) the same scratch. */
+  name: string;
+  /** A directory on the local tier for file-based scratch copies. */
+  dir: string;
+}
+
+/** One decompressed, checksum-verified artifact of an incremental chain, handed over in chain order. */
+export interface ChainMember {
+  backupId: string;
+  stream: Readable;
+}
+
+export interface RestoreOptions {
+  /** Replace what is at the destination; without it a non-empty destination is refused ('target-not-empty'). */
+  clean: boolean;
+}
+
+interface SourceBase {
   readonly kind: string;
   readonly format: ArtifactFormat;
   preCheck(): Promise<SourceInfo>;
-  dump(): Promise<DumpHandle>;
+  dump(context: DumpContext): Promise<DumpHandle>;
   /** Reads `input` to its end even when the tool stops early, so a caller hashing the same stream sees every byte. */
   checkStructure(input: Readable): Promise<StructureCheckResult>;
-  /** Restores into a scratch database on the same server, compares row counts, always drops the scratch. */
-  restoreTest(input: Readable, expected: TableCount[], scratchName: string): Promise<RestoreTestResult>;
-  /** Restores into the database this Source points at (created when missing). */
-  restore(input: Readable, options: { clean: boolean }): Promise<void>;
+}
+
+/** A source whose every backup is one self-contained artifact (a database dump, a file copy). */
+export interface StreamSource extends SourceBase {
+  readonly incremental: false;
+  /** Restores into a scratch copy, compares it with `expected` (row counts, integrity), always removes the scratch. */
+  restoreTest(input: Readable, expected: BackupContent, scratch: Scratch): Promise<RestoreTestResult>;
+  /** Restores into the place this Source points at (created when missing). */
+  restore(input: Readable, options: RestoreOptions): Promise<void>;
   tableCounts(): Promise<TableCount[]>;
 }
 
+/**
+ * A source whose backups form chains (a full, then changes): a point is rebuilt from its chain's members, given
+ * in order from the full; `point.files` says which member holds each entry's bytes. Members that hold nothing
+ * the point needs may be left out by the caller.
+ */
+export interface ChainSource extends SourceBase {
+  readonly incremental: true;
+  restoreTest(members: AsyncIterable<ChainMember>, point: BackupContent, scratch: Scratch): Promise<RestoreTestResult>;
+  /** Rebuilds the point at the place this Source points at; nothing appears there unless every entry checked out. */
+  restore(members: AsyncIterable<ChainMember>, point: BackupContent, options: RestoreOptions): Promise<void>;
+}
+
+/** The one interface every kind of store plugs into. */
+export type Source = StreamSource | ChainSource;
+
 export interface SourceTarget {
   kind: string;
+  /** Already resolved (secrets in place): a server URL, a file or directory path, or a container URL. */
   url: string;
+  /** Kind-specific settings from the target's config (e.g. `exclude`, `pre`, `post` for directories). */
+  options?: SourceSettings;
+}
+
+/** Per-kind target settings; each kind reads its own and ignores the rest. */
+export interface SourceSettings {
+  /** postgres: pass `--exclude-table` / `--exclude-schema` patterns to pg_dump. */
+  excludeTables?: string[];
+  excludeSchemas?: string[];
+  /** postgres: dump with `-Fd -j N` and restore with `pg_restore -j N`. */
+  jobs?: number;
+  /** directory: glob patterns (relative paths) left out of the tar; default `*.tmp`, `*.lock`, `*.pid`. */
+  exclude?: string[];
+  /** directory: shell commands run before the tar starts and after it ends (pause writes, checkpoint). */
+  pre?: string;
+  post?: string;
 }
 
 export interface SourceOptions {
@@ -76,7 +146,8 @@ export type SourceErrorCode =
   | 'restore-failed'
   | 'target-not-empty'
   | 'unsupported-kind'
-  | 'invalid-url';
+  | 'invalid-url'
+  | 'hook-failed';
 
 /** Failure with a stable code; the message is one line and never carries a password. */
 export class SourceError extends Error {

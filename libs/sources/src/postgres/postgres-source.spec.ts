@@ -10,7 +10,11 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TableCount } from '@tidemark/manifest';
 import { Client } from 'pg';
-import { createSource, SourceError, type SourceErrorCode } from '../index';
+import { createSource, SourceError, type SourceErrorCode, type SourceOptions } from '../index';
+import { PostgresSource } from './postgres-source';
+
+const pgSource = (target: { kind: 'postgres'; url: string }, options: SourceOptions = {}): PostgresSource =>
+  new PostgresSource(target.url, options);
 
 const SERVER = 'postgres://postgres@127.0.0.1:5432';
 const REAL_BIN = '/usr/lib/postgresql/15/bin';
@@ -124,7 +128,7 @@ describe('createSource', () => {
 
 describe('preCheck', () => {
   test('reports the server, the tool and the size', async () => {
-    const info = await createSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` }).preCheck();
+    const info = await pgSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` }).preCheck();
     assert.equal(info.kind, 'postgres');
     assert.equal(info.database, SOURCE_DB);
     assert.equal(info.host, '127.0.0.1:5432');
@@ -135,7 +139,7 @@ describe('preCheck', () => {
   });
 
   test('a closed port is source-unreachable', async () => {
-    const source = createSource({ kind: 'postgres', url: 'postgres://postgres:s3cret@127.0.0.1:5999/x' });
+    const source = pgSource({ kind: 'postgres', url: 'postgres://postgres:s3cret@127.0.0.1:5999/x' });
     await assert.rejects(
       source.preCheck(),
       sourceError('source-unreachable', 'cannot reach PostgreSQL at 127.0.0.1:5999: connection refused'),
@@ -143,7 +147,7 @@ describe('preCheck', () => {
   });
 
   test('a missing database is source-missing-database', async () => {
-    const source = createSource({
+    const source = pgSource({
       kind: 'postgres',
       url: `postgres://postgres:s3cret@127.0.0.1:5432/tm_none_${suffix}`,
     });
@@ -155,7 +159,7 @@ describe('preCheck', () => {
 
   test('a pg_dump older than the server is tool-too-old', async () => {
     const binDir = await script('pg_dump', 'echo "pg_dump (PostgreSQL) 9.6.24"');
-    const source = createSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` }, { binDir });
+    const source = pgSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` }, { binDir });
     await assert.rejects(
       source.preCheck(),
       sourceError(
@@ -170,12 +174,12 @@ describe('preCheck', () => {
     const url = `${SERVER}/${SOURCE_DB}`;
     const expected = `pg_dump not found in ${binDir} (set TIDEMARK_PG_BIN)`;
     await assert.rejects(
-      createSource({ kind: 'postgres', url }, { binDir }).preCheck(),
+      pgSource({ kind: 'postgres', url }, { binDir }).preCheck(),
       sourceError('tool-missing', expected),
     );
     const env = { ...process.env, TIDEMARK_PG_BIN: binDir };
     await assert.rejects(
-      createSource({ kind: 'postgres', url }, { env }).preCheck(),
+      pgSource({ kind: 'postgres', url }, { env }).preCheck(),
       sourceError('tool-missing', expected),
     );
   });
@@ -183,7 +187,7 @@ describe('preCheck', () => {
 
 describe('dump and restore', () => {
   test('counts match what the dump restores while another connection keeps inserting', async () => {
-    const source = createSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` });
+    const source = pgSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` });
     const writer = pg(SOURCE_DB);
     await writer.connect();
     const writes = { on: true };
@@ -215,7 +219,7 @@ describe('dump and restore', () => {
       await new Promise((resolve) => {
         file.close(resolve);
       });
-      dumpedCounts = await handle.tables;
+      dumpedCounts = (await handle.content).tables;
       const elapsed = performance.now() - started;
       assert.ok(batches > batchesAtStart, 'rows were inserted while the dump ran');
       const size = (await stat(dumpFile)).size;
@@ -241,13 +245,13 @@ describe('dump and restore', () => {
     const orders = (counts: TableCount[]): number => counts.find((t) => t.name === 'orders')!.rows;
     assert.ok(orders(now) > orders(dumpedCounts), 'the source moved on after the snapshot');
 
-    const target = createSource({ kind: 'postgres', url: `${SERVER}/${RESTORED_DB}` });
+    const target = pgSource({ kind: 'postgres', url: `${SERVER}/${RESTORED_DB}` });
     await target.restore(createReadStream(dumpFile), { clean: false });
     assert.deepEqual(await target.tableCounts(), dumpedCounts);
   });
 
   test('restoring into a database that has tables needs clean', async () => {
-    const target = createSource({ kind: 'postgres', url: `${SERVER}/${RESTORED_DB}` });
+    const target = pgSource({ kind: 'postgres', url: `${SERVER}/${RESTORED_DB}` });
     await assert.rejects(
       target.restore(createReadStream(dumpFile), { clean: false }),
       sourceError(
@@ -265,7 +269,7 @@ describe('dump and restore', () => {
 
   test('a broken archive is restore-failed', async () => {
     created.push(`tm_bad_${suffix}`);
-    const target = createSource({ kind: 'postgres', url: `${SERVER}/tm_bad_${suffix}` });
+    const target = pgSource({ kind: 'postgres', url: `${SERVER}/tm_bad_${suffix}` });
     await assert.rejects(
       target.restore(Readable.from([randomBytes(10_000)]), { clean: false }),
       sourceError('restore-failed', /^pg_restore: error: .*not appear to be a valid archive/),
@@ -273,7 +277,7 @@ describe('dump and restore', () => {
   });
 
   test('abort stops pg_dump and releases the snapshot', async () => {
-    const source = createSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` });
+    const source = pgSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` });
     const handle = await source.dump();
     handle.abort();
     await assert.rejects(handle.finished, sourceError('dump-failed', 'pg_dump was aborted'));
@@ -295,7 +299,7 @@ describe('dump and restore', () => {
       'if [ "$1" = --version ]; then echo "pg_dump (PostgreSQL) 15.20"; exit 0; fi\n' +
         'echo "pg_dump: warning: noise" >&2; echo "pg_dump: error: query failed: ERROR:  permission denied" >&2; exit 1',
     );
-    const handle = await createSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` }, { binDir }).dump();
+    const handle = await pgSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` }, { binDir }).dump();
     handle.stdout.resume();
     await assert.rejects(
       handle.finished,
@@ -310,7 +314,7 @@ describe('dump and restore', () => {
       `printf 'ARGS %s\\n' "$*" >> '${record}'\nenv | cut -d= -f1 | sed 's/^/ENV /' >> '${record}'\nexec ${REAL_BIN}/pg_dump "$@"`,
     );
     const url = `postgres://postgres:s3cret@127.0.0.1:5432/${SOURCE_DB}`;
-    const source = createSource({ kind: 'postgres', url }, { binDir });
+    const source = pgSource({ kind: 'postgres', url }, { binDir });
     await source.preCheck();
     const handle = await source.dump();
     handle.stdout.resume();
@@ -335,7 +339,7 @@ describe('dump and restore', () => {
 
 describe('checkStructure', () => {
   test('lists the archive and still reads every byte', async () => {
-    const source = createSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` });
+    const source = pgSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` });
     const input = counted(createReadStream(dumpFile));
     const result = await source.checkStructure(input.stream);
     assert.equal(result.ok, true, result.detail);
@@ -345,7 +349,7 @@ describe('checkStructure', () => {
   });
 
   test('garbage is not ok, and is read to its end too', async () => {
-    const source = createSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` });
+    const source = pgSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` });
     const input = counted(Readable.from([randomBytes(1 << 20), randomBytes(1 << 20)]));
     const result = await source.checkStructure(input.stream);
     assert.equal(result.ok, false);
@@ -358,8 +362,8 @@ describe('restoreTest', () => {
   test('passes with the dumped counts and drops the scratch database', async () => {
     const scratch = `tm_scr_ok_${suffix}`;
     created.push(scratch);
-    const source = createSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` });
-    const result = await source.restoreTest(createReadStream(dumpFile), dumpedCounts, scratch);
+    const source = pgSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` });
+    const result = await source.restoreTest(createReadStream(dumpFile), { tables: dumpedCounts }, { name: scratch, dir: tmpdir() });
     assert.equal(result.ok, true, JSON.stringify(result.checks));
     assert.equal(result.scratch, scratch);
     assert.ok(result.durationMs > 0);
@@ -377,8 +381,8 @@ describe('restoreTest', () => {
     created.push(scratch);
     const expected = dumpedCounts.map((t) => (t.name === 'customers' ? { ...t, rows: t.rows + 1 } : t));
     expected.push({ schema: 'public', name: 'ghost', rows: 0 });
-    const source = createSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` });
-    const result = await source.restoreTest(createReadStream(dumpFile), expected, scratch);
+    const source = pgSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` });
+    const result = await source.restoreTest(createReadStream(dumpFile), { tables: expected }, { name: scratch, dir: tmpdir() });
     assert.equal(result.ok, false);
     const failed = result.checks.filter((c) => !c.ok);
     const customers = dumpedCounts.find((t) => t.name === 'customers')!.rows;
@@ -393,8 +397,8 @@ describe('restoreTest', () => {
   test('a pg_restore failure is a failed check, not a throw', async () => {
     const scratch = `tm_scr_junk_${suffix}`;
     created.push(scratch);
-    const source = createSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` });
-    const result = await source.restoreTest(Readable.from([randomBytes(50_000)]), dumpedCounts, scratch);
+    const source = pgSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` });
+    const result = await source.restoreTest(Readable.from([randomBytes(50_000)]), { tables: dumpedCounts }, { name: scratch, dir: tmpdir() });
     assert.equal(result.ok, false);
     assert.equal(result.checks.length, 1);
     assert.equal(result.checks[0]!.name, 'pg_restore');
@@ -403,9 +407,9 @@ describe('restoreTest', () => {
   });
 
   test('an unreachable server throws', async () => {
-    const source = createSource({ kind: 'postgres', url: 'postgres://postgres:s3cret@127.0.0.1:5999/x' });
+    const source = pgSource({ kind: 'postgres', url: 'postgres://postgres:s3cret@127.0.0.1:5999/x' });
     await assert.rejects(
-      source.restoreTest(Readable.from([]), [], `tm_scr_none_${suffix}`),
+      source.restoreTest(Readable.from([]), { tables: [] }, { name: `tm_scr_none_${suffix}`, dir: tmpdir() }),
       sourceError('source-unreachable'),
     );
   });

@@ -1,15 +1,19 @@
 import type { Readable } from 'node:stream';
-import type { ArtifactFormat, Check, TableCount } from '@tidemark/manifest';
+import type { ArtifactFormat, BackupContent, Check, TableCount } from '@tidemark/manifest';
 import type { Client } from 'pg';
+import { compareCounts } from '../compare-counts';
 import { countLines, describeFailure, feed, startTool, type RunningTool, type ToolExit } from '../process';
 import {
   SourceError,
   type DumpHandle,
+  type RestoreOptions,
   type RestoreTestResult,
-  type Source,
+  type Scratch,
   type SourceErrorCode,
   type SourceInfo,
   type SourceOptions,
+  type SourceSettings,
+  type StreamSource,
   type StructureCheckResult,
 } from '../source';
 import {
@@ -35,16 +39,20 @@ interface ServerVersion {
 
 const MAX_IDENTIFIER_BYTES = 63;
 
-export class PostgresSource implements Source {
+export class PostgresSource implements StreamSource {
   readonly kind = 'postgres';
+  readonly incremental = false;
   readonly format: ArtifactFormat = 'pg_dump-custom';
   private readonly target: PgTarget;
   private readonly env: NodeJS.ProcessEnv;
   private readonly binDir: string | undefined;
 
-  constructor(url: string, options: SourceOptions = {}) {
+  private readonly settings: SourceSettings;
+
+  constructor(url: string, options: SourceOptions & { settings?: SourceSettings | undefined } = {}) {
     this.env = options.env ?? process.env;
     this.binDir = options.binDir;
+    this.settings = options.settings ?? {};
     this.target = parsePostgresUrl(url, this.env);
   }
 
@@ -102,6 +110,8 @@ export class PostgresSource implements Source {
     // Counted on the exporting connection, so inside the very snapshot pg_dump imported.
     const tables = countRows(client);
     tables.catch(() => undefined);
+    const content = tables.then((counted): BackupContent => ({ tables: counted }));
+    content.catch(() => undefined);
     const state = { aborted: false };
     const finished = (async () => {
       try {
@@ -122,7 +132,7 @@ export class PostgresSource implements Source {
     finished.catch(() => undefined);
     return {
       stdout,
-      tables,
+      content,
       finished,
       abort: () => {
         state.aborted = true;
@@ -158,11 +168,8 @@ export class PostgresSource implements Source {
     return { ok: true, tool: pgRestore.label, entries: count };
   }
 
-  async restoreTest(
-    input: Readable,
-    expected: TableCount[],
-    scratchName: string,
-  ): Promise<RestoreTestResult> {
+  async restoreTest(input: Readable, expected: BackupContent, scratch: Scratch): Promise<RestoreTestResult> {
+    const scratchName = scratch.name;
     assertIdentifier(scratchName);
     const started = performance.now();
     const admin = await this.connectMaintenance();
@@ -188,7 +195,7 @@ export class PostgresSource implements Source {
       if (exit.code !== 0) {
         checks = [{ name: 'pg_restore', ok: false, detail: this.clean(describeFailure('pg_restore', exit)) }];
       } else {
-        checks = compareCounts(expected, await this.countIn(scratchName));
+        checks = compareCounts(expected.tables, await this.countIn(scratchName));
       }
       outcome = {
         result: {
@@ -213,7 +220,7 @@ export class PostgresSource implements Source {
     return outcome.result;
   }
 
-  async restore(input: Readable, options: { clean: boolean }): Promise<void> {
+  async restore(input: Readable, options: RestoreOptions): Promise<void> {
     const database = this.target.database;
     const admin = await this.connectMaintenance();
     let server: ServerVersion;
@@ -389,49 +396,4 @@ function assertIdentifier(name: string): void {
   if (bytes === 0 || bytes > MAX_IDENTIFIER_BYTES) {
     throw new RangeError(`scratch database name must be 1-${MAX_IDENTIFIER_BYTES} bytes, got ${bytes}`);
   }
-}
-
-const tableKey = (t: { schema: string; name: string }): string => JSON.stringify([t.schema, t.name]);
-const tableLabel = (t: { schema: string; name: string }): string => `${t.schema}.${t.name}`;
-
-/** One `tables` check for the set of tables, one `rows <schema>.<table>` check per expected table. */
-export function compareCounts(expected: TableCount[], actual: TableCount[]): Check[] {
-  const actualByKey = new Map(actual.map((t) => [tableKey(t), t]));
-  const expectedKeys = new Set(expected.map(tableKey));
-  const missing = expected.filter((t) => !actualByKey.has(tableKey(t))).map(tableLabel);
-  const unexpected = actual.filter((t) => !expectedKeys.has(tableKey(t))).map(tableLabel);
-  const list = (names: string[]): string =>
-    names.length > 10 ? `${names.slice(0, 10).join(', ')} and ${names.length - 10} more` : names.join(', ');
-  const problems = [
-    ...(missing.length ? [`missing ${list(missing)}`] : []),
-    ...(unexpected.length ? [`unexpected ${list(unexpected)}`] : []),
-  ];
-  const checks: Check[] = [
-    {
-      name: 'tables',
-      ok: problems.length === 0,
-      expected: expected.length,
-      actual: actual.length,
-      ...(problems.length ? { detail: problems.join('; ') } : {}),
-    },
-  ];
-  for (const table of expected) {
-    const found = actualByKey.get(tableKey(table));
-    checks.push(
-      found
-        ? {
-            name: `rows ${tableLabel(table)}`,
-            ok: found.rows === table.rows,
-            expected: table.rows,
-            actual: found.rows,
-          }
-        : {
-            name: `rows ${tableLabel(table)}`,
-            ok: false,
-            expected: table.rows,
-            detail: 'table missing after restore',
-          },
-    );
-  }
-  return checks;
 }

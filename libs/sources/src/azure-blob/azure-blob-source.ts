@@ -1,0 +1,6 @@
+import { SourceError, type Source, type SourceOptions, type SourceTarget } from '../source';
+
+// Placeholder until the azure-blob source lands; refuses clearly instead of half-working.
+export function createAzureBlobSource(target: SourceTarget, _options: SourceOptions): Source {
+  throw new SourceError('unsupported-kind', `source kind "${target.kind}" is not implemented yet`);
+}
