@@ -122,6 +122,8 @@ export interface SourceSettings {
   excludeSchemas?: string[];
   /** postgres: dump with `-Fd -j N` and restore with `pg_restore -j N`. */
   jobs?: number;
+  /** postgres: dump the cluster's roles and tablespaces (`pg_dumpall --globals-only`) instead of a database. */
+  globalsOnly?: boolean;
   /** directory: glob patterns (relative paths) left out of the tar; default `*.tmp`, `*.lock`, `*.pid`. */
   exclude?: string[];
   /** directory: shell commands run before the tar starts and after it ends (pause writes, checkpoint). */
