@@ -1,3 +1,9 @@
 export { ConfigModule, TIDEMARK_CONFIG } from './config.module';
 export { loadConfig, type LoadConfigOptions, type LoadedConfig } from './load-config';
-export { assertSecrets, missingSecrets, resolveTargetUrl } from './secrets';
+export {
+  assertSecrets,
+  missingSecrets,
+  resolveTarget,
+  resolveTargetUrl,
+  type ResolvedTarget,
+} from './secrets';

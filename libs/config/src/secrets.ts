@@ -32,3 +32,32 @@ function secretIssues(config: TidemarkConfig, env: NodeJS.ProcessEnv): { path: s
       .map((name) => ({ path: `targets[${index}].url`, name })),
   );
 }
+
+/** What a source needs to reach a target: its kind, resolved url and the kind's settings. */
+export interface ResolvedTarget {
+  kind: string;
+  url: string;
+  options: {
+    excludeTables?: string[];
+    excludeSchemas?: string[];
+    jobs?: number;
+    exclude?: string[];
+    pre?: string;
+    post?: string;
+  };
+}
+
+export function resolveTarget(
+  config: TidemarkConfig,
+  targetId: string,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedTarget {
+  const target = targetById(config, targetId);
+  const { excludeTables, excludeSchemas, jobs, exclude, pre, post } = target;
+  const options = Object.fromEntries(
+    Object.entries({ excludeTables, excludeSchemas, jobs, exclude, pre, post }).filter(
+      ([, v]) => v !== undefined,
+    ),
+  ) as ResolvedTarget['options'];
+  return { kind: target.kind, url: resolveTargetUrl(config, targetId, env), options };
+}

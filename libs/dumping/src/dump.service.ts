@@ -1,19 +1,41 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CountingStream, createCompressor, PartWriter } from '@tidemark/artifact';
-import { resolveTargetUrl, TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
+import { Catalog } from '@tidemark/catalog';
+import { resolveTarget, TIDEMARK_CONFIG, type LoadedConfig, type ResolvedTarget } from '@tidemark/config';
 import { EventPublisher } from '@tidemark/events';
-import { markDumped, newManifest, partFileName, type Manifest } from '@tidemark/manifest';
+import {
+  fullChain,
+  markDumped,
+  memberBackupId,
+  newManifest,
+  nextChainLink,
+  partFileName,
+  type Chain,
+  type Manifest,
+  type Run,
+} from '@tidemark/manifest';
 import { TidemarkMetrics, TOOL_VERSION } from '@tidemark/observability';
 import { Pipeline, TargetLock } from '@tidemark/pipeline';
-import { policyOf, targetById } from '@tidemark/policy';
-import { PermanentJobError, permanent, type DumpJob } from '@tidemark/queues';
-import { createSource, SourceError, type Source } from '@tidemark/sources';
+import { CHAIN_KINDS, policyOf, targetById, type Target, type TargetKind } from '@tidemark/policy';
+import { JOBS, PermanentJobError, permanent, type DumpJob } from '@tidemark/queues';
+import {
+  createSource,
+  listPostgresDatabases,
+  SourceError,
+  withDatabase,
+  type DumpContext,
+  type Source,
+  type SourceTarget,
+} from '@tidemark/sources';
 import { LOCAL_TIER, LocalTier } from '@tidemark/storage';
+import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
 
 export type DumpOutcome =
   | { status: 'dumped'; manifest: Manifest }
+  | { status: 'run'; members: { backupId: string; name: string; status: string }[] }
   | { status: 'skipped'; reason: string }
   | { status: 'busy'; holder: string };
 
@@ -48,22 +70,94 @@ export class DumpService {
     private readonly lock: TargetLock,
     private readonly events: EventPublisher,
     private readonly metrics: TidemarkMetrics,
+    private readonly catalog: Catalog,
   ) {}
 
   async run(job: DumpJob, dumpAttempt: number, env: NodeJS.ProcessEnv = process.env): Promise<DumpOutcome> {
     const { targetId, backupId } = job;
-    let target;
-    let url: string;
+    let target: Target;
+    let resolved: ResolvedTarget;
     try {
       target = targetById(this.config, targetId);
-      url = resolveTargetUrl(this.config, targetId, env);
+      resolved = resolveTarget(this.config, targetId, env);
     } catch (error) {
       throw permanent(error, 'config');
     }
-    const policy = policyOf(this.config, target);
-
     const holder = await this.lock.acquire(targetId, backupId);
     if (holder !== backupId) return { status: 'busy', holder };
+    if (target.databases !== undefined) return this.runServer(job, target, resolved, dumpAttempt, env);
+    return this.dumpOne(job, target, resolved, { dumpAttempt, env });
+  }
+
+  /**
+   * A server target: the cluster's roles first, then one backup per database, each its own backup (manifest,
+   * verification, retention) under one run id. Members already dumped by an earlier attempt are skipped; a member
+   * that fails for good is recorded failed and the others go on.
+   */
+  private async runServer(
+    job: DumpJob,
+    target: Target,
+    resolved: ResolvedTarget,
+    dumpAttempt: number,
+    env: NodeJS.ProcessEnv,
+  ): Promise<DumpOutcome> {
+    const { targetId, backupId: runId } = job;
+    const names =
+      target.databases === 'all'
+        ? await listPostgresDatabases(resolved.url, env).catch((error: unknown) => {
+            throw error instanceof SourceError && PERMANENT_SOURCE_ERRORS.has(error.code)
+              ? permanent(error)
+              : error;
+          })
+        : (target.databases ?? []);
+    const members = [
+      { name: 'globals', role: 'globals' as const },
+      ...names.map((name) => ({ name, role: 'database' as const })),
+    ].map((member) => ({ ...member, backupId: memberBackupId(runId, member.name) }));
+    const run = (role: Run['role']): Run => ({ id: runId, role, members: members.map((m) => m.backupId) });
+    const outcomes: { backupId: string; name: string; status: string }[] = [];
+    for (const member of members) {
+      const memberTarget: SourceTarget =
+        member.role === 'globals'
+          ? { ...resolved, options: { ...resolved.options, globalsOnly: true } }
+          : { ...resolved, url: withDatabase(resolved.url, member.name) };
+      try {
+        const outcome = await this.dumpOne({ ...job, backupId: member.backupId }, target, memberTarget, {
+          dumpAttempt,
+          env,
+          run: run(member.role),
+          database: member.name,
+          lockHeldBy: runId,
+        });
+        outcomes.push({ backupId: member.backupId, name: member.name, status: outcome.status });
+      } catch (error) {
+        const final = error instanceof PermanentJobError || dumpAttempt >= JOBS.dump.options.attempts;
+        if (!final) throw error;
+        await this.pipeline.failed('dump', { targetId, backupId: member.backupId }, error, dumpAttempt);
+        outcomes.push({ backupId: member.backupId, name: member.name, status: 'failed' });
+      }
+    }
+    await this.lock.release(targetId, runId);
+    this.logger.log({ targetId, runId, members: outcomes }, 'server run dumped');
+    return { status: 'run', members: outcomes };
+  }
+
+  private async dumpOne(
+    job: DumpJob,
+    target: Target,
+    sourceTarget: SourceTarget,
+    options: {
+      dumpAttempt: number;
+      env: NodeJS.ProcessEnv;
+      run?: Run;
+      database?: string;
+      /** Members of a run: the run holds the target's lock and releases it when all are done. */
+      lockHeldBy?: string;
+    },
+  ): Promise<DumpOutcome> {
+    const { targetId, backupId } = job;
+    const { dumpAttempt, env } = options;
+    const policy = policyOf(this.config, target);
 
     // Idempotency: a retried or duplicated job must not dump twice what is already done. Only the local tier is
     // consulted, so dumps go on while Blob Storage is unreachable.
@@ -79,10 +173,16 @@ export class DumpService {
     const dir = await this.local.ensureBackupDir(targetId, backupId);
 
     const startedAt = new Date();
-    const source = this.createSource(target.kind, url, env);
+    const source = this.createSource(sourceTarget, env);
+    const link = await this.chainLink(target, backupId);
     let manifest = newManifest({
       backupId,
-      target: { id: targetId, kind: target.kind, database: databaseName(url), serverVersion: null },
+      target: {
+        id: targetId,
+        kind: target.kind,
+        database: options.database ?? databaseName(sourceTarget),
+        serverVersion: null,
+      },
       policy: target.policy,
       trigger: job.trigger,
       requestedAt: new Date(job.requestedAt),
@@ -93,6 +193,8 @@ export class DumpService {
       dumpAttempt,
       tool: { name: 'tidemark', version: TOOL_VERSION, hostname: hostname(), dumpTool: null },
     });
+    if (link) manifest = { ...manifest, chain: link.chain };
+    if (options.run) manifest = { ...manifest, run: options.run };
     await this.local.writeManifest(manifest);
 
     const info = await source.preCheck().catch((error: unknown) => {
@@ -104,7 +206,7 @@ export class DumpService {
       ...manifest,
       target: {
         ...manifest.target,
-        database: info.database,
+        database: options.database ?? info.database,
         host: info.host,
         serverVersion: info.serverVersion,
       },
@@ -113,12 +215,26 @@ export class DumpService {
     await this.checkDisk(targetId, backupId, info.estimatedBytes);
     await this.local.writeManifest(manifest);
 
+    const lockHolder = options.lockHeldBy ?? backupId;
     const renew = setInterval(() => {
-      this.lock.extend(targetId, backupId).catch((error: unknown) => {
+      this.lock.extend(targetId, lockHolder).catch((error: unknown) => {
         this.logger.warn({ targetId, backupId, err: String(error) }, 'could not extend the dump lock');
       });
     }, 60_000);
-    const handle = await source.dump();
+    const workDir = join(dir, 'work');
+    await mkdir(workDir, { recursive: true });
+    const context: DumpContext = {
+      backupId,
+      workDir,
+      ...(link?.previous ? { previous: link.previous } : {}),
+    };
+    let handle;
+    try {
+      handle = await source.dump(context);
+    } catch (error) {
+      clearInterval(renew);
+      throw error;
+    }
     const counter = new CountingStream();
     const writer = new PartWriter({
       dir,
@@ -136,11 +252,12 @@ export class DumpService {
       throw error;
     } finally {
       clearInterval(renew);
+      await rm(workDir, { recursive: true, force: true });
     }
-    const tables = await handle.tables;
+    const content = await handle.content;
     const dumpedAt = new Date();
     manifest = markDumped(
-      { ...manifest, content: { tables } },
+      { ...manifest, content },
       { size: writer.bytes, rawSize: counter.bytes, sha256: writer.sha256(), parts: writer.parts },
       dumpedAt,
     );
@@ -165,6 +282,30 @@ export class DumpService {
     return { status: 'dumped', manifest };
   }
 
+  /**
+   * Chain kinds: which backup this one builds on. Without `incremental` every backup is a full (a chain of one),
+   * so restore and retention treat every chain kind alike. Reading the catalog needs Blob Storage: an
+   * incremental cannot be taken without knowing what the last backup holds.
+   */
+  private async chainLink(
+    target: Target,
+    backupId: string,
+  ): Promise<{
+    chain: Chain;
+    previous?: { backupId: string; files: NonNullable<Manifest['content']['files']> };
+  } | null> {
+    if (!CHAIN_KINDS.includes(target.kind as TargetKind)) return null;
+    const fullEvery = target.incremental?.fullEvery ?? 1;
+    if (fullEvery <= 1) return { chain: fullChain(backupId) };
+    const { manifests } = await this.catalog.list(target.id);
+    const link = nextChainLink(manifests, fullEvery);
+    if (!link) return { chain: fullChain(backupId) };
+    return {
+      chain: link.chain,
+      previous: { backupId: link.previous.backupId, files: link.previous.content.files ?? [] },
+    };
+  }
+
   /** The dump must fit with the configured reserve to spare; the database size is a safe upper bound. */
   private async checkDisk(targetId: string, backupId: string, estimatedBytes: number): Promise<void> {
     const free = await this.local.freeBytes();
@@ -184,9 +325,9 @@ export class DumpService {
     );
   }
 
-  private createSource(kind: string, url: string, env: NodeJS.ProcessEnv): Source {
+  private createSource(target: SourceTarget, env: NodeJS.ProcessEnv): Source {
     try {
-      return createSource({ kind, url }, { env });
+      return createSource(target, { env });
     } catch (error) {
       throw permanent(error);
     }
@@ -197,9 +338,11 @@ function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 }
 
-function databaseName(url: string): string {
+/** A first label for the manifest until the pre-check names it; never the url itself (it may hold a secret). */
+function databaseName(target: SourceTarget): string {
+  if (target.kind === 'sqlite' || target.kind === 'directory') return target.url;
   try {
-    return decodeURIComponent(new URL(url).pathname.replace(/^\//, '')) || 'unknown';
+    return decodeURIComponent(new URL(target.url).pathname.replace(/^\//, '')) || 'unknown';
   } catch {
     return 'unknown';
   }

@@ -3,3 +3,4 @@ export * from './manifest.schema';
 export * from './naming';
 export * from './new-manifest';
 export * from './status';
+export * from './chain';

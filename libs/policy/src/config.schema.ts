@@ -3,8 +3,23 @@ import { z } from 'zod';
 import { malformedEnvRefs } from './env-refs';
 import { cronProblem, invalidCronMessage, isKnownTimeZone, unknownTimeZoneMessage } from './schedule';
 
-export const TARGET_KINDS = ['postgres'] as const;
+export const TARGET_KINDS = ['postgres', 'mysql', 'sqlite', 'directory', 'azure-blob'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
+
+/** Kinds whose backups form chains (a full, then changes only) when `incremental` is set. */
+export const CHAIN_KINDS: readonly TargetKind[] = ['directory', 'azure-blob'];
+
+// Which optional target keys each kind understands; any other is an error naming the kinds that accept it.
+const KIND_KEYS = {
+  databases: ['postgres'],
+  excludeTables: ['postgres'],
+  excludeSchemas: ['postgres'],
+  jobs: ['postgres'],
+  exclude: ['directory'],
+  pre: ['directory'],
+  post: ['directory'],
+  incremental: ['directory', 'azure-blob'],
+} as const satisfies Record<string, readonly TargetKind[]>;
 
 // Archive blobs must be rehydrated before they can be read, so a fresh backup could not be verified there.
 export const INITIAL_TIERS = ['Hot', 'Cool', 'Cold'] as const;
@@ -117,26 +132,58 @@ const policySchema = z.strictObject({
   verify: section(z.strictObject({ restoreTest: z.boolean().default(true) }).prefault({})),
 });
 
-const targetSchema = z.strictObject({
-  id: z.string().regex(TARGET_ID, {
-    error: (issue) =>
-      `"${String(issue.input)}" is not a valid target id (1-63 lowercase letters, digits and hyphens)`,
-  }),
-  kind: z.enum(TARGET_KINDS),
-  // Kept unresolved: secrets are read from the environment only where they are used.
-  url: z
-    .string()
-    .min(1)
-    .superRefine((url, ctx) => {
-      for (const ref of malformedEnvRefs(url)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `"${ref}" is not a valid environment variable reference (write \${NAME} with A-Z, 0-9 and _)`,
-        });
-      }
+const envRefString = z
+  .string()
+  .min(1)
+  .superRefine((url, ctx) => {
+    for (const ref of malformedEnvRefs(url)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${ref}" is not a valid environment variable reference (write \${NAME} with A-Z, 0-9 and _)`,
+      });
+    }
+  });
+
+const DATABASE_NAME = /^[^\s/]{1,63}$/;
+
+const targetSchema = z
+  .strictObject({
+    id: z.string().regex(TARGET_ID, {
+      error: (issue) =>
+        `"${String(issue.input)}" is not a valid target id (1-63 lowercase letters, digits and hyphens)`,
     }),
-  policy: z.string().min(1),
-});
+    kind: z.enum(TARGET_KINDS),
+    // Kept unresolved: secrets are read from the environment only where they are used. A server URL for
+    // databases, a path for sqlite and directory, a container URL (or connection string) for azure-blob.
+    url: envRefString,
+    policy: z.string().min(1),
+    /** postgres: back up every database of the server (`all`) or these, plus the cluster's roles. */
+    databases: z
+      .union([z.literal('all'), z.array(z.string().regex(DATABASE_NAME, 'is not a database name')).min(1)], {
+        error: 'must be "all" or a list of database names',
+      })
+      .optional(),
+    excludeTables: z.array(z.string().min(1)).optional(),
+    excludeSchemas: z.array(z.string().min(1)).optional(),
+    /** postgres: parallel dump and restore workers (directory format). */
+    jobs: z.number().int().min(2).max(32).optional(),
+    exclude: z.array(z.string().min(1)).optional(),
+    pre: z.string().min(1).optional(),
+    post: z.string().min(1).optional(),
+    /** A chain is one full followed by `fullEvery - 1` incrementals. */
+    incremental: z.strictObject({ fullEvery: z.number().int().min(1).max(1000) }).optional(),
+  })
+  .superRefine((target, ctx) => {
+    for (const [key, kinds] of Object.entries(KIND_KEYS)) {
+      if (target[key as keyof typeof KIND_KEYS] === undefined) continue;
+      if ((kinds as readonly string[]).includes(target.kind)) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `only applies to kind ${kinds.join(' or ')}, not ${target.kind}`,
+      });
+    }
+  });
 
 /** The shape of tidemark.yaml. Cross-references (policy names, unique ids) are checked by `validateConfig`. */
 export const configSchema = z.strictObject({

@@ -3,6 +3,7 @@ export {
   configSchema,
   INITIAL_TIERS,
   TARGET_KINDS,
+  CHAIN_KINDS,
   type Policy,
   type RetentionPolicy,
   type Target,

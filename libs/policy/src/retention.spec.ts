@@ -520,3 +520,72 @@ describe('idempotence', () => {
     );
   });
 });
+
+describe('chains and groups', () => {
+  const now = new Date('2026-11-20T12:00:00Z');
+
+  test('a kept incremental keeps every member it depends on, however old', () => {
+    const decisions = planRetention(
+      [
+        backup('full', '2026-11-01T02:00:00Z'),
+        backup('inc1', '2026-11-02T02:00:00Z', 'verified', { dependsOn: ['full'] }),
+        backup('inc2', '2026-11-03T02:00:00Z', 'verified', { dependsOn: ['inc1', 'full'] }),
+        backup('other', '2026-10-01T02:00:00Z'),
+      ],
+      policy({ keepLast: 1 }),
+      now,
+    );
+    assert.deepEqual(summary(decisions), [
+      'other: delete expired',
+      'full: keep chain of inc2',
+      'inc1: keep chain of inc2',
+      'inc2: keep newest verified; keepLast',
+    ]);
+  });
+
+  test('an incremental still in progress holds its chain too', () => {
+    const decisions = planRetention(
+      [
+        backup('full', '2026-11-01T02:00:00Z', 'corrupt'),
+        backup('inc1', '2026-11-19T02:00:00Z', 'uploaded', { dependsOn: ['full'] }),
+      ],
+      policy({ failedGraceDays: 1 }),
+      now,
+    );
+    assert.equal(decisionOf(decisions, 'full').action, 'keep');
+    assert.deepEqual(decisionOf(decisions, 'full').reasons, ['chain of inc1']);
+  });
+
+  test('when no kept backup needs a chain, the whole chain goes', () => {
+    const decisions = planRetention(
+      [
+        backup('full', '2026-10-01T02:00:00Z'),
+        backup('inc1', '2026-10-02T02:00:00Z', 'verified', { dependsOn: ['full'] }),
+        backup('new', '2026-11-19T02:00:00Z'),
+      ],
+      policy({ keepLast: 1 }),
+      now,
+    );
+    assert.deepEqual(
+      decisions.map((d) => `${d.backupId}:${d.action}`),
+      ['full:delete', 'inc1:delete', 'new:keep'],
+    );
+  });
+
+  test('each group keeps its own newest verified and slots', () => {
+    const decisions = planRetention(
+      [
+        backup('a-old', '2026-11-01T02:00:00Z', 'verified', { group: 'database a' }),
+        backup('b-old', '2026-11-01T02:00:00Z', 'verified', { group: 'database b' }),
+        backup('a-new', '2026-11-02T02:00:00Z', 'verified', { group: 'database a' }),
+      ],
+      policy({ keepLast: 1 }),
+      now,
+    );
+    assert.deepEqual(summary(decisions), [
+      'a-old: delete expired',
+      'b-old: keep newest verified; keepLast',
+      'a-new: keep newest verified; keepLast',
+    ]);
+  });
+});

@@ -43,20 +43,33 @@ interface LocalDate {
 
 /**
  * Decides, for every backup of one target, whether it stays in Blob Storage and whether it moves to a colder
- * tier. Pure and deterministic: one decision per backup, sorted by takenAt then backupId.
+ * tier. Pure and deterministic: one decision per backup, sorted by takenAt then backupId. Each `group` is
+ * planned on its own; a chain is kept as a unit (a kept backup keeps every member it depends on).
  */
 export function planRetention(
   backups: readonly BackupSnapshot[],
   policy: Policy,
   now: Date,
 ): RetentionDecision[] {
-  const sorted = [...backups].sort(oldestFirst);
   const ids = new Set<string>();
-  for (const backup of sorted) {
+  for (const backup of backups) {
     // A duplicate id would make "one decision per backup" ambiguous for the caller applying the plan.
     if (ids.has(backup.backupId)) throw new Error(`duplicate backupId "${backup.backupId}"`);
     ids.add(backup.backupId);
   }
+  const groups = new Map<string | undefined, BackupSnapshot[]>();
+  for (const backup of backups) {
+    const group = groups.get(backup.group) ?? [];
+    group.push(backup);
+    groups.set(backup.group, group);
+  }
+  const decisions = [...groups.values()].flatMap((group) => planGroup(group, policy, now));
+  const order = new Map([...backups].sort(oldestFirst).map((b, index) => [b.backupId, index]));
+  return decisions.sort((a, b) => (order.get(a.backupId) ?? 0) - (order.get(b.backupId) ?? 0));
+}
+
+function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date): RetentionDecision[] {
+  const sorted = [...backups].sort(oldestFirst);
 
   const nowMs = now.getTime();
   const remote = policy.retention.remote;
@@ -103,9 +116,13 @@ export function planRetention(
     }
   }
 
+  sorted.forEach((backup, index) => {
+    if (IN_PROGRESS.has(backup.status)) keep(index, 'in progress', Number.NaN);
+  });
+  keepChains(sorted, reasons);
+
   return sorted.map((backup, index): RetentionDecision => {
     const kept = reasons[index] ?? [];
-    if (IN_PROGRESS.has(backup.status)) kept.push({ text: 'in progress', until: Number.NaN });
     if (backup.status === 'failed' || backup.status === 'corrupt') {
       const graceEnd = backup.takenAt.getTime() + remote.failedGraceDays * DAY_MS;
       if (nowMs <= graceEnd) kept.push({ text: 'grace period', until: graceEnd });
@@ -119,6 +136,26 @@ export function planRetention(
       ...planTier(backup, kept, policy.tiering, nowMs),
     };
   });
+}
+
+/**
+ * A chain is a unit: every backup that a kept one depends on is kept at least as long, so no restorable point
+ * ever loses a member. `dependsOn` lists all of a backup's ancestors, so only its own reasons are passed on.
+ */
+function keepChains(sorted: readonly BackupSnapshot[], reasons: KeepReason[][]): void {
+  const indexById = new Map(sorted.map((backup, index) => [backup.backupId, index]));
+  const ownReasons = reasons.map((list) => [...list]);
+  for (let index = sorted.length - 1; index >= 0; index--) {
+    const backup = sorted[index];
+    const own = ownReasons[index] ?? [];
+    if (!backup?.dependsOn || own.length === 0) continue;
+    const until = Math.max(...own.map((reason) => (Number.isNaN(reason.until) ? Infinity : reason.until)));
+    for (const id of backup.dependsOn) {
+      const dependency = indexById.get(id);
+      if (dependency === undefined) continue;
+      reasons[dependency]?.push({ text: `chain of ${backup.backupId}`, until });
+    }
+  }
 }
 
 function oldestFirst(a: BackupSnapshot, b: BackupSnapshot): number {

@@ -12,6 +12,13 @@ export interface BackupSnapshot {
   /** When the artifact entered its current tier (Azure's early-deletion clock); null when unknown or no artifact. */
   tierSince: Date | null;
   sizeBytes: number;
+  /**
+   * Backups planned apart (each database of a server target has its own GFS slots, newest verified, minKeep).
+   * Undefined for a target with one kind of backup.
+   */
+  group?: string;
+  /** Chain members whose artifacts this backup needs to be restored: kept as long as it is. */
+  dependsOn?: readonly string[];
 }
 
 export interface TierChange {
@@ -26,7 +33,8 @@ export interface RetentionDecision {
   action: 'keep' | 'delete';
   /**
    * Every reason a backup is kept — `keepLast`, `daily 2026-11-03`, `weekly 2026-W44`, `monthly 2026-11`,
-   * `yearly 2026`, `pinned`, `newest verified`, `minKeep`, `in progress`, `grace period` — or the reason it goes:
+   * `yearly 2026`, `pinned`, `newest verified`, `minKeep`, `in progress`, `grace period`, `chain of <backupId>` —
+   * or the reason it goes:
    * `expired`, `failed, grace period over`, `corrupt, grace period over`.
    */
   reasons: string[];

@@ -108,7 +108,54 @@ describe('validateConfig shape errors', () => {
   });
 
   test('a target kind outside the enum lists the allowed kinds', () => {
-    assert.deepEqual(problems(withTarget({ kind: 'mysql' })), ['targets[0].kind: must be one of postgres']);
+    assert.deepEqual(problems(withTarget({ kind: 'oracle' })), [
+      'targets[0].kind: must be one of postgres, mysql, sqlite, directory, azure-blob',
+    ]);
+  });
+
+  test('kind-specific keys are refused on other kinds, naming the kinds that take them', () => {
+    assert.deepEqual(problems(withTarget({ kind: 'mysql', exclude: ['*.tmp'], jobs: 2 })), [
+      'targets[0].jobs: only applies to kind postgres, not mysql',
+      'targets[0].exclude: only applies to kind directory, not mysql',
+    ]);
+    assert.deepEqual(problems(withTarget({ databases: 'some' })), [
+      'targets[0].databases: must be "all" or a list of database names',
+    ]);
+    assert.deepEqual(problems(withTarget({ jobs: 1 })), ['targets[0].jobs: must be at least 2']);
+  });
+
+  test('every kind with its own settings validates', () => {
+    const config = validateConfig({
+      policies: { p: { schedule: '0 2 * * *' } },
+      targets: [
+        {
+          id: 'pg',
+          kind: 'postgres',
+          url: '${PG}',
+          policy: 'p',
+          databases: 'all',
+          jobs: 2,
+          excludeTables: ['audit.*'],
+        },
+        { id: 'my', kind: 'mysql', url: '${MY}', policy: 'p' },
+        { id: 'lite', kind: 'sqlite', url: '/data/app.db', policy: 'p' },
+        {
+          id: 'dir',
+          kind: 'directory',
+          url: '/data/laura',
+          policy: 'p',
+          exclude: ['*.tmp'],
+          pre: 'sync',
+          incremental: { fullEvery: 6 },
+        },
+        { id: 'media', kind: 'azure-blob', url: '${MEDIA}', policy: 'p', incremental: { fullEvery: 30 } },
+      ],
+    });
+    assert.deepEqual(
+      config.targets.map((t) => t.kind),
+      ['postgres', 'mysql', 'sqlite', 'directory', 'azure-blob'],
+    );
+    assert.equal(config.targets[3]?.incremental?.fullEvery, 6);
   });
 
   test('unknown keys are reported one per key, at the object that holds them', () => {
@@ -353,14 +400,14 @@ describe('validateConfig reports every problem at once', () => {
     const raw = {
       policies: { standard: { schedule: '61 * * * *', timezone: 'Mars/Base' } },
       targets: [
-        { id: 'orders-db', kind: 'mysql', url: 'postgres://a', policy: 'standard' },
+        { id: 'orders-db', kind: 'oracle', url: 'postgres://a', policy: 'standard' },
         { id: 'orders-db', kind: 'postgres', url: 'postgres://b', policy: 'gold' },
       ],
     };
     assert.deepEqual(problems(raw), [
       'policies.standard.schedule: "61 * * * *" is not a valid cron expression (minute must be 0-59)',
       'policies.standard.timezone: "Mars/Base" is not a known IANA time zone',
-      'targets[0].kind: must be one of postgres',
+      'targets[0].kind: must be one of postgres, mysql, sqlite, directory, azure-blob',
       'targets[1].id: duplicate target id "orders-db" (also targets[0])',
       'targets[1].policy: unknown policy "gold" (known: standard)',
     ]);

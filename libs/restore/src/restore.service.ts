@@ -1,9 +1,15 @@
 import { ChecksumMismatchError, createDecompressor, VerifiedStream } from '@tidemark/artifact';
-import { Catalog } from '@tidemark/catalog';
+import { Catalog, chainOf, ChainError, readChain } from '@tidemark/catalog';
 import { resolveEnvRefs } from '@tidemark/policy';
 import { backupIdTime, markTier, type AccessTier, type Manifest } from '@tidemark/manifest';
 import { redact } from '@tidemark/events';
-import { createSource } from '@tidemark/sources';
+import {
+  createSource,
+  runMemberTarget,
+  withDatabase,
+  type Source,
+  type SourceTarget,
+} from '@tidemark/sources';
 import type { BlobStore, RehydratePriority } from '@tidemark/storage';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { constants } from 'node:fs';
@@ -16,9 +22,16 @@ export interface RestoreRequest {
   backupId?: string;
   /** Restore the newest verified backup taken at or before this time. */
   at?: Date;
-  /** A database URL (may be a `${ENV}` reference, keeping the password out of argv) or a file path. */
+  /**
+   * A database URL (may be a `${ENV}` reference, keeping the password out of argv) or a file path to write the
+   * dump to; for sqlite and directory targets the path to restore into; for azure-blob a container URL.
+   */
   to: string;
   clean: boolean;
+  /** Server targets (`databases:`): which database's backup to restore. */
+  database?: string;
+  /** Parallel pg_restore workers for directory-format (jobs) backups; default 2. */
+  jobs?: number;
   onStart?: (manifest: Manifest, totalBytes: number) => void;
   onProgress?: (bytes: number) => void;
   /** How to treat a backup in the Archive tier; without it, restoring one is refused ('archived'). */
@@ -75,7 +88,7 @@ export class RestoreService {
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {}
 
-  async choose(targetId: string, backupId?: string, at?: Date): Promise<Manifest> {
+  async choose(targetId: string, backupId?: string, at?: Date, database?: string): Promise<Manifest> {
     if (backupId) {
       const found = await this.catalog.find(backupId, targetId);
       if (!found) throw new RestoreError('not-found', `no backup ${backupId} of target ${targetId}`);
@@ -89,19 +102,87 @@ export class RestoreService {
       return found.manifest;
     }
     const { manifests } = await this.catalog.list(targetId);
+    const isServer = manifests.some((m) => m.run !== undefined);
+    if (isServer && database === undefined) {
+      const names = [...new Set(manifests.filter((m) => m.run).map((m) => m.target.database))].sort();
+      throw new RestoreError(
+        'database-required',
+        `target ${targetId} backs up several databases (${names.join(', ')}); name one with --database or restore them all with --all-databases`,
+      );
+    }
     const candidates = manifests.filter(
-      (m) => m.status === 'verified' && (!at || backupIdTime(m.backupId).getTime() <= at.getTime()),
+      (m) =>
+        m.status === 'verified' &&
+        (database === undefined || m.target.database === database) &&
+        (!at || backupIdTime(m.backupId).getTime() <= at.getTime()),
     );
     const chosen = candidates.at(-1);
     if (!chosen) {
+      const what = database === undefined ? targetId : `database ${database} of ${targetId}`;
       throw new RestoreError(
         'not-found',
         at
-          ? `no verified backup of ${targetId} taken at or before ${at.toISOString()}`
-          : `no verified backup of ${targetId}`,
+          ? `no verified backup of ${what} taken at or before ${at.toISOString()}`
+          : `no verified backup of ${what}`,
       );
     }
     return chosen;
+  }
+
+  /**
+   * The newest run of a server target (at or before `at`) whose every member is verified: the globals first,
+   * then each database.
+   */
+  async chooseRun(targetId: string, at?: Date): Promise<Manifest[]> {
+    const { manifests } = await this.catalog.list(targetId);
+    const runs = new Map<string, Manifest[]>();
+    for (const m of manifests) {
+      if (!m.run) continue;
+      const list = runs.get(m.run.id) ?? [];
+      list.push(m);
+      runs.set(m.run.id, list);
+    }
+    const complete = [...runs.entries()]
+      .filter(([runId, members]) => {
+        const expected = members[0]?.run?.members?.length ?? members.length;
+        return (
+          (!at || backupIdTime(runId).getTime() <= at.getTime()) &&
+          members.length === expected &&
+          members.every((m) => m.status === 'verified')
+        );
+      })
+      .sort(([a], [b]) => a.localeCompare(b));
+    const chosen = complete.at(-1);
+    if (!chosen)
+      throw new RestoreError(
+        'not-found',
+        `no run of ${targetId} with every database verified${at ? ` taken at or before ${at.toISOString()}` : ''}`,
+      );
+    return chosen[1].sort((a, b) =>
+      a.run?.role === b.run?.role
+        ? a.target.database.localeCompare(b.target.database)
+        : a.run?.role === 'globals'
+          ? -1
+          : 1,
+    );
+  }
+
+  /** Every database of a server run (and its roles first) onto the server `to` points at. */
+  async restoreRun(
+    request: Omit<RestoreRequest, 'backupId' | 'database' | 'rehydrate'>,
+  ): Promise<RestoreResult[]> {
+    const members = await this.chooseRun(request.targetId, request.at);
+    const server = this.resolveTo(request.to);
+    const results: RestoreResult[] = [];
+    for (const member of members) {
+      const to = member.run?.role === 'globals' ? server : withDatabase(server, member.target.database);
+      results.push(await this.restore({ ...request, backupId: member.backupId, to }));
+    }
+    return results;
+  }
+
+  private resolveTo(to: string): string {
+    return to.includes('${') ? resolveEnvRefs(to, this.env, '--to') : to;
   }
 
   private async waitUntilOnline(blobName: string, rehydrate: RehydrateOptions): Promise<void> {
@@ -128,43 +209,24 @@ export class RestoreService {
   async restore(request: RestoreRequest): Promise<RestoreResult | RehydrationStarted>;
   async restore(request: RestoreRequest): Promise<RestoreResult | RehydrationStarted> {
     const started = Date.now();
-    let manifest = await this.choose(request.targetId, request.backupId, request.at);
-    const remote = manifest.locations.remote;
-    const sha256 = manifest.artifact.sha256;
-    if (!remote || !sha256)
-      throw new RestoreError('not-restorable', `backup ${manifest.backupId} has no artifact in Blob Storage`);
-    // The blob's own tier decides (the manifest may lag behind a rehydration that finished meanwhile).
-    const props = await this.store.properties(remote.blobName);
-    if (!props)
-      throw new RestoreError(
-        'not-found',
-        `the artifact ${remote.blobName} of ${manifest.backupId} is missing`,
-      );
-    if (isArchived(props)) {
-      const rehydrate = request.rehydrate;
-      if (!rehydrate) {
-        throw new RestoreError(
-          'archived',
-          `backup ${manifest.backupId} is in the Archive tier and must be rehydrated before it can be restored`,
-        );
-      }
-      const alreadyPending = props.archiveStatus?.startsWith('rehydrate-pending') ?? false;
-      if (!alreadyPending)
-        await this.store.setTier(remote.blobName, REHYDRATE_TIER, { rehydratePriority: rehydrate.priority });
-      const info: RehydrationStarted = {
-        rehydrating: true,
-        manifest,
-        priority: rehydrate.priority,
-        alreadyPending,
-      };
-      rehydrate.onStarted?.(info);
-      if (!rehydrate.wait) return info;
-      await this.waitUntilOnline(remote.blobName, rehydrate);
-    }
-    if (remote.tier === 'Archive') manifest = await this.recordRehydrated(manifest);
-    const to = request.to.includes('${') ? resolveEnvRefs(request.to, this.env, '--to') : request.to;
-    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(to);
-    if (!isUrl && !request.clean) {
+    const point = await this.choose(request.targetId, request.backupId, request.at, request.database);
+    if (!point.locations.remote || !point.artifact.sha256)
+      throw new RestoreError('not-restorable', `backup ${point.backupId} has no artifact in Blob Storage`);
+    const chained = point.chain !== undefined;
+    let members = chained
+      ? await chainOf(this.catalog, point).catch((error: unknown) => {
+          throw asRestoreError(error);
+        })
+      : [point];
+    const online = await this.bringOnline(point, members, request.rehydrate);
+    if (online) return online;
+    members = await Promise.all(
+      members.map((m) => (m.locations.remote?.tier === 'Archive' ? this.recordRehydrated(m) : m)),
+    );
+    const manifest = members.at(-1) ?? point;
+    const to = this.resolveTo(request.to);
+    const destination = this.destination(manifest, to, request);
+    if (!destination && !request.clean) {
       const exists = await access(to, constants.F_OK).then(
         () => true,
         () => false,
@@ -172,21 +234,40 @@ export class RestoreService {
       if (exists) throw new RestoreError('target-exists', `${to} already exists; pass --clean to replace it`);
     }
 
+    let bytes = 0;
+    const count = (n: number): void => {
+      bytes += n;
+      request.onProgress?.(bytes);
+    };
+    if (destination?.incremental) {
+      request.onStart?.(
+        manifest,
+        members.reduce((sum, m) => sum + (m.artifact.size ?? 0), 0),
+      );
+      await destination
+        .restore(readChain(this.store, members, count), manifest.content, { clean: request.clean })
+        .catch((error: unknown) => {
+          throw asRestoreError(error);
+        });
+      return { manifest, destination: redact(to), bytes, durationMs: Date.now() - started };
+    }
+
+    const remote = manifest.locations.remote;
+    const sha256 = manifest.artifact.sha256;
+    if (!remote || !sha256)
+      throw new RestoreError('not-restorable', `backup ${manifest.backupId} has no artifact in Blob Storage`);
     const download = await this.store.download(remote.blobName);
     request.onStart?.(manifest, download.size);
-    let bytes = 0;
     const progress = new Transform({
       transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-        bytes += chunk.length;
-        request.onProgress?.(bytes);
+        count(chunk.length);
         done(null, chunk);
       },
     });
     const verified = new VerifiedStream(sha256);
     const decompressor = createDecompressor(manifest.artifact.compression);
 
-    if (isUrl) {
-      const destination = createSource({ kind: manifest.target.kind, url: to }, { env: this.env });
+    if (destination) {
       const input = new PassThrough();
       const feeding = pipeline(download.stream, progress, verified, decompressor, input);
       // If the checksum fails the input is destroyed before its end, and the restore (one transaction) fails too.
@@ -213,13 +294,78 @@ export class RestoreService {
     }
     return { manifest, destination: to, bytes, durationMs: Date.now() - started };
   }
+
+  /**
+   * Where the bytes go: the kind's own restore (a database, a file-based store, a container), or null to write
+   * the decompressed artifact to the file `to` (a dump file for the stock tools).
+   */
+  private destination(manifest: Manifest, to: string, request: RestoreRequest): Source | null {
+    const kind = manifest.target.kind;
+    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(to) || to.includes('AccountName=');
+    if (!isUrl && !PATH_DESTINATION_KINDS.has(kind)) return null;
+    const jobs = manifest.artifact.format === 'pg_dump-directory-tar' ? (request.jobs ?? 2) : undefined;
+    const target: SourceTarget = { kind, url: to, options: jobs ? { jobs } : {} };
+    // `to` names the one database (or the server, for the globals): only the member's role carries over.
+    const member = manifest.run?.role === 'globals' ? runMemberTarget(target, manifest) : target;
+    return createSource(member, { env: this.env });
+  }
+
+  /**
+   * Every member must be readable. Archived ones are refused without `rehydrate`; with it their rehydration is
+   * started (and, with `wait`, waited for). Returns the started rehydration when the caller should stop there.
+   */
+  private async bringOnline(
+    point: Manifest,
+    members: readonly Manifest[],
+    rehydrate: RehydrateOptions | undefined,
+  ): Promise<RehydrationStarted | null> {
+    const archived: { blobName: string; pending: boolean }[] = [];
+    for (const member of members) {
+      const blobName = member.locations.remote?.blobName;
+      if (!blobName)
+        throw new RestoreError('not-restorable', `backup ${member.backupId} has no artifact in Blob Storage`);
+      // The blob's own tier decides (the manifest may lag behind a rehydration that finished meanwhile).
+      const props = await this.store.properties(blobName);
+      if (!props)
+        throw new RestoreError('not-found', `the artifact ${blobName} of ${member.backupId} is missing`);
+      if (isArchived(props))
+        archived.push({ blobName, pending: props.archiveStatus?.startsWith('rehydrate-pending') ?? false });
+    }
+    if (archived.length === 0) return null;
+    if (!rehydrate) {
+      throw new RestoreError(
+        'archived',
+        archived.length === 1 && members.length === 1
+          ? `backup ${point.backupId} is in the Archive tier and must be rehydrated before it can be restored`
+          : `backup ${point.backupId} needs ${archived.length} archived chain member(s) rehydrated before it can be restored`,
+      );
+    }
+    for (const blob of archived) {
+      if (!blob.pending)
+        await this.store.setTier(blob.blobName, REHYDRATE_TIER, { rehydratePriority: rehydrate.priority });
+    }
+    const info: RehydrationStarted = {
+      rehydrating: true,
+      manifest: point,
+      priority: rehydrate.priority,
+      alreadyPending: archived.every((blob) => blob.pending),
+    };
+    rehydrate.onStarted?.(info);
+    if (!rehydrate.wait) return info;
+    for (const blob of archived) await this.waitUntilOnline(blob.blobName, rehydrate);
+    return null;
+  }
 }
+
+// Kinds restored into a place named by a path (not a URL): the path is the destination, never a dump file.
+const PATH_DESTINATION_KINDS = new Set(['sqlite', 'directory']);
 
 function isArchived(props: { tier: string | undefined; archiveStatus?: string }): boolean {
   return props.tier === 'Archive' || (props.archiveStatus?.startsWith('rehydrate-pending') ?? false);
 }
 
 function asRestoreError(error: unknown): Error {
+  if (error instanceof ChainError) return new RestoreError(error.code, error.message);
   if (error instanceof Error && typeof (error as { code?: unknown }).code === 'string') return error;
   return new RestoreError('restore-failed', error instanceof Error ? error.message : String(error));
 }

@@ -73,7 +73,10 @@ export function artifactBlobOf(manifest: Manifest): string {
   );
 }
 
-export function snapshotOf(manifest: Manifest): BackupSnapshot {
+export function snapshotOf(
+  manifest: Manifest,
+  byId: ReadonlyMap<string, Manifest> = new Map(),
+): BackupSnapshot {
   const remote = manifest.locations.remote;
   return {
     backupId: manifest.backupId,
@@ -83,7 +86,22 @@ export function snapshotOf(manifest: Manifest): BackupSnapshot {
     tier: remote?.tier ?? null,
     tierSince: remote?.tierSince ? new Date(remote.tierSince) : null,
     sizeBytes: manifest.artifact.size ?? 0,
+    ...(manifest.run
+      ? { group: manifest.run.role === 'globals' ? 'globals' : `database ${manifest.target.database}` }
+      : {}),
+    ...(manifest.chain?.parent ? { dependsOn: chainAncestors(manifest, byId) } : {}),
   };
+}
+
+/** Every earlier member of the manifest's chain, found by walking parents (a missing link ends the walk). */
+function chainAncestors(manifest: Manifest, byId: ReadonlyMap<string, Manifest>): string[] {
+  const ancestors: string[] = [];
+  let parent = manifest.chain?.parent;
+  while (parent && !ancestors.includes(parent)) {
+    ancestors.push(parent);
+    parent = byId.get(parent)?.chain?.parent;
+  }
+  return ancestors;
 }
 
 /** Bytes in Blob Storage per access tier of the backups in `manifests`. */
@@ -122,7 +140,13 @@ export class RetentionPlanner {
     const manifests = new Map(listing.manifests.map((m) => [m.backupId, m]));
     // A backup whose deletion has started is no longer a candidate for anything: it is finished off.
     const active = listing.manifests.filter((m) => !m.deletion);
-    const decisions = new Map(planRetention(active.map(snapshotOf), policy, now).map((d) => [d.backupId, d]));
+    const decisions = new Map(
+      planRetention(
+        active.map((m) => snapshotOf(m, manifests)),
+        policy,
+        now,
+      ).map((d) => [d.backupId, d]),
+    );
     const backups = listing.manifests.map((m): PlannedBackup => {
       const takenAt = backupIdTime(m.backupId);
       const base = {

@@ -18,3 +18,5 @@ export {
   type StreamSource,
   type StructureCheckResult,
 } from './source';
+export { runMemberTarget } from './run-member';
+export { withDatabase } from './database-url';

@@ -99,7 +99,11 @@ export interface StreamSource extends SourceBase {
  */
 export interface ChainSource extends SourceBase {
   readonly incremental: true;
-  restoreTest(members: AsyncIterable<ChainMember>, point: BackupContent, scratch: Scratch): Promise<RestoreTestResult>;
+  restoreTest(
+    members: AsyncIterable<ChainMember>,
+    point: BackupContent,
+    scratch: Scratch,
+  ): Promise<RestoreTestResult>;
   /** Rebuilds the point at the place this Source points at; nothing appears there unless every entry checked out. */
   restore(members: AsyncIterable<ChainMember>, point: BackupContent, options: RestoreOptions): Promise<void>;
 }

@@ -1,13 +1,15 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createDecompressor, hashWhileFeeding } from '@tidemark/artifact';
-import { Catalog } from '@tidemark/catalog';
-import { resolveTargetUrl, TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
+import { Catalog, chainOf, readChain } from '@tidemark/catalog';
+import { resolveTarget, TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import { errorData, EventPublisher } from '@tidemark/events';
 import { markVerification, verificationPassed, type Manifest, type Verification } from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
 import { PermanentJobError, type VerifyJob } from '@tidemark/queues';
-import { createSource, SourceError, type Source } from '@tidemark/sources';
+import { createSource, runMemberTarget, SourceError, type Scratch, type Source } from '@tidemark/sources';
 import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -83,14 +85,7 @@ export class VerifyService {
     // Pass 2: a real restore, only worth doing when the bytes are the ones that were written.
     let restoreTest: Verification['restoreTest'] = null;
     if (job.restoreTest && checksum.ok && structure.ok) {
-      const again = await this.store.download(remote.blobName);
-      const restoreInput = new PassThrough();
-      const feeding = pipeline(again.stream, createDecompressor(manifest.artifact.compression), restoreInput);
-      const [result] = await Promise.all([
-        source.restoreTest(restoreInput, manifest.content.tables, scratchName(manifest.backupId)),
-        feeding,
-      ]);
-      restoreTest = result;
+      restoreTest = await this.restoreTest(source, manifest, remote.blobName);
     }
 
     const verification: Verification = { at: new Date().toISOString(), checksum, structure, restoreTest };
@@ -139,11 +134,37 @@ export class VerifyService {
     return updated;
   }
 
+  /**
+   * A real restore into a scratch copy. An incremental is rebuilt from its chain, so the test proves the point
+   * restorable, not just the changes it holds.
+   */
+  private async restoreTest(
+    source: Source,
+    manifest: Manifest,
+    blobName: string,
+  ): Promise<NonNullable<Verification['restoreTest']>> {
+    const dir = join(resolve(this.config.local.path), '.scratch');
+    await mkdir(dir, { recursive: true });
+    const scratch: Scratch = { name: scratchName(manifest.backupId), dir };
+    if (source.incremental) {
+      const members = await chainOf(this.catalog, manifest);
+      return source.restoreTest(readChain(this.store, members), manifest.content, scratch);
+    }
+    const again = await this.store.download(blobName);
+    const restoreInput = new PassThrough();
+    const feeding = pipeline(again.stream, createDecompressor(manifest.artifact.compression), restoreInput);
+    const [result] = await Promise.all([
+      source.restoreTest(restoreInput, manifest.content, scratch),
+      feeding,
+    ]);
+    return result;
+  }
+
   /** The restore test runs on the target's own server; the structural check needs only the tools. */
   private source(manifest: Manifest, env: NodeJS.ProcessEnv): Source {
     try {
-      const url = resolveTargetUrl(this.config, manifest.target.id, env);
-      return createSource({ kind: manifest.target.kind, url }, { env });
+      const target = runMemberTarget(resolveTarget(this.config, manifest.target.id, env), manifest);
+      return createSource(target, { env });
     } catch (error) {
       throw new PermanentJobError('config', errorData(error).message);
     }

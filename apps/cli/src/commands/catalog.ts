@@ -1,4 +1,4 @@
-import { backupIdTime, displayStatus } from '@tidemark/manifest';
+import { backupIdTime, displayStatus, type Manifest } from '@tidemark/manifest';
 import { policyOf } from '@tidemark/policy';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
@@ -40,6 +40,9 @@ export function registerCatalog(program: Command, context: () => CliContext): vo
         manifests.map((m) => ({
           backupId: m.backupId,
           target: m.target.id,
+          kind: m.target.kind,
+          of: m.run?.role === 'globals' ? 'globals' : m.target.database,
+          type: backupType(m),
           status: displayStatus(m),
           size: ctx.options.json ? m.artifact.size : formatBytes(m.artifact.size),
           age: formatAge(now - backupIdTime(m.backupId).getTime()),
@@ -62,4 +65,11 @@ export function registerCatalog(program: Command, context: () => CliContext): vo
       if (!found) throw new Error(`no backup ${backupId} in container ${ctx.config.storage.container}`);
       printJson(found.manifest);
     });
+}
+
+/** `full`, `incr 3` (third after its full), or the run a server target's backup belongs to. */
+function backupType(m: Manifest): string {
+  if (m.chain) return m.chain.position === 0 ? 'full' : `incr ${m.chain.position}`;
+  if (m.run) return `run ${m.run.id}`;
+  return 'full';
 }

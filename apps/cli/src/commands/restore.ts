@@ -15,6 +15,12 @@ export function registerRestore(program: Command, context: () => CliContext): vo
       'destination: a database URL (use ${ENV_VAR} to keep its password out of argv) or a file path',
     )
     .option('--clean', 'replace what the destination already holds')
+    .option('--database <name>', 'server targets (databases:): restore this database')
+    .option(
+      '--all-databases',
+      'server targets: restore the newest complete run, roles first, each database into its own name on the --to server',
+    )
+    .option('--jobs <n>', 'parallel pg_restore workers for backups taken with jobs (default 2)')
     .option(
       '--priority <Standard|High>',
       'rehydration priority when the backup is in the Archive tier (High is faster and costs more)',
@@ -31,9 +37,15 @@ export function registerRestore(program: Command, context: () => CliContext): vo
           clean?: boolean;
           priority: string;
           wait?: boolean;
+          database?: string;
+          allDatabases?: boolean;
+          jobs?: string;
         },
       ) => {
         const ctx = context();
+        const jobs = options.jobs === undefined ? undefined : Number(options.jobs);
+        if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1 || jobs > 32))
+          throw new Error(`--jobs: "${options.jobs}" is not a whole number from 1 to 32`);
         if (options.priority !== 'Standard' && options.priority !== 'High')
           throw new Error(`--priority: "${options.priority}" is not Standard or High`);
         const priority = options.priority;
@@ -42,6 +54,50 @@ export function registerRestore(program: Command, context: () => CliContext): vo
           at = new Date(options.at);
           if (Number.isNaN(at.getTime()))
             throw new Error(`--at: "${options.at}" is not an ISO time (e.g. 2026-11-21T02:00:00Z)`);
+        }
+        if (options.allDatabases) {
+          if (options.backup || options.database)
+            throw new Error('--all-databases restores a whole run; it takes neither --backup nor --database');
+          const results = await ctx.restores
+            .restoreRun({
+              targetId,
+              ...(at ? { at } : {}),
+              to: options.to,
+              clean: Boolean(options.clean),
+              ...(jobs ? { jobs } : {}),
+            })
+            .catch(async (error: unknown) => {
+              await publishRestoreEvent(ctx, 'tidemark.restore.failed', targetId, undefined, {
+                stage: 'restore',
+                error: errorData(error),
+              });
+              throw error;
+            });
+          for (const result of results) {
+            await publishRestoreEvent(ctx, 'tidemark.restore.completed', targetId, result.manifest.backupId, {
+              stage: 'restore',
+              destination: result.destination,
+              sizes: { compressed: result.bytes },
+              durations: { restore: result.durationMs },
+            });
+          }
+          if (ctx.options.json) {
+            printJson(
+              results.map((r) => ({
+                backupId: r.manifest.backupId,
+                database: r.manifest.run?.role === 'globals' ? null : r.manifest.target.database,
+                destination: r.destination,
+                bytes: r.bytes,
+                durationMs: r.durationMs,
+              })),
+            );
+            return;
+          }
+          for (const r of results) {
+            const what = r.manifest.run?.role === 'globals' ? 'roles' : `database ${r.manifest.target.database}`;
+            console.log(`restored ${what} from ${r.manifest.backupId} into ${r.destination}`);
+          }
+          return;
         }
         const showProgress = process.stderr.isTTY && !ctx.options.json;
         const bar = new SingleBar({
@@ -56,6 +112,8 @@ export function registerRestore(program: Command, context: () => CliContext): vo
             targetId,
             ...(options.backup ? { backupId: options.backup } : {}),
             ...(at ? { at } : {}),
+            ...(options.database ? { database: options.database } : {}),
+            ...(jobs ? { jobs } : {}),
             to: options.to,
             clean: Boolean(options.clean),
             onStart: (manifest, size) => {

@@ -1,3 +1,4 @@
+import type { TableCount } from '@tidemark/manifest';
 import { createSource } from '@tidemark/sources';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -46,10 +47,12 @@ export async function compareDatabases(
   sourceUrl: string,
   restoredUrl: string,
 ): Promise<{ table: string; source: number; restored: number }[]> {
-  const [source, restored] = await Promise.all([
-    createSource({ kind: 'postgres', url: sourceUrl }).tableCounts(),
-    createSource({ kind: 'postgres', url: restoredUrl }).tableCounts(),
-  ]);
+  const counts = (url: string): Promise<TableCount[]> => {
+    const source = createSource({ kind: 'postgres', url });
+    if (source.incremental) throw new Error('a postgres source has table counts');
+    return source.tableCounts();
+  };
+  const [source, restored] = await Promise.all([counts(sourceUrl), counts(restoredUrl)]);
   return source.map((t) => ({
     table: `${t.schema}.${t.name}`,
     source: t.rows,
