@@ -415,12 +415,14 @@ describe('validateConfig reports every problem at once', () => {
 
   test('issues carry path and message separately', () => {
     try {
-      validateConfig(withTarget({ kind: 'mysql' }));
+      validateConfig(withTarget({ kind: 'oracle' }));
       assert.fail('expected a ConfigError');
     } catch (error) {
       assert.ok(error instanceof ConfigError);
       assert.equal(error.name, 'ConfigError');
-      assert.deepEqual(error.issues, [{ path: 'targets[0].kind', message: 'must be one of postgres' }]);
+      assert.deepEqual(error.issues, [
+        { path: 'targets[0].kind', message: 'must be one of postgres, mysql, sqlite, directory, azure-blob' },
+      ]);
     }
   });
 });

@@ -77,11 +77,11 @@ export async function readTar(
   onError: 'drain' | 'destroy',
 ): Promise<number> {
   const extract = tar.extract();
-  let stopped = false;
+  const state = { stopped: false };
   const feeding = (async () => {
     for await (const chunk of input as AsyncIterable<Buffer>) {
       // After a failure the rest is still read (in 'drain' mode), just not parsed.
-      if (stopped || extract.destroying) continue;
+      if (state.stopped || extract.destroying) continue;
       if (!extract.write(chunk)) await drained(extract);
     }
     if (!extract.destroying) extract.end(undefined);
@@ -102,12 +102,12 @@ export async function readTar(
         body,
       });
       // Whatever the visitor left unread must still pass through, or the parser stalls.
-      for await (const chunk of body) void chunk.length;
+      await skip(body);
     }
     await feeding;
     return count;
   } catch (err) {
-    stopped = true;
+    state.stopped = true;
     extract.destroy();
     if (onError === 'destroy') input.destroy();
     const inputFailure = await feeding.then(
@@ -116,6 +116,12 @@ export async function readTar(
     );
     throw onError === 'drain' && inputFailure ? inputFailure.failure : err;
   }
+}
+
+async function skip(body: AsyncIterable<Buffer>): Promise<number> {
+  let bytes = 0;
+  for await (const chunk of body) bytes += chunk.length;
+  return bytes;
 }
 
 function paxRecords(pax: unknown): Record<string, string> {

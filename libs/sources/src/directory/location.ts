@@ -12,7 +12,10 @@ export function parseDirectoryUrl(url: string): string {
   if (text === '') throw new SourceError('invalid-url', 'a directory target needs a path');
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
     if (!text.toLowerCase().startsWith('file://')) {
-      throw new SourceError('invalid-url', `invalid directory URL "${text}": use a path or file:///absolute/dir`);
+      throw new SourceError(
+        'invalid-url',
+        `invalid directory URL "${text}": use a path or file:///absolute/dir`,
+      );
     }
     let path: string;
     try {

@@ -5,10 +5,9 @@ import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type { BackupContent, FileEntry } from '@tidemark/manifest';
-import type { Entry } from 'tar-stream';
 import { SourceError, type ChainMember } from '../source';
 import { errnoCode, fsReason, removeTree } from './fs-util';
-import { readTar, TarFormatError } from './tar-read';
+import { readTar, TarFormatError, type TarEntry } from './tar-read';
 import { comparePaths } from './walk';
 
 /**
@@ -81,7 +80,11 @@ async function inspect(
     }
     return { kind: 'occupied', mode };
   }
-  if (!clean) throw new SourceError('target-not-empty', `${dest} exists and is not a directory; pass --clean to replace it`);
+  if (!clean)
+    throw new SourceError(
+      'target-not-empty',
+      `${dest} exists and is not a directory; pass --clean to replace it`,
+    );
   return { kind: 'occupied' };
 }
 
@@ -100,7 +103,10 @@ async function swap(staging: string, dest: string, kind: 'missing' | 'empty' | '
     throw err;
   }
   await removeTree(old).catch((err: unknown) => {
-    throw new SourceError('restore-failed', `restored ${dest}, but could not remove its previous contents at ${old}: ${fsReason(err)}`);
+    throw new SourceError(
+      'restore-failed',
+      `restored ${dest}, but could not remove its previous contents at ${old}: ${fsReason(err)}`,
+    );
   });
 }
 
@@ -114,10 +120,12 @@ async function build(
   // Owner-only until the end, so nothing is exposed (or read-only) while files are still being written.
   for (const dir of dirs) await mkdir(join(staging, dir.path), { recursive: true, mode: 0o700 });
 
-  const wanted = new Map(entries.filter((entry) => entry.type === 'file').map((entry) => [entry.path, entry]));
+  const wanted = new Map(
+    entries.filter((entry) => entry.type === 'file').map((entry) => [entry.path, entry]),
+  );
   const written = new Set<string>();
   for await (const member of members) {
-    const onEntry = async (entry: Entry): Promise<void> => {
+    const onEntry = async (entry: TarEntry): Promise<void> => {
       const name = memberName(entry.header.name);
       const want = wanted.get(name);
       // Older members also hold versions this point replaced; only the holder named by `in` counts.
@@ -168,7 +176,7 @@ async function build(
 async function writeFile(
   staging: string,
   want: FileEntry,
-  entry: Entry,
+  entry: TarEntry,
   backupId: string,
   strict: boolean,
 ): Promise<void> {
@@ -200,7 +208,7 @@ async function writeFile(
   if (want.mtimeMs !== undefined) await utimes(abs, want.mtimeMs / 1000, want.mtimeMs / 1000);
 }
 
-async function drain(entry: Entry): Promise<void> {
+async function drain(entry: TarEntry): Promise<void> {
   for await (const _chunk of entry) {
     // discarded: this member's bytes are not part of the point
   }

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import { Readable, type Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { BackupContent, FileEntry } from '@tidemark/manifest';
-import tar, { type Headers, type Pack } from 'tar-stream';
+import tar, { type Pack } from 'tar-stream';
 import { SourceError } from '../source';
 import { openListedFile, readExactly, type OpenedFile } from './file-read';
 import type { Excluder } from './location';
@@ -27,6 +27,9 @@ export interface TarDump {
   content: Promise<BackupContent>;
   abort(): void;
 }
+
+type EntryHeader = Parameters<Pack['entry']>[0];
+type EntrySink = ReturnType<Pack['entry']>;
 
 // ustar holds 100 bytes of name; longer names go into a pax header rather than ustar's prefix split.
 const USTAR_NAME_BYTES = 100;
@@ -107,7 +110,13 @@ async function dumpOne(
     const linkTarget = item.linkTarget ?? '';
     if (before?.type === 'symlink' && before.linkTarget === linkTarget)
       return { ...meta, linkTarget, in: before.in };
-    await writeEntry(pack, { name: item.path, type: 'symlink', linkname: linkTarget, mode: item.mode, mtime });
+    await writeEntry(pack, {
+      name: item.path,
+      type: 'symlink',
+      linkname: linkTarget,
+      mode: item.mode,
+      mtime,
+    });
     return { ...meta, linkTarget, in: options.backupId };
   }
   const carried = before?.type === 'file' && before.sha256 !== undefined ? before : undefined;
@@ -133,14 +142,13 @@ async function dumpOne(
   }
 }
 
-function headerFor(header: Headers): Headers {
+function headerFor(header: EntryHeader): EntryHeader {
   // An empty pax record set makes tar-stream write the name (and link name) as pax records.
-  const long = Buffer.byteLength(header.name) > USTAR_NAME_BYTES;
-  return long ? { ...header, pax: {} } as Headers : header;
+  return Buffer.byteLength(header.name) > USTAR_NAME_BYTES ? { ...header, pax: {} } : header;
 }
 
 /** Writes a member without a body (directory, symlink) and waits until the pack has taken it. */
-function writeEntry(pack: Pack, header: Headers): Promise<void> {
+function writeEntry(pack: Pack, header: EntryHeader): Promise<void> {
   return new Promise((resolve, reject) => {
     pack.entry(headerFor(header), (err?: Error | null) => {
       if (err) reject(err);
@@ -150,7 +158,7 @@ function writeEntry(pack: Pack, header: Headers): Promise<void> {
 }
 
 async function writeFile(pack: Pack, rel: string, file: OpenedFile): Promise<string> {
-  let sink: Writable | undefined;
+  let sink: EntrySink | undefined;
   const taken = new Promise<void>((resolve, reject) => {
     sink = pack.entry(
       headerFor({
@@ -170,12 +178,12 @@ async function writeFile(pack: Pack, rel: string, file: OpenedFile): Promise<str
   if (!sink) throw new Error('tar-stream returned no entry stream');
   const entry = sink;
   const sha256 = await readExactly(file, rel, (chunk) => write(entry, chunk));
-  entry.end();
+  entry.end(undefined);
   await taken;
   return sha256;
 }
 
-function write(sink: Writable, chunk: Buffer): Promise<void> | undefined {
+function write(sink: EntrySink, chunk: Buffer): Promise<void> | undefined {
   if (sink.destroyed) throw new Error('the tar stream was closed');
   if (sink.write(chunk)) return undefined;
   return new Promise((resolve, reject) => {

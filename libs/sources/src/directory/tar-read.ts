@@ -1,5 +1,8 @@
 import type { Readable } from 'node:stream';
-import tar, { type Entry, type Extract, type Headers } from 'tar-stream';
+import tar, { type Extract, type Header } from 'tar-stream';
+
+/** One member as the parser hands it over: its header and a stream of its body. */
+export type TarEntry = Extract extends AsyncIterable<infer T> ? T : never;
 
 /** The tar itself is malformed or cut short (as opposed to the input stream failing). */
 export class TarFormatError extends Error {
@@ -21,7 +24,7 @@ const END_OF_ARCHIVE = 2 * BLOCK;
  */
 export async function readTar(
   input: Readable,
-  onEntry: (entry: Entry) => Promise<void>,
+  onEntry: (entry: TarEntry) => Promise<void>,
   options: ReadTarOptions,
 ): Promise<number> {
   const extract = tar.extract();
@@ -59,14 +62,20 @@ function isParseError(err: Error): boolean {
   );
 }
 
-function memberEnd(header: Headers): number {
-  const start = (header as Headers & { byteOffset?: number }).byteOffset ?? 0;
-  const size = header.type === 'file' || header.type === 'contiguous-file' ? (header.size ?? 0) : 0;
+function memberEnd(header: Header): number {
+  // tar-stream records where the member's data starts, though its types do not say so.
+  const start = (header as Header & { byteOffset?: number }).byteOffset ?? 0;
+  const size = header.type === 'file' || header.type === 'contiguous-file' ? header.size : 0;
   return start + Math.ceil(size / BLOCK) * BLOCK;
 }
 
 /** Feeds the input into the parser with backpressure; resolves with the input's error, if it failed. */
-async function feed(input: Readable, extract: Extract, tail: TailWatch, drainOnError: boolean): Promise<unknown> {
+async function feed(
+  input: Readable,
+  extract: Extract,
+  tail: TailWatch,
+  drainOnError: boolean,
+): Promise<unknown> {
   let open = true;
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
@@ -81,7 +90,7 @@ async function feed(input: Readable, extract: Extract, tail: TailWatch, drainOnE
     extract.destroy(err instanceof Error ? err : new Error(String(err)));
     return err;
   }
-  if (open) extract.end();
+  if (open) extract.end(undefined);
   return undefined;
 }
 

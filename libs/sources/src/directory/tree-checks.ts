@@ -15,7 +15,9 @@ export async function checkTree(dir: string, point: BackupContent): Promise<Chec
 }
 
 function key(entry: Pick<FileEntry, 'path' | 'type' | 'linkTarget'>): string {
-  return entry.type === 'symlink' ? `symlink ${entry.path} -> ${entry.linkTarget ?? ''}` : `${entry.type} ${entry.path}`;
+  return entry.type === 'symlink'
+    ? `symlink ${entry.path} -> ${entry.linkTarget ?? ''}`
+    : `${entry.type} ${entry.path}`;
 }
 
 function filesCheck(expected: FileEntry[], actual: Listed[]): Check {
@@ -23,7 +25,12 @@ function filesCheck(expected: FileEntry[], actual: Listed[]): Check {
   const have = new Set(actual.map(key));
   const missing = [...want].filter((k) => !have.has(k));
   const extra = [...have].filter((k) => !want.has(k));
-  const check: Check = { name: 'files', ok: missing.length === 0 && extra.length === 0, expected: want.size, actual: have.size };
+  const check: Check = {
+    name: 'files',
+    ok: missing.length === 0 && extra.length === 0,
+    expected: want.size,
+    actual: have.size,
+  };
   const parts: string[] = [];
   if (missing.length > 0) parts.push(`missing ${describe(missing)}`);
   if (extra.length > 0) parts.push(`unexpected ${describe(extra)}`);
@@ -48,12 +55,19 @@ async function sha256Check(dir: string, expected: FileEntry[], actual: Listed[])
       matching++;
       continue;
     }
-    first ??= sha256 === undefined
-      ? `${file.path}: not restored`
-      : `${file.path}: expected ${file.sha256 ?? 'none'}, got ${sha256}`;
+    first ??=
+      sha256 === undefined
+        ? `${file.path}: not restored`
+        : `${file.path}: expected ${file.sha256 ?? 'none'}, got ${sha256}`;
   }
-  const check: Check = { name: 'sha256', ok: matching === files.length, expected: files.length, actual: matching };
-  if (first !== undefined) check.detail = files.length - matching > 1 ? `${first} (and ${files.length - matching - 1} more)` : first;
+  const check: Check = {
+    name: 'sha256',
+    ok: matching === files.length,
+    expected: files.length,
+    actual: matching,
+  };
+  if (first !== undefined)
+    check.detail = files.length - matching > 1 ? `${first} (and ${files.length - matching - 1} more)` : first;
   return check;
 }
 

@@ -40,7 +40,10 @@ export function dumpSqlite(
     try {
       await writeFile(copy, '', { flag: 'wx', mode: 0o600 });
     } catch (err) {
-      throw new SourceError('dump-failed', `cannot create the copy of ${path} in ${workDir}: ${messageOf(err)}`);
+      throw new SourceError(
+        'dump-failed',
+        `cannot create the copy of ${path} in ${workDir}: ${messageOf(err)}`,
+      );
     }
     if (state.aborted) throw aborted();
     state.job = startWorker({ op: 'snapshot', source: path, copy, ...settings });

@@ -39,7 +39,8 @@ function fromUrl(text: string, invalid: (reason: string) => SourceError): string
   // sqlite://data/app.db would silently mean host "data"; only an empty (or local) host is a path on this machine.
   if (parsed.host !== '' && parsed.host !== 'localhost')
     throw invalid('the path must be absolute (three slashes: sqlite:///path/to/file.db)');
-  if (parsed.search !== '' || parsed.hash !== '') throw invalid('query strings and fragments are not supported');
+  if (parsed.search !== '' || parsed.hash !== '')
+    throw invalid('query strings and fragments are not supported');
   let path: string;
   try {
     path = fileURLToPath(parsed);

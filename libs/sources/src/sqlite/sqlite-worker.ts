@@ -11,8 +11,8 @@ import type { TableCount } from '@tidemark/manifest';
 export type WorkerRequest =
   /** Online backup of `source` into `copy` inside one read transaction, then integrity_check and counts on the copy. */
   | { op: 'snapshot'; source: string; copy: string; pagesPerStep: number; busyTimeoutMs: number }
-  /** integrity_check, and counts when it passes, on a file Tidemark owns (a restored copy). */
-  | { op: 'check'; path: string }
+  /** integrity_check, and (with `counts`) counts when it passes, on a file Tidemark owns (a restored copy). */
+  | { op: 'check'; path: string; counts: boolean }
   /** Counts on a live database, read-only, in one read transaction. */
   | { op: 'count'; path: string; busyTimeoutMs: number };
 
@@ -84,12 +84,12 @@ function workerMain(sqlite: typeof Sqlite, threads: typeof Threads): void {
       return { schema: 'main', name, rows: Number(row?.n ?? 0) };
     });
   };
-  const checkAndCount = (path: string): WorkerResult => {
+  const checkAndCount = (path: string, counts: boolean): WorkerResult => {
     stage = 'check';
     const db = new sqlite.DatabaseSync(path);
     try {
       const problems = integrity(db);
-      if (problems.length > 0) return { problems };
+      if (problems.length > 0 || !counts) return { problems };
       stage = 'count';
       return { problems, tables: count(db) };
     } finally {
@@ -125,10 +125,10 @@ function workerMain(sqlite: typeof Sqlite, threads: typeof Threads): void {
         // Let a pending 'abort' message in before the (synchronous) check starts.
         await new Promise((resolve) => setImmediate(resolve));
         if (aborted) return undefined;
-        return { ...checkAndCount(request.copy), pages };
+        return { ...checkAndCount(request.copy, true), pages };
       }
       case 'check':
-        return checkAndCount(request.path);
+        return checkAndCount(request.path, request.counts);
       case 'count': {
         const db = new sqlite.DatabaseSync(request.path, { readOnly: true, timeout: request.busyTimeoutMs });
         try {
