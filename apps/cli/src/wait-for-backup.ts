@@ -41,6 +41,56 @@ export async function waitForBackup(
   );
 }
 
+/**
+ * Follows a server run (one backup per database plus the globals) until every member is verified, corrupt or
+ * failed, or the run itself failed before it dumped anything. Members are learnt from the first `dumped` event.
+ */
+export async function waitForRun(
+  ctx: CliContext,
+  runId: string,
+  options: { from: string; timeoutMs: number; onEvent?: (event: TidemarkEvent) => void },
+): Promise<{ runFailure: TidemarkEvent | null; members: Map<string, TidemarkEvent> }> {
+  const bus = await ctx.bus();
+  const controller = new AbortController();
+  const timer = setTimeout(() => {
+    controller.abort();
+  }, options.timeoutMs);
+  let members: string[] | null = null;
+  const finals = new Map<string, TidemarkEvent>();
+  try {
+    for await (const { event } of bus.follow({ from: options.from, signal: controller.signal })) {
+      const backupId = event.data.backupId;
+      if (!backupId) continue;
+      if (backupId === runId) {
+        options.onEvent?.(event);
+        if (event.type === 'tidemark.backup.failed') return { runFailure: event, members: finals };
+        continue;
+      }
+      const run = event.data['run'] as { id?: string; members?: string[] } | undefined;
+      if (members === null && run?.id === runId && Array.isArray(run.members)) members = run.members;
+      // Finals of unknown backups are kept too: a member may fail before any member's dumped event names it.
+      if (FINAL.has(event.type)) finals.set(backupId, event);
+      if (!members?.includes(backupId)) continue;
+      options.onEvent?.(event);
+      const all = members;
+      if (all.every((id) => finals.has(id))) {
+        return {
+          runFailure: null,
+          members: new Map(
+            all.flatMap((id) => (finals.has(id) ? [[id, finals.get(id) as TidemarkEvent]] : [])),
+          ),
+        };
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+  throw new Error(
+    `gave up waiting for run ${runId} after ${Math.round(options.timeoutMs / 1000)}s (it may still finish: tidemark list)`,
+  );
+}
+
 export function describeEvent(event: TidemarkEvent): string {
   const d = event.data;
   const stage = event.type.replace('tidemark.', '');

@@ -84,6 +84,10 @@ export class Pipeline {
       durations: { dump: durationMs },
       parts: manifest.artifact.parts.length,
       tables: manifest.content.tables.length,
+      ...(manifest.content.files ? { files: manifest.content.files.length } : {}),
+      ...(manifest.chain ? { chain: manifest.chain } : {}),
+      // Lets a waiter on a server run learn every member from the first that is dumped.
+      ...(manifest.run ? { run: manifest.run, database: manifest.target.database } : {}),
     });
   }
 

@@ -216,7 +216,9 @@ function partFile(manifest: Manifest, dumpAttempt: number, part: number): string
 /** DESIGN §5 metadata on the artifact blob: enough to identify and check it without the manifest. */
 function blobMetadata(manifest: Manifest): Record<string, string> {
   return {
-    backup_type: 'full',
+    backup_type: manifest.chain && manifest.chain.position > 0 ? 'incremental' : 'full',
+    ...(manifest.chain ? { chain_base: manifest.chain.base, chain_parent: manifest.chain.parent ?? '' } : {}),
+    ...(manifest.run ? { run_id: manifest.run.id } : {}),
     target: manifest.target.id,
     backup_id: manifest.backupId,
     sha256: manifest.artifact.sha256 ?? '',

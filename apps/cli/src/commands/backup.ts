@@ -2,7 +2,7 @@ import { targetById } from '@tidemark/policy';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
 import { printJson } from '../output';
-import { describeEvent, eventCursor, waitForBackup } from '../wait-for-backup';
+import { describeEvent, eventCursor, waitForBackup, waitForRun } from '../wait-for-backup';
 
 export function registerBackup(program: Command, context: () => CliContext): void {
   program
@@ -27,6 +27,10 @@ export function registerBackup(program: Command, context: () => CliContext): voi
         if (ctx.options.json) printJson(result);
         return;
       }
+      if (targetById(ctx.config, targetId).databases !== undefined) {
+        await waitForServerRun(ctx, result.backupId, targetId, from, Number(options.timeout) * 1000);
+        return;
+      }
       const final = await waitForBackup(ctx, result.backupId, {
         from,
         timeoutMs: Number(options.timeout) * 1000,
@@ -46,4 +50,50 @@ export function registerBackup(program: Command, context: () => CliContext): voi
         console.log(`backup ${result.backupId} verified`);
       }
     });
+}
+
+/** A server target's backup is a run: exit 0 only when every database (and the globals) is verified. */
+async function waitForServerRun(
+  ctx: CliContext,
+  runId: string,
+  targetId: string,
+  from: string,
+  timeoutMs: number,
+): Promise<void> {
+  const outcome = await waitForRun(ctx, runId, {
+    from,
+    timeoutMs,
+    onEvent: (event) => {
+      if (!ctx.options.json) console.log(`  ${event.data.backupId ?? ''} ${describeEvent(event)}`);
+    },
+  });
+  const { manifests } = await ctx.catalog.list(targetId);
+  const members = manifests.filter((m) => m.run?.id === runId);
+  const ok =
+    outcome.runFailure === null &&
+    [...outcome.members.values()].every((event) => event.type === 'tidemark.backup.verified');
+  if (!ok) process.exitCode = 1;
+  if (ctx.options.json) {
+    printJson({
+      backupId: runId,
+      runId,
+      targetId,
+      status: ok ? 'verified' : 'failed',
+      error: outcome.runFailure?.data.error,
+      members: members.map((m) => ({
+        backupId: m.backupId,
+        database: m.run?.role === 'globals' ? null : m.target.database,
+        role: m.run?.role,
+        status: m.status,
+      })),
+    });
+    return;
+  }
+  if (outcome.runFailure) {
+    console.error(`tidemark: run ${runId} failed: ${outcome.runFailure.data.error?.message ?? ''}`);
+    return;
+  }
+  for (const m of members)
+    console.log(`${m.backupId}  ${m.run?.role === 'globals' ? 'globals' : m.target.database}  ${m.status}`);
+  console.log(ok ? `run ${runId} verified` : `run ${runId}: not every member is verified`);
 }

@@ -94,7 +94,8 @@ export function registerRestore(program: Command, context: () => CliContext): vo
             return;
           }
           for (const r of results) {
-            const what = r.manifest.run?.role === 'globals' ? 'roles' : `database ${r.manifest.target.database}`;
+            const what =
+              r.manifest.run?.role === 'globals' ? 'roles' : `database ${r.manifest.target.database}`;
             console.log(`restored ${what} from ${r.manifest.backupId} into ${r.destination}`);
           }
           return;
