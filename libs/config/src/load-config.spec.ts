@@ -169,3 +169,17 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('the example configs in the repository', () => {
+  const repo = join(__dirname, '..', '..', '..');
+
+  test('tidemark.all-kinds.example.yaml loads: one target of every kind, each with its settings', () => {
+    const config = loadConfig({ path: join(repo, 'tidemark.all-kinds.example.yaml'), env: {} });
+    assert.deepEqual(
+      config.targets.map((t) => t.kind),
+      ['postgres', 'postgres', 'mysql', 'sqlite', 'directory', 'azure-blob'],
+    );
+    assert.equal(config.targets[1]?.databases, 'all');
+    assert.equal(config.targets[4]?.incremental?.fullEvery, 7);
+  });
+});
