@@ -151,12 +151,12 @@ describe('loadConfig', () => {
 
   test('validation errors use the file as origin and list every problem', () => {
     const file = writeConfig(
-      VALID.replace('"0 2 * * *"', '"61 * * * *"').replace('kind: postgres', 'kind: mysql') + 'extra: 1\n',
+      VALID.replace('"0 2 * * *"', '"61 * * * *"').replace('kind: postgres', 'kind: oracle') + 'extra: 1\n',
     );
     const origin = relative(process.cwd(), file);
     assert.deepEqual(errorMessage(() => loadConfig({ path: origin, env: {} })).split('\n'), [
       'policies.standard.schedule: "61 * * * *" is not a valid cron expression (minute must be 0-59)',
-      'targets[0].kind: must be one of postgres',
+      'targets[0].kind: must be one of postgres, mysql, sqlite, directory, azure-blob',
       `${origin}: unknown key "extra"`,
     ]);
   });
