@@ -129,7 +129,10 @@ export function connectError(err: unknown, target: MysqlTarget, database: string
     return new SourceError('source-auth', `${where} refused user "${target.user}": ${message}`);
   }
   if (errno === ER_BAD_DB_ERROR) {
-    return new SourceError('source-missing-database', `database "${database}" does not exist on ${address(target)}`);
+    return new SourceError(
+      'source-missing-database',
+      `database "${database}" does not exist on ${address(target)}`,
+    );
   }
   const reason = (code && NETWORK_REASONS[code]) ?? message;
   return new SourceError('source-unreachable', `cannot reach ${where}: ${reason}`);
@@ -145,7 +148,8 @@ export function isConnectionFailure(err: unknown): boolean {
 }
 
 export function errorCode(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string')
+    return err.code;
   return undefined;
 }
 

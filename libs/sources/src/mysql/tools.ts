@@ -55,7 +55,9 @@ export function parseToolVersion(output: string): string | undefined {
 async function locate(role: ToolRole, lookup: ToolLookup): Promise<{ name: string; path: string }> {
   const names = CANDIDATES[role];
   const explicit = lookup.binDir ?? lookup.env['TIDEMARK_MYSQL_BIN'];
-  const dirs = explicit ? [explicit] : (lookup.env['PATH'] ?? '').split(delimiter).filter((dir) => dir !== '');
+  const dirs = explicit
+    ? [explicit]
+    : (lookup.env['PATH'] ?? '').split(delimiter).filter((dir) => dir !== '');
   for (const name of names) {
     for (const dir of dirs) {
       const path = join(dir, name);
@@ -111,7 +113,7 @@ export async function startMysqlTool(
   args: string[],
   env: NodeJS.ProcessEnv,
   stdio: { stdin: boolean; stdout: boolean },
-): Promise<RunningTool & { optionFile: string }> {
+): Promise<RunningTool> {
   const dir = await mkdtemp(join(tmpdir(), 'tidemark-mysql-'));
   const optionFile = join(dir, 'client.cnf');
   let running: RunningTool;
@@ -146,7 +148,8 @@ export async function startMysqlTool(
     stdin: running.stdin,
     stdout: running.stdout,
     exit,
-    kill: running.kill,
-    optionFile,
+    kill: () => {
+      running.kill();
+    },
   };
 }
