@@ -212,7 +212,9 @@ export class DumpService {
       },
       tool: { ...manifest.tool, dumpTool: info.dumpTool },
     };
-    await this.checkDisk(targetId, backupId, info.estimatedBytes);
+    // These formats stage a full copy in the work directory before the compressed parts are written.
+    const staged = source.format === 'sqlite-db' || source.format === 'pg_dump-directory-tar';
+    await this.checkDisk(targetId, backupId, info.estimatedBytes * (staged ? 2 : 1));
     await this.local.writeManifest(manifest);
 
     const lockHolder = options.lockHeldBy ?? backupId;

@@ -57,7 +57,7 @@ const RESTORE_COMMAND: Record<ArtifactFormat, string> = {
   'pg_dump-directory-tar': 'tar -x -C <dir> && pg_restore --no-owner -j 4 -d <database> <dir>',
   'pg_dumpall-globals': 'psql -d postgres',
   'mysqldump-sql': 'mariadb <database>',
-  'sqlite-db': 'cat > <file.db>',
+  'sqlite-db': 'cat > <file.db> (first remove any old <file.db>-wal, -shm or -journal)',
   tar: 'tar -x -C <dir> (an incremental: extract its chain from content.chain.base onwards, keeping for each path the member named by content.files[].in)',
 };
 

@@ -29,6 +29,8 @@ export function dumpSqlite(
   const copy = join(workDir, `${backupId}-${randomBytes(4).toString('hex')}.sqlite-copy`);
   const stdout = new PassThrough();
   const state: { aborted: boolean; job?: WorkerJob } = { aborted: false };
+  // A function, not the field itself: abort() flips it while this code awaits.
+  const isAborted = (): boolean => state.aborted;
   const aborted = (): SourceError => new SourceError('dump-failed', `the copy of ${path} was aborted`);
   let settleTables: { resolve: (tables: TableCount[]) => void; reject: (err: unknown) => void } | undefined;
   const tables = new Promise<TableCount[]>((resolve, reject) => {
@@ -45,7 +47,7 @@ export function dumpSqlite(
         `cannot create the copy of ${path} in ${workDir}: ${messageOf(err)}`,
       );
     }
-    if (state.aborted) throw aborted();
+    if (isAborted()) throw aborted();
     state.job = startWorker({ op: 'snapshot', source: path, copy, ...settings });
     let result;
     try {
@@ -53,7 +55,7 @@ export function dumpSqlite(
     } catch (err) {
       throw copyError(err, path);
     }
-    if (result === 'aborted' || state.aborted) throw aborted();
+    if (result === 'aborted' || isAborted()) throw aborted();
     const problem = result.problems?.[0];
     if (problem !== undefined || !result.tables) {
       throw new SourceError(
@@ -69,7 +71,7 @@ export function dumpSqlite(
       settleTables?.resolve(await takeCopy());
       await pipeline(createReadStream(copy), stdout);
     } catch (err) {
-      const error = state.aborted
+      const error = isAborted()
         ? aborted()
         : err instanceof SourceError
           ? err

@@ -174,7 +174,7 @@ export class SqliteSource implements StreamSource {
       if (code === 'EEXIST')
         throw new SourceError('target-not-empty', `${this.path} already exists; pass --clean to replace it`);
       if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') throw err;
-      // File systems without hard links: check, then rename (a narrow race, documented).
+      // File systems without hard links: check, then rename (only a file created in between could be replaced).
       await this.refuseExisting();
       await rename(temp, this.path);
     }

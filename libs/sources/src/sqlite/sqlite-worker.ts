@@ -64,11 +64,16 @@ function workerMain(sqlite: typeof Sqlite, threads: typeof Threads): void {
 
   const quote = (name: string): string => `"${name.replaceAll('"', '""')}"`;
   const integrity = (db: Sqlite.DatabaseSync): string[] => {
-    const lines = db
-      .prepare('PRAGMA integrity_check(20)')
-      .all()
-      .map((row) => String(Object.values(row)[0]));
-    return lines.length === 1 && lines[0] === 'ok' ? [] : lines;
+    try {
+      const lines = db
+        .prepare('PRAGMA integrity_check(20)')
+        .all()
+        .map((row) => String(Object.values(row)[0]));
+      return lines.length === 1 && lines[0] === 'ok' ? [] : lines;
+    } catch (err) {
+      // Damage can stop the check itself ("database disk image is malformed"): that is its verdict too.
+      return [err instanceof Error ? err.message : String(err)];
+    }
   };
   const count = (db: Sqlite.DatabaseSync): TableCount[] => {
     // Virtual tables are skipped: their module may be missing, and their shadow tables (counted) hold the data.
@@ -169,7 +174,7 @@ export function startWorker(request: WorkerRequest): WorkerJob {
     worker.once('message', (message: Reply) => {
       reply = message;
     });
-    worker.once('error', (err) => {
+    worker.once('error', (err: Error) => {
       error = err;
     });
     worker.once('exit', (code) => {
