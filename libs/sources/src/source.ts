@@ -128,7 +128,7 @@ export interface SourceSettings {
   jobs?: number;
   /** postgres: dump the cluster's roles and tablespaces (`pg_dumpall --globals-only`) instead of a database. */
   globalsOnly?: boolean;
-  /** directory: glob patterns (relative paths) left out of the tar; default `*.tmp`, `*.lock`, `*.pid`. */
+  /** directory: glob patterns (matched on the relative path and the base name) left out of the tar; default `*.tmp`, `*.lock`, `*.pid`. */
   exclude?: string[];
   /** directory: shell commands run before the tar starts and after it ends (pause writes, checkpoint). */
   pre?: string;

@@ -83,20 +83,27 @@ export class DirectorySource implements ChainSource {
     });
     const post = this.settings.post;
     const finished = (async () => {
-      let failure: unknown;
+      let failure: Error | undefined;
       await tar.content.catch((err: unknown) => {
-        failure = err;
+        failure = asError(err);
       });
       // `post` undoes what `pre` did (resumes writes), so it runs whether or not the tar succeeded.
       if (post) {
         await runHook('post', post, this.dir, this.env).catch((err: unknown) => {
-          failure ??= err;
+          failure ??= asError(err);
         });
       }
       if (failure !== undefined) throw failure;
     })();
     finished.catch(() => undefined);
-    return { stdout: tar.stdout, content: tar.content, finished, abort: tar.abort };
+    return {
+      stdout: tar.stdout,
+      content: tar.content,
+      finished,
+      abort: () => {
+        tar.abort();
+      },
+    };
   }
 
   async checkStructure(input: Readable): Promise<StructureCheckResult> {
@@ -182,6 +189,10 @@ async function removeScratch(scratch: Scratch): Promise<void> {
       name.startsWith(`${scratch.name}.tidemark-old-`),
   );
   for (const name of leftovers) await removeTree(join(scratch.dir, name));
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 export function createDirectorySource(target: SourceTarget, options: SourceOptions): DirectorySource {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 /** The errno code of a failed file-system call, if it is one. */
 export function errnoCode(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
-  const code = (err as { code: unknown }).code;
+  const code = err.code;
   return typeof code === 'string' ? code : undefined;
 }
 

@@ -29,6 +29,8 @@ export interface RestorePointOptions {
 /** The staging directory next to `dest` that a restore builds in before swapping it into place. */
 export const STAGING_MARK = '.tidemark-restore-';
 const OLD_MARK = '.tidemark-old-';
+// Lets the next chunks be parsed and hashed while the previous ones are written: a bounded amount per file.
+const WRITE_BUFFER = 1024 * 1024;
 
 /**
  * Rebuilds `point` at `dest`: everything is written into a staging directory beside it, checked, and only then
@@ -185,7 +187,7 @@ async function writeFile(
   const hash = createHash('sha256');
   let size = 0;
   // 'wx': never write through anything already at the path.
-  const out = createWriteStream(abs, { flags: 'wx', mode: 0o600 });
+  const out = createWriteStream(abs, { flags: 'wx', mode: 0o600, highWaterMark: WRITE_BUFFER });
   try {
     for await (const chunk of entry as AsyncIterable<Buffer>) {
       hash.update(chunk);

@@ -41,6 +41,8 @@ const USTAR_NAME_BYTES = 100;
 export function startTarDump(options: TarDumpOptions): TarDump {
   const { root } = options;
   const pack = tar.pack();
+  // Failures reach the consumer through stdout and the caller through `content`; an unheard 'error' would crash.
+  pack.on('error', ignore);
   // objectMode false: the consumer sees a byte stream, with backpressure reaching back to our file reads.
   const stdout = Readable.from(pack, { objectMode: false });
   const state = { aborted: false };
@@ -177,11 +179,15 @@ async function writeFile(pack: Pack, rel: string, file: OpenedFile): Promise<str
   taken.catch(() => undefined);
   if (!sink) throw new Error('tar-stream returned no entry stream');
   const entry = sink;
+  // The entry fails when the pack does; its callback reports that, so the event itself needs no listener.
+  entry.on('error', ignore);
   const sha256 = await readExactly(file, rel, (chunk) => write(entry, chunk));
   entry.end(undefined);
   await taken;
   return sha256;
 }
+
+const ignore = (): void => undefined;
 
 function write(sink: EntrySink, chunk: Buffer): Promise<void> | undefined {
   if (sink.destroyed) throw new Error('the tar stream was closed');

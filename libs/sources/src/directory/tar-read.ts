@@ -32,7 +32,7 @@ export async function readTar(
   const feeding = feed(input, extract, tail, options.drainOnError);
   let members = 0;
   let endOfLastMember = 0;
-  let failure: unknown;
+  let failure: Error | undefined;
   try {
     for await (const entry of extract) {
       members++;
@@ -40,13 +40,13 @@ export async function readTar(
       endOfLastMember = memberEnd(entry.header);
     }
   } catch (err) {
-    failure = err;
+    failure = err instanceof Error ? err : new Error(String(err));
     extract.destroy();
   }
   const inputError = await feeding;
   if (inputError !== undefined) throw inputError;
   if (failure !== undefined) {
-    if (failure instanceof Error && isParseError(failure)) throw new TarFormatError(failure.message);
+    if (isParseError(failure)) throw new TarFormatError(failure.message);
     throw failure;
   }
   if (!tail.endsWithZeros(endOfLastMember)) {
@@ -75,7 +75,7 @@ async function feed(
   extract: Extract,
   tail: TailWatch,
   drainOnError: boolean,
-): Promise<unknown> {
+): Promise<Error | undefined> {
   let open = true;
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
@@ -87,8 +87,9 @@ async function feed(
       }
     }
   } catch (err) {
-    extract.destroy(err instanceof Error ? err : new Error(String(err)));
-    return err;
+    const error = err instanceof Error ? err : new Error(String(err));
+    extract.destroy(error);
+    return error;
   }
   if (open) extract.end(undefined);
   return undefined;

@@ -37,9 +37,9 @@ export async function walk(root: string, options: WalkOptions): Promise<Listed[]
     for (let start = 0; start < names.length; start += STAT_BATCH) {
       const batch = names.slice(start, start + STAT_BATCH);
       const entries = await Promise.all(
-        batch.map((name) => {
+        batch.map(async (name) => {
           const rel = relDir === '' ? name : `${relDir}/${name}`;
-          return options.exclude(rel) ? undefined : describe(root, rel);
+          return options.exclude(rel) ? undefined : await describe(root, rel);
         }),
       );
       for (const entry of entries) {
