@@ -16,7 +16,7 @@ import {
   type SourceTarget,
   type StructureCheckResult,
 } from '../source';
-import { readTar } from './blob-tar';
+import { readTar, TarFormatError } from './blob-tar';
 import { parseContainerTarget, type ContainerTarget } from './container-url';
 import { serviceFailure, toSourceError } from './errors';
 import { startDump } from './dump';
@@ -92,7 +92,8 @@ export class AzureBlobSource implements ChainSource {
       const entries = await readTar(input, () => Promise.resolve(), 'drain');
       return { ok: true, tool: DUMP_TOOL, entries };
     } catch (err) {
-      return { ok: false, tool: DUMP_TOOL, entries: 0, detail: this.clean(err) };
+      if (!(err instanceof TarFormatError)) throw err;
+      return { ok: false, tool: DUMP_TOOL, entries: 0, detail: err.message };
     }
   }
 
@@ -157,16 +158,6 @@ export class AzureBlobSource implements ChainSource {
         secrets: this.target.secrets,
       });
     }
-  }
-
-  private clean(err: unknown): string {
-    return toSourceError(err, {
-      host: this.host,
-      container: this.container,
-      action: 'read the tar',
-      code: 'dump-failed',
-      secrets: this.target.secrets,
-    }).message;
   }
 }
 

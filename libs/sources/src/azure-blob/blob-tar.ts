@@ -8,9 +8,15 @@ export type TarHeader = Partial<tar.Header> & { name: string; pax?: Record<strin
 /** A tar-stream writable: an entry being written, or the parser. */
 type TarWritable = ReturnType<tar.Pack['entry']> | tar.Extract;
 
-/** A blob's headers and metadata, restored with it, travel as vendor pax records of its tar entry. */
-const PAX_PREFIX = 'TIDEMARK.azure.';
+/**
+ * A blob's headers and metadata, restored with it, travel as pax records of its tar entry. They are named as
+ * user extended attributes (the SCHILY.xattr namespace GNU tar and bsdtar know), so stock tar extracts the
+ * files without warnings about unknown keywords, and `tar --xattrs` even keeps them.
+ */
+const PAX_PREFIX = 'SCHILY.xattr.user.azure.';
 const META_PREFIX = `${PAX_PREFIX}meta.`;
+/** Two zero blocks end every tar. */
+const END_MARKER = 1024;
 const HEADER_KEYS = ['contentEncoding', 'contentLanguage', 'contentDisposition', 'cacheControl'] as const;
 
 /** The tar header of a blob: named by the blob, pax whenever a plain ustar name could mangle it. */
@@ -56,6 +62,11 @@ export function attributesFromPax(pax: Record<string, string>): {
   return { headers, metadata };
 }
 
+/** The input is not a (whole) tar: as opposed to a failure of the input stream or of the visitor. */
+export class TarFormatError extends Error {
+  override readonly name = 'TarFormatError';
+}
+
 export interface TarEntry {
   name: string;
   type: tar.Header['type'];
@@ -77,16 +88,29 @@ export async function readTar(
   onError: 'drain' | 'destroy',
 ): Promise<number> {
   const extract = tar.extract();
-  const state = { stopped: false };
+  const state: { stopped: boolean; inputFailure?: { failure: unknown } } = { stopped: false };
   const feeding = (async () => {
+    let tail: Buffer = Buffer.alloc(0);
     for await (const chunk of input as AsyncIterable<Buffer>) {
       // After a failure the rest is still read (in 'drain' mode), just not parsed.
       if (state.stopped || extract.destroying) continue;
+      tail =
+        chunk.length >= END_MARKER
+          ? chunk.subarray(-END_MARKER)
+          : Buffer.concat([tail, chunk]).subarray(-END_MARKER);
       if (!extract.write(chunk)) await drained(extract);
     }
-    if (!extract.destroying) extract.end(undefined);
+    if (state.stopped || extract.destroying) return;
+    // A tar cut off exactly between two entries parses cleanly; only the end-of-archive blocks prove it whole.
+    if (tail.length < END_MARKER || tail.some((byte) => byte !== 0)) {
+      throw new TarFormatError('the tar ends without its end-of-archive blocks (truncated)');
+    }
+    extract.end(undefined);
   })();
   feeding.catch((err: unknown) => {
+    // Failures after we stopped (our own destroy of `input`) are not the input's fault.
+    if (state.stopped) return;
+    state.inputFailure ??= { failure: err };
     extract.destroy(err instanceof Error ? err : new Error(String(err)));
   });
   let count = 0;
@@ -94,13 +118,17 @@ export async function readTar(
     for await (const entry of extract) {
       count++;
       const body = entry as AsyncIterable<Buffer>;
-      await visit({
-        name: entry.header.name,
-        type: entry.header.type,
-        size: entry.header.size,
-        pax: paxRecords(entry.header.pax),
-        body,
-      });
+      try {
+        await visit({
+          name: entry.header.name,
+          type: entry.header.type,
+          size: entry.header.size,
+          pax: paxRecords(entry.header.pax),
+          body: guarded(body, state),
+        });
+      } catch (err) {
+        throw new VisitorFailure(err);
+      }
       // Whatever the visitor left unread must still pass through, or the parser stalls.
       await skip(body);
     }
@@ -110,11 +138,34 @@ export async function readTar(
     state.stopped = true;
     extract.destroy();
     if (onError === 'destroy') input.destroy();
-    const inputFailure = await feeding.then(
-      () => undefined,
-      (failure: unknown) => ({ failure }),
-    );
-    throw onError === 'drain' && inputFailure ? inputFailure.failure : err;
+    await feeding.catch(() => undefined);
+    if (err instanceof VisitorFailure) throw err.failure;
+    const inputFailure = state.inputFailure?.failure;
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the input stream's own error, as it was
+    if (inputFailure !== undefined && !(inputFailure instanceof TarFormatError)) throw inputFailure;
+    throw err instanceof TarFormatError
+      ? err
+      : new TarFormatError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** An entry body whose read errors say what really failed: the input, or the tar's format. */
+async function* guarded(
+  body: AsyncIterable<Buffer>,
+  state: { inputFailure?: { failure: unknown } },
+): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of body) yield chunk;
+  } catch (err) {
+    if (state.inputFailure) throw state.inputFailure.failure;
+    throw new TarFormatError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Carries a visitor's own failure through the parser's error handling unchanged. */
+class VisitorFailure extends Error {
+  constructor(readonly failure: unknown) {
+    super('visitor failed');
   }
 }
 

@@ -6,7 +6,6 @@ import {
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
 import { SourceError } from '../source';
-import { redact } from './errors';
 
 /**
  * Short SDK retries: the dump job is retried as a whole with backoff, so a dead endpoint must fail within
@@ -49,7 +48,11 @@ function fromUrl(text: string): ContainerTarget {
   try {
     url = new URL(text);
   } catch {
-    throw new SourceError('invalid-url', `azure-blob URL "${redact(text)}" is not a URL`);
+    // Not echoed: an unparseable value may be a secret pasted in the wrong place.
+    throw new SourceError(
+      'invalid-url',
+      'the azure-blob URL is neither a container URL nor a connection string',
+    );
   }
   const secrets = url.search.length > 1 ? [url.search.slice(1), url.searchParams.get('sig') ?? ''] : [];
   const shown = `${url.origin}${url.pathname}`;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { ContainerClient } from '@azure/storage-blob';
+import type { BlobClient, ContainerClient } from '@azure/storage-blob';
 import type { BackupContent, FileEntry } from '@tidemark/manifest';
 import tar from 'tar-stream';
 import { SourceError, type DumpContext, type DumpHandle } from '../source';
@@ -10,6 +10,11 @@ import { toFileEntry, unchangedEntry, type ListedBlob } from './listing';
 
 /** Resumes of a broken download stream, each from where it broke and pinned to the listed ETag. */
 const DOWNLOAD_RESUMES = 5;
+/**
+ * Downloads opened ahead of the one being written, to hide per-request latency with many small blobs. Their
+ * bodies wait unread (only socket buffers fill), so memory stays bounded.
+ */
+const OPEN_AHEAD = 4;
 
 export interface DumpRun {
   client: ContainerClient;
@@ -20,9 +25,10 @@ export interface DumpRun {
   onBeforeDownload?: ((name: string) => Promise<void>) | undefined;
 }
 
-interface Written {
-  sha256: string;
-}
+/** A started download, or a blob that was deleted after the listing. */
+type Opened = { body: Readable } | { vanished: true };
+
+const aborted = (): SourceError => new SourceError('dump-failed', 'the blob dump was aborted');
 
 /**
  * Streams every new or changed blob into one tar (in listing order) while the caller reads `stdout`; unchanged
@@ -33,32 +39,49 @@ export function startDump(run: DumpRun): DumpHandle {
   // A Node stream for the caller; it pulls from the pack, so a slow reader slows the downloads down.
   const stdout = Readable.from(pack, { objectMode: false });
   const controller = new AbortController();
+  const state = { abortedByCaller: false };
   const files: FileEntry[] = [];
   const vanished: string[] = [];
   const previous = new Map((run.context.previous?.files ?? []).map((entry) => [entry.path, entry]));
+  const plan = run.blobs.map((blob) => ({ blob, carried: unchangedEntry(blob, previous) }));
+  const toFetch = plan.filter((item) => item.carried === undefined).map((item) => item.blob);
+  const opening: Promise<Opened>[] = [];
 
   const finished = (async () => {
+    let fetched = 0;
     try {
-      for (const blob of run.blobs) {
-        if (controller.signal.aborted) throw new SourceError('dump-failed', 'the blob dump was aborted');
-        const carried = unchangedEntry(blob, previous);
+      for (const { blob, carried } of plan) {
+        if (state.abortedByCaller) throw aborted();
         if (carried) {
           files.push(carried);
           continue;
         }
-        const written = await writeBlob(run, blob, pack, controller.signal);
-        if (written) files.push(toFileEntry(blob, run.context.backupId, written.sha256));
-        else vanished.push(blob.name);
+        while (opening.length < Math.min(fetched + OPEN_AHEAD, toFetch.length)) {
+          const next = toFetch[opening.length];
+          if (!next) break;
+          const opened = openBlob(run, next, controller.signal);
+          opened.catch(() => undefined);
+          opening.push(opened);
+        }
+        const opened = await opening[fetched++];
+        if (!opened || 'vanished' in opened) {
+          vanished.push(blob.name);
+          continue;
+        }
+        const sha256 = await writeBlob(run, blob, opened.body, pack, controller.signal);
+        files.push(toFileEntry(blob, run.context.backupId, sha256));
       }
       pack.finalize();
     } catch (err) {
-      const error = controller.signal.aborted
-        ? new SourceError('dump-failed', 'the blob dump was aborted')
+      const error = state.abortedByCaller
+        ? aborted()
         : toSourceError(err, {
             ...run.call,
             action: `dump of container "${run.call.container}"`,
             code: 'dump-failed',
           });
+      discard(opening.slice(fetched));
+      controller.abort();
       // The reader must see a failure, never a short tar that looks complete.
       pack.destroy(error);
       stdout.destroy(error);
@@ -73,20 +96,16 @@ export function startDump(run: DumpRun): DumpHandle {
     content,
     finished,
     abort: () => {
+      state.abortedByCaller = true;
       controller.abort();
-      pack.destroy(new Error('the blob dump was aborted'));
+      pack.destroy(aborted());
       stdout.destroy();
     },
   };
 }
 
-/** Downloads one blob into a tar entry, hashing as it goes; undefined when the blob was deleted meanwhile. */
-async function writeBlob(
-  run: DumpRun,
-  blob: ListedBlob,
-  pack: tar.Pack,
-  signal: AbortSignal,
-): Promise<Written | undefined> {
+/** Runs the test hook and starts the download, pinned to the listed ETag. */
+async function openBlob(run: DumpRun, blob: ListedBlob, signal: AbortSignal): Promise<Opened> {
   const label = `blob "${blob.name}"`;
   if (blob.accessTier === 'Archive') {
     throw new SourceError(
@@ -95,22 +114,37 @@ async function writeBlob(
     );
   }
   await run.onBeforeDownload?.(blob.name);
-  let body: NodeJS.ReadableStream;
+  const client = run.client.getBlobClient(blob.name);
   try {
-    const response = await run.client.getBlobClient(blob.name).download(0, undefined, {
+    const response = await client.download(0, undefined, {
       conditions: { ifMatch: blob.etag },
       maxRetryRequests: DOWNLOAD_RESUMES,
       abortSignal: signal,
     });
-    if (!response.readableStreamBody)
+    const body = response.readableStreamBody;
+    if (!(body instanceof Readable))
       throw new SourceError('dump-failed', `${label}: the service sent no body`);
-    body = response.readableStreamBody;
+    // Read errors surface through the reader; a body opened ahead may fail (an abort) before anyone reads it.
+    body.on('error', () => undefined);
+    return { body };
   } catch (err) {
     const { status, serviceCode } = serviceFailure(err);
-    if (status === 404 && serviceCode !== 'ContainerNotFound') return undefined;
+    if (status === 404 && serviceCode !== 'ContainerNotFound') return { vanished: true };
+    // If-Match on a deleted blob may fail as a condition rather than as not found (Azurite does).
+    if (status === 412 && !(await existsNow(client, run, label))) return { vanished: true };
     throw downloadError(err, run, label);
   }
+}
 
+/** Copies a download into a tar entry, hashing as it goes; returns the sha256. */
+async function writeBlob(
+  run: DumpRun,
+  blob: ListedBlob,
+  body: Readable,
+  pack: tar.Pack,
+  signal: AbortSignal,
+): Promise<string> {
+  const label = `blob "${blob.name}"`;
   const sha256 = createHash('sha256');
   // Only blobs that carry a Content-MD5 can be checked against it.
   const md5 = blob.contentMd5 === undefined ? undefined : createHash('md5');
@@ -125,7 +159,7 @@ async function writeBlob(
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       // A torn-down pack never drains again; stop instead of waiting for it.
-      if (signal.aborted) throw new SourceError('dump-failed', 'the blob dump was aborted');
+      if (signal.aborted) throw aborted();
       bytes += chunk.length;
       if (bytes > blob.size) break;
       sha256.update(chunk);
@@ -151,7 +185,27 @@ async function writeBlob(
       `${label} does not match its Content-MD5 (the stored bytes are damaged)`,
     );
   }
-  return { sha256: sha256.digest('hex') };
+  return sha256.digest('hex');
+}
+
+/** Closes downloads that were opened ahead but will not be read. */
+function discard(opened: Promise<Opened>[]): void {
+  for (const pending of opened) {
+    pending.then(
+      (result) => {
+        if ('body' in result) result.body.destroy();
+      },
+      () => undefined,
+    );
+  }
+}
+
+async function existsNow(client: BlobClient, run: DumpRun, label: string): Promise<boolean> {
+  try {
+    return await client.exists();
+  } catch (err) {
+    throw toSourceError(err, { ...run.call, action: `check of ${label}`, code: 'dump-failed' });
+  }
 }
 
 function downloadError(err: unknown, run: DumpRun, label: string): SourceError {

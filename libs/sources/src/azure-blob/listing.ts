@@ -93,5 +93,5 @@ export function unchangedEntry(
 ): FileEntry | undefined {
   const entry = previous.get(blob.name);
   if (entry?.etag !== blob.etag || entry.sha256 === undefined || entry.size !== blob.size) return undefined;
-  return { ...toFileEntry(blob, entry.in, entry.sha256) };
+  return toFileEntry(blob, entry.in, entry.sha256);
 }

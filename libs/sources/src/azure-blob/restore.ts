@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { BackupContent, Check, FileEntry } from '@tidemark/manifest';
 import { SourceError, type ChainMember } from '../source';
-import { attributesFromPax, readTar, type TarEntry } from './blob-tar';
+import { attributesFromPax, readTar, TarFormatError, type TarEntry } from './blob-tar';
 import type { BlobHeaders } from './listing';
 import { BlockStager, blockSizeFor } from './staging';
 
@@ -50,26 +50,22 @@ export async function restorePoint(
   const stager = new BlockStager(client);
   const staged = new Map<string, StagedBlob>();
   for await (const member of members) {
-    await readTar(
-      member.stream,
-      async (tarEntry) => {
-        const entry = wantedFrom(wanted, member, tarEntry, staged);
-        if (!entry) return;
-        const label = `blob "${entry.path}" in backup ${member.backupId}`;
-        if (tarEntry.size !== entry.size) {
-          throw new SourceError(
-            'restore-failed',
-            `${label} has ${String(tarEntry.size)} bytes, the manifest says ${String(entry.size)}; nothing was written`,
-          );
-        }
-        const { sha256, blocks } = await stageBody(tarEntry.body, entry, stager);
-        if (sha256 !== entry.sha256) {
-          throw new SourceError('restore-failed', `${label} does not match its sha256; nothing was written`);
-        }
-        staged.set(entry.path, { entry, blocks, ...attributesFromPax(tarEntry.pax) });
-      },
-      'destroy',
-    );
+    await readMember(member, async (tarEntry) => {
+      const entry = wantedFrom(wanted, member, tarEntry, staged);
+      if (!entry) return;
+      const label = `blob "${entry.path}" in backup ${member.backupId}`;
+      if (tarEntry.size !== entry.size) {
+        throw new SourceError(
+          'restore-failed',
+          `${label} has ${String(tarEntry.size)} bytes, the manifest says ${String(entry.size)}; nothing was written`,
+        );
+      }
+      const { sha256, blocks } = await stageBody(tarEntry.body, entry, stager);
+      if (sha256 !== entry.sha256) {
+        throw new SourceError('restore-failed', `${label} does not match its sha256; nothing was written`);
+      }
+      staged.set(entry.path, { entry, blocks, ...attributesFromPax(tarEntry.pax) });
+    });
   }
   await stager.flush();
   for (const entry of wanted.values()) {
@@ -82,6 +78,19 @@ export async function restorePoint(
   }
   await forEachLimit([...staged.values()], FINISH_CONCURRENCY, (blob) => commit(client, stager, blob));
   if (clean) await removeExtra(client, wanted);
+}
+
+/** Reads one member for a restore, stopping it on failure; a damaged tar fails the restore naming the member. */
+async function readMember(member: ChainMember, visit: (entry: TarEntry) => Promise<void>): Promise<void> {
+  try {
+    await readTar(member.stream, visit, 'destroy');
+  } catch (err) {
+    if (!(err instanceof TarFormatError)) throw err;
+    throw new SourceError(
+      'restore-failed',
+      `backup ${member.backupId} is not a readable tar (${err.message}); nothing was written`,
+    );
+  }
 }
 
 /** Stages a tar entry's bytes block by block, hashing them; memory is bounded by the stager's budget. */
@@ -150,6 +159,7 @@ export async function testPoint(members: AsyncIterable<ChainMember>, point: Back
   const found = new Set<string>();
   const mismatched: string[] = [];
   const unreadable: string[] = [];
+  let matched = 0;
   for await (const member of members) {
     try {
       await readTar(
@@ -157,28 +167,29 @@ export async function testPoint(members: AsyncIterable<ChainMember>, point: Back
         async (tarEntry) => {
           const entry = wantedFrom(wanted, member, tarEntry, found);
           if (!entry) return;
-          found.add(entry.path);
           const hash = createHash('sha256');
           let bytes = 0;
           for await (const chunk of tarEntry.body) {
             hash.update(chunk);
             bytes += chunk.length;
           }
+          // Only an entry read to its end counts as present.
+          found.add(entry.path);
           if (bytes !== entry.size)
             mismatched.push(`"${entry.path}" has ${String(bytes)} bytes, expected ${String(entry.size)}`);
           else if (hash.digest('hex') !== entry.sha256)
             mismatched.push(`"${entry.path}" does not match its sha256`);
+          else matched++;
         },
         'drain',
       );
     } catch (err) {
-      unreadable.push(
-        `backup ${member.backupId} is not a readable tar (${err instanceof Error ? err.message : String(err)})`,
-      );
+      // A damaged artifact is a failed check; a failing input (the download) is not the backup's fault.
+      if (!(err instanceof TarFormatError)) throw err;
+      unreadable.push(`backup ${member.backupId} is not a readable tar (${err.message})`);
     }
   }
   const missing = [...wanted.keys()].filter((name) => !found.has(name));
-  const matched = found.size - mismatched.length;
   const blobs: Check = { name: 'blobs', ok: missing.length === 0, expected: wanted.size, actual: found.size };
   const problems = [...unreadable, ...(missing.length > 0 ? [`first missing: "${String(missing[0])}"`] : [])];
   if (problems.length > 0) blobs.detail = problems.join('; ');
