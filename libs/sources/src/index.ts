@@ -19,4 +19,4 @@ export {
   type StructureCheckResult,
 } from './source';
 export { runMemberTarget } from './run-member';
-export { withDatabase } from './database-url';
+export { listPostgresDatabases, withDatabase } from './postgres/databases';

@@ -1,5 +1,5 @@
 import type { Run } from '@tidemark/manifest';
-import { withDatabase } from './database-url';
+import { withDatabase } from './postgres/databases';
 import type { SourceTarget } from './source';
 
 /**
