@@ -68,9 +68,17 @@ describe('every kind of store, end to end through the five services', () => {
 
   const backup = async (target: string): Promise<BackupOutput> => {
     const result = await stack.cli(['backup', target, '--wait', '--json', '--timeout', '300']);
-    assert.equal(result.code, 0, result.stderr + result.stdout);
     const output = JSON.parse(result.stdout) as BackupOutput;
-    assert.equal(output.status, 'verified', result.stdout);
+    if (output.status !== 'verified') {
+      const shown = await stack.cli(['show', output.backupId]);
+      const events = await stack.cli(['events', '--json']);
+      const failure = events.stdout
+        .split('\n')
+        .find((line) => line.includes(output.backupId) && line.includes('failed'));
+      assert.fail(
+        `backup of ${target} ended ${output.status}: ${failure ?? ''} ${shown.stdout.slice(0, 3000)}`,
+      );
+    }
     return output;
   };
   const show = async (backupId: string): Promise<Manifest> => {

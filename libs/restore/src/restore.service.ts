@@ -223,7 +223,8 @@ export class RestoreService {
     members = await Promise.all(
       members.map((m) => (m.locations.remote?.tier === 'Archive' ? this.recordRehydrated(m) : m)),
     );
-    const manifest = members.at(-1) ?? point;
+    // The point itself may hold no bytes (an incremental of deletions only) and so not be among the members.
+    const manifest = members.find((m) => m.backupId === point.backupId) ?? point;
     const to = this.resolveTo(request.to);
     const destination = this.destination(manifest, to, request);
     if (!destination && !request.clean) {

@@ -63,9 +63,16 @@ export class TestStack {
     await redis.flushdb();
     await redis.quit();
     const azurite = await startAzurite({ location: join(dir, 'azurite') });
+    // Values may name the Azurite started here (e.g. a source container for an azure-blob target).
+    const given = Object.fromEntries(
+      Object.entries(options.env ?? {}).map(([key, value]) => [
+        key,
+        value?.replaceAll('__AZURITE__', azurite.connectionString),
+      ]),
+    );
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      ...options.env,
+      ...given,
       TIDEMARK_CONFIG: configPath,
       REDIS_URL: redisUrl,
       AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,

@@ -560,15 +560,33 @@ describe('AzureBlobSource: failures', () => {
     assert.deepEqual(await tarNames(result.tar), ['keep.txt']);
   });
 
-  test('a blob changed between listing and download fails the dump', async () => {
+  test('a blob changed between listing and download is backed up as it is now', async () => {
     const client = await newContainer('blobchg');
     await put(client, 'moving.txt', 'v1');
+    let changes = 0;
     const source = new AzureBlobSource(connectionUrl(client.containerName), {
-      onBeforeDownload: (name) => put(client, name, 'v2'),
+      onBeforeDownload: async (name) => {
+        if (changes++ === 0) await put(client, name, 'v2');
+      },
+    });
+    const result = await backup(source);
+    const entry = result.content.files?.find((f) => f.path === 'moving.txt');
+    const now = await client.getBlobClient('moving.txt').getProperties();
+    assert.equal(entry?.etag, now.etag);
+    assert.equal(entry?.sha256, createHash('sha256').update('v2').digest('hex'));
+    assert.equal(entry?.size, 2);
+  });
+
+  test('a blob that changes on every read fails the dump (retried) instead of being recorded torn', async () => {
+    const client = await newContainer('blobhot');
+    await put(client, 'hot.txt', 'v1');
+    let version = 1;
+    const source = new AzureBlobSource(connectionUrl(client.containerName), {
+      onBeforeDownload: (name) => put(client, name, `v${String(++version)}`),
     });
     await assert.rejects(
       backup(source),
-      sourceError('dump-failed', /^blob "moving\.txt" changed while it was read; retry$/),
+      sourceError('dump-failed', /^blob "hot\.txt" changed while it was read, 6 times; retry$/),
     );
   });
 

@@ -6,10 +6,15 @@ import tar from 'tar-stream';
 import { SourceError, type DumpContext, type DumpHandle } from '../source';
 import { drained, entryHeader } from './blob-tar';
 import { serviceFailure, toSourceError, type CallContext } from './errors';
-import { toFileEntry, unchangedEntry, type ListedBlob } from './listing';
+import { currentBlob, toFileEntry, unchangedEntry, type ListedBlob } from './listing';
 
 /** Resumes of a broken download stream, each from where it broke and pinned to the listed ETag. */
 const DOWNLOAD_RESUMES = 5;
+/**
+ * A blob overwritten between listing and download is read again as it is now, this many times; a blob that
+ * changes faster than it can be read fails the dump (retried) rather than being recorded torn.
+ */
+const CHANGED_REREADS = 5;
 /**
  * Downloads opened ahead of the one being written, to hide per-request latency with many small blobs. Their
  * bodies wait unread (only socket buffers fill), so memory stays bounded.
@@ -25,8 +30,8 @@ export interface DumpRun {
   onBeforeDownload?: ((name: string) => Promise<void>) | undefined;
 }
 
-/** A started download, or a blob that was deleted after the listing. */
-type Opened = { body: Readable } | { vanished: true };
+/** A started download (of the blob as listed, or as it is now if it changed since), or a deleted blob. */
+type Opened = { body: Readable; blob: ListedBlob } | { vanished: true };
 
 const aborted = (): SourceError => new SourceError('dump-failed', 'the blob dump was aborted');
 
@@ -68,8 +73,8 @@ export function startDump(run: DumpRun): DumpHandle {
           vanished.push(blob.name);
           continue;
         }
-        const sha256 = await writeBlob(run, blob, opened.body, pack, controller.signal);
-        files.push(toFileEntry(blob, run.context.backupId, sha256));
+        const sha256 = await writeBlob(run, opened.blob, opened.body, pack, controller.signal);
+        files.push(toFileEntry(opened.blob, run.context.backupId, sha256));
       }
       pack.finalize();
     } catch (err) {
@@ -104,8 +109,34 @@ export function startDump(run: DumpRun): DumpHandle {
   };
 }
 
-/** Runs the test hook and starts the download, pinned to the listed ETag. */
-async function openBlob(run: DumpRun, blob: ListedBlob, signal: AbortSignal): Promise<Opened> {
+/**
+ * Runs the test hook and starts the download, pinned to the listed ETag. A blob overwritten since the listing
+ * is read as it is now (its new ETag, size and headers), so a busy container still gets a backup.
+ */
+async function openBlob(run: DumpRun, listed: ListedBlob, signal: AbortSignal): Promise<Opened> {
+  let blob = listed;
+  for (let reread = 0; ; reread++) {
+    await run.onBeforeDownload?.(blob.name);
+    const opened = await openVersion(run, blob, signal);
+    if (opened !== 'changed') return opened;
+    const label = `blob "${blob.name}"`;
+    if (reread >= CHANGED_REREADS)
+      throw new SourceError(
+        'dump-failed',
+        `${label} changed while it was read, ${String(reread + 1)} times; retry`,
+      );
+    let now: ListedBlob | undefined;
+    try {
+      now = await currentBlob(run.client, blob.name);
+    } catch (err) {
+      throw toSourceError(err, { ...run.call, action: `check of ${label}`, code: 'dump-failed' });
+    }
+    if (!now) return { vanished: true };
+    blob = now;
+  }
+}
+
+async function openVersion(run: DumpRun, blob: ListedBlob, signal: AbortSignal): Promise<Opened | 'changed'> {
   const label = `blob "${blob.name}"`;
   if (blob.accessTier === 'Archive') {
     throw new SourceError(
@@ -113,7 +144,6 @@ async function openBlob(run: DumpRun, blob: ListedBlob, signal: AbortSignal): Pr
       `${label} is in the Archive tier; rehydrate it before it can be backed up`,
     );
   }
-  await run.onBeforeDownload?.(blob.name);
   const client = run.client.getBlobClient(blob.name);
   try {
     const response = await client.download(0, undefined, {
@@ -126,12 +156,13 @@ async function openBlob(run: DumpRun, blob: ListedBlob, signal: AbortSignal): Pr
       throw new SourceError('dump-failed', `${label}: the service sent no body`);
     // Read errors surface through the reader; a body opened ahead may fail (an abort) before anyone reads it.
     body.on('error', () => undefined);
-    return { body };
+    return { body, blob };
   } catch (err) {
     const { status, serviceCode } = serviceFailure(err);
     if (status === 404 && serviceCode !== 'ContainerNotFound') return { vanished: true };
     // If-Match on a deleted blob may fail as a condition rather than as not found (Azurite does).
-    if (status === 412 && !(await existsNow(client, run, label))) return { vanished: true };
+    if (status === 412 || serviceCode === 'ConditionNotMet')
+      return (await existsNow(client, run, label)) ? 'changed' : { vanished: true };
     throw downloadError(err, run, label);
   }
 }

@@ -68,6 +68,34 @@ export async function listContainer(client: ContainerClient): Promise<ContainerL
   return { blobs, serviceVersion };
 }
 
+/** A blob as it is now (after it changed since the listing), in the listing's shape; undefined when it is gone. */
+export async function currentBlob(client: ContainerClient, name: string): Promise<ListedBlob | undefined> {
+  let p;
+  try {
+    p = await client.getBlobClient(name).getProperties();
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    throw err;
+  }
+  return {
+    name,
+    size: p.contentLength ?? 0,
+    etag: p.etag ?? '',
+    ...(p.contentMD5 &&
+      p.contentMD5.length > 0 && { contentMd5: Buffer.from(p.contentMD5).toString('base64') }),
+    ...(p.contentType !== undefined && p.contentType !== '' && { contentType: p.contentType }),
+    lastModified: p.lastModified ?? new Date(),
+    ...(p.accessTier !== undefined && { accessTier: p.accessTier }),
+    headers: {
+      ...(p.contentEncoding && { contentEncoding: p.contentEncoding }),
+      ...(p.contentLanguage && { contentLanguage: p.contentLanguage }),
+      ...(p.contentDisposition && { contentDisposition: p.contentDisposition }),
+      ...(p.cacheControl && { cacheControl: p.cacheControl }),
+    },
+    metadata: p.metadata ?? {},
+  };
+}
+
 /** The manifest entry of a blob whose bytes are in backup `backupId`, with the hash taken while streaming. */
 export function toFileEntry(blob: ListedBlob, backupId: string, sha256: string): FileEntry {
   return {
