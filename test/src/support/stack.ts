@@ -67,7 +67,9 @@ export class TestStack {
     const given = Object.fromEntries(
       Object.entries(options.env ?? {}).map(([key, value]) => [
         key,
-        value?.replaceAll('__AZURITE__', azurite.connectionString),
+        value
+          ?.replaceAll('__AZURITE__', azurite.connectionString)
+          .replaceAll('__AZURITE_BLOB__', azurite.blobEndpoint),
       ]),
     );
     const env: NodeJS.ProcessEnv = {
