@@ -1,13 +1,17 @@
 import { createAzureBlobSource } from './azure-blob/azure-blob-source';
 import { createDirectorySource } from './directory/directory-source';
 import { createMysqlSource } from './mysql/mysql-source';
+import { PostgresGlobalsSource } from './postgres/globals-source';
 import { PostgresSource } from './postgres/postgres-source';
 import { SourceError, type Source, type SourceOptions, type SourceTarget } from './source';
 import { createSqliteSource } from './sqlite/sqlite-source';
 
 // Each kind registers its constructor here; the rest of Tidemark only sees Source.
 const FACTORIES: Record<string, (target: SourceTarget, options: SourceOptions) => Source> = {
-  postgres: (target, options) => new PostgresSource(target.url, { ...options, settings: target.options }),
+  postgres: (target, options) =>
+    target.options?.globalsOnly
+      ? new PostgresGlobalsSource(target.url, options)
+      : new PostgresSource(target.url, { ...options, settings: target.options }),
   mysql: createMysqlSource,
   sqlite: createSqliteSource,
   directory: createDirectorySource,

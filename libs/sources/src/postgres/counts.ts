@@ -1,5 +1,6 @@
 import type { TableCount } from '@tidemark/manifest';
 import type { Client } from 'pg';
+import { NO_EXCLUSION, type Exclusion } from './excludes';
 
 // Ordinary tables (partitions included, partitioned parents have no rows of their own) outside the system
 // schemas, other sessions' temp schemas, and extension-owned tables (CREATE EXTENSION refills those on restore).
@@ -14,8 +15,8 @@ const LIST_TABLES = `
     AND NOT EXISTS (
       SELECT 1 FROM pg_catalog.pg_depend d
       WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
-    )
-  ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`;
+    )`;
+const ORDER = ` ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`;
 
 // One round trip per batch instead of per table; small enough to keep each statement short.
 const BATCH = 100;
@@ -24,14 +25,21 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-export async function listTables(client: Client): Promise<{ schema: string; name: string }[]> {
-  const { rows } = await client.query<{ schema: string; name: string }>(LIST_TABLES);
+/** The user tables, less those `exclusion` leaves out of the dump. */
+export async function listTables(
+  client: Client,
+  exclusion: Exclusion = NO_EXCLUSION,
+): Promise<{ schema: string; name: string }[]> {
+  const { rows } = await client.query<{ schema: string; name: string }>(
+    `${LIST_TABLES} AND NOT ${exclusion.sql}${ORDER}`,
+    exclusion.params,
+  );
   return rows;
 }
 
-/** Exact count(*) of every user table, in whatever transaction `client` is in. */
-export async function countRows(client: Client): Promise<TableCount[]> {
-  const tables = await listTables(client);
+/** Exact count(*) of every user table the dump holds, in whatever transaction `client` is in. */
+export async function countRows(client: Client, exclusion: Exclusion = NO_EXCLUSION): Promise<TableCount[]> {
+  const tables = await listTables(client, exclusion);
   const counts: TableCount[] = [];
   for (let start = 0; start < tables.length; start += BATCH) {
     const batch = tables.slice(start, start + BATCH);

@@ -7,7 +7,7 @@ import { SourceError } from '../source';
 
 const run = promisify(execFile);
 
-export type PgToolName = 'pg_dump' | 'pg_restore';
+export type PgToolName = 'pg_dump' | 'pg_restore' | 'pg_dumpall' | 'psql';
 
 export interface PgTool {
   name: PgToolName;
