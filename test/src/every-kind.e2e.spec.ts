@@ -37,10 +37,10 @@ interface BackupOutput {
 
 /** One writer per store keeps writing while the backups run: the backup must describe one consistent moment. */
 function writer(work: () => Promise<void> | void): { stop: () => Promise<number> } {
-  let on = true;
+  const state = { on: true };
   let writes = 0;
   const loop = (async () => {
-    while (on) {
+    while (state.on) {
       await work();
       writes++;
       await sleep(2);
@@ -48,7 +48,7 @@ function writer(work: () => Promise<void> | void): { stop: () => Promise<number>
   })();
   return {
     stop: async () => {
-      on = false;
+      state.on = false;
       await loop;
       return writes;
     },
@@ -249,8 +249,9 @@ describe('every kind of store, end to end through the five services', () => {
       if (i > 0) await changes[i - 1]?.();
       const snapshot = join(work, `laura-snapshot-${i}`);
       await cp(dir, snapshot, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
-      const tree = await treeOf(snapshot);
-      for (const excluded of Object.keys(tree).filter((p) => /\.(tmp|lock)$/.test(p))) delete tree[excluded];
+      const tree = Object.fromEntries(
+        Object.entries(await treeOf(snapshot)).filter(([path]) => !/\.(tmp|lock)$/.test(path)),
+      );
       points.push({ backupId: (await backup('laura-dir')).backupId, tree });
     }
     const manifests = await Promise.all(points.map((p) => show(p.backupId)));
@@ -312,7 +313,7 @@ describe('every kind of store, end to end through the five services', () => {
     ids.push((await backup('media')).backupId);
     const second = await show(ids[1] ?? '');
     assert.equal(second.chain?.position, 1);
-    assert.equal(second.chain?.parent, ids[0]);
+    assert.equal(second.chain.parent, ids[0]);
     // live/counter.txt may have been written after the first listing; it is shipped then, rightly.
     const shipped = (second.content.files ?? [])
       .filter((f) => f.in === ids[1] && !f.path.startsWith('live/'))

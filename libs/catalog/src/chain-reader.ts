@@ -54,9 +54,16 @@ export async function* readChain(
     const download = await store.download(remote.blobName);
     const verified = new VerifiedStream(sha256);
     const decompressor = createDecompressor(member.artifact.compression);
-    download.stream.on('error', (error) => verified.destroy(error));
-    if (onBytes) download.stream.on('data', (chunk: Buffer) => onBytes(chunk.length));
-    verified.on('error', (error) => decompressor.destroy(error));
+    download.stream.on('error', (error: Error) => {
+      verified.destroy(error);
+    });
+    if (onBytes)
+      download.stream.on('data', (chunk: Buffer) => {
+        onBytes(chunk.length);
+      });
+    verified.on('error', (error) => {
+      decompressor.destroy(error);
+    });
     download.stream.pipe(verified).pipe(decompressor);
     yield { backupId: member.backupId, stream: decompressor };
   }

@@ -16,7 +16,7 @@ import {
 } from '@tidemark/manifest';
 import { TidemarkMetrics, TOOL_VERSION } from '@tidemark/observability';
 import { Pipeline, TargetLock } from '@tidemark/pipeline';
-import { CHAIN_KINDS, policyOf, targetById, type Target, type TargetKind } from '@tidemark/policy';
+import { CHAIN_KINDS, policyOf, targetById, type Target } from '@tidemark/policy';
 import { JOBS, PermanentJobError, permanent, type DumpJob } from '@tidemark/queues';
 import {
   createSource,
@@ -296,7 +296,7 @@ export class DumpService {
     chain: Chain;
     previous?: { backupId: string; files: NonNullable<Manifest['content']['files']> };
   } | null> {
-    if (!CHAIN_KINDS.includes(target.kind as TargetKind)) return null;
+    if (!CHAIN_KINDS.includes(target.kind)) return null;
     const fullEvery = target.incremental?.fullEvery ?? 1;
     if (fullEvery <= 1) return { chain: fullChain(backupId) };
     const { manifests } = await this.catalog.list(target.id);

@@ -221,7 +221,9 @@ export class RestoreService {
     const online = await this.bringOnline(point, members, request.rehydrate);
     if (online) return online;
     members = await Promise.all(
-      members.map((m) => (m.locations.remote?.tier === 'Archive' ? this.recordRehydrated(m) : m)),
+      members.map((m) =>
+        m.locations.remote?.tier === 'Archive' ? this.recordRehydrated(m) : Promise.resolve(m),
+      ),
     );
     // The point itself may hold no bytes (an incremental of deletions only) and so not be among the members.
     const manifest = members.find((m) => m.backupId === point.backupId) ?? point;
