@@ -21,10 +21,15 @@ policies:
     schedule: "0 3 * * *"
     compression: zstd
     verify: { restoreTest: true }
+  tight:
+    schedule: "0 3 * * *"
+    compression: zstd
+    retention: { remote: { keepLast: 1, daily: 0, weekly: 0, monthly: 0, yearly: 0 } }
+    verify: { restoreTest: true }
 targets:
   - { id: shop-mysql, kind: mysql, url: "\${MY_URL}", policy: nightly }
   - { id: app-sqlite, kind: sqlite, url: "\${LITE_PATH}", policy: nightly }
-  - { id: laura-dir, kind: directory, url: "\${DIR_PATH}", policy: nightly, exclude: ["*.tmp", "*.lock"], incremental: { fullEvery: 6 } }
+  - { id: laura-dir, kind: directory, url: "\${DIR_PATH}", policy: tight, exclude: ["*.tmp", "*.lock"], incremental: { fullEvery: 6 } }
   - { id: media, kind: azure-blob, url: "\${MEDIA_URL}", policy: nightly, incremental: { fullEvery: 3 } }
   - { id: pg-server, kind: postgres, url: "\${PG_SERVER_URL}", policy: nightly, databases: [__PG_A__, __PG_B__] }
 `;
@@ -274,6 +279,19 @@ describe('every kind of store, end to end through the five services', () => {
       await restore(['laura-dir', '--backup', point.backupId, '--to', into]);
       assert.deepEqual(await treeOf(into), point.tree, `point ${index} restores exactly`);
     }
+    // keepLast 1 keeps only the newest point by policy, and with it the whole chain it is rebuilt from.
+    const plan = await stack.cli(['retention', 'plan', 'laura-dir', '--json']);
+    assert.equal(plan.code, 0, plan.stderr);
+    const planned = (
+      JSON.parse(plan.stdout) as { backups: { backupId: string; action: string; reasons: string[] }[] }
+    ).backups;
+    const last = points[5]?.backupId ?? '';
+    assert.deepEqual(
+      planned.map((b) => `${b.action}:${b.reasons.join(',')}`),
+      [...points.slice(0, 5).map(() => `keep:chain of ${last}`), 'keep:newest verified,keepLast'],
+    );
+    const applied = await stack.cli(['retention', 'apply', 'laura-dir', '--json']);
+    assert.equal(applied.code, 0, applied.stderr);
     const listed = await stack.cli(['list', 'laura-dir', '--json']);
     const rows = JSON.parse(listed.stdout) as { type: string }[];
     assert.deepEqual(
