@@ -2,7 +2,8 @@ import type { Check, TableCount } from '@tidemark/manifest';
 
 const tableKey = (t: { schema: string; name: string }): string => JSON.stringify([t.schema, t.name]);
 // Sources without schemas (MySQL: the database is the namespace) name tables alone.
-const tableLabel = (t: { schema: string; name: string }): string => (t.schema ? `${t.schema}.${t.name}` : t.name);
+const tableLabel = (t: { schema: string; name: string }): string =>
+  t.schema ? `${t.schema}.${t.name}` : t.name;
 
 /** One `tables` check for the set of tables, one `rows <schema>.<table>` check per expected table. */
 export function compareCounts(expected: TableCount[], actual: TableCount[]): Check[] {

@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
+import { oneLine } from './errors';
 
 export interface ToolExit {
   code: number | null;
@@ -21,6 +24,16 @@ export interface RunningTool {
 const STDERR_LIMIT = 64 * 1024;
 
 const ignore = (): void => undefined;
+
+/** Whether `path` is a regular file we may execute: a tool found on a search path. */
+export async function isExecutable(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.X_OK);
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
 
 /** Starts a tool with stderr captured; connection parameters travel only in `env`, never in `args`. */
 export function startTool(
@@ -84,7 +97,16 @@ export async function feed(input: Readable, sink: Writable): Promise<void> {
   if (open) sink.end();
 }
 
-function drained(sink: Writable): Promise<void> {
+/** A writable that says when it takes more: a Node stream, or a streamx one (tar-stream's). */
+export interface Drainable {
+  readonly destroyed: boolean;
+  on(event: 'drain' | 'close' | 'error', listener: () => void): unknown;
+  off(event: 'drain' | 'close' | 'error', listener: () => void): unknown;
+}
+
+/** Waits until `sink` wants more, or has gone (closed or failed: the caller's next check stops it). */
+export function drained(sink: Drainable): Promise<void> {
+  if (sink.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {
       sink.off('drain', done);
@@ -96,6 +118,18 @@ function drained(sink: Writable): Promise<void> {
     sink.on('close', done);
     sink.on('error', done);
   });
+}
+
+/** Feeds the whole input to the tool's stdin; if the input itself fails, the tool is stopped and the input's error thrown. */
+export async function feedTool(input: Readable, tool: RunningTool): Promise<void> {
+  if (!tool.stdin) throw new Error(`${tool.child.spawnfile} was started without a stdin pipe`);
+  try {
+    await feed(input, tool.stdin);
+  } catch (err) {
+    tool.kill();
+    await tool.exit;
+    throw err;
+  }
 }
 
 /** Counts the lines of a text stream that satisfy `keep`, without holding the stream in memory. */
@@ -116,7 +150,7 @@ export async function countLines(stream: Readable, keep: (line: string) => boole
 export function firstMeaningfulLine(stderr: string): string | undefined {
   const lines = stderr
     .split('\n')
-    .map((line) => line.replace(/\s+/g, ' ').trim())
+    .map(oneLine)
     .filter((line) => line.length > 0);
   return lines.find((line) => /\berror:|\bFATAL\b|\bERROR\b/.test(line)) ?? lines[0];
 }

@@ -16,7 +16,7 @@ import {
   type SourceTarget,
   type StructureCheckResult,
 } from '../source';
-import { readTar, TarFormatError } from './blob-tar';
+import { readTar, TarFormatError } from '../tar/tar-reader';
 import { parseContainerTarget, type ContainerTarget } from './container-url';
 import { serviceFailure, toSourceError } from './errors';
 import { startDump } from './dump';
@@ -89,7 +89,7 @@ export class AzureBlobSource implements ChainSource {
   /** Parses the tar to its end; an incremental with no changes is a valid empty tar. */
   async checkStructure(input: Readable): Promise<StructureCheckResult> {
     try {
-      const entries = await readTar(input, () => Promise.resolve(), 'drain');
+      const entries = await readTar(input, () => Promise.resolve(), { onError: 'drain' });
       return { ok: true, tool: DUMP_TOOL, entries };
     } catch (err) {
       if (!(err instanceof TarFormatError)) throw err;

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { BlobClient, ContainerClient } from '@azure/storage-blob';
 import type { BackupContent, FileEntry } from '@tidemark/manifest';
-import tar from 'tar-stream';
 import { SourceError, type DumpContext, type DumpHandle } from '../source';
-import { drained, entryHeader } from './blob-tar';
+import { TarWriter } from '../tar/tar-writer';
+import { entryHeader } from './blob-tar';
 import { serviceFailure, toSourceError, type CallContext } from './errors';
 import { currentBlob, toFileEntry, unchangedEntry, type ListedBlob } from './listing';
 
@@ -40,9 +40,9 @@ const aborted = (): SourceError => new SourceError('dump-failed', 'the blob dump
  * blobs (same ETag as in `context.previous`) keep the entry of the backup that holds them.
  */
 export function startDump(run: DumpRun): DumpHandle {
-  const pack = tar.pack();
-  // A Node stream for the caller; it pulls from the pack, so a slow reader slows the downloads down.
-  const stdout = Readable.from(pack, { objectMode: false });
+  const writer = new TarWriter();
+  // The caller pulls from the tar, so a slow reader slows the downloads down.
+  const stdout = writer.stream;
   const controller = new AbortController();
   const state = { abortedByCaller: false };
   const files: FileEntry[] = [];
@@ -73,10 +73,10 @@ export function startDump(run: DumpRun): DumpHandle {
           vanished.push(blob.name);
           continue;
         }
-        const sha256 = await writeBlob(run, opened.blob, opened.body, pack, controller.signal);
+        const sha256 = await writeBlob(run, opened.blob, opened.body, writer, controller.signal);
         files.push(toFileEntry(opened.blob, run.context.backupId, sha256));
       }
-      pack.finalize();
+      writer.finish();
     } catch (err) {
       const error = state.abortedByCaller
         ? aborted()
@@ -88,7 +88,7 @@ export function startDump(run: DumpRun): DumpHandle {
       discard(opening.slice(fetched));
       controller.abort();
       // The reader must see a failure, never a short tar that looks complete.
-      pack.destroy(error);
+      writer.destroy(error);
       stdout.destroy(error);
       throw error;
     }
@@ -103,7 +103,7 @@ export function startDump(run: DumpRun): DumpHandle {
     abort: () => {
       state.abortedByCaller = true;
       controller.abort();
-      pack.destroy(aborted());
+      writer.destroy(aborted());
       stdout.destroy();
     },
   };
@@ -172,7 +172,7 @@ async function writeBlob(
   run: DumpRun,
   blob: ListedBlob,
   body: Readable,
-  pack: tar.Pack,
+  writer: TarWriter,
   signal: AbortSignal,
 ): Promise<string> {
   const label = `blob "${blob.name}"`;
@@ -180,22 +180,16 @@ async function writeBlob(
   // Only blobs that carry a Content-MD5 can be checked against it.
   const md5 = blob.contentMd5 === undefined ? undefined : createHash('md5');
   let bytes = 0;
-  const sink = pack.entry(entryHeader(blob));
-  const entryDone = new Promise<void>((resolve, reject) => {
-    sink.once('error', reject);
-    sink.once('finish', resolve);
-    sink.once('close', resolve);
-  });
-  entryDone.catch(() => undefined);
+  const sink = writer.open(entryHeader(blob));
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
-      // A torn-down pack never drains again; stop instead of waiting for it.
+      // A torn-down writer never drains again; stop instead of waiting for it.
       if (signal.aborted) throw aborted();
       bytes += chunk.length;
       if (bytes > blob.size) break;
       sha256.update(chunk);
       md5?.update(chunk);
-      if (!sink.write(chunk)) await drained(sink);
+      await sink.write(chunk);
     }
   } catch (err) {
     sink.destroy();
@@ -208,8 +202,7 @@ async function writeBlob(
       `${label} sent ${String(bytes)} bytes, the listing said ${String(blob.size)}`,
     );
   }
-  sink.end(undefined);
-  await entryDone;
+  await sink.end();
   if (md5 && md5.digest('base64') !== blob.contentMd5) {
     throw new SourceError(
       'dump-failed',

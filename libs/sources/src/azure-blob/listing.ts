@@ -43,26 +43,8 @@ export async function listContainer(client: ContainerClient): Promise<ContainerL
     .listBlobsFlat({ includeMetadata: true })
     .byPage({ maxPageSize: PAGE_SIZE })) {
     serviceVersion ??= page.version;
-    for (const item of page.segment.blobItems) {
-      const p = item.properties;
-      blobs.push({
-        name: item.name,
-        size: p.contentLength ?? 0,
-        etag: p.etag,
-        ...(p.contentMD5 &&
-          p.contentMD5.length > 0 && { contentMd5: Buffer.from(p.contentMD5).toString('base64') }),
-        ...(p.contentType !== undefined && p.contentType !== '' && { contentType: p.contentType }),
-        lastModified: p.lastModified,
-        ...(p.accessTier !== undefined && { accessTier: p.accessTier }),
-        headers: {
-          ...(p.contentEncoding && { contentEncoding: p.contentEncoding }),
-          ...(p.contentLanguage && { contentLanguage: p.contentLanguage }),
-          ...(p.contentDisposition && { contentDisposition: p.contentDisposition }),
-          ...(p.cacheControl && { cacheControl: p.cacheControl }),
-        },
-        metadata: item.metadata ?? {},
-      });
-    }
+    for (const item of page.segment.blobItems)
+      blobs.push(listedBlob(item.name, item.properties, item.metadata));
   }
   blobs.sort((a, b) => byName(a.name, b.name));
   return { blobs, serviceVersion };
@@ -77,6 +59,29 @@ export async function currentBlob(client: ContainerClient, name: string): Promis
     if ((err as { statusCode?: number }).statusCode === 404) return undefined;
     throw err;
   }
+  return listedBlob(name, p, p.metadata);
+}
+
+/** The properties a list item and getProperties() both carry (the latter with everything optional). */
+interface BlobProperties {
+  contentLength?: number | undefined;
+  etag?: string | undefined;
+  contentMD5?: Uint8Array | undefined;
+  contentType?: string | undefined;
+  lastModified?: Date | undefined;
+  accessTier?: string | undefined;
+  contentEncoding?: string | undefined;
+  contentLanguage?: string | undefined;
+  contentDisposition?: string | undefined;
+  cacheControl?: string | undefined;
+}
+
+/** A blob in the listing's shape, from a list item's properties or from getProperties(). */
+function listedBlob(
+  name: string,
+  p: BlobProperties,
+  metadata: Record<string, string> | undefined,
+): ListedBlob {
   return {
     name,
     size: p.contentLength ?? 0,
@@ -92,7 +97,7 @@ export async function currentBlob(client: ContainerClient, name: string): Promis
       ...(p.contentDisposition && { contentDisposition: p.contentDisposition }),
       ...(p.cacheControl && { cacheControl: p.cacheControl }),
     },
-    metadata: p.metadata ?? {},
+    metadata: metadata ?? {},
   };
 }
 

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { BackupContent, Check, FileEntry } from '@tidemark/manifest';
 import { SourceError, type ChainMember } from '../source';
-import { attributesFromPax, readTar, TarFormatError, type TarEntry } from './blob-tar';
+import { readTar, TarFormatError, type TarEntry } from '../tar/tar-reader';
+import { attributesFromPax } from './blob-tar';
 import type { BlobHeaders } from './listing';
 import { BlockStager, blockSizeFor } from './staging';
 
@@ -83,7 +84,7 @@ export async function restorePoint(
 /** Reads one member for a restore, stopping it on failure; a damaged tar fails the restore naming the member. */
 async function readMember(member: ChainMember, visit: (entry: TarEntry) => Promise<void>): Promise<void> {
   try {
-    await readTar(member.stream, visit, 'destroy');
+    await readTar(member.stream, visit, { onError: 'destroy' });
   } catch (err) {
     if (!(err instanceof TarFormatError)) throw err;
     throw new SourceError(
@@ -181,7 +182,7 @@ export async function testPoint(members: AsyncIterable<ChainMember>, point: Back
             mismatched.push(`"${entry.path}" does not match its sha256`);
           else matched++;
         },
-        'drain',
+        { onError: 'drain' },
       );
     } catch (err) {
       // A damaged artifact is a failed check; a failing input (the download) is not the backup's fault.

@@ -19,12 +19,13 @@ import {
   type SourceTarget,
   type StructureCheckResult,
 } from '../source';
-import { errnoCode, fsReason, removeTree } from './fs-util';
+import { errorCode } from '../errors';
+import { readTar, TarFormatError, type TarEntry } from '../tar/tar-reader';
+import { fsReason, removeTree } from './fs-util';
 import { runHook } from './hooks';
 import { excluder, parseDirectoryUrl, type Excluder } from './location';
 import { ContentMismatch, restorePoint, STAGING_MARK } from './restore';
 import { startTarDump, type DumpHooks } from './tar-dump';
-import { readTar, TarFormatError, type TarEntry } from './tar-read';
 import { checkTree } from './tree-checks';
 import { walk } from './walk';
 
@@ -110,12 +111,12 @@ export class DirectorySource implements ChainSource {
     let entries = 0;
     const count = async (entry: TarEntry): Promise<void> => {
       entries++;
-      for await (const _chunk of entry) {
+      for await (const _chunk of entry.body) {
         // drained: only the archive's shape is checked here
       }
     };
     try {
-      await readTar(input, count, { drainOnError: true });
+      await readTar(input, count, { onError: 'drain' });
     } catch (err) {
       if (err instanceof TarFormatError) return { ok: false, tool: TOOL, entries, detail: err.message };
       throw err;
@@ -165,7 +166,7 @@ export class DirectorySource implements ChainSource {
 
   private async assertReadable(): Promise<void> {
     const stats = await stat(this.dir).catch((err: unknown) => {
-      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') {
+      if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') {
         throw new SourceError('source-missing-database', `directory ${this.dir} does not exist`);
       }
       throw new SourceError('source-unreachable', `cannot reach directory ${this.dir}: ${fsReason(err)}`);

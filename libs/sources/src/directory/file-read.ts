@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { errorCode } from '../errors';
 import { SourceError } from '../source';
-import { errnoCode, fsReason } from './fs-util';
+import { fsReason } from './fs-util';
 
 /** Bytes per read: large enough for throughput, small enough that memory does not depend on file sizes. */
 export const CHUNK_SIZE = 256 * 1024;
@@ -23,7 +24,7 @@ export async function openListedFile(abs: string, rel: string): Promise<OpenedFi
   try {
     handle = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
-    const code = errnoCode(err);
+    const code = errorCode(err);
     if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR') return undefined;
     throw new SourceError('dump-failed', `cannot open ${rel}: ${fsReason(err)}`);
   }

@@ -1,16 +1,10 @@
 import { chmod, lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-
-/** The errno code of a failed file-system call, if it is one. */
-export function errnoCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
-  const code = err.code;
-  return typeof code === 'string' ? code : undefined;
-}
+import { errorCode, errorMessage } from '../errors';
 
 /** A short, one-line reason for a file-system failure (`permission denied`, or the error's message). */
 export function fsReason(err: unknown): string {
-  switch (errnoCode(err)) {
+  switch (errorCode(err)) {
     case 'EACCES':
     case 'EPERM':
       return 'permission denied';
@@ -21,7 +15,7 @@ export function fsReason(err: unknown): string {
     case 'ENOSPC':
       return 'no space left on device';
     default:
-      return (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
+      return errorMessage(err);
   }
 }
 
@@ -33,7 +27,7 @@ export async function removeTree(path: string): Promise<void> {
   try {
     await rm(path, { recursive: true, force: true });
   } catch (err) {
-    if (errnoCode(err) !== 'EACCES' && errnoCode(err) !== 'EPERM') throw err;
+    if (errorCode(err) !== 'EACCES' && errorCode(err) !== 'EPERM') throw err;
     await makeWritable(path);
     await rm(path, { recursive: true, force: true });
   }

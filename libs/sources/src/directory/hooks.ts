@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { oneLine } from '../errors';
 import { SourceError } from '../source';
 
 // Enough for the first line of any real error report; a hook that floods stderr must not grow our memory.
@@ -37,7 +38,7 @@ export async function runHook(
   if (exit.code === 0) return;
   const line = stderr
     .split('\n')
-    .map((text) => text.replace(/\s+/g, ' ').trim())
+    .map(oneLine)
     .find((text) => text !== '');
   const how = exit.error
     ? `could not be started: ${exit.error.message}`

@@ -5,9 +5,10 @@ import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type { BackupContent, FileEntry } from '@tidemark/manifest';
+import { errorCode } from '../errors';
 import { SourceError, type ChainMember } from '../source';
-import { errnoCode, fsReason, removeTree } from './fs-util';
-import { readTar, TarFormatError, type TarEntry } from './tar-read';
+import { readTar, TarFormatError, type TarEntry } from '../tar/tar-reader';
+import { fsReason, removeTree } from './fs-util';
 import { comparePaths } from './walk';
 
 /**
@@ -67,7 +68,7 @@ async function inspect(
   clean: boolean,
 ): Promise<{ kind: 'missing' | 'empty' | 'occupied'; mode?: number }> {
   const stats = await lstat(dest).catch((err: unknown) => {
-    if (errnoCode(err) === 'ENOENT') return undefined;
+    if (errorCode(err) === 'ENOENT') return undefined;
     throw new SourceError('restore-failed', `cannot inspect ${dest}: ${fsReason(err)}`);
   });
   if (!stats) return { kind: 'missing' };
@@ -128,24 +129,22 @@ async function build(
   const written = new Set<string>();
   for await (const member of members) {
     const onEntry = async (entry: TarEntry): Promise<void> => {
-      const name = memberName(entry.header.name);
+      const name = memberName(entry.name);
       const want = wanted.get(name);
-      // Older members also hold versions this point replaced; only the holder named by `in` counts.
-      if (want?.in !== member.backupId || entry.header.type !== 'file' || written.has(name)) {
-        await drain(entry);
-        return;
-      }
+      // Older members also hold versions this point replaced; only the holder named by `in` counts (the
+      // reader skips the rest).
+      if (want?.in !== member.backupId || entry.type !== 'file' || written.has(name)) return;
       try {
         await writeFile(staging, want, entry, member.backupId, strict);
       } catch (err) {
         // Told apart from the member's stream failing, which readTar passes on unwrapped.
-        if (err instanceof SourceError) throw err;
+        if (err instanceof SourceError || err instanceof TarFormatError) throw err;
         throw new SourceError('restore-failed', `cannot write ${want.path}: ${fsReason(err)}`);
       }
       written.add(name);
     };
     try {
-      await readTar(member.stream, onEntry, { drainOnError: false });
+      await readTar(member.stream, onEntry, { onError: 'destroy' });
     } catch (err) {
       member.stream.destroy();
       if (err instanceof SourceError) throw err;
@@ -189,7 +188,7 @@ async function writeFile(
   // 'wx': never write through anything already at the path.
   const out = createWriteStream(abs, { flags: 'wx', mode: 0o600, highWaterMark: WRITE_BUFFER });
   try {
-    for await (const chunk of entry as AsyncIterable<Buffer>) {
+    for await (const chunk of entry.body) {
       hash.update(chunk);
       size += chunk.length;
       if (!out.write(chunk)) await once(out, 'drain');
@@ -208,12 +207,6 @@ async function writeFile(
   }
   await chmod(abs, want.mode ?? 0o644);
   if (want.mtimeMs !== undefined) await utimes(abs, want.mtimeMs / 1000, want.mtimeMs / 1000);
-}
-
-async function drain(entry: TarEntry): Promise<void> {
-  for await (const _chunk of entry) {
-    // discarded: this member's bytes are not part of the point
-  }
 }
 
 /** Member names as written by the dump; tolerates the `./` prefix and trailing `/` of other tar writers. */

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { BackupContent, FileEntry } from '@tidemark/manifest';
-import tar, { type Pack } from 'tar-stream';
 import { SourceError } from '../source';
+import { TarWriter } from '../tar/tar-writer';
 import { openListedFile, readExactly, type OpenedFile } from './file-read';
 import type { Excluder } from './location';
 import { walk, type Listed } from './walk';
@@ -28,37 +28,29 @@ export interface TarDump {
   abort(): void;
 }
 
-type EntryHeader = Parameters<Pack['entry']>[0];
-type EntrySink = ReturnType<Pack['entry']>;
-
-// ustar holds 100 bytes of name; longer names go into a pax header rather than ustar's prefix split.
-const USTAR_NAME_BYTES = 100;
-
 /**
  * Streams the tree as a tar: a full writes every file, an incremental only those whose size and mtime (or, when
  * only the mtime moved, whose sha256) differ from `previous`. Unchanged entries keep the `in` of their holder.
  */
 export function startTarDump(options: TarDumpOptions): TarDump {
   const { root } = options;
-  const pack = tar.pack();
-  // Failures reach the consumer through stdout and the caller through `content`; an unheard 'error' would crash.
-  pack.on('error', ignore);
-  // objectMode false: the consumer sees a byte stream, with backpressure reaching back to our file reads.
-  const stdout = Readable.from(pack, { objectMode: false });
+  // Failures reach the consumer through stdout and the caller through `content`.
+  const writer = new TarWriter();
+  const stdout = writer.stream;
   const state = { aborted: false };
-  const content = produce(options, pack, state).catch((err: unknown) => {
+  const content = produce(options, writer, state).catch((err: unknown) => {
     const error = state.aborted
       ? new SourceError('dump-failed', `dump of ${root} was aborted`)
       : err instanceof SourceError
         ? err
         : new SourceError(
             'dump-failed',
-            pack.destroyed
+            writer.destroyed
               ? `the tar stream of ${root} was closed before its end`
               : `tar of ${root} failed: ${err instanceof Error ? err.message : String(err)}`,
           );
     // The consumer must see an error, never a short tar that looks complete.
-    pack.destroy(error);
+    writer.destroy(error);
     throw error;
   });
   content.catch(() => undefined);
@@ -67,16 +59,16 @@ export function startTarDump(options: TarDumpOptions): TarDump {
     content,
     abort: () => {
       state.aborted = true;
-      // stdout first: destroying the pack alone could end stdout as if the tar were complete.
+      // stdout first: destroying the writer alone could end stdout as if the tar were complete.
       stdout.destroy();
-      pack.destroy(new SourceError('dump-failed', `dump of ${root} was aborted`));
+      writer.destroy(new SourceError('dump-failed', `dump of ${root} was aborted`));
     },
   };
 }
 
 async function produce(
   options: TarDumpOptions,
-  pack: Pack,
+  writer: TarWriter,
   state: { aborted: boolean },
 ): Promise<BackupContent> {
   const listed = await walk(options.root, { exclude: options.exclude, stopped: () => state.aborted });
@@ -84,19 +76,19 @@ async function produce(
   const files: FileEntry[] = [];
   const vanished: string[] = [];
   for (const item of listed) {
-    if (state.aborted || pack.destroyed) throw new Error('the tar stream was closed');
-    const entry = await dumpOne(options, pack, item, previous.get(item.path));
+    if (state.aborted || writer.destroyed) throw new Error('the tar stream was closed');
+    const entry = await dumpOne(options, writer, item, previous.get(item.path));
     if (entry) files.push(entry);
     else vanished.push(item.path);
   }
-  pack.finalize();
+  writer.finish();
   return { tables: [], files, vanished };
 }
 
 /** The listing entry for one walked item, writing its tar member when it changed; undefined when it vanished. */
 async function dumpOne(
   options: TarDumpOptions,
-  pack: Pack,
+  writer: TarWriter,
   item: Listed,
   before: FileEntry | undefined,
 ): Promise<FileEntry | undefined> {
@@ -105,14 +97,14 @@ async function dumpOne(
   if (item.type === 'dir') {
     // Directories are rebuilt from the listing; the tar member is for people restoring with stock tar.
     if (before?.type === 'dir') return { ...meta, in: before.in };
-    await writeEntry(pack, { name: item.path, type: 'directory', mode: item.mode, mtime });
+    await writer.add({ name: item.path, type: 'directory', mode: item.mode, mtime });
     return { ...meta, in: options.backupId };
   }
   if (item.type === 'symlink') {
     const linkTarget = item.linkTarget ?? '';
     if (before?.type === 'symlink' && before.linkTarget === linkTarget)
       return { ...meta, linkTarget, in: before.in };
-    await writeEntry(pack, {
+    await writer.add({
       name: item.path,
       type: 'symlink',
       linkname: linkTarget,
@@ -137,73 +129,22 @@ async function dumpOne(
       const sha256 = await readExactly(file, item.path, () => undefined);
       if (sha256 === carried.sha256) return { ...opened, sha256, in: carried.in };
     }
-    const sha256 = await writeFile(pack, item.path, file);
+    const sha256 = await writeFile(writer, item.path, file);
     return { ...opened, sha256, in: options.backupId };
   } finally {
     await file.handle.close().catch(() => undefined);
   }
 }
 
-function headerFor(header: EntryHeader): EntryHeader {
-  // An empty pax record set makes tar-stream write the name (and link name) as pax records.
-  return Buffer.byteLength(header.name) > USTAR_NAME_BYTES ? { ...header, pax: {} } : header;
-}
-
-/** Writes a member without a body (directory, symlink) and waits until the pack has taken it. */
-function writeEntry(pack: Pack, header: EntryHeader): Promise<void> {
-  return new Promise((resolve, reject) => {
-    pack.entry(headerFor(header), (err?: Error | null) => {
-      if (err) reject(err);
-      else resolve();
-    });
+async function writeFile(writer: TarWriter, rel: string, file: OpenedFile): Promise<string> {
+  const entry = writer.open({
+    name: rel,
+    type: 'file',
+    size: file.size,
+    mode: file.mode,
+    mtime: new Date(file.mtimeMs),
   });
-}
-
-async function writeFile(pack: Pack, rel: string, file: OpenedFile): Promise<string> {
-  let sink: EntrySink | undefined;
-  const taken = new Promise<void>((resolve, reject) => {
-    sink = pack.entry(
-      headerFor({
-        name: rel,
-        type: 'file',
-        size: file.size,
-        mode: file.mode,
-        mtime: new Date(file.mtimeMs),
-      }),
-      (err?: Error | null) => {
-        if (err) reject(err);
-        else resolve();
-      },
-    );
-  });
-  taken.catch(() => undefined);
-  if (!sink) throw new Error('tar-stream returned no entry stream');
-  const entry = sink;
-  // The entry fails when the pack does; its callback reports that, so the event itself needs no listener.
-  entry.on('error', ignore);
-  const sha256 = await readExactly(file, rel, (chunk) => write(entry, chunk));
-  entry.end(undefined);
-  await taken;
+  const sha256 = await readExactly(file, rel, (chunk) => entry.write(chunk));
+  await entry.end();
   return sha256;
-}
-
-const ignore = (): void => undefined;
-
-function write(sink: EntrySink, chunk: Buffer): Promise<void> | undefined {
-  if (sink.destroyed) throw new Error('the tar stream was closed');
-  if (sink.write(chunk)) return undefined;
-  return new Promise((resolve, reject) => {
-    const done = (): void => {
-      sink.off('drain', done);
-      sink.off('close', closed);
-      resolve();
-    };
-    const closed = (): void => {
-      sink.off('drain', done);
-      sink.off('close', closed);
-      reject(new Error('the tar stream was closed'));
-    };
-    sink.on('drain', done);
-    sink.on('close', closed);
-  });
 }

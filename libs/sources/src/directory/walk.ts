@@ -1,8 +1,9 @@
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorCode } from '../errors';
 import { SourceError } from '../source';
 import type { Excluder } from './location';
-import { errnoCode, fsReason } from './fs-util';
+import { fsReason } from './fs-util';
 
 /** One entry of the tree as the walk saw it; relative paths use '/'. */
 export interface Listed {
@@ -62,7 +63,7 @@ async function readNames(root: string, relDir: string): Promise<string[]> {
     return await readdir(join(root, relDir));
   } catch (err) {
     // A subdirectory removed while we walk is not an error; the root itself was checked before.
-    if (relDir !== '' && (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR')) return [];
+    if (relDir !== '' && (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR')) return [];
     throw new SourceError('dump-failed', `cannot list ${join(root, relDir)}: ${fsReason(err)}`);
   }
 }
@@ -77,7 +78,7 @@ async function describe(root: string, rel: string): Promise<Listed | undefined> 
     if (stats.isFile()) return { ...base, type: 'file', size: stats.size };
     return undefined;
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return undefined;
+    if (errorCode(err) === 'ENOENT') return undefined;
     throw new SourceError('dump-failed', `cannot read ${abs}: ${fsReason(err)}`);
   }
 }

@@ -2,7 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { userInfo } from 'node:os';
 import { SourceError } from '../source';
-import { connectError, parseMysqlUrl, redact } from './connection';
+import { redact } from '../errors';
+import { connectError, parseMysqlUrl } from './connection';
 import { parseToolVersion } from './tools';
 
 function invalidUrl(message: RegExp) {

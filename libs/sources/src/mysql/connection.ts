@@ -1,5 +1,14 @@
 import { userInfo } from 'node:os';
 import { createConnection, type Connection } from 'mysql2/promise';
+import {
+  decodeUrlPart,
+  errorCode,
+  errorMessage,
+  maskUrl,
+  networkReasons,
+  redact,
+  type ServerFailures,
+} from '../errors';
 import { SourceError } from '../source';
 
 const DEFAULT_PORT = 3306;
@@ -16,20 +25,6 @@ export interface MysqlTarget {
   database: string;
 }
 
-/** Replaces the password, however it was spelled in the URL, with `***`. */
-export function redact(text: string, password: string): string {
-  if (!password) return text;
-  let out = text.split(password).join('***');
-  const encoded = encodeURIComponent(password);
-  if (encoded !== password) out = out.split(encoded).join('***');
-  return out;
-}
-
-/** The URL as it may appear in a message: everything between `user:` and the last `@` hidden. */
-export function maskUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*:).*@/i, '$1***@');
-}
-
 /** `mysql://user:password@host:port/database` or `mariadb://…`; user and password are %-decoded. */
 export function parseMysqlUrl(url: string): MysqlTarget {
   const invalid = (reason: string): SourceError =>
@@ -42,13 +37,7 @@ export function parseMysqlUrl(url: string): MysqlTarget {
   } catch {
     throw invalid('it cannot be parsed');
   }
-  const decode = (part: string, what: string): string => {
-    try {
-      return decodeURIComponent(part);
-    } catch {
-      throw invalid(`the ${what} has a bad %-escape`);
-    }
-  };
+  const decode = (part: string, what: string): string => decodeUrlPart(part, what, invalid);
   // Refused rather than ignored: a silently dropped TLS or socket setting would make the tools and the
   // queries connect differently.
   const parameter = parsed.searchParams.keys().next();
@@ -105,13 +94,7 @@ export async function close(connection: Connection): Promise<void> {
 }
 
 const NETWORK_REASONS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'host name lookup failed',
-  ETIMEDOUT: `timed out after ${CONNECT_TIMEOUT_SECONDS} s`,
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ECONNRESET: 'connection reset',
+  ...networkReasons(CONNECT_TIMEOUT_SECONDS),
   PROTOCOL_CONNECTION_LOST: 'connection lost',
 };
 
@@ -138,6 +121,12 @@ export function connectError(err: unknown, target: MysqlTarget, database: string
   return new SourceError('source-unreachable', `cannot reach ${where}: ${reason}`);
 }
 
+/** For server work: the password to hide, and which failures mean the server cannot be reached. */
+export function serverFailures(target: MysqlTarget): ServerFailures {
+  const unreachable = (err: unknown): SourceError => connectError(err, target, target.database);
+  return { password: target.password, isConnectionFailure, connectError: unreachable };
+}
+
 /** Errors that mean the server went away, as opposed to a statement it refused. */
 export function isConnectionFailure(err: unknown): boolean {
   const code = errorCode(err);
@@ -147,21 +136,10 @@ export function isConnectionFailure(err: unknown): boolean {
   );
 }
 
-export function errorCode(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string')
-    return err.code;
-  return undefined;
-}
-
 function errorNumber(err: unknown): number | undefined {
   if (typeof err === 'object' && err !== null && 'errno' in err && typeof err.errno === 'number')
     return err.errno;
   return undefined;
-}
-
-export function errorMessage(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.replace(/\s+/g, ' ').trim();
 }
 
 /** A backtick-quoted identifier; any name is safe inside it. */

@@ -1,17 +1,17 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable, Transform, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TableCount } from '@tidemark/manifest';
 import { freePort, uniqueName } from '@tidemark/testing';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
-import { createSource, SourceError, type SourceErrorCode, type SourceOptions } from '../index';
+import { createSource, type SourceOptions } from '../index';
+import { counted, scriptDir, slowDumpToFile, sourceError } from '../spec-support';
 import { MysqlSource } from './mysql-source';
 
 const SERVER = 'mysql://root@127.0.0.1:3306';
@@ -53,39 +53,6 @@ async function databaseExists(name: string): Promise<boolean> {
     (await rows(admin, 'SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [name])).length ===
     1
   );
-}
-
-function sourceError(code: SourceErrorCode, message?: RegExp | string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof SourceError, `expected a SourceError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (typeof message === 'string') assert.equal(err.message, message);
-    else if (message) assert.match(err.message, message);
-    assert.ok(!err.message.includes('s3cret'), err.message);
-    return true;
-  };
-}
-
-/** Reads a stream through, counting bytes, so a test can see what a method consumed. */
-function counted(input: Readable): { stream: Readable; bytes: () => number } {
-  let bytes = 0;
-  const stream = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
-  input.pipe(stream);
-  return { stream, bytes: () => bytes };
-}
-
-async function script(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(join(workDir, 'bin-'));
-  for (const [name, body] of Object.entries(files)) {
-    await writeFile(join(dir, name), `#!/bin/sh\n${body}\n`);
-    await chmod(join(dir, name), 0o755);
-  }
-  return dir;
 }
 
 /** The first `bytes` of the dump, or the dump up to (not including) `marker`. */
@@ -270,18 +237,7 @@ describe('dump and restore', () => {
       const handle = await source(SOURCE_DB).dump();
       batchesAtStart = batches;
       // A slow consumer stretches the dump so that writes land while mariadb-dump is reading.
-      const slow = new Writable({
-        write(_chunk: Buffer, _encoding, done) {
-          setTimeout(done, 15);
-        },
-      });
-      const file = createWriteStream(dumpFile);
-      const tee = new PassThrough();
-      tee.pipe(file);
-      await Promise.all([pipeline(handle.stdout, tee, slow), handle.finished]);
-      await new Promise((resolve) => {
-        file.close(resolve);
-      });
+      await slowDumpToFile(handle, dumpFile, 15);
       dumpedCounts = (await handle.content).tables;
       const size = (await stat(dumpFile)).size;
       console.log(
@@ -428,7 +384,7 @@ describe('dump and restore', () => {
   });
 
   test('a failing mariadb-dump rejects finished with its error line', async () => {
-    const binDir = await script({
+    const binDir = await scriptDir(workDir, {
       'mariadb-dump':
         'if [ "$1" = --version ]; then echo "mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB"; exit 0; fi\n' +
         'echo "-- MariaDB dump 10.19"\n' +
@@ -509,7 +465,7 @@ esac
 printf 'ARGS' >> '${record}'; for a in "$@"; do printf ' [%s]' "$a" >> '${record}'; done; printf '\\n' >> '${record}'
 env >> '${record}.env'
 exec ${REAL_BIN}/${tool} "$@"`;
-  return script({ 'mariadb-dump': wrapper('mariadb-dump'), mariadb: wrapper('mariadb') });
+  return scriptDir(workDir, { 'mariadb-dump': wrapper('mariadb-dump'), mariadb: wrapper('mariadb') });
 }
 
 describe('checkStructure', () => {

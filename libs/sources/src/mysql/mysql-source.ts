@@ -2,7 +2,8 @@ import { Readable, Transform, pipeline } from 'node:stream';
 import type { ArtifactFormat, BackupContent, Check, TableCount } from '@tidemark/manifest';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { compareCounts } from '../compare-counts';
-import { describeFailure, feed, type RunningTool, type ToolExit } from '../process';
+import { errorMessage, redact, serverWork } from '../errors';
+import { describeFailure, feedTool, type ToolExit } from '../process';
 import {
   SourceError,
   type DumpHandle,
@@ -21,13 +22,10 @@ import {
   address,
   close,
   connect,
-  connectError,
   CONNECT_TIMEOUT_SECONDS,
-  errorMessage,
-  isConnectionFailure,
   parseMysqlUrl,
   quoteIdent,
-  redact,
+  serverFailures,
   type MysqlTarget,
 } from './connection';
 import { COUNT_SCHEMA, countObjects, countRows } from './counts';
@@ -321,21 +319,9 @@ export class MysqlSource implements StreamSource {
       { stdin: true, stdout: false },
     );
     const scanner = new DumpScanner();
-    await this.feedTool(Readable.from(scanning(input, scanner), { objectMode: false }), running);
+    await feedTool(Readable.from(scanning(input, scanner), { objectMode: false }), running);
     const exit = await running.exit;
     return { exit, scan: scanner.end() };
-  }
-
-  /** Feeds the whole input to the tool; if the input itself fails, the tool is stopped and the input's error thrown. */
-  private async feedTool(input: Readable, tool: RunningTool): Promise<void> {
-    if (!tool.stdin) throw new Error('tool was started without a stdin pipe');
-    try {
-      await feed(input, tool.stdin);
-    } catch (err) {
-      tool.kill();
-      await tool.exit;
-      throw err;
-    }
   }
 
   private async countIn(database: string): Promise<TableCount[]> {
@@ -352,19 +338,12 @@ export class MysqlSource implements StreamSource {
   }
 
   /** Runs server work, turning anything unexpected into a one-line SourceError without the password. */
-  private async query<T>(
+  private query<T>(
     code: SourceErrorCode,
     work: () => Promise<T>,
     options: { prefix?: string } = {},
   ): Promise<T> {
-    try {
-      return await work();
-    } catch (err) {
-      if (err instanceof SourceError) throw err;
-      if (isConnectionFailure(err)) throw connectError(err, this.target, this.target.database);
-      const message = this.clean(errorMessage(err));
-      throw new SourceError(code, options.prefix ? `${options.prefix}: ${message}` : message);
-    }
+    return serverWork(serverFailures(this.target), code, work, options);
   }
 
   private clean(text: string): string {

@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
-import { startTool, type RunningTool } from '../process';
+import { isExecutable, startTool, type RunningTool } from '../process';
 import { SourceError } from '../source';
 import type { MysqlTarget } from './connection';
 
@@ -70,15 +69,6 @@ async function locate(role: ToolRole, lookup: ToolLookup): Promise<{ name: strin
     'tool-missing',
     `${wanted} not found (looked in ${looked}); install the MariaDB or MySQL client tools or set TIDEMARK_MYSQL_BIN`,
   );
-}
-
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK);
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
 }
 
 /** Quoted option-file value: the file parser undoes exactly these escapes inside double quotes. */

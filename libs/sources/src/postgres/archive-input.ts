@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { looksLikeTar } from './tar';
+import { looksLikeTar } from '../tar/tar-reader';
 
 /** Finds a byte string in a stream seen chunk by chunk, also across chunk boundaries. */
 export class MarkerScan {

@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SourceError } from '../source';
-import { maskUrl, parsePostgresUrl, redact, toolEnv } from './connection';
+import { maskUrl, redact } from '../errors';
+import { parsePostgresUrl, toolEnv } from './connection';
 
 const invalidUrl = (err: unknown): boolean => {
   assert.ok(err instanceof SourceError);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, type ClientConfig } from 'pg';
+import { decodeUrlPart, errorCode, errorMessage, maskUrl, networkReasons, redact } from '../errors';
 import { SourceError } from '../source';
 
 const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
@@ -27,20 +28,6 @@ export interface PgTarget {
   sslKey?: string;
 }
 
-/** Replaces the password, however it was spelled in the URL, with `***`. */
-export function redact(text: string, password: string | undefined): string {
-  if (!password) return text;
-  let out = text.split(password).join('***');
-  const encoded = encodeURIComponent(password);
-  if (encoded !== password) out = out.split(encoded).join('***');
-  return out;
-}
-
-/** The URL as it may appear in a message: everything between `user:` and the last `@` hidden. */
-export function maskUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*:).*@/i, '$1***@');
-}
-
 export function parsePostgresUrl(url: string, env: NodeJS.ProcessEnv): PgTarget {
   const invalid = (reason: string): SourceError =>
     new SourceError('invalid-url', `invalid PostgreSQL URL "${maskUrl(url)}": ${reason}`);
@@ -52,13 +39,7 @@ export function parsePostgresUrl(url: string, env: NodeJS.ProcessEnv): PgTarget 
   } catch {
     throw invalid('it cannot be parsed');
   }
-  const decode = (part: string, what: string): string => {
-    try {
-      return decodeURIComponent(part);
-    } catch {
-      throw invalid(`the ${what} has a bad %-escape`);
-    }
-  };
+  const decode = (part: string, what: string): string => decodeUrlPart(part, what, invalid);
   for (const key of parsed.searchParams.keys()) {
     if (!(URL_PARAMETERS as readonly string[]).includes(key)) {
       throw invalid(`unsupported parameter "${key}" (supported: ${URL_PARAMETERS.join(', ')})`);
@@ -162,13 +143,7 @@ export async function connect(target: PgTarget, database: string): Promise<Clien
 }
 
 const NETWORK_REASONS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'host name lookup failed',
-  ETIMEDOUT: `timed out after ${CONNECT_TIMEOUT_SECONDS} s`,
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ECONNRESET: 'connection reset',
+  ...networkReasons(CONNECT_TIMEOUT_SECONDS),
   ENOENT: 'no server socket there',
 };
 
@@ -187,15 +162,4 @@ export function connectError(err: unknown, target: PgTarget, database: string): 
     (code && NETWORK_REASONS[code]) ??
     (/timeout/i.test(message) ? `timed out after ${CONNECT_TIMEOUT_SECONDS} s` : message);
   return new SourceError('source-unreachable', `cannot reach PostgreSQL at ${where}: ${reason}`);
-}
-
-export function errorCode(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string')
-    return err.code;
-  return undefined;
-}
-
-export function errorMessage(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.replace(/\s+/g, ' ').trim();
 }

@@ -1,6 +1,7 @@
 import type { Client } from 'pg';
+import { redact, serverWork } from '../errors';
 import { SourceError, type SourceErrorCode, type SourceOptions } from '../source';
-import { connect, connectError, errorMessage, redact, toolEnv, type PgTarget } from './connection';
+import { connect, connectError, toolEnv, type PgTarget } from './connection';
 import { quoteIdent } from './counts';
 import { isConnectionFailure, type ServerVersion } from './server';
 import { assertNewEnough, findTool, type PgTool, type PgToolName } from './tools';
@@ -50,19 +51,14 @@ export class PgContext {
   }
 
   /** Runs server work, turning anything unexpected into a one-line SourceError without the password. */
-  async query<T>(
-    code: SourceErrorCode,
-    work: () => Promise<T>,
-    options: { prefix?: string } = {},
-  ): Promise<T> {
-    try {
-      return await work();
-    } catch (err) {
-      if (err instanceof SourceError) throw err;
-      if (isConnectionFailure(err)) throw connectError(err, this.target, this.target.database);
-      const message = this.clean(errorMessage(err));
-      throw new SourceError(code, options.prefix ? `${options.prefix}: ${message}` : message);
-    }
+  query<T>(code: SourceErrorCode, work: () => Promise<T>, options: { prefix?: string } = {}): Promise<T> {
+    const unreachable = (err: unknown): SourceError => connectError(err, this.target, this.target.database);
+    return serverWork(
+      { password: this.target.password, isConnectionFailure, connectError: unreachable },
+      code,
+      work,
+      options,
+    );
   }
 
   async dropDatabase(admin: Client, name: string, server: ServerVersion): Promise<void> {

@@ -1,7 +1,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { listPostgresDatabases, withDatabase } from './databases';
-import { createDatabase, dropDatabases, SERVER, sourceError, suffix, withClient } from './spec-support';
+import { sourceError } from '../spec-support';
+import { createDatabase, dropDatabases, SERVER, suffix, withClient } from './spec-support';
 
 describe('withDatabase', () => {
   test('replaces only the database', () => {

@@ -1,9 +1,11 @@
 import { open, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { errorCode, oneLine } from '../errors';
 import { describeFailure, startTool, type RunningTool } from '../process';
 import { SourceError } from '../source';
-import { fileHeader, padding, TAR_END } from './tar';
+import { TarWriter } from '../tar/tar-writer';
+import { isSafeMemberName } from './dump-tar';
 
 export interface DirectoryDumpOptions {
   pgDumpPath: string;
@@ -49,7 +51,7 @@ export async function startDirectoryDump(options: DirectoryDumpOptions): Promise
     if (match) ready.push(`${match[1] ?? ''}.dat`);
   });
   const state = { aborted: false, completed: false };
-  // Read through a function: abort() flips it while the generator is suspended.
+  // Read through a function: abort() flips it while the writer is waiting.
   const isAborted = (): boolean => state.aborted;
   const exited = tool.exit.then((exit) => {
     ready.close();
@@ -59,11 +61,12 @@ export async function startDirectoryDump(options: DirectoryDumpOptions): Promise
   });
   const failure = (): SourceError => new SourceError('dump-failed', 'pg_dump was aborted');
 
-  const produce = async function* (): AsyncGenerator<Buffer> {
+  const writer = new TarWriter({ highWaterMark: READ_SIZE });
+  const produce = async (): Promise<void> => {
     const streamed = new Set<string>();
     for (let name = await ready.next(); name !== undefined; name = await ready.next()) {
       if (isAborted()) throw failure();
-      if (yield* member(options.dir, name)) streamed.add(name);
+      if (await member(writer, options.dir, name)) streamed.add(name);
     }
     const toolFailure = await exited;
     if (isAborted()) throw failure();
@@ -74,11 +77,11 @@ export async function startDirectoryDump(options: DirectoryDumpOptions): Promise
       .sort((a, b) => Number(a === 'toc.dat') - Number(b === 'toc.dat') || a.localeCompare(b));
     for (const name of rest) {
       if (isAborted()) throw failure();
-      if (!(yield* member(options.dir, name))) {
+      if (!(await member(writer, options.dir, name))) {
         throw new SourceError('dump-failed', `pg_dump's file ${name} vanished before it was read`);
       }
     }
-    yield TAR_END;
+    writer.finish();
     state.completed = true;
   };
 
@@ -87,15 +90,16 @@ export async function startDirectoryDump(options: DirectoryDumpOptions): Promise
     settle = { resolve, reject };
   });
   done.catch(() => undefined);
-  const generator = (async function* (): AsyncGenerator<Buffer> {
+  void (async () => {
     let error: unknown;
     try {
-      yield* produce();
+      await produce();
     } catch (err) {
-      error = err;
-      throw err;
+      // A reader that went away (abort) is why writing failed; otherwise the reader must see the failure.
+      error = writer.destroyed ? failure() : err;
+      writer.destroy(err instanceof Error ? err : new Error(String(err)));
     } finally {
-      // Reached on success, failure and when the consumer stops reading (abort): nothing may be left running.
+      // Reached on success, failure and when the reader stops (abort): nothing may be left running.
       if (!state.completed) tool.kill();
       await tool.exit;
       await rm(options.dir, { recursive: true, force: true }).catch(() => undefined);
@@ -103,7 +107,7 @@ export async function startDirectoryDump(options: DirectoryDumpOptions): Promise
       else settle?.reject(error ?? failure());
     }
   })();
-  const stdout = Readable.from(generator, { objectMode: false, highWaterMark: READ_SIZE });
+  const stdout = writer.stream;
   return {
     stdout,
     done,
@@ -112,26 +116,27 @@ export async function startDirectoryDump(options: DirectoryDumpOptions): Promise
       state.aborted = true;
       tool.kill();
       stdout.destroy();
-      // A generator that never started has no finally to run; the directory still has to go once pg_dump is gone.
-      void tool.exit.then(() => rm(options.dir, { recursive: true, force: true }).catch(() => undefined));
+      // Wakes a writer waiting for a reader that never came; its cleanup then removes the directory.
+      writer.destroy(failure());
       settle?.reject(failure());
     },
   };
 }
 
 /** Writes one file as a tar member and deletes it; false when the file is not there. */
-async function* member(dir: string, name: string): AsyncGenerator<Buffer, boolean> {
+async function member(writer: TarWriter, dir: string, name: string): Promise<boolean> {
+  if (!isSafeMemberName(name)) throw new Error(`cannot store "${name}" in the tar`);
   const path = join(dir, name);
   let handle;
   try {
     handle = await open(path, 'r');
   } catch (err) {
-    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return false;
+    if (errorCode(err) === 'ENOENT') return false;
     throw err;
   }
   try {
     const info = await handle.stat();
-    yield fileHeader(name, info.size, info.mtime, 0o644);
+    const entry = writer.open({ name, type: 'file', size: info.size, mtime: info.mtime, mode: 0o644 });
     let left = info.size;
     while (left > 0) {
       const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, left));
@@ -139,9 +144,9 @@ async function* member(dir: string, name: string): AsyncGenerator<Buffer, boolea
       if (bytesRead === 0)
         throw new SourceError('dump-failed', `pg_dump's file ${name} shrank while it was read`);
       left -= bytesRead;
-      yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+      await entry.write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
     }
-    yield padding(info.size);
+    await entry.end();
   } finally {
     await handle.close();
   }
@@ -184,8 +189,7 @@ function watchStderr(tool: RunningTool, onLine: (line: string) => void): { first
   let carry = '';
   let first: string | undefined;
   const take = (line: string): void => {
-    if (first === undefined && /\berror:|\bFATAL\b|\bERROR\b/.test(line))
-      first = line.replace(/\s+/g, ' ').trim();
+    if (first === undefined && /\berror:|\bFATAL\b|\bERROR\b/.test(line)) first = oneLine(line);
     onLine(line);
   };
   tool.child.stderr?.on('data', (text: string | Buffer) => {

@@ -8,15 +8,8 @@ import type { BackupContent } from '@tidemark/manifest';
 import { createSource, type SourceSettings } from '../index';
 import { buildExclusion, splitPattern } from './excludes';
 import { PostgresSource } from './postgres-source';
-import {
-  createDatabase,
-  dropDatabases,
-  SERVER,
-  sourceError,
-  suffix,
-  toFile,
-  withClient,
-} from './spec-support';
+import { sourceError } from '../spec-support';
+import { createDatabase, dropDatabases, SERVER, suffix, toFile, withClient } from './spec-support';
 
 describe('splitPattern follows pg_dump', () => {
   const cases: [string, string[]][] = [

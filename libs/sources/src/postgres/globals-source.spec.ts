@@ -9,7 +9,8 @@ import type { BackupContent } from '@tidemark/manifest';
 import { createSource } from '../index';
 import { GLOBALS_DATABASE, PostgresGlobalsSource } from './globals-source';
 import { createdRole } from './globals-sql';
-import { SERVER, sourceError, suffix, toFile, withClient } from './spec-support';
+import { sourceError } from '../spec-support';
+import { SERVER, suffix, toFile, withClient } from './spec-support';
 
 const tag = suffix();
 const PLAIN = `tm_role_${tag}`;

@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { BackupContent, Check, TableCount } from '@tidemark/manifest';
 import type { Client } from 'pg';
-import { describeFailure, feed, startTool } from '../process';
+import { oneLine } from '../errors';
+import { describeFailure, feedTool, startTool } from '../process';
 import {
   SourceError,
   type DumpHandle,
@@ -198,12 +199,11 @@ export class PostgresGlobalsSource implements StreamSource {
         stdout: false,
       },
     );
-    if (!tool.stdin) throw new Error('psql was started without a stdin pipe');
     // Watched line by line, not through the capped capture: a cluster with many roles reports many tolerated errors.
     let firstError: string | undefined;
     let carry = '';
     const take = (line: string): void => {
-      const text = line.replace(/\s+/g, ' ').trim();
+      const text = oneLine(line);
       if (firstError === undefined && /\b(ERROR|FATAL):|^psql: error:/.test(text) && !isTolerated(text))
         firstError = text;
     };
@@ -212,13 +212,7 @@ export class PostgresGlobalsSource implements StreamSource {
       carry = lines.pop() ?? '';
       lines.forEach(take);
     });
-    try {
-      await feed(input, tool.stdin);
-    } catch (err) {
-      tool.kill();
-      await tool.exit;
-      throw err;
-    }
+    await feedTool(input, tool);
     const exit = await tool.exit;
     if (carry) take(carry);
     if (firstError !== undefined) throw new SourceError('restore-failed', ctx.clean(firstError));

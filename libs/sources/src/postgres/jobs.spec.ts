@@ -12,17 +12,18 @@ import { promisify } from 'node:util';
 import type { BackupContent } from '@tidemark/manifest';
 import { createSource } from '../index';
 import { PostgresSource } from './postgres-source';
+import { sourceError } from '../spec-support';
 import {
   createDatabase,
   databaseExists,
   dropDatabases,
   pg,
   SERVER,
-  sourceError,
   suffix,
   withClient,
 } from './spec-support';
-import { fileHeader, padding, readTar, TAR_END } from './tar';
+import { TarWriter } from '../tar/tar-writer';
+import { readDumpTar } from './dump-tar';
 
 const run = promisify(execFile);
 const tag = suffix();
@@ -84,7 +85,7 @@ async function copiesRunning(): Promise<number> {
 
 async function tarMembers(file: string): Promise<{ name: string; size: number }[]> {
   const list: { name: string; size: number }[] = [];
-  await readTar(createReadStream(file), async (member) => {
+  await readDumpTar(createReadStream(file), async (member) => {
     list.push({ name: member.name, size: member.size });
     for await (const _chunk of member.body);
   });
@@ -93,14 +94,16 @@ async function tarMembers(file: string): Promise<{ name: string; size: number }[
 
 /** A copy of the dump's tar without `skip`, written with the same writer. */
 async function tarWithout(skip: string, out: string): Promise<void> {
-  const parts: Buffer[] = [];
-  await readTar(createReadStream(tarFile), async (member) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of member.body) chunks.push(chunk);
+  const writer = new TarWriter();
+  const written = pipeline(writer.stream, createWriteStream(out));
+  await readDumpTar(createReadStream(tarFile), async (member) => {
     if (member.name === skip) return;
-    parts.push(fileHeader(member.name, member.size, new Date()), ...chunks, padding(member.size));
+    const entry = writer.open({ name: member.name, size: member.size });
+    for await (const chunk of member.body) await entry.write(chunk);
+    await entry.end();
   });
-  await writeFile(out, Buffer.concat([...parts, TAR_END]));
+  writer.finish();
+  await written;
 }
 
 before(async () => {

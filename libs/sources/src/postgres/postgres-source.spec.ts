@@ -1,24 +1,23 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable, Transform, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TableCount } from '@tidemark/manifest';
 import { Client } from 'pg';
-import { createSource, SourceError, type SourceErrorCode, type SourceOptions } from '../index';
+import { createSource, type SourceOptions } from '../index';
+import { counted, scriptDir, slowDumpToFile, sourceError } from '../spec-support';
 import { PostgresSource } from './postgres-source';
+import { databaseExists, pg, REAL_BIN, SERVER, suffix as randomSuffix } from './spec-support';
 
 const pgSource = (target: { kind: 'postgres'; url: string }, options: SourceOptions = {}): PostgresSource =>
   new PostgresSource(target.url, options);
 
-const SERVER = 'postgres://postgres@127.0.0.1:5432';
-const REAL_BIN = '/usr/lib/postgresql/15/bin';
-const suffix = randomBytes(4).toString('hex');
+const suffix = randomSuffix();
 const SOURCE_DB = `tm_src_${suffix}`;
 const RESTORED_DB = `tm_rst_${suffix}`;
 const created: string[] = [SOURCE_DB, RESTORED_DB];
@@ -27,44 +26,6 @@ let admin: Client;
 let workDir: string;
 let dumpFile: string;
 let dumpedCounts: TableCount[];
-
-const pg = (database: string): Client => new Client({ connectionString: `${SERVER}/${database}` });
-
-async function databaseExists(name: string): Promise<boolean> {
-  const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-  return rowCount === 1;
-}
-
-function sourceError(code: SourceErrorCode, message?: RegExp | string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof SourceError, `expected a SourceError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (typeof message === 'string') assert.equal(err.message, message);
-    else if (message) assert.match(err.message, message);
-    assert.doesNotMatch(err.message, /s3cret/);
-    return true;
-  };
-}
-
-/** Reads a stream through, counting bytes, so a test can see what a method consumed. */
-function counted(input: Readable): { stream: Readable; bytes: () => number } {
-  let bytes = 0;
-  const stream = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
-  input.pipe(stream);
-  return { stream, bytes: () => bytes };
-}
-
-async function script(name: string, body: string): Promise<string> {
-  const dir = await mkdtemp(join(workDir, 'bin-'));
-  await writeFile(join(dir, name), `#!/bin/sh\n${body}\n`);
-  await chmod(join(dir, name), 0o755);
-  return dir;
-}
 
 const SEED = `
   CREATE SCHEMA sales;
@@ -161,7 +122,9 @@ describe('preCheck', () => {
   });
 
   test('a pg_dump older than the server is tool-too-old', async () => {
-    const binDir = await script('pg_dump', 'echo "pg_dump (PostgreSQL) 9.6.24"');
+    const binDir = await scriptDir(workDir, {
+      pg_dump: 'echo "pg_dump (PostgreSQL) 9.6.24"',
+    });
     const source = pgSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` }, { binDir });
     await assert.rejects(
       source.preCheck(),
@@ -210,18 +173,7 @@ describe('dump and restore', () => {
       const handle = await source.dump();
       const batchesAtStart = batches;
       // A slow consumer stretches the dump so that writes land while pg_dump is copying.
-      const slow = new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          setTimeout(done, 2);
-        },
-      });
-      const file = createWriteStream(dumpFile);
-      const tee = new PassThrough();
-      tee.pipe(file);
-      await Promise.all([pipeline(handle.stdout, tee, slow), handle.finished]);
-      await new Promise((resolve) => {
-        file.close(resolve);
-      });
+      await slowDumpToFile(handle, dumpFile, 2);
       dumpedCounts = (await handle.content).tables;
       const elapsed = performance.now() - started;
       assert.ok(batches > batchesAtStart, 'rows were inserted while the dump ran');
@@ -297,11 +249,11 @@ describe('dump and restore', () => {
   });
 
   test('a failing pg_dump rejects finished with its error line', async () => {
-    const binDir = await script(
-      'pg_dump',
-      'if [ "$1" = --version ]; then echo "pg_dump (PostgreSQL) 15.20"; exit 0; fi\n' +
+    const binDir = await scriptDir(workDir, {
+      pg_dump:
+        'if [ "$1" = --version ]; then echo "pg_dump (PostgreSQL) 15.20"; exit 0; fi\n' +
         'echo "pg_dump: warning: noise" >&2; echo "pg_dump: error: query failed: ERROR:  permission denied" >&2; exit 1',
-    );
+    });
     const handle = await pgSource({ kind: 'postgres', url: `${SERVER}/${SOURCE_DB}` }, { binDir }).dump();
     handle.stdout.resume();
     await assert.rejects(
@@ -312,10 +264,9 @@ describe('dump and restore', () => {
 
   test('the password from the URL reaches pg_dump only through the environment', async () => {
     const record = join(workDir, 'pg_dump-calls.txt');
-    const binDir = await script(
-      'pg_dump',
-      `printf 'ARGS %s\\n' "$*" >> '${record}'\nenv | cut -d= -f1 | sed 's/^/ENV /' >> '${record}'\nexec ${REAL_BIN}/pg_dump "$@"`,
-    );
+    const binDir = await scriptDir(workDir, {
+      pg_dump: `printf 'ARGS %s\\n' "$*" >> '${record}'\nenv | cut -d= -f1 | sed 's/^/ENV /' >> '${record}'\nexec ${REAL_BIN}/pg_dump "$@"`,
+    });
     const url = `postgres://postgres:s3cret@127.0.0.1:5432/${SOURCE_DB}`;
     const source = pgSource({ kind: 'postgres', url }, { binDir });
     await source.preCheck();

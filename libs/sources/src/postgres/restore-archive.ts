@@ -1,14 +1,16 @@
 import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { describeFailure, feed, startTool, type ToolExit } from '../process';
+import { describeFailure, feedTool, startTool, type ToolExit } from '../process';
+import { errorMessage } from '../errors';
 import { SourceError } from '../source';
+import { TarFormatError } from '../tar/tar-reader';
 import type { Client } from 'pg';
-import { connectError, errorMessage } from './connection';
+import { connectError } from './connection';
 import type { PgContext } from './context';
 import { inspectArchive, MarkerScan, TIMESCALE_MARKER } from './archive-input';
 import { isConnectionFailure, type ServerVersion } from './server';
-import { readTar, TarFormatError } from './tar';
+import { readDumpTar } from './dump-tar';
 import { timescaleAvailable, timescalePostRestore, timescalePreRestore } from './timescale';
 
 export interface RestoreArchiveOptions {
@@ -47,14 +49,7 @@ export async function restoreArchive(
         ctx.toolEnv(options.database),
         { stdin: true, stdout: false },
       );
-      if (!tool.stdin) throw new Error('pg_restore was started without a stdin pipe');
-      try {
-        await feed(archive.stream, tool.stdin);
-      } catch (err) {
-        tool.kill();
-        await tool.exit;
-        throw err;
-      }
+      await feedTool(archive.stream, tool);
       return tool.exit;
     });
   }
@@ -88,7 +83,7 @@ export async function restoreArchive(
 /** Writes every member into `dir`; says whether toc.dat creates the TimescaleDB extension. */
 export async function unpack(input: Readable, dir: string): Promise<boolean> {
   const scan = new MarkerScan(TIMESCALE_MARKER);
-  await readTar(input, async (member) => {
+  await readDumpTar(input, async (member) => {
     const file = await open(join(dir, member.name), 'wx', 0o600);
     try {
       for await (const chunk of member.body) {

@@ -1,5 +1,5 @@
 import type { Client } from 'pg';
-import { errorCode } from './connection';
+import { errorCode } from '../errors';
 
 export interface ServerVersion {
   /** `15.20`: the first word of server_version. */

@@ -1,11 +1,9 @@
 // Helpers shared by the PostgreSQL specs (real server at 127.0.0.1:5432, trust auth); not used by the source itself.
-import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client } from 'pg';
-import { SourceError, type SourceErrorCode } from '../source';
 
 export const SERVER = 'postgres://postgres@127.0.0.1:5432';
 export const REAL_BIN = '/usr/lib/postgresql/15/bin';
@@ -46,15 +44,4 @@ export async function databaseExists(name: string): Promise<boolean> {
 
 export async function toFile(stream: Readable, path: string): Promise<void> {
   await pipeline(stream, createWriteStream(path));
-}
-
-export function sourceError(code: SourceErrorCode, message?: RegExp | string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof SourceError, `expected a SourceError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (typeof message === 'string') assert.equal(err.message, message);
-    else if (message) assert.match(err.message, message);
-    assert.doesNotMatch(err.message, /s3cret/);
-    return true;
-  };
 }

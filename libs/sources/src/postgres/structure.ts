@@ -2,11 +2,12 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { countLines, describeFailure, feed, startTool } from '../process';
+import { countLines, describeFailure, feedTool, startTool } from '../process';
 import type { StructureCheckResult } from '../source';
+import { TarFormatError } from '../tar/tar-reader';
 import { inspectArchive } from './archive-input';
 import type { PgContext } from './context';
-import { readTar, TarFormatError } from './tar';
+import { readDumpTar } from './dump-tar';
 
 const isEntry = (line: string): boolean => line.trim() !== '' && !line.startsWith(';');
 
@@ -17,16 +18,10 @@ export async function checkArchive(ctx: PgContext, input: Readable): Promise<Str
   if (archive.kind === 'tar') return checkTar(ctx, archive.stream, pgRestore.path, pgRestore.label);
   // --list reads only the archive's table of contents, so it needs no connection parameters.
   const tool = startTool(pgRestore.path, ['--list'], ctx.toolEnv(undefined), { stdin: true, stdout: true });
-  if (!tool.stdin || !tool.stdout) throw new Error('pg_restore was started without pipes');
+  if (!tool.stdout) throw new Error('pg_restore was started without a stdout pipe');
   const entries = countLines(tool.stdout, isEntry);
   entries.catch(() => undefined);
-  try {
-    await feed(archive.stream, tool.stdin);
-  } catch (err) {
-    tool.kill();
-    await tool.exit;
-    throw err;
-  }
+  await feedTool(archive.stream, tool);
   const exit = await tool.exit;
   const count = await entries.catch(() => 0);
   const label = pgRestore.label;
@@ -50,7 +45,7 @@ async function checkTar(
   try {
     const members = new Set<string>();
     try {
-      await readTar(input, async (member) => {
+      await readDumpTar(input, async (member) => {
         members.add(member.name);
         if (member.name !== 'toc.dat') {
           // Read through (the tar's framing is checked), not kept.

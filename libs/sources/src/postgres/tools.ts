@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access, readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
+import { isExecutable } from '../process';
 import { SourceError } from '../source';
 
 const run = promisify(execFile);
@@ -88,15 +88,6 @@ async function debianMajors(): Promise<number[]> {
       .sort((a, b) => b - a);
   } catch {
     return [];
-  }
-}
-
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK);
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
   }
 }
 

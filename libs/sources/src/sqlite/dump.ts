@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BackupContent, TableCount } from '@tidemark/manifest';
+import { errorMessage, oneLine } from '../errors';
 import { SourceError, type DumpHandle } from '../source';
 import { removeDatabaseFiles } from './files';
 import { startWorker, WorkerFailure, type WorkerJob } from './sqlite-worker';
@@ -44,7 +45,7 @@ export function dumpSqlite(
     } catch (err) {
       throw new SourceError(
         'dump-failed',
-        `cannot create the copy of ${path} in ${workDir}: ${messageOf(err)}`,
+        `cannot create the copy of ${path} in ${workDir}: ${errorMessage(err)}`,
       );
     }
     if (isAborted()) throw aborted();
@@ -75,7 +76,7 @@ export function dumpSqlite(
         ? aborted()
         : err instanceof SourceError
           ? err
-          : new SourceError('dump-failed', `streaming the copy of ${path} failed: ${messageOf(err)}`);
+          : new SourceError('dump-failed', `streaming the copy of ${path} failed: ${errorMessage(err)}`);
       settleTables?.reject(error);
       stdout.destroy(error);
       throw error;
@@ -109,13 +110,5 @@ function copyError(err: unknown, path: string): SourceError {
         : `cannot copy SQLite database ${path}`;
     return new SourceError('dump-failed', `${what}: ${oneLine(err.message)}`);
   }
-  return new SourceError('dump-failed', `cannot copy SQLite database ${path}: ${messageOf(err)}`);
-}
-
-export function messageOf(err: unknown): string {
-  return oneLine(err instanceof Error ? err.message : String(err));
-}
-
-export function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+  return new SourceError('dump-failed', `cannot copy SQLite database ${path}: ${errorMessage(err)}`);
 }

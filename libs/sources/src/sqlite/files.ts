@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { access, open, rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { errorCode } from '../errors';
 import { SourceError } from '../source';
 import { hasMagic, readImageFile } from './header';
 
@@ -24,7 +25,7 @@ export async function firstExisting(paths: string[]): Promise<string | undefined
       await stat(path);
       return path;
     } catch (err) {
-      if (errnoCode(err) !== 'ENOENT') throw err;
+      if (errorCode(err) !== 'ENOENT') throw err;
     }
   }
   return undefined;
@@ -96,16 +97,11 @@ export async function inspectSourceFile(path: string): Promise<SourceFile> {
 
 function fileError(err: unknown, path: string): SourceError {
   if (err instanceof SourceError) return err;
-  const code = errnoCode(err);
+  const code = errorCode(err);
   if (code === 'ENOENT' || code === 'ENOTDIR')
     return new SourceError('source-missing-database', `SQLite database ${path} does not exist`);
   if (code === 'EACCES' || code === 'EPERM')
     return new SourceError('source-auth', `cannot read SQLite database ${path}: permission denied`);
   const message = err instanceof Error ? err.message : String(err);
   return new SourceError('source-unreachable', `cannot read SQLite database ${path}: ${message}`);
-}
-
-export function errnoCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
-  return typeof err.code === 'string' ? err.code : undefined;
 }

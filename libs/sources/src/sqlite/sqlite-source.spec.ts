@@ -7,12 +7,13 @@ import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { Readable, Transform, Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TableCount } from '@tidemark/manifest';
 import { uniqueName } from '@tidemark/testing';
-import { createSource, SourceError, type SourceErrorCode } from '../index';
+import { createSource } from '../index';
+import { counted, sourceError } from '../spec-support';
 import { parseSqliteLocation } from './location';
 import { SqliteSource } from './sqlite-source';
 
@@ -25,29 +26,6 @@ before(async () => {
 after(async () => {
   await rm(root, { recursive: true, force: true });
 });
-
-function sourceError(code: SourceErrorCode, message?: RegExp | string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof SourceError, `expected a SourceError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (typeof message === 'string') assert.equal(err.message, message);
-    else if (message) assert.match(err.message, message);
-    return true;
-  };
-}
-
-/** Reads a stream through, counting bytes, so a test can see what a method consumed. */
-function counted(input: Readable): { stream: Readable; bytes: () => number } {
-  let bytes = 0;
-  const stream = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
-  input.pipe(stream);
-  return { stream, bytes: () => bytes };
-}
 
 async function fileHash(path: string): Promise<string> {
   const hash = createHash('sha256');

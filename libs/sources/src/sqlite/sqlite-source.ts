@@ -6,6 +6,7 @@ import { DatabaseSync } from 'node:sqlite';
 import type { Readable } from 'node:stream';
 import type { ArtifactFormat, BackupContent, Check, TableCount } from '@tidemark/manifest';
 import { compareCounts } from '../compare-counts';
+import { errorCode, errorMessage, oneLine } from '../errors';
 import {
   SourceError,
   type DumpContext,
@@ -20,10 +21,9 @@ import {
   type StreamSource,
   type StructureCheckResult,
 } from '../source';
-import { dumpSqlite, messageOf, oneLine, type SnapshotSettings } from './dump';
+import { dumpSqlite, type SnapshotSettings } from './dump';
 import {
   companions,
-  errnoCode,
   firstExisting,
   inspectSourceFile,
   removeDatabaseFiles,
@@ -147,7 +147,7 @@ export class SqliteSource implements StreamSource {
       });
       return tables ?? [];
     } catch (err) {
-      throw new SourceError('source-unreachable', `cannot count rows in ${this.path}: ${messageOf(err)}`);
+      throw new SourceError('source-unreachable', `cannot count rows in ${this.path}: ${errorMessage(err)}`);
     }
   }
 
@@ -170,7 +170,7 @@ export class SqliteSource implements StreamSource {
       // link() fails if the destination exists, unlike rename(): an atomic "create only".
       await link(temp, this.path);
     } catch (err) {
-      const code = errnoCode(err);
+      const code = errorCode(err);
       if (code === 'EEXIST')
         throw new SourceError('target-not-empty', `${this.path} already exists; pass --clean to replace it`);
       if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') throw err;
@@ -205,7 +205,7 @@ async function integrityProblems(file: string): Promise<string[]> {
     const { problems } = await runWorker({ op: 'check', path: file, counts: false });
     return problems ?? [];
   } catch (err) {
-    return [messageOf(err)];
+    return [errorMessage(err)];
   }
 }
 
@@ -221,7 +221,7 @@ async function checkRestored(file: string, expected: BackupContent): Promise<Che
     problems = result.problems ?? [];
     tables = result.tables;
   } catch (err) {
-    problems = [messageOf(err)];
+    problems = [errorMessage(err)];
   }
   if (problems.length > 0 || tables === undefined)
     return [
