@@ -28,6 +28,7 @@ export const ENV_ROLES: Record<string, EnvRole> = {
   HOST: 'default', // 0.0.0.0
   PATH: 'default', // the image's
   TIDEMARK_PG_BIN: 'default', // the newest /usr/lib/postgresql/<N>/bin of the image
+  TIDEMARK_MYSQL_BIN: 'default', // PATH: the image's mariadb-client
   TIDEMARK_PART_SIZE_MB: 'default',
   TIDEMARK_RETRY_DELAY_MS: 'default',
   TIDEMARK_GAUGE_INTERVAL_MS: 'default',
@@ -83,7 +84,8 @@ export function envVarsOf(app: string): Set<string> {
 /** True when the app opens target databases (resolves ${VAR} references in target URLs). */
 export function opensTargets(app: string): boolean {
   return appSources(app).some(
-    (file) => !file.includes(join('libs', 'config')) && /resolveTargetUrl\(/.test(readFileSync(file, 'utf8')),
+    (file) =>
+      !file.includes(join('libs', 'config')) && /resolveTarget(Url)?\(/.test(readFileSync(file, 'utf8')),
   );
 }
 
