@@ -31,7 +31,7 @@ targets:
   - { id: app-sqlite, kind: sqlite, url: "\${LITE_PATH}", policy: nightly }
   - { id: laura-dir, kind: directory, url: "\${DIR_PATH}", policy: tight, exclude: ["*.tmp", "*.lock"], incremental: { fullEvery: 6 } }
   - { id: media, kind: azure-blob, url: "\${MEDIA_URL}", policy: nightly, incremental: { fullEvery: 3 } }
-  - { id: pg-server, kind: postgres, url: "\${PG_SERVER_URL}", policy: nightly, databases: [__PG_A__, __PG_B__] }
+  - { id: pg-server, kind: postgres, url: "\${PG_SERVER_URL}", policy: nightly, databases: [__PG_A__, __PG_B__], jobs: 2 }
 `;
 
 interface BackupOutput {
@@ -380,6 +380,10 @@ describe('every kind of store, end to end through the five services', () => {
       'globals:-:verified',
     ]);
 
+    // jobs: 2 takes each database in directory format, as a tar of its table files.
+    const member = await show(run.members.find((m) => m.database === pgA)?.backupId ?? '');
+    assert.equal(member.artifact.format, 'pg_dump-directory-tar');
+    assert.equal(member.verification?.restoreTest?.ok, true);
     const missing = await stack.cli(['restore', 'pg-server', '--to', dbUrl(pgOne)]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /backs up several databases .*--database/);
