@@ -21,12 +21,15 @@ export function createCompressor(compression: Compression): Transform {
   }
 }
 
+// zlib's default 16 KiB output chunks make decompression 4-5x slower (300 MB: 730 ms vs 160 ms at 256 KiB).
+const DECOMPRESS_CHUNK = 256 * 1024;
+
 export function createDecompressor(compression: Compression): Transform {
   switch (compression) {
     case 'zstd':
-      return createZstdDecompress();
+      return createZstdDecompress({ chunkSize: DECOMPRESS_CHUNK });
     case 'gzip':
-      return createGunzip();
+      return createGunzip({ chunkSize: DECOMPRESS_CHUNK });
     case 'none':
       return new PassThrough();
   }
