@@ -26,6 +26,7 @@ targets:
   - { id: dir-prefails, kind: directory, url: "\${WORK}", policy: quick, pre: "echo cannot pause writes >&2; exit 3" }
   - { id: blob-missing, kind: azure-blob, url: "__AZURITE__;Container=no-such-container", policy: quick }
   - { id: blob-badkey, kind: azure-blob, url: "\${BLOB_BADKEY}", policy: quick }
+  - { id: pg-badexclude, kind: postgres, url: "postgres://postgres@127.0.0.1:5432/postgres", policy: quick, excludeTables: ["a.b.c.d"] }
 `;
 
 interface Failed {
@@ -128,10 +129,17 @@ describe('every kind fails clearly: unreachable, bad credentials, missing tool, 
     assert.doesNotMatch(JSON.stringify(badKey.manifest) + badKey.output, /AccountKey|bm90IHRoZSBrZXk/);
   });
 
+  test('an exclude pattern pg_dump would refuse fails at once with invalid-settings, naming it', async () => {
+    const { manifest } = await failedBackup('pg-badexclude');
+    assert.equal(manifest?.failure?.code, 'invalid-settings');
+    assert.equal(manifest.failure.attempts, 1);
+    assert.match(manifest.failure.message, /"a\.b\.c\.d"/);
+  });
+
   test('no failed backup left an artifact or a partial part behind', async () => {
     const list = await stack.cli(['list', '--json']);
     const rows = JSON.parse(list.stdout) as { status: string; size: number | null }[];
-    assert.ok(rows.length >= 8);
+    assert.ok(rows.length >= 9);
     assert.ok(
       rows.every((r) => r.status === 'failed' && !r.size),
       list.stdout,

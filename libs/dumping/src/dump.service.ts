@@ -47,6 +47,7 @@ const PERMANENT_SOURCE_ERRORS = new Set([
   'tool-too-old',
   'unsupported-kind',
   'invalid-url',
+  'invalid-settings',
 ]);
 
 function partSize(env: NodeJS.ProcessEnv): number {
@@ -105,9 +106,7 @@ export class DumpService {
     const names =
       target.databases === 'all'
         ? await listPostgresDatabases(resolved.url, env).catch((error: unknown) => {
-            throw error instanceof SourceError && PERMANENT_SOURCE_ERRORS.has(error.code)
-              ? permanent(error)
-              : error;
+            throw asJobError(error);
           })
         : (target.databases ?? []);
     const members = [
@@ -198,9 +197,7 @@ export class DumpService {
     await this.local.writeManifest(manifest);
 
     const info = await source.preCheck().catch((error: unknown) => {
-      throw error instanceof SourceError && PERMANENT_SOURCE_ERRORS.has(error.code)
-        ? permanent(error)
-        : error;
+      throw asJobError(error);
     });
     manifest = {
       ...manifest,
@@ -235,7 +232,7 @@ export class DumpService {
       handle = await source.dump(context);
     } catch (error) {
       clearInterval(renew);
-      throw error;
+      throw asJobError(error);
     }
     const counter = new CountingStream();
     const writer = new PartWriter({
@@ -334,6 +331,11 @@ export class DumpService {
       throw permanent(error);
     }
   }
+}
+
+/** A source failure no retry mends becomes a permanent job failure; anything else is retried. */
+function asJobError(error: unknown): unknown {
+  return error instanceof SourceError && PERMANENT_SOURCE_ERRORS.has(error.code) ? permanent(error) : error;
 }
 
 function mib(bytes: number): string {

@@ -153,6 +153,8 @@ export type SourceErrorCode =
   | 'target-not-empty'
   | 'unsupported-kind'
   | 'invalid-url'
+  /** A target setting the tool would refuse (e.g. an exclude pattern): permanent until the config changes. */
+  | 'invalid-settings'
   | 'hook-failed';
 
 /** Failure with a stable code; the message is one line and never carries a password. */

@@ -43,21 +43,21 @@ describe('splitPattern follows pg_dump', () => {
     assert.throws(
       build({ excludeTables: ['a.b.c.d'] }),
       sourceError(
-        'dump-failed',
+        'invalid-settings',
         '--exclude-table pattern "a.b.c.d": improper relation name (too many dotted names)',
       ),
     );
     assert.throws(
       build({ excludeTables: ['other.public.t'] }),
       sourceError(
-        'dump-failed',
+        'invalid-settings',
         '--exclude-table pattern "other.public.t": cross-database references are not implemented',
       ),
     );
     assert.throws(
       build({ excludeSchemas: ['shop.public'] }),
       sourceError(
-        'dump-failed',
+        'invalid-settings',
         '--exclude-schema pattern "shop.public": cross-database references are not implemented',
       ),
     );
@@ -201,7 +201,7 @@ describe('excludes', () => {
     const source = new PostgresSource(`${SERVER}/${db}`, {
       settings: { excludeTables: ['elsewhere.public.t'] },
     });
-    const expected = sourceError('dump-failed', /cross-database references are not implemented$/);
+    const expected = sourceError('invalid-settings', /cross-database references are not implemented$/);
     await assert.rejects(source.preCheck(), expected);
     await assert.rejects(source.dump(), expected);
   });

@@ -128,5 +128,5 @@ export function buildExclusion(
 
 function invalidPattern(option: string, pattern: string, reason: string): SourceError {
   // pg_dump would stop with the same words; saying so before it starts names the setting to fix.
-  return new SourceError('dump-failed', `${option} pattern "${pattern}": ${reason}`);
+  return new SourceError('invalid-settings', `${option} pattern "${pattern}": ${reason}`);
 }
