@@ -8,7 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { parseManifest, type Manifest } from '@tidemark/manifest';
-import { uniqueName } from '@tidemark/testing';
+import { uniqueName, waitFor } from '@tidemark/testing';
 import { createSeededDatabase, dbUrl, dropDatabase, tableChecksums } from './support/database';
 import { TestStack } from './support/stack';
 import { containerState, mysqlTables, mysqlUrl, treeOf, withMysql } from './support/stores';
@@ -29,7 +29,7 @@ policies:
 targets:
   - { id: shop-mysql, kind: mysql, url: "\${MY_URL}", policy: nightly }
   - { id: app-sqlite, kind: sqlite, url: "\${LITE_PATH}", policy: nightly }
-  - { id: laura-dir, kind: directory, url: "\${DIR_PATH}", policy: tight, exclude: ["*.tmp", "*.lock"], incremental: { fullEvery: 6 } }
+  - { id: laura-dir, kind: directory, url: "\${DIR_PATH}", policy: tight, exclude: ["*.tmp", "*.lock"], incremental: { fullEvery: 7 } }
   - { id: media, kind: azure-blob, url: "\${MEDIA_URL}", policy: nightly, incremental: { fullEvery: 3 } }
   - { id: pg-server, kind: postgres, url: "\${PG_SERVER_URL}", policy: nightly, databases: [__PG_A__, __PG_B__], jobs: 2 }
 `;
@@ -90,6 +90,13 @@ describe('every kind of store, end to end through the five services', () => {
     const shown = await stack.cli(['show', backupId]);
     assert.equal(shown.code, 0, shown.stderr);
     return parseManifest(JSON.parse(shown.stdout));
+  };
+  const eventTypes = async (backupId: string): Promise<string[]> => {
+    const result = await stack.cli(['events', '--json', '--limit', '1000']);
+    return result.stdout
+      .split('\n')
+      .filter((line) => line.includes(`"backupId":"${backupId}"`))
+      .map((line) => (JSON.parse(line) as { type: string }).type);
   };
   const restore = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> => {
     const result = await stack.cli(['restore', ...args, '--json'], env);
@@ -298,6 +305,29 @@ describe('every kind of store, end to end through the five services', () => {
       rows.map((r) => r.type),
       ['full', 'incr 1', 'incr 2', 'incr 3', 'incr 4', 'incr 5'],
     );
+
+    // Blob Storage down: the incremental that would come next needs the catalog, so a full is taken instead and
+    // the dump still completes locally; it is uploaded and verified when Blob Storage returns.
+    await stack.azurite.stop();
+    let offline = '';
+    try {
+      const started = await stack.cli(['backup', 'laura-dir', '--json']);
+      assert.equal(started.code, 0, started.stderr);
+      offline = (JSON.parse(started.stdout) as { backupId: string }).backupId;
+      await waitFor(async () => (await eventTypes(offline)).includes('tidemark.backup.dumped'), {
+        timeoutMs: 60_000,
+        intervalMs: 300,
+        what: 'the directory dump to finish while Blob Storage is down',
+      });
+    } finally {
+      await stack.azurite.start();
+    }
+    await waitFor(async () => (await eventTypes(offline)).includes('tidemark.backup.verified'), {
+      timeoutMs: 180_000,
+      intervalMs: 500,
+      what: 'the offline full to be verified once Blob Storage is back',
+    });
+    assert.deepEqual((await show(offline)).chain, { base: offline, parent: null, position: 0 });
   });
 
   test('an Azure Blob container is copied incrementally and restored as it was at each point', async () => {

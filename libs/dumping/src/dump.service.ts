@@ -283,8 +283,8 @@ export class DumpService {
 
   /**
    * Chain kinds: which backup this one builds on. Without `incremental` every backup is a full (a chain of one),
-   * so restore and retention treat every chain kind alike. Reading the catalog needs Blob Storage: an
-   * incremental cannot be taken without knowing what the last backup holds.
+   * so restore and retention treat every chain kind alike. An incremental needs the last backup's listing from
+   * the catalog (Blob Storage).
    */
   private async chainLink(
     target: Target,
@@ -296,7 +296,17 @@ export class DumpService {
     if (!CHAIN_KINDS.includes(target.kind)) return null;
     const fullEvery = target.incremental?.fullEvery ?? 1;
     if (fullEvery <= 1) return { chain: fullChain(backupId) };
-    const { manifests } = await this.catalog.list(target.id);
+    let manifests: Manifest[];
+    try {
+      ({ manifests } = await this.catalog.list(target.id));
+    } catch (error) {
+      // Dumps go on while Blob Storage is down: without the last listing, take a full (a chain of its own).
+      this.logger.warn(
+        { targetId: target.id, backupId, err: String(error) },
+        'catalog unreachable: taking a full backup instead of an incremental',
+      );
+      return { chain: fullChain(backupId) };
+    }
     const link = nextChainLink(manifests, fullEvery);
     if (!link) return { chain: fullChain(backupId) };
     return {
