@@ -151,6 +151,8 @@ export type SourceErrorCode =
   | 'dump-failed'
   | 'restore-failed'
   | 'target-not-empty'
+  /** The destination is in use (sessions connected, another restore running): nothing was changed. */
+  | 'target-busy'
   | 'unsupported-kind'
   | 'invalid-url'
   /** A target setting the tool would refuse (e.g. an exclude pattern): permanent until the config changes. */

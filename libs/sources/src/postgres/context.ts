@@ -61,7 +61,8 @@ export class PgContext {
     );
   }
 
-  async dropDatabase(admin: Client, name: string, server: ServerVersion): Promise<void> {
+  /** Drops `name` even while sessions are connected to it (they are ended). */
+  async dropDatabase(admin: Client, name: string, server: ServerVersion, what = 'scratch'): Promise<void> {
     await this.query(
       'restore-failed',
       async () => {
@@ -75,7 +76,7 @@ export class PgContext {
         );
         await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}`);
       },
-      { prefix: `cannot drop scratch database "${name}"` },
+      { prefix: `cannot drop ${what} database "${name}"` },
     );
   }
 

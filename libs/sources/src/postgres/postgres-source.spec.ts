@@ -5,14 +5,19 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TableCount } from '@tidemark/manifest';
 import { Client } from 'pg';
 import { createSource, type SourceOptions } from '../index';
 import { counted, scriptDir, slowDumpToFile, sourceError } from '../spec-support';
 import { PostgresSource } from './postgres-source';
-import { databaseExists, pg, REAL_BIN, SERVER, suffix as randomSuffix } from './spec-support';
+import { databaseExists, pg, REAL_BIN, SERVER, suffix as randomSuffix, withClient } from './spec-support';
+import { RESTORE_STAGING_PREFIX, stagingName } from './staged-restore';
+
+const REGISTER = join(__dirname, '..', '..', '..', '..', 'tools', 'register.js');
 
 const pgSource = (target: { kind: 'postgres'; url: string }, options: SourceOptions = {}): PostgresSource =>
   new PostgresSource(target.url, options);
@@ -288,6 +293,121 @@ describe('dump and restore', () => {
     const envNames = new Set(lines.filter((l) => l.startsWith('ENV ')).map((l) => l.slice(4)));
     for (const name of ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGAPPNAME'])
       assert.ok(envNames.has(name), name);
+  });
+});
+
+/** The first `fraction` of the dump file, then the error a checksum mismatch destroys the input with. */
+function cutShort(fraction: number): Readable {
+  const input = new PassThrough();
+  // As in a pipeline, the error is seen by whoever reads, however early it comes.
+  input.on('error', () => undefined);
+  void (async () => {
+    const whole = await readFile(dumpFile);
+    input.write(whole.subarray(0, Math.floor(whole.length * fraction)));
+    await sleep(50);
+    input.destroy(new Error('checksum mismatch after 1234 bytes'));
+  })();
+  return input;
+}
+
+const leftoverNames = async (): Promise<string[]> =>
+  (
+    await admin.query<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE datname LIKE 'tidemark\\_re%' AND datname LIKE $1 ORDER BY 1",
+      [`%${suffix}%`],
+    )
+  ).rows.map((r) => r.datname);
+
+describe('atomic restore', () => {
+  test('a restore cut short creates nothing: the new target does not exist and no staging is left', async () => {
+    const name = `tm_cut_${suffix}`;
+    created.push(name);
+    const target = pgSource({ kind: 'postgres', url: `${SERVER}/${name}` });
+    await assert.rejects(
+      target.restore(cutShort(0.6), { clean: false }),
+      /checksum mismatch after 1234 bytes/,
+    );
+    assert.equal(await databaseExists(name), false);
+    assert.deepEqual(await leftoverNames(), []);
+  });
+
+  test('--clean cut short keeps the old database exactly as it was', async () => {
+    const name = `tm_old_${suffix}`;
+    created.push(name);
+    await admin.query(`CREATE DATABASE ${name}`);
+    await withClient(name, (c) =>
+      c.query('CREATE TABLE kept (id int); INSERT INTO kept SELECT generate_series(1, 77)'),
+    );
+    const target = pgSource({ kind: 'postgres', url: `${SERVER}/${name}` });
+    await assert.rejects(target.restore(cutShort(0.9), { clean: true }), /checksum mismatch/);
+    assert.deepEqual(await target.tableCounts(), [{ schema: 'public', name: 'kept', rows: 77 }]);
+    assert.deepEqual(await leftoverNames(), []);
+    // The same restore, whole, replaces it: the old table is gone, the dump's tables are there.
+    await target.restore(createReadStream(dumpFile), { clean: true });
+    assert.deepEqual(await target.tableCounts(), dumpedCounts);
+    assert.deepEqual(await leftoverNames(), []);
+  });
+
+  test('a database with sessions connected is not replaced: target-busy before anything is written', async () => {
+    const name = `tm_busy_${suffix}`;
+    created.push(name);
+    await admin.query(`CREATE DATABASE ${name}`);
+    const session = pg(name);
+    await session.connect();
+    try {
+      await session.query('CREATE TABLE kept (id int)');
+      const target = pgSource({ kind: 'postgres', url: `${SERVER}/${name}` });
+      await assert.rejects(
+        target.restore(createReadStream(dumpFile), { clean: true }),
+        sourceError(
+          'target-busy',
+          `database "${name}" cannot be replaced while 1 other session is connected to it; disconnect them and retry (nothing was changed)`,
+        ),
+      );
+      assert.deepEqual(await leftoverNames(), []);
+    } finally {
+      await session.end();
+    }
+  });
+
+  test('a restore killed with SIGKILL leaves only its named staging database, which the next restore removes', async () => {
+    const name = `tm_kill_${suffix}`;
+    created.push(name);
+    const staging = `tidemark_restore_${name}`;
+    created.push(staging);
+    // A child process restores from a stream that never ends; it is killed once pg_restore is writing.
+    const script = `
+      const { PassThrough } = require('node:stream');
+      const { readFileSync } = require('node:fs');
+      const { PostgresSource } = require(${JSON.stringify(join(__dirname, 'postgres-source.ts'))});
+      const input = new PassThrough();
+      const whole = readFileSync(${JSON.stringify(dumpFile)});
+      input.write(whole.subarray(0, Math.floor(whole.length / 2)));
+      new PostgresSource(${JSON.stringify(`${SERVER}/${name}`)}).restore(input, { clean: false });`;
+    const child = spawn(process.execPath, ['-r', REGISTER, '-e', script], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 200 && !(await databaseExists(staging)); i++) await sleep(50);
+      assert.equal(await databaseExists(staging), true, 'the staging database was created');
+      await sleep(300);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    await once(child, 'exit');
+    assert.equal(await databaseExists(name), false, 'the target was never created');
+    assert.deepEqual(await leftoverNames(), [staging]);
+    const target = pgSource({ kind: 'postgres', url: `${SERVER}/${name}` });
+    await target.restore(createReadStream(dumpFile), { clean: false });
+    assert.deepEqual(await target.tableCounts(), dumpedCounts);
+    assert.deepEqual(await leftoverNames(), []);
+  });
+
+  test('staging names stay within 63 bytes and apart for long database names', () => {
+    const long = 'x'.repeat(60);
+    const a = stagingName(RESTORE_STAGING_PREFIX, `${long}a`);
+    const b = stagingName(RESTORE_STAGING_PREFIX, `${long}b`);
+    assert.ok(Buffer.byteLength(a) <= 63 && Buffer.byteLength(b) <= 63);
+    assert.notEqual(a, b);
+    assert.equal(stagingName(RESTORE_STAGING_PREFIX, 'orders'), 'tidemark_restore_orders');
   });
 });
 

@@ -23,6 +23,16 @@ import { dumpJobs, startDump } from './dump';
 import { buildExclusion, NO_EXCLUSION, type Exclusion } from './excludes';
 import { restoreArchive, type RestoreOutcome } from './restore-archive';
 import { serverVersion, type ServerVersion } from './server';
+import {
+  busyError,
+  createStaging,
+  databaseShape,
+  otherSessions,
+  removeLeftovers,
+  RESTORE_STAGING_PREFIX,
+  stagingName,
+  swapIntoPlace,
+} from './staged-restore';
 import { checkArchive } from './structure';
 import { compareHypertables, hypertableCounts, timescaleVersion } from './timescale';
 
@@ -135,52 +145,70 @@ export class PostgresSource implements StreamSource {
     return outcome.result;
   }
 
+  /**
+   * Restores into a staging database and renames it into place only once pg_restore has succeeded (and so the
+   * input, checked by the caller as it streams, was whole): a failed restore leaves the target as it was.
+   */
   async restore(input: Readable, options: RestoreOptions): Promise<void> {
     const { ctx } = this;
     const database = ctx.target.database;
+    const staging = stagingName(RESTORE_STAGING_PREFIX, database);
     const admin = await ctx.connectMaintenance();
-    let server: ServerVersion;
-    let timescale = false;
     try {
-      server = await ctx.query('restore-failed', () => serverVersion(admin));
-      const exists = await ctx.query('restore-failed', () =>
-        admin.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [database]),
-      );
-      if (exists.rowCount === 0) {
-        await ctx.query(
-          'restore-failed',
-          () => admin.query(`CREATE DATABASE ${quoteIdent(database)} TEMPLATE template0`),
-          { prefix: `cannot create database "${database}"` },
-        );
-      } else {
-        const client = await ctx.connect(database);
-        try {
-          // Restoring over a TimescaleDB database needs the wrapping whatever the archive says.
-          timescale = (await ctx.query('restore-failed', () => timescaleVersion(client))) !== undefined;
-          const tables = options.clean ? [] : await ctx.query('restore-failed', () => listTables(client));
-          if (tables.length > 0) {
-            const noun = tables.length === 1 ? 'table' : 'tables';
-            throw new SourceError(
-              'target-not-empty',
-              `database "${database}" already has ${tables.length} ${noun}; pass --clean to replace them`,
-            );
-          }
-        } finally {
-          await client.end().catch(() => undefined);
-        }
+      const server = await ctx.query('restore-failed', () => serverVersion(admin));
+      const existing = await ctx.query('restore-failed', () => databaseShape(admin, database));
+      const timescale = existing ? await this.checkReplaceable(admin, database, options.clean) : false;
+      await removeLeftovers(ctx, admin, database);
+      await createStaging(ctx, admin, staging, existing);
+      try {
+        const restored = await restoreArchive(ctx, input, {
+          database: staging,
+          server,
+          flags: ['--no-owner', '--exit-on-error'],
+          jobs: dumpJobs(this.settings),
+          unpackDir: tmpdir(),
+          timescale,
+        });
+        if (!restored.ok)
+          throw new SourceError(
+            'restore-failed',
+            `${restored.detail}; database "${database}" was not changed`,
+          );
+        await swapIntoPlace(ctx, admin, staging, database, existing ? { server } : undefined);
+      } catch (err) {
+        await ctx.dropDatabase(admin, staging, server, 'staging').catch(() => undefined);
+        throw err;
       }
     } finally {
       await admin.end().catch(() => undefined);
     }
-    const restored = await restoreArchive(ctx, input, {
-      database,
-      server,
-      flags: ['--no-owner', '--exit-on-error', ...(options.clean ? ['--clean', '--if-exists'] : [])],
-      jobs: dumpJobs(this.settings),
-      unpackDir: tmpdir(),
-      timescale,
-    });
-    if (!restored.ok) throw new SourceError('restore-failed', restored.detail);
+  }
+
+  /**
+   * An existing target is replaced only with `clean` (or when it has no tables) and only when nobody is connected
+   * to it, which is checked before anything is written. Says whether it holds TimescaleDB.
+   */
+  private async checkReplaceable(admin: Client, database: string, clean: boolean): Promise<boolean> {
+    const { ctx } = this;
+    const client = await ctx.connect(database);
+    let timescale: boolean;
+    try {
+      // Restoring over a TimescaleDB database needs the wrapping whatever the archive says.
+      timescale = (await ctx.query('restore-failed', () => timescaleVersion(client))) !== undefined;
+      const tables = clean ? [] : await ctx.query('restore-failed', () => listTables(client));
+      if (tables.length > 0) {
+        const noun = tables.length === 1 ? 'table' : 'tables';
+        throw new SourceError(
+          'target-not-empty',
+          `database "${database}" already has ${tables.length} ${noun}; pass --clean to replace them`,
+        );
+      }
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    const sessions = await ctx.query('restore-failed', () => otherSessions(admin, database));
+    if (sessions > 0) throw busyError(database, sessions);
+    return timescale;
   }
 
   /** The tables a backup of this database would hold (excluded ones left out), counted in one snapshot. */
