@@ -90,6 +90,12 @@ export interface StreamSource extends SourceBase {
   /** Restores into the place this Source points at (created when missing). */
   restore(input: Readable, options: RestoreOptions): Promise<void>;
   tableCounts(): Promise<TableCount[]>;
+  /**
+   * Drops this server's scratch databases whose names start with `prefix` and that `isLive` does not claim (left
+   * by restore tests that died), never one in use; returns the names dropped. Kinds whose scratch copies are
+   * files under `Scratch.dir` (or that write none) leave it out: the caller cleans that directory.
+   */
+  removeScratchLeftovers?(prefix: string, isLive: (name: string) => Promise<boolean>): Promise<string[]>;
 }
 
 /**

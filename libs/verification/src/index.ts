@@ -1,2 +1,3 @@
 export * from './verification.module';
 export * from './verify.service';
+export * from './scratch-leases';

@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
+import { ScratchCleaner } from './scratch-cleaner';
+import { ScratchLeases } from './scratch-leases';
 import { VerifyService } from './verify.service';
 
-@Module({ providers: [VerifyService], exports: [VerifyService] })
+@Module({ providers: [VerifyService, ScratchLeases, ScratchCleaner], exports: [VerifyService] })
 export class VerificationModule {}

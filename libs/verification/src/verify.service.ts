@@ -9,9 +9,10 @@ import { PermanentJobError, type VerifyJob } from '@tidemark/queues';
 import { createSource, runMemberTarget, SourceError, type Scratch, type Source } from '@tidemark/sources';
 import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { ScratchCleaner } from './scratch-cleaner';
+import { scratchName, ScratchLeases } from './scratch-leases';
 
 /**
  * Proves a stored backup restorable: re-reads the blob and checks its sha256 against the manifest, decompresses it
@@ -28,6 +29,8 @@ export class VerifyService {
     private readonly catalog: Catalog,
     private readonly events: EventPublisher,
     private readonly metrics: TidemarkMetrics,
+    private readonly leases: ScratchLeases,
+    private readonly scratch: ScratchCleaner,
   ) {}
 
   async run(job: VerifyJob, env: NodeJS.ProcessEnv = process.env): Promise<Manifest> {
@@ -143,21 +146,25 @@ export class VerifyService {
     manifest: Manifest,
     blobName: string,
   ): Promise<NonNullable<Verification['restoreTest']>> {
-    const dir = join(resolve(this.config.local.path), '.scratch');
+    const dir = this.scratch.dir;
     await mkdir(dir, { recursive: true });
     const scratch: Scratch = { name: scratchName(manifest.backupId), dir };
-    if (source.incremental) {
-      const members = await chainOf(this.catalog, manifest);
-      return source.restoreTest(readChain(this.store, members), manifest.content, scratch);
-    }
-    const again = await this.store.download(blobName);
-    const restoreInput = new PassThrough();
-    const feeding = pipeline(again.stream, createDecompressor(manifest.artifact.compression), restoreInput);
-    const [result] = await Promise.all([
-      source.restoreTest(restoreInput, manifest.content, scratch),
-      feeding,
-    ]);
-    return result;
+    await this.scratch.beforeRestoreTest(manifest.target.id, source);
+    await this.scratch.record(scratch.name, manifest.target.id);
+    return this.leases.hold(scratch.name, async () => {
+      if (source.incremental) {
+        const members = await chainOf(this.catalog, manifest);
+        return source.restoreTest(readChain(this.store, members), manifest.content, scratch);
+      }
+      const again = await this.store.download(blobName);
+      const restoreInput = new PassThrough();
+      const feeding = pipeline(again.stream, createDecompressor(manifest.artifact.compression), restoreInput);
+      const [result] = await Promise.all([
+        source.restoreTest(restoreInput, manifest.content, scratch),
+        feeding,
+      ]);
+      return result;
+    });
   }
 
   /** The restore test runs on the target's own server; the structural check needs only the tools. */
@@ -169,9 +176,4 @@ export class VerifyService {
       throw new PermanentJobError('config', errorData(error).message);
     }
   }
-}
-
-/** A database name per backup: deterministic, so a retried job reuses (and first drops) the same scratch. */
-function scratchName(backupId: string): string {
-  return `tidemark_verify_${backupId.toLowerCase().replace(/[^a-z0-9]/g, '_')}`;
 }

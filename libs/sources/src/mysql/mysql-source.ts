@@ -194,7 +194,7 @@ export class MysqlSource implements StreamSource {
 
   async restoreTest(input: Readable, expected: BackupContent, scratch: Scratch): Promise<RestoreTestResult> {
     const name = scratch.name;
-    // The name is deterministic per backup and dropped afterwards: it must never be able to hit anything else.
+    // The name is dropped afterwards: it must never be able to hit anything else.
     if (!SCRATCH_NAME.test(name)) {
       throw new RangeError(`scratch database name must match ${SCRATCH_NAME.source}, got "${name}"`);
     }
@@ -205,7 +205,7 @@ export class MysqlSource implements StreamSource {
     let outcome: { result: RestoreTestResult } | { error: unknown };
     try {
       const prefix = `cannot create scratch database "${name}"`;
-      // A retried test left its scratch behind.
+      // Names are unique per attempt; one taken anyway is a leftover of this very name.
       await this.query('restore-failed', () => admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}`), {
         prefix,
       });
@@ -247,6 +247,33 @@ export class MysqlSource implements StreamSource {
     }
     if ('error' in outcome) throw outcome.error;
     return outcome.result;
+  }
+
+  async removeScratchLeftovers(prefix: string, isLive: (name: string) => Promise<boolean>): Promise<string[]> {
+    const admin = await connect(this.target, undefined);
+    try {
+      return await this.query('restore-failed', async () => {
+        const [rows] = await admin.query<RowDataPacket[]>(
+          'SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, ?) = ? ORDER BY 1',
+          [prefix.length, prefix],
+        );
+        const dropped: string[] = [];
+        for (const name of rows.map((row) => String(row['name']))) {
+          if (!SCRATCH_NAME.test(name) || (await isLive(name))) continue;
+          // MySQL drops a database under a reader's feet: one with a session in it belongs to a running test.
+          const [sessions] = await admin.query<RowDataPacket[]>(
+            'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()',
+            [name],
+          );
+          if (Number(sessions[0]?.['n'] ?? 0) > 0) continue;
+          await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}`);
+          dropped.push(name);
+        }
+        return dropped;
+      });
+    } finally {
+      await close(admin);
+    }
   }
 
   async restore(input: Readable, options: RestoreOptions): Promise<void> {

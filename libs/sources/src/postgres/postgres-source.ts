@@ -1,4 +1,6 @@
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactFormat, BackupContent, Check, TableCount } from '@tidemark/manifest';
 import type { Client } from 'pg';
@@ -27,6 +29,7 @@ import {
   busyError,
   createStaging,
   databaseShape,
+  dropIfUnused,
   otherSessions,
   removeLeftovers,
   RESTORE_STAGING_PREFIX,
@@ -101,6 +104,8 @@ export class PostgresSource implements StreamSource {
     const scratchName = scratch.name;
     assertIdentifier(scratchName);
     const started = performance.now();
+    // Named after the scratch, so what a killed test leaves in the directory is recognised as its leftover.
+    const unpackDir = join(scratch.dir, `${scratchName}.unpack`);
     const admin = await ctx.connectMaintenance();
     let created = false;
     let server: ServerVersion | undefined;
@@ -118,7 +123,7 @@ export class PostgresSource implements StreamSource {
         server,
         flags: ['--no-owner', '--no-acl', '--exit-on-error'],
         jobs: dumpJobs(this.settings),
-        unpackDir: scratch.dir,
+        unpackDir,
         timescale: expected.hypertables !== undefined,
       });
       const checks = restored.ok ? await this.compare(scratchName, expected) : [failedCheck(restored)];
@@ -140,9 +145,36 @@ export class PostgresSource implements StreamSource {
       if (!('error' in outcome)) throw err;
     } finally {
       await admin.end().catch(() => undefined);
+      await rm(unpackDir, { recursive: true, force: true });
     }
     if ('error' in outcome) throw outcome.error;
     return outcome.result;
+  }
+
+  async removeScratchLeftovers(prefix: string, isLive: (name: string) => Promise<boolean>): Promise<string[]> {
+    const { ctx } = this;
+    const admin = await ctx.connectMaintenance();
+    try {
+      const names = await ctx.query('restore-failed', async () => {
+        const { rows } = await admin.query<{ datname: string }>(
+          "SELECT datname FROM pg_catalog.pg_database WHERE starts_with(datname, $1) ORDER BY 1",
+          [prefix],
+        );
+        return rows.map((row) => row.datname);
+      });
+      const dropped: string[] = [];
+      for (const name of names) {
+        if (await isLive(name)) continue;
+        // Not forced: a scratch database someone is connected to belongs to a restore test that is running.
+        const gone = await ctx.query('restore-failed', () => dropIfUnused(admin, name), {
+          prefix: `cannot drop scratch database "${name}"`,
+        });
+        if (gone) dropped.push(name);
+      }
+      return dropped;
+    } finally {
+      await admin.end().catch(() => undefined);
+    }
   }
 
   /**

@@ -84,19 +84,24 @@ export async function removeLeftovers(ctx: PgContext, admin: Client, database: s
 
 async function dropUnused(admin: Client, name: string, database: string): Promise<void> {
   // A killed restore's pg_restore may take a moment to notice its input is gone and disconnect.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}`);
-      return;
-    } catch (err) {
-      if (errorCode(err) !== OBJECT_IN_USE) throw err;
-      if (attempt >= 5)
-        throw new SourceError(
-          'target-busy',
-          `another restore of database "${database}" is in progress (its staging database "${name}" is in use)`,
-        );
-      await sleep(500 * attempt);
-    }
+  for (let attempt = 1; !(await dropIfUnused(admin, name)); attempt++) {
+    if (attempt >= 5)
+      throw new SourceError(
+        'target-busy',
+        `another restore of database "${database}" is in progress (its staging database "${name}" is in use)`,
+      );
+    await sleep(500 * attempt);
+  }
+}
+
+/** Drops `name` unless a session is connected to it; says whether it is gone. */
+export async function dropIfUnused(admin: Client, name: string): Promise<boolean> {
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}`);
+    return true;
+  } catch (err) {
+    if (errorCode(err) === OBJECT_IN_USE) return false;
+    throw err;
   }
 }
 
