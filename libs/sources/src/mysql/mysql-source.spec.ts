@@ -55,6 +55,17 @@ async function databaseExists(name: string): Promise<boolean> {
   );
 }
 
+/** Staging and replaced databases a restore of `database` left behind. */
+async function restoreLeftovers(database: string): Promise<string[]> {
+  return (
+    await rows(
+      admin,
+      "SELECT SCHEMA_NAME AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN (CONCAT('tidemark_restore_', ?), CONCAT('tidemark_replaced_', ?))",
+      [database, database],
+    )
+  ).map((row) => String(row['n']));
+}
+
 /** The first `bytes` of the dump, or the dump up to (not including) `marker`. */
 async function truncated(name: string, cut: number | string): Promise<string> {
   const full = await readFile(dumpFile);
@@ -365,9 +376,66 @@ describe('dump and restore', () => {
       source(name).restore(createReadStream(cut), { clean: false }),
       sourceError(
         'restore-failed',
-        `the dump ends without its "-- Dump completed" line (truncated); database "${name}" holds a partial restore`,
+        `the dump ends without its "-- Dump completed" line (truncated); database "${name}" was not changed`,
       ),
     );
+    assert.equal(await databaseExists(name), false, 'nothing was created');
+    assert.deepEqual(await restoreLeftovers(name), []);
+  });
+
+  test('--clean cut short keeps the old database exactly as it was; whole, it replaces it', async () => {
+    const name = uniqueName('tmold');
+    created.push(name);
+    await admin.query(`CREATE DATABASE ${name}`);
+    const old = await db(name);
+    await old.query('CREATE TABLE precious (id INT PRIMARY KEY)');
+    await old.query('INSERT INTO precious SELECT seq FROM seq_1_to_77');
+    await old.query('CREATE VIEW precious_view AS SELECT id FROM precious WHERE id > 70');
+    await old.end();
+    const cut = await truncated('cut-half.sql', Math.floor((await stat(dumpFile)).size / 2));
+    await assert.rejects(
+      source(name).restore(createReadStream(cut), { clean: true }),
+      sourceError('restore-failed', new RegExp(`database "${name}" was not changed$`)),
+    );
+    assert.deepEqual(await source(name).tableCounts(), [{ schema: '', name: 'precious', rows: 77 }]);
+    const [view] = await rows(admin, `SELECT COUNT(*) AS n FROM \`${name}\`.precious_view`);
+    assert.equal(Number(view?.['n']), 7);
+    assert.deepEqual(await restoreLeftovers(name), []);
+    await source(name).restore(createReadStream(dumpFile), { clean: true });
+    assert.deepEqual(await source(name).tableCounts(), dumpedCounts);
+    assert.deepEqual(await restoreLeftovers(name), []);
+  });
+
+  test('a database with a session in it is not replaced: target-busy, nothing changed', async () => {
+    const name = uniqueName('tmbusy');
+    created.push(name);
+    await admin.query(`CREATE DATABASE ${name}`);
+    const session = await db(name);
+    try {
+      await session.query('CREATE TABLE kept (id INT)');
+      await assert.rejects(
+        source(name).restore(createReadStream(dumpFile), { clean: true }),
+        sourceError(
+          'target-busy',
+          `database "${name}" cannot be replaced while 1 other session is connected to it; disconnect them and retry (nothing was changed)`,
+        ),
+      );
+      assert.deepEqual(await restoreLeftovers(name), []);
+    } finally {
+      await session.end();
+    }
+  });
+
+  test('a staging database left by a killed restore is removed by the next restore of that target', async () => {
+    const name = uniqueName('tmkill');
+    created.push(name);
+    const staging = `tidemark_restore_${name}`;
+    created.push(staging);
+    await admin.query(`CREATE DATABASE \`${staging}\``);
+    await admin.query(`CREATE TABLE \`${staging}\`.half (x INT)`);
+    await source(name).restore(createReadStream(dumpFile), { clean: false });
+    assert.deepEqual(await source(name).tableCounts(), dumpedCounts);
+    assert.deepEqual(await restoreLeftovers(name), []);
   });
 
   test('abort stops the tool and removes its option file', async () => {
@@ -416,6 +484,9 @@ describe('dump and restore', () => {
     const own = `${SOURCE_DB}_own`;
     created.push(own);
     await admin.query(`GRANT ALL ON \`${own}\`.* TO '${USER}'@'%'`);
+    // The restore is built in a staging database and the old objects wait in a replaced one (README).
+    for (const prefix of ['tidemark_restore_', 'tidemark_replaced_'])
+      await admin.query(`GRANT ALL ON \`${prefix}${own}\`.* TO '${USER}'@'%'`);
     await user(own).restore(Readable.from([Buffer.concat(chunks)]), { clean: false });
     assert.deepEqual(
       (await user(own).tableCounts()).find((t) => t.name === 'tricky'),
@@ -444,7 +515,11 @@ describe('dump and restore', () => {
       runs[0]!,
       new RegExp(`\\[--single-transaction\\].*\\[--hex-blob\\].*\\[--\\] \\[${SOURCE_DB}\\]$`),
     );
-    assert.match(runs[1]!, new RegExp(`\\[--database=${own}\\]$`));
+    assert.match(
+      runs[1]!,
+      new RegExp(`\\[--database=tidemark_restore_${own}\\]$`),
+      'restored into the staging database',
+    );
     const files = lines.filter((l) => l.startsWith('FILE ')).map((l) => l.split(' '));
     assert.equal(files.length, 2);
     for (const [, path, fileMode, dirMode] of files) {

@@ -30,6 +30,7 @@ import {
 } from './connection';
 import { COUNT_SCHEMA, countObjects, countRows } from './counts';
 import { DumpScanner, type DumpScan } from './dump-scanner';
+import { moveDatabase, RESTORE_REPLACED_PREFIX, RESTORE_STAGING_PREFIX, stagingName } from './staged-restore';
 import { findTool, startMysqlTool, type MysqlTool, type ToolRole } from './tools';
 
 export function createMysqlSource(target: SourceTarget, options: SourceOptions): Source {
@@ -249,7 +250,10 @@ export class MysqlSource implements StreamSource {
     return outcome.result;
   }
 
-  async removeScratchLeftovers(prefix: string, isLive: (name: string) => Promise<boolean>): Promise<string[]> {
+  async removeScratchLeftovers(
+    prefix: string,
+    isLive: (name: string) => Promise<boolean>,
+  ): Promise<string[]> {
     const admin = await connect(this.target, undefined);
     try {
       return await this.query('restore-failed', async () => {
@@ -261,11 +265,7 @@ export class MysqlSource implements StreamSource {
         for (const name of rows.map((row) => String(row['name']))) {
           if (!SCRATCH_NAME.test(name) || (await isLive(name))) continue;
           // MySQL drops a database under a reader's feet: one with a session in it belongs to a running test.
-          const [sessions] = await admin.query<RowDataPacket[]>(
-            'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()',
-            [name],
-          );
-          if (Number(sessions[0]?.['n'] ?? 0) > 0) continue;
+          if ((await sessionsIn(admin, name)) > 0) continue;
           await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}`);
           dropped.push(name);
         }
@@ -276,60 +276,129 @@ export class MysqlSource implements StreamSource {
     }
   }
 
+  /**
+   * Restores into a staging database and moves it into place only once the client has applied the whole dump
+   * (checked by the caller as it streams, and by the scan for its last line): a failed restore leaves the
+   * target as it was. With `clean` the old objects are moved aside first and dropped once the new ones are in.
+   */
   async restore(input: Readable, options: RestoreOptions): Promise<void> {
     const database = this.target.database;
+    const staging = stagingName(RESTORE_STAGING_PREFIX, database);
     const client = await this.tool('client');
     const admin = await connect(this.target, undefined);
     try {
-      await this.query('restore-failed', () => this.prepareDatabase(admin, database, options.clean));
+      const existing = await this.query('restore-failed', () =>
+        this.checkReplaceable(admin, database, options.clean),
+      );
+      await this.query('restore-failed', () => this.removeRestoreLeftovers(admin, database));
+      await this.query(
+        'restore-failed',
+        () => admin.query(`CREATE DATABASE ${quoteIdent(staging)}${existing?.defaults ?? ''}`),
+        { prefix: `cannot create the staging database "${staging}" the restore is built in` },
+      );
+      try {
+        const { exit, scan } = await this.runClient(client, input, staging);
+        const problem =
+          exit.code === 0 ? structureProblem(scan) : this.clean(describeFailure(client.name, exit));
+        if (problem)
+          throw new SourceError('restore-failed', `${problem}; database "${database}" was not changed`);
+        await this.swapIntoPlace(admin, staging, database, existing);
+      } catch (err) {
+        await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(staging)}`).catch(() => undefined);
+        throw err;
+      }
     } finally {
       await close(admin);
     }
-    const { exit, scan } = await this.runClient(client, input, database);
-    if (exit.code !== 0)
-      throw new SourceError('restore-failed', this.clean(describeFailure(client.name, exit)));
-    const problem = structureProblem(scan);
-    if (problem)
-      throw new SourceError('restore-failed', `${problem}; database "${database}" holds a partial restore`);
   }
 
-  async tableCounts(): Promise<TableCount[]> {
-    return this.countIn(this.target.database);
-  }
-
-  /** Creates the database when missing; refuses one with tables unless `clean`, which drops and recreates it. */
-  private async prepareDatabase(admin: Connection, database: string, clean: boolean): Promise<void> {
+  /** The target's defaults when it exists; refuses one with objects unless `clean`, or one in use. */
+  private async checkReplaceable(
+    admin: Connection,
+    database: string,
+    clean: boolean,
+  ): Promise<{ defaults: string } | undefined> {
     const [schemata] = await admin.query<RowDataPacket[]>(
       `SELECT DEFAULT_CHARACTER_SET_NAME AS charset, DEFAULT_COLLATION_NAME AS collation
        FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`,
       [database],
     );
     const existing = schemata[0];
-    if (!existing) {
-      await admin.query(`CREATE DATABASE ${quoteIdent(database)}`);
-      return;
+    if (!existing) return undefined;
+    const objects = await countObjects(admin, database);
+    if (!clean && objects > 0) {
+      const noun = objects === 1 ? 'table' : 'tables';
+      throw new SourceError(
+        'target-not-empty',
+        `database "${database}" already has ${objects} ${noun}; pass --clean to replace them`,
+      );
     }
-    if (!clean) {
-      const objects = await countObjects(admin, database);
-      if (objects > 0) {
-        const noun = objects === 1 ? 'table' : 'tables';
-        throw new SourceError(
-          'target-not-empty',
-          `database "${database}" already has ${objects} ${noun}; pass --clean to replace them`,
-        );
-      }
-      return;
+    const sessions = await sessionsIn(admin, database);
+    if (sessions > 0) {
+      const noun = sessions === 1 ? 'session is' : 'sessions are';
+      throw new SourceError(
+        'target-busy',
+        `database "${database}" cannot be replaced while ${sessions} other ${noun} connected to it; disconnect them and retry (nothing was changed)`,
+      );
     }
-    // Dropping the whole database also removes routines, events and tables the dump does not have; the
-    // recreated one keeps its default character set so tables created later behave as before.
+    // The new database keeps the old default character set, so tables created later behave as before.
     const charset = String(existing['charset']);
     const collation = String(existing['collation']);
-    const defaults =
-      /^\w+$/.test(charset) && /^\w+$/.test(collation)
-        ? ` CHARACTER SET ${charset} COLLATE ${collation}`
-        : '';
-    await admin.query(`DROP DATABASE ${quoteIdent(database)}`);
-    await admin.query(`CREATE DATABASE ${quoteIdent(database)}${defaults}`);
+    return {
+      defaults:
+        /^\w+$/.test(charset) && /^\w+$/.test(collation)
+          ? ` CHARACTER SET ${charset} COLLATE ${collation}`
+          : '',
+    };
+  }
+
+  /** What a killed restore of `database` left: its staging database, and objects it had moved aside. */
+  private async removeRestoreLeftovers(admin: Connection, database: string): Promise<void> {
+    for (const name of [
+      stagingName(RESTORE_STAGING_PREFIX, database),
+      stagingName(RESTORE_REPLACED_PREFIX, database),
+    ]) {
+      if ((await sessionsIn(admin, name)) > 0)
+        throw new SourceError(
+          'target-busy',
+          `another restore of database "${database}" is in progress (its database "${name}" is in use)`,
+        );
+      await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}`);
+    }
+  }
+
+  private async swapIntoPlace(
+    admin: Connection,
+    staging: string,
+    database: string,
+    existing: { defaults: string } | undefined,
+  ): Promise<void> {
+    const replaced = stagingName(RESTORE_REPLACED_PREFIX, database);
+    // A session that holds a table of the old database would otherwise stall the rename indefinitely.
+    await admin.query('SET SESSION lock_wait_timeout = 60');
+    if (existing) {
+      await this.query(
+        'restore-failed',
+        async () => {
+          await admin.query(`CREATE DATABASE ${quoteIdent(replaced)}${existing.defaults}`);
+          await moveDatabase(admin, database, replaced);
+          await admin.query(`CREATE DATABASE ${quoteIdent(database)}${existing.defaults}`);
+        },
+        { prefix: `cannot move the old objects of "${database}" aside` },
+      );
+    } else {
+      await this.query('restore-failed', () => admin.query(`CREATE DATABASE ${quoteIdent(database)}`));
+    }
+    await this.query('restore-failed', () => moveDatabase(admin, staging, database), {
+      prefix: existing
+        ? `cannot move the restored objects into "${database}" (its previous objects are kept in "${replaced}")`
+        : `cannot move the restored objects into "${database}"`,
+    });
+    if (existing) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(replaced)}`).catch(() => undefined);
+  }
+
+  async tableCounts(): Promise<TableCount[]> {
+    return this.countIn(this.target.database);
   }
 
   /** Pipes the dump into the client, scanning it on the way so a dump that was cut short is noticed. */
@@ -376,6 +445,14 @@ export class MysqlSource implements StreamSource {
   private clean(text: string): string {
     return redact(text, this.target.password);
   }
+}
+
+async function sessionsIn(admin: Connection, database: string): Promise<number> {
+  const [rows] = await admin.query<RowDataPacket[]>(
+    'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()',
+    [database],
+  );
+  return Number(rows[0]?.['n'] ?? 0);
 }
 
 async function serverVersion(connection: Connection): Promise<ServerVersion> {
