@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { appendFile, cp, mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFile, cp, mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -450,5 +450,76 @@ describe('every kind of store, end to end through the five services', () => {
     const kinds = new Set((JSON.parse(list.stdout) as { kind: string }[]).map((r) => r.kind));
     assert.deepEqual([...kinds].sort(), ['azure-blob', 'directory', 'mysql', 'postgres', 'sqlite']);
     assert.doesNotMatch(list.stdout + targets.stdout, /AccountKey|password/i);
+  });
+
+  test('a damaged blob restores nothing: every kind leaves its destination exactly as it was', async () => {
+    const container = BlobServiceClient.fromConnectionString(
+      stack.azurite.connectionString,
+    ).getContainerClient('e2e-kinds');
+    const newest = async (target: string): Promise<Manifest> => {
+      const listed = JSON.parse((await stack.cli(['list', target, '--json'])).stdout) as {
+        backupId: string;
+        status: string;
+      }[];
+      const last = listed.filter((row) => row.status === 'verified').at(-1);
+      assert.ok(last, `a verified backup of ${target}`);
+      return show(last.backupId);
+    };
+    /** Flips one byte of the blob holding `manifest`'s (or, for a chain, its full's) bytes. */
+    const damage = async (manifest: Manifest): Promise<void> => {
+      const holder = manifest.chain ? await show(manifest.chain.base) : manifest;
+      const blob = container.getBlockBlobClient(holder.locations.remote?.blobName ?? '');
+      const props = await blob.getProperties();
+      const data = await blob.downloadToBuffer();
+      const at = Math.floor(data.length * 0.6);
+      data[at] = (data[at] ?? 0) ^ 0x01;
+      await blob.uploadData(data, { metadata: props.metadata ?? {} });
+    };
+    const refused = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> => {
+      const result = await stack.cli(['restore', ...args, '--clean'], env);
+      assert.equal(result.code, 1, result.stdout);
+      assert.match(result.stderr, /^tidemark: .*(checksum|sha256|mismatch)/i);
+      assert.doesNotMatch(result.stderr, /\n\s+at /);
+    };
+    const myTarget = `e2e_my_bad_${suffix}`;
+    const lite = join(work, 'damaged.db');
+    const dir = join(work, 'laura-damaged');
+    const blobs = `${stack.azurite.connectionString};Container=media-damaged`;
+    const restoredBlobs = BlobServiceClient.fromConnectionString(
+      stack.azurite.connectionString,
+    ).getContainerClient('media-damaged');
+    const kinds = [
+      {
+        target: 'shop-mysql',
+        to: '${BAD_URL}',
+        env: { BAD_URL: mysqlUrl(myTarget) },
+        state: () => mysqlTables(myTarget),
+      },
+      {
+        target: 'app-sqlite',
+        to: lite,
+        env: {},
+        state: () => readFile(lite).then((b) => createHash('sha256').update(b).digest('hex')),
+      },
+      { target: 'laura-dir', to: dir, env: {}, state: () => treeOf(dir) },
+      {
+        target: 'media',
+        to: '${BAD_BLOBS}',
+        env: { BAD_BLOBS: blobs },
+        state: () => containerState(restoredBlobs),
+      },
+    ];
+    try {
+      for (const kind of kinds) {
+        const manifest = await newest(kind.target);
+        await restore([kind.target, '--backup', manifest.backupId, '--to', kind.to], kind.env);
+        const before = await kind.state();
+        await damage(manifest);
+        await refused([kind.target, '--backup', manifest.backupId, '--to', kind.to], kind.env);
+        assert.deepEqual(await kind.state(), before, `${kind.target}: the destination is as it was`);
+      }
+    } finally {
+      await withMysql(undefined, (c) => c.query(`DROP DATABASE IF EXISTS ${myTarget}`));
+    }
   });
 });

@@ -151,13 +151,16 @@ export class PostgresSource implements StreamSource {
     return outcome.result;
   }
 
-  async removeScratchLeftovers(prefix: string, isLive: (name: string) => Promise<boolean>): Promise<string[]> {
+  async removeScratchLeftovers(
+    prefix: string,
+    isLive: (name: string) => Promise<boolean>,
+  ): Promise<string[]> {
     const { ctx } = this;
     const admin = await ctx.connectMaintenance();
     try {
       const names = await ctx.query('restore-failed', async () => {
         const { rows } = await admin.query<{ datname: string }>(
-          "SELECT datname FROM pg_catalog.pg_database WHERE starts_with(datname, $1) ORDER BY 1",
+          'SELECT datname FROM pg_catalog.pg_database WHERE starts_with(datname, $1) ORDER BY 1',
           [prefix],
         );
         return rows.map((row) => row.datname);
