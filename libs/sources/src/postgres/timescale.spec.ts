@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import type { BackupContent, TableCount } from '@tidemark/manifest';
 import type { SourceSettings } from '../source';
 import { PostgresSource } from './postgres-source';
+import { RESTORE_STAGING_PREFIX, stagingName } from './staged-restore';
 import {
   createDatabase,
   databaseExists,
@@ -158,7 +159,8 @@ describe('TimescaleDB (fake extension)', () => {
     databases.push(target);
     const restored = new PostgresSource(`${SERVER}/${target}`);
     await restored.restore(createReadStream(dumps.custom.file), { clean: false });
-    await assertWrapped(target);
+    // The restore ran in the staging database that was then renamed to the target.
+    await assertWrapped(stagingName(RESTORE_STAGING_PREFIX, target));
     assert.deepEqual(await restored.tableCounts(), dumps.custom.content?.tables);
     const settings = await withClient('postgres', (c) =>
       c.query(
@@ -211,6 +213,7 @@ describe('TimescaleDB (fake extension)', () => {
         clean: false,
       },
     );
-    await assertWrapped(target);
+    // The restore ran in the staging database that was then renamed to the target.
+    await assertWrapped(stagingName(RESTORE_STAGING_PREFIX, target));
   });
 });
