@@ -44,7 +44,8 @@ before(async () => {
 
 after(async () => {
   await withClient('postgres', async (c) => {
-    for (const name of [PLAIN, MIXED, LATE]) await c.query(`DROP ROLE IF EXISTS ${quoted(name)}`);
+    for (const name of [PLAIN, MIXED, LATE, `${LATE}_cut`])
+      await c.query(`DROP ROLE IF EXISTS ${quoted(name)}`);
   });
   await rm(work, { recursive: true, force: true });
 });
@@ -139,6 +140,19 @@ describe('globals', () => {
     );
     await new PostgresGlobalsSource(SERVER).restore(Readable.from([script]), { clean: false });
     assert.deepEqual(await role(LATE), { rolcanlogin: false, rolpassword: null });
+  });
+
+  test('a script whose stream fails part-way (a checksum mismatch) creates no role at all', async () => {
+    const late = `${LATE}_cut`;
+    const script = `CREATE ROLE ${late};\nALTER ROLE ${late} WITH NOLOGIN;\n`;
+    const input = new Readable({ read() {} });
+    input.push(script);
+    setTimeout(() => input.destroy(new Error('checksum mismatch after 60 bytes')), 100);
+    await assert.rejects(
+      new PostgresGlobalsSource(SERVER).restore(input, { clean: false }),
+      /checksum mismatch after 60 bytes/,
+    );
+    assert.equal(await role(late), undefined, 'the role was not created');
   });
 
   test('any other error fails the restore with its line', async () => {

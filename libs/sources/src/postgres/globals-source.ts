@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { BackupContent, Check, TableCount } from '@tidemark/manifest';
 import type { Client } from 'pg';
 import { oneLine } from '../errors';
@@ -177,6 +177,8 @@ export class PostgresGlobalsSource implements StreamSource {
    */
   async restore(input: Readable, _options: RestoreOptions): Promise<void> {
     const { ctx } = this;
+    // Roles cannot be staged (they are cluster-wide): nothing runs until the whole script is here and checked.
+    const script = await readWhole(input, MAX_GLOBALS_BYTES);
     const admin = await ctx.connectMaintenance();
     let server;
     let database: string;
@@ -212,7 +214,7 @@ export class PostgresGlobalsSource implements StreamSource {
       carry = lines.pop() ?? '';
       lines.forEach(take);
     });
-    await feedTool(input, tool);
+    await feedTool(Readable.from([script]), tool);
     const exit = await tool.exit;
     if (carry) take(carry);
     if (firstError !== undefined) throw new SourceError('restore-failed', ctx.clean(firstError));
@@ -244,4 +246,23 @@ async function listRoles(client: Client): Promise<string[]> {
 
 function roleEntry(name: string): TableCount {
   return { schema: ROLE_SCHEMA, name, rows: 0 };
+}
+
+// pg_dumpall --globals-only is a few KiB per role: far beyond this is not a globals script.
+const MAX_GLOBALS_BYTES = 256 * 1024 * 1024;
+
+async function readWhole(input: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const piece of input as AsyncIterable<Buffer | string>) {
+    const chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
+    size += chunk.length;
+    if (size > limit)
+      throw new SourceError(
+        'restore-failed',
+        `the roles script is larger than ${limit} bytes; nothing was run`,
+      );
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
