@@ -78,3 +78,20 @@ export async function serverWork<T>(
     throw new SourceError(code, options.prefix ? `${options.prefix}: ${message}` : message);
   }
 }
+
+/** An existing database is not replaced while anyone is connected to it. */
+export function busyError(database: string, sessions: number): SourceError {
+  const noun = sessions === 1 ? 'session is' : 'sessions are';
+  return new SourceError(
+    'target-busy',
+    `database "${database}" cannot be replaced while ${sessions} other ${noun} connected to it; disconnect them and retry (nothing was changed)`,
+  );
+}
+
+/** The staging database of a restore is in use: that restore is still running. */
+export function restoreInProgressError(database: string, staging: string): SourceError {
+  return new SourceError(
+    'target-busy',
+    `another restore of database "${database}" is in progress (its database "${staging}" is in use)`,
+  );
+}

@@ -2,7 +2,7 @@ import { Readable, Transform, pipeline } from 'node:stream';
 import type { ArtifactFormat, BackupContent, Check, TableCount } from '@tidemark/manifest';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { compareCounts } from '../compare-counts';
-import { errorMessage, redact, serverWork } from '../errors';
+import { busyError, errorMessage, redact, restoreInProgressError, serverWork } from '../errors';
 import { describeFailure, feedTool, type ToolExit } from '../process';
 import {
   SourceError,
@@ -334,13 +334,7 @@ export class MysqlSource implements StreamSource {
       );
     }
     const sessions = await sessionsIn(admin, database);
-    if (sessions > 0) {
-      const noun = sessions === 1 ? 'session is' : 'sessions are';
-      throw new SourceError(
-        'target-busy',
-        `database "${database}" cannot be replaced while ${sessions} other ${noun} connected to it; disconnect them and retry (nothing was changed)`,
-      );
-    }
+    if (sessions > 0) throw busyError(database, sessions);
     // The new database keeps the old default character set, so tables created later behave as before.
     const charset = String(existing['charset']);
     const collation = String(existing['collation']);
@@ -358,11 +352,7 @@ export class MysqlSource implements StreamSource {
       stagingName(RESTORE_STAGING_PREFIX, database),
       stagingName(RESTORE_REPLACED_PREFIX, database),
     ]) {
-      if ((await sessionsIn(admin, name)) > 0)
-        throw new SourceError(
-          'target-busy',
-          `another restore of database "${database}" is in progress (its database "${name}" is in use)`,
-        );
+      if ((await sessionsIn(admin, name)) > 0) throw restoreInProgressError(database, name);
       await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}`);
     }
   }

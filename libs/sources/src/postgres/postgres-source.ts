@@ -18,6 +18,7 @@ import {
   type StructureCheckResult,
 } from '../source';
 import { compareCounts } from '../compare-counts';
+import { busyError } from '../errors';
 import { address, parsePostgresUrl } from './connection';
 import { PgContext } from './context';
 import { COUNT_SESSION_SETTINGS, countRows, listTables, quoteIdent } from './counts';
@@ -26,7 +27,6 @@ import { buildExclusion, NO_EXCLUSION, type Exclusion } from './excludes';
 import { restoreArchive, type RestoreOutcome } from './restore-archive';
 import { serverVersion, type ServerVersion } from './server';
 import {
-  busyError,
   createStaging,
   databaseShape,
   dropIfUnused,

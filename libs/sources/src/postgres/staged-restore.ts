@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from 'pg';
-import { errorCode } from '../errors';
-import { SourceError } from '../source';
+import { busyError, errorCode, restoreInProgressError } from '../errors';
 import type { PgContext } from './context';
 import { quoteIdent } from './counts';
 import type { ServerVersion } from './server';
@@ -59,14 +58,6 @@ export async function otherSessions(admin: Client, database: string): Promise<nu
   return Number(rows[0]?.n ?? 0);
 }
 
-export function busyError(database: string, sessions: number): SourceError {
-  const noun = sessions === 1 ? 'session is' : 'sessions are';
-  return new SourceError(
-    'target-busy',
-    `database "${database}" cannot be replaced while ${sessions} other ${noun} connected to it; disconnect them and retry (nothing was changed)`,
-  );
-}
-
 /**
  * Removes what an interrupted restore of `database` left behind (its staging copy, a replaced database not yet
  * dropped). Never forced: a staging database still in use belongs to a restore that is running right now.
@@ -85,11 +76,7 @@ export async function removeLeftovers(ctx: PgContext, admin: Client, database: s
 async function dropUnused(admin: Client, name: string, database: string): Promise<void> {
   // A killed restore's pg_restore may take a moment to notice its input is gone and disconnect.
   for (let attempt = 1; !(await dropIfUnused(admin, name)); attempt++) {
-    if (attempt >= 5)
-      throw new SourceError(
-        'target-busy',
-        `another restore of database "${database}" is in progress (its staging database "${name}" is in use)`,
-      );
+    if (attempt >= 5) throw restoreInProgressError(database, name);
     await sleep(500 * attempt);
   }
 }
