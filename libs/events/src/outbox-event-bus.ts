@@ -4,10 +4,11 @@ import { Redis } from 'ioredis';
 import { eventSchema, type TidemarkEvent } from './event';
 import type { EventBus, EventHandler, FollowOptions, HistoryOptions, StoredEvent } from './event-bus';
 import { errorData } from './redact';
+import { redisKey } from './redis-keys';
 import type { WarnLogger } from './redis-stream-event-bus';
 
 export interface OutboxEventBusOptions {
-  /** The outbox stream; one per bus. Default `tidemark:outbox`. */
+  /** The outbox stream; one per bus. Default `<key root>:outbox` (`tidemark:outbox` without a namespace). */
   key?: string;
   /** Run the forwarder in this process (default true; a CLI that only reads passes false). */
   forward?: boolean;
@@ -60,7 +61,7 @@ export class OutboxEventBus implements EventBus {
     readonly inner: EventBus,
     options: OutboxEventBusOptions = {},
   ) {
-    this.key = options.key ?? 'tidemark:outbox';
+    this.key = options.key ?? redisKey('outbox');
     this.leaseKey = `${this.key}:lease`;
     this.leaseMs = options.leaseMs ?? 15_000;
     this.baseBackoffMs = options.baseBackoffMs ?? 500;

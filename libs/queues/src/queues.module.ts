@@ -2,7 +2,8 @@ import { BullModule } from '@nestjs/bullmq';
 import { Global, Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { ReadinessChecks } from '@tidemark/observability';
 import type { Redis } from 'ioredis';
-import { QUEUE_NAMES, QUEUE_PREFIX } from './jobs';
+import { QUEUE_NAMES } from './jobs';
+import { queuePrefix } from './queue-prefix';
 import { redisConnection, redisOptions } from './redis';
 
 /** A plain Redis connection for what is not a queue (locks), closed on shutdown. */
@@ -12,7 +13,8 @@ export const REDIS = Symbol('REDIS');
 @Global()
 @Module({
   imports: [
-    BullModule.forRoot({ connection: redisOptions(), prefix: QUEUE_PREFIX }),
+    // A factory, so a malformed TIDEMARK_NAMESPACE fails the service's start with one line, not its import.
+    BullModule.forRootAsync({ useFactory: () => ({ connection: redisOptions(), prefix: queuePrefix() }) }),
     ...QUEUE_NAMES.map((name) => BullModule.registerQueue({ name })),
   ],
   providers: [
