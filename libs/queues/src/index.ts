@@ -4,3 +4,4 @@ export * from './queues.module';
 export * from './redis';
 export * from './redis-lock';
 export * from './queue-prefix';
+export * from './eviction-policy';
