@@ -112,105 +112,123 @@ describe('Redis safety: the real services against their own redis-server', () =>
   const schedulerKeys = (redis: Redis, prefix = 'tidemark'): Promise<string[]> =>
     redis.zrange(`${prefix}:schedule:repeat`, '0', '-1');
 
-  test('every service refuses a Redis whose maxmemory-policy can evict keys, with one line', async () => {
-    const server = await redisServer(['--maxmemory-policy', 'allkeys-lru']);
-    const services = await Promise.all(SERVICE_NAMES.map((name) => start(name, server.url, ['orders-db'])));
-    for (const [i, service] of services.entries()) {
-      const name = SERVICE_NAMES[i] ?? '';
-      const code = await service.exited;
-      assert.notEqual(code, 0, `${name} started on an evicting Redis`);
-      const stderr = service.stderr().trim();
-      assert.equal(
-        stderr,
-        `${name}: Redis maxmemory-policy is "allkeys-lru", which can evict queued jobs and locks: set it to noeviction (Azure Cache for Redis: Advanced settings, maxmemory-policy)`,
-      );
-    }
-    const redis = new Redis(server.url);
-    assert.deepEqual(await schedulerKeys(redis), [], 'the scheduler wrote no schedule before refusing');
-    redis.disconnect();
-  });
-
-  test('a malformed TIDEMARK_NAMESPACE stops a service with one line naming it', async () => {
-    const server = await redisServer();
-    const service = await start('scheduler', server.url, ['orders-db'], { TIDEMARK_NAMESPACE: 'Blue Team!' });
-    assert.equal(await service.exited, 1);
-    assert.equal(
-      service.stderr().trim(),
-      'scheduler: TIDEMARK_NAMESPACE: "Blue Team!" is not a namespace (1-32 characters: a-z, 0-9 and "-", starting and ending with a letter or digit)',
-    );
-  });
-
-  test('schedules come back within one reconcile interval after a FLUSHDB, and the loss is reported', async () => {
-    const server = await redisServer();
-    const redis = new Redis(server.url);
-    try {
-      const scheduler = await start('scheduler', server.url, ['orders-db', 'users-db'], {
-        TIDEMARK_SCHEDULE_RECONCILE_MS: '500',
-      });
-      await ready(scheduler);
-      assert.deepEqual((await schedulerKeys(redis)).sort(), ['target:orders-db', 'target:users-db']);
-
-      await redis.flushdb();
-      const back = await waitFor(
-        async () => {
-          const keys = await schedulerKeys(redis);
-          return keys.length === 2 ? keys.sort() : false;
-        },
-        { timeoutMs: 15_000, intervalMs: 100, what: 'the job schedulers to come back' },
-      );
-      assert.deepEqual(back, ['target:orders-db', 'target:users-db']);
-      assert.ok(
-        (await redis.zcard('tidemark:schedule:delayed')) >= 2,
-        'each target has its next tick queued',
-      );
-
-      const bus = new RedisStreamEventBus(server.url);
-      const restored = await waitFor(
-        async () => {
-          const events = (await bus.history()).filter((e) => e.event.type === 'tidemark.schedule.restored');
-          return events.length === 2 ? events : false;
-        },
-        { timeoutMs: 10_000, intervalMs: 100, what: 'two schedule.restored events' },
-      );
-      await bus.close();
-      assert.deepEqual(restored.map((e) => e.event.data.targetId).sort(), ['orders-db', 'users-db']);
-      for (const { event } of restored) {
-        assert.equal(event.data['reason'], 'missing');
-        assert.ok(Array.isArray(event.data['missedTicks']));
-        assert.equal(typeof event.data['missedTickCount'], 'number');
+  test(
+    'every service refuses a Redis whose maxmemory-policy can evict keys, with one line',
+    { timeout: 90_000 },
+    async () => {
+      const server = await redisServer(['--maxmemory-policy', 'allkeys-lru']);
+      const services = await Promise.all(SERVICE_NAMES.map((name) => start(name, server.url, ['orders-db'])));
+      for (const [i, service] of services.entries()) {
+        const name = SERVICE_NAMES[i] ?? '';
+        const code = await service.exited;
+        assert.notEqual(code, 0, `${name} started on an evicting Redis`);
+        const stderr = service.stderr().trim();
+        assert.equal(
+          stderr,
+          `${name}: Redis maxmemory-policy is "allkeys-lru", which can evict queued jobs and locks: set it to noeviction (Azure Cache for Redis: Advanced settings, maxmemory-policy)`,
+        );
       }
-      const metrics = await (await fetch(`http://127.0.0.1:${scheduler.port}/metrics`)).text();
-      assert.match(
-        metrics,
-        /tidemark_schedules_restored_total\{target="orders-db",reason="missing",service="scheduler"\} 1/,
-      );
-      assert.match(scheduler.output(), /job scheduler lost from Redis: restored/);
-    } finally {
+      const redis = new Redis(server.url);
+      assert.deepEqual(await schedulerKeys(redis), [], 'the scheduler wrote no schedule before refusing');
       redis.disconnect();
-    }
-  });
+    },
+  );
 
-  test('two installations with different TIDEMARK_NAMESPACE on one Redis keep each other’s schedules', async () => {
-    const server = await redisServer();
-    const redis = new Redis(server.url);
-    try {
-      const first = await start('scheduler', server.url, ['orders-db']);
-      await ready(first);
-      const second = await start('scheduler', server.url, ['users-db'], { TIDEMARK_NAMESPACE: 'blue' });
-      await ready(second);
-      assert.deepEqual(
-        await schedulerKeys(redis),
-        ['target:orders-db'],
-        'the default installation keeps its own',
+  test(
+    'a malformed TIDEMARK_NAMESPACE stops a service with one line naming it',
+    { timeout: 90_000 },
+    async () => {
+      const server = await redisServer();
+      const service = await start('scheduler', server.url, ['orders-db'], {
+        TIDEMARK_NAMESPACE: 'Blue Team!',
+      });
+      assert.equal(await service.exited, 1);
+      assert.equal(
+        service.stderr().trim(),
+        'scheduler: TIDEMARK_NAMESPACE: "Blue Team!" is not a namespace (1-32 characters: a-z, 0-9 and "-", starting and ending with a letter or digit)',
       );
-      assert.deepEqual(await schedulerKeys(redis, 'tidemark-blue'), ['target:users-db']);
-      const keys = await redis.keys('*');
-      assert.ok(
-        keys.every((k) => k.startsWith('tidemark:') || k.startsWith('tidemark-blue:')),
-        `every key is in a namespace: ${keys.join(' ')}`,
-      );
-    } finally {
-      redis.disconnect();
-    }
-  });
+    },
+  );
+
+  test(
+    'schedules come back within one reconcile interval after a FLUSHDB, and the loss is reported',
+    { timeout: 90_000 },
+    async () => {
+      const server = await redisServer();
+      const redis = new Redis(server.url);
+      try {
+        const scheduler = await start('scheduler', server.url, ['orders-db', 'users-db'], {
+          TIDEMARK_SCHEDULE_RECONCILE_MS: '500',
+        });
+        await ready(scheduler);
+        assert.deepEqual((await schedulerKeys(redis)).sort(), ['target:orders-db', 'target:users-db']);
+
+        await redis.flushdb();
+        const back = await waitFor(
+          async () => {
+            const keys = await schedulerKeys(redis);
+            return keys.length === 2 ? keys.sort() : false;
+          },
+          { timeoutMs: 15_000, intervalMs: 100, what: 'the job schedulers to come back' },
+        );
+        assert.deepEqual(back, ['target:orders-db', 'target:users-db']);
+        assert.ok(
+          (await redis.zcard('tidemark:schedule:delayed')) >= 2,
+          'each target has its next tick queued',
+        );
+
+        const bus = new RedisStreamEventBus(server.url);
+        const restored = await waitFor(
+          async () => {
+            const events = (await bus.history()).filter((e) => e.event.type === 'tidemark.schedule.restored');
+            return events.length === 2 ? events : false;
+          },
+          { timeoutMs: 10_000, intervalMs: 100, what: 'two schedule.restored events' },
+        );
+        await bus.close();
+        assert.deepEqual(restored.map((e) => e.event.data.targetId).sort(), ['orders-db', 'users-db']);
+        for (const { event } of restored) {
+          assert.equal(event.data['reason'], 'missing');
+          assert.ok(Array.isArray(event.data['missedTicks']));
+          assert.equal(typeof event.data['missedTickCount'], 'number');
+        }
+        const metrics = await (await fetch(`http://127.0.0.1:${scheduler.port}/metrics`)).text();
+        assert.match(
+          metrics,
+          /tidemark_schedules_restored_total\{target="orders-db",reason="missing",service="scheduler"\} 1/,
+        );
+        assert.match(scheduler.output(), /job scheduler lost from Redis: restored/);
+      } finally {
+        redis.disconnect();
+      }
+    },
+  );
+
+  test(
+    'two installations with different TIDEMARK_NAMESPACE on one Redis keep each other’s schedules',
+    { timeout: 90_000 },
+    async () => {
+      const server = await redisServer();
+      const redis = new Redis(server.url);
+      try {
+        const first = await start('scheduler', server.url, ['orders-db']);
+        await ready(first);
+        const second = await start('scheduler', server.url, ['users-db'], { TIDEMARK_NAMESPACE: 'blue' });
+        await ready(second);
+        assert.deepEqual(
+          await schedulerKeys(redis),
+          ['target:orders-db'],
+          'the default installation keeps its own',
+        );
+        assert.deepEqual(await schedulerKeys(redis, 'tidemark-blue'), ['target:users-db']);
+        const keys = await redis.keys('*');
+        assert.ok(
+          keys.every((k) => k.startsWith('tidemark:') || k.startsWith('tidemark-blue:')),
+          `every key is in a namespace: ${keys.join(' ')}`,
+        );
+      } finally {
+        redis.disconnect();
+      }
+    },
+  );
 });
