@@ -42,6 +42,12 @@ export function createEventBus(
     // One outbox per topic: two deployments on one Redis must not forward each other's events.
     key: redisKey(topic === DEFAULT_EVENTS_TOPIC ? 'outbox' : `outbox:${topic}`, env),
     forward: options.forward ?? true,
+    ...outboxCap(env['TIDEMARK_OUTBOX_MAX_EVENTS']),
     ...logger,
   });
+}
+
+function outboxCap(raw: string | undefined): { maxPending?: number } {
+  const value = Number(raw);
+  return raw !== undefined && Number.isInteger(value) && value > 0 ? { maxPending: value } : {};
 }
