@@ -132,9 +132,8 @@ describe(
       assert.equal(trigger.type, 'metrics-api');
       // The in-cluster URL, pointed at the scheduler running here: same path, same JSON.
       const url = new URL(trigger.metadata['url'] ?? '');
-      const body = (await (
-        await fetch(`http://127.0.0.1:${schedulerPort}${url.pathname}`)
-      ).json()) as unknown;
+      const response = await fetch(`http://127.0.0.1:${schedulerPort}${url.pathname}`);
+      const body: unknown = await response.json();
       const value = (trigger.metadata['valueLocation'] ?? '')
         .split('.')
         .reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], body);

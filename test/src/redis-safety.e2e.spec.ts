@@ -88,9 +88,13 @@ describe('Redis safety: the real services against their own redis-server', () =>
     });
     let stderr = '';
     let stdout = '';
-    child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => {
+      child.once('exit', (code) => {
+        resolve(code);
+      });
+    });
     const service = { child, port, output: () => `${stderr}${stdout}`, stderr: () => stderr, exited };
     running.push(service);
     return service;

@@ -23,7 +23,7 @@ const ANSWER_TIMEOUT_MS = 5000;
  */
 export async function readEvictionPolicy(redis: Redis): Promise<string | undefined> {
   const fromConfig = await within(async () => {
-    const reply = (await redis.call('CONFIG', 'GET', 'maxmemory-policy')) as unknown;
+    const reply: unknown = await redis.call('CONFIG', 'GET', 'maxmemory-policy');
     return Array.isArray(reply) && typeof reply[1] === 'string' ? reply[1] : undefined;
   });
   if (fromConfig !== undefined) return fromConfig;

@@ -63,7 +63,7 @@ describe('a retention trigger that meets a held lock is retried later through th
     assert.deepEqual(runs, [], 'nothing ran while the lock was held');
     const delayed = await queue.getJobs(['delayed']);
     assert.deepEqual(
-      delayed.map((j) => [j.id, j.data]),
+      delayed.map((j): unknown[] => [j.id, j.data as unknown]),
       [[retentionRetryJobId('orders-db'), { v: 1, targetId: 'orders-db' }]],
     );
   });
@@ -76,7 +76,7 @@ describe('a retention trigger that meets a held lock is retried later through th
     });
     worker.on('failed', (_job, error) => failures.push(error));
     try {
-      await waitFor(async () => failures.length > 0, {
+      await waitFor(() => Promise.resolve(failures.length > 0), {
         timeoutMs: 10_000,
         intervalMs: 20,
         what: 'a busy retry',
@@ -84,7 +84,7 @@ describe('a retention trigger that meets a held lock is retried later through th
       assert.ok(failures[0] instanceof RetentionTargetBusyError);
       assert.deepEqual(runs, []);
       await lock.release('orders-db', 'another-run');
-      await waitFor(async () => runs.length > 0, {
+      await waitFor(() => Promise.resolve(runs.length > 0), {
         timeoutMs: 10_000,
         intervalMs: 20,
         what: 'the retried run',

@@ -20,7 +20,11 @@ export async function startRedisServer(args: string[] = []): Promise<RedisServer
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
     { stdio: 'ignore' },
   );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      resolve();
+    });
+  });
   const url = `redis://127.0.0.1:${port}`;
   await waitFor(
     async () => {
@@ -29,7 +33,8 @@ export async function startRedisServer(args: string[] = []): Promise<RedisServer
       probe.on('error', () => undefined);
       try {
         await probe.connect();
-        return (await probe.ping()) === 'PONG';
+        await probe.ping();
+        return true;
       } catch {
         return false;
       } finally {
