@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { loadConfig } from '@tidemark/config';
 import { envRefs } from '@tidemark/policy';
 import { QUEUE_NAMES, QUEUE_PREFIX } from '@tidemark/queues';
+import { QUEUE_DEMAND_PATH } from '@tidemark/scheduling';
 import { parse, parseAllDocuments } from 'yaml';
 import {
   SERVICES,
@@ -83,6 +84,7 @@ interface ScaledObject extends K8sObject {
     scaleTargetRef: { name: string };
     minReplicaCount?: number;
     maxReplicaCount?: number;
+    fallback?: { failureThreshold: number; replicas: number };
     triggers: Trigger[];
   };
 }
@@ -311,15 +313,40 @@ describe('deploy/k8s overlays/aks', { skip: hasKubectl ? false : 'kubectl is not
         assert.equal(scaled.spec.scaleTargetRef.name, `tidemark-${service}`);
         const queues = queuesOf(service);
         assert.equal(queues.length, 1, `${service} consumes ${queues.join(', ')}`);
-        const lists = scaled.spec.triggers.map((t) => {
-          assert.equal(t.type, 'redis');
-          assert.equal(t.authenticationRef?.name, 'tidemark-redis');
-          assert.equal(t.metadata['enableTLS'], 'true', 'Azure Cache for Redis is TLS only');
-          return t.metadata['listName'];
-        });
+        const lists = scaled.spec.triggers
+          .filter((t) => t.type === 'redis')
+          .map((t) => {
+            assert.equal(t.authenticationRef?.name, 'tidemark-redis');
+            assert.equal(t.metadata['enableTLS'], 'true', 'Azure Cache for Redis is TLS only');
+            return t.metadata['listName'];
+          });
         assert.deepEqual(lists, [`${QUEUE_PREFIX}:${queues[0]}:wait`, `${QUEUE_PREFIX}:${queues[0]}:active`]);
         const scalesToZero = ['dumper', 'uploader', 'verifier'].includes(service);
         assert.equal(scaled.spec.minReplicaCount, scalesToZero ? 0 : 1);
+        const others = scaled.spec.triggers.filter((t) => t.type !== 'redis');
+        if (!scalesToZero) {
+          assert.deepEqual(others, [], 'a service that keeps a replica needs no demand signal');
+          return;
+        }
+        // Scaled to zero, it must see delayed and prioritized jobs too: the scheduler's demand signal.
+        assert.deepEqual(
+          others.map((t) => t.type),
+          ['metrics-api'],
+        );
+        const demand = others[0]?.metadata ?? {};
+        const url = new URL(demand['url'] ?? '');
+        const schedulerService = find('Service', 'tidemark-scheduler');
+        const port = (schedulerService.spec as { ports: { port: number }[] }).ports[0]?.port;
+        assert.equal(
+          url.hostname,
+          `tidemark-scheduler.${schedulerService.metadata.namespace ?? ''}.svc.cluster.local`,
+        );
+        assert.equal(Number(url.port), port);
+        assert.equal(url.pathname, QUEUE_DEMAND_PATH);
+        assert.equal(demand['valueLocation'], `${queues[0] ?? ''}.demand`);
+        assert.equal(demand['activationTargetValue'], '0');
+        assert.equal(demand['targetValue'], scaled.spec.triggers[0]?.metadata['listLength']);
+        assert.deepEqual(scaled.spec.fallback, { failureThreshold: 3, replicas: 1 });
       });
     });
   }
@@ -376,15 +403,23 @@ describe('deploy/k8s overlays/aks', { skip: hasKubectl ? false : 'kubectl is not
     );
   });
 
-  test('the NetworkPolicy admits only scraping and the scheduler API, and covers every pod', () => {
+  test('the NetworkPolicy admits only scraping, the scheduler API and KEDA reading the scheduler, and covers every pod', () => {
     const policy = find('NetworkPolicy', 'tidemark').spec as {
       podSelector: { matchLabels: Record<string, string> };
       policyTypes: string[];
-      ingress: { ports: { port: string | number }[] }[];
+      ingress: {
+        ports: { port: string | number }[];
+        from: { namespaceSelector?: { matchLabels: Record<string, string> } }[];
+      }[];
     };
     assert.deepEqual([...policy.policyTypes].sort(), ['Egress', 'Ingress']);
     const ports = policy.ingress.flatMap((rule) => rule.ports.map((p) => p.port));
-    assert.deepEqual(ports, ['http', defaultPortOf('scheduler')]);
+    assert.deepEqual(ports, ['http', defaultPortOf('scheduler'), defaultPortOf('scheduler')]);
+    assert.equal(
+      policy.ingress[2]?.from[0]?.namespaceSelector?.matchLabels['kubernetes.io/metadata.name'],
+      'keda',
+      'the metrics-api triggers are read by the KEDA operator',
+    );
     for (const service of SERVICES) {
       const labels = deploymentNamed(`tidemark-${service}`).spec.template.metadata.labels;
       for (const [key, value] of Object.entries(policy.podSelector.matchLabels))

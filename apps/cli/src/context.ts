@@ -5,7 +5,7 @@ import { TidemarkMetrics } from '@tidemark/observability';
 import { Pipeline, TargetLock } from '@tidemark/pipeline';
 import {
   describeRedis,
-  QUEUE_PREFIX,
+  queuePrefix,
   RedisLock,
   redisConnection,
   redisOptions,
@@ -104,7 +104,10 @@ export class CliContext {
     const bus = await this.bus();
     return this.once('pipeline', () => {
       const queue = (name: string): Queue => {
-        const q = new Queue(name, { connection: redisOptions(redisUrl(this.env)), prefix: QUEUE_PREFIX });
+        const q = new Queue(name, {
+          connection: redisOptions(redisUrl(this.env)),
+          prefix: queuePrefix(this.env),
+        });
         this.closers.push(() => q.close());
         return q;
       };

@@ -1,8 +1,7 @@
-import type { TidemarkEvent } from '@tidemark/events';
+import { redisKey, type TidemarkEvent } from '@tidemark/events';
 import type { CliContext } from './context';
 
 const FINAL = new Set(['tidemark.backup.verified', 'tidemark.backup.corrupt', 'tidemark.backup.failed']);
-const STREAM = 'tidemark:events';
 
 /**
  * Where to start following so that a wait started before a trigger misses none of its events: the newest entry of
@@ -11,7 +10,7 @@ const STREAM = 'tidemark:events';
 export async function eventCursor(ctx: CliContext): Promise<string> {
   if (ctx.env['AZURE_SERVICEBUS_CONNECTION_STRING'] || ctx.env['AZURE_SERVICEBUS_NAMESPACE']) return '$';
   const redis = await ctx.redis();
-  const last = await redis.xrevrange(STREAM, '+', '-', 'COUNT', 1);
+  const last = await redis.xrevrange(redisKey('events', ctx.env), '+', '-', 'COUNT', 1);
   return last[0]?.[0] ?? '0-0';
 }
 

@@ -1,22 +1,24 @@
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { JOBS, parseJob } from '@tidemark/queues';
-import { RetentionService } from '@tidemark/retention';
+import { RetentionRetry } from '@tidemark/retention';
 import type { Job } from 'bullmq';
 
-/** `{ v: 1 }` (the daily sweep) applies every target; `{ v: 1, targetId }` applies one. */
+/**
+ * `{ v: 1 }` (the daily sweep) applies every target; `{ v: 1, targetId }` applies one. A target whose lock another
+ * run holds is retried later through this queue.
+ */
 @Processor('retention')
 export class RetentionProcessor extends WorkerHost {
-  constructor(private readonly retention: RetentionService) {
+  constructor(private readonly retention: RetentionRetry) {
     super();
   }
 
   async process(job: Job): Promise<string> {
-    const { targetId } = parseJob(JOBS.retention, job.data);
-    const reports = targetId ? [await this.retention.apply(targetId)] : await this.retention.applyAll();
+    const reports = await this.retention.run(job.id, parseJob(JOBS.retention, job.data));
     return reports
       .map((r) =>
         r.skipped
-          ? `${r.targetId}: skipped`
+          ? `${r.targetId}: busy, retried later`
           : `${r.targetId}: ${r.deleted.length} deleted, ${r.tiered.length} tiered`,
       )
       .join('; ');

@@ -1,5 +1,6 @@
 import type { EventBus } from './event-bus';
 import { OutboxEventBus } from './outbox-event-bus';
+import { redisKey } from './redis-keys';
 import { RedisStreamEventBus, type WarnLogger } from './redis-stream-event-bus';
 import { DEFAULT_EVENTS_TOPIC, ServiceBusEventBus } from './service-bus-event-bus';
 
@@ -15,7 +16,8 @@ export interface CreateEventBusOptions {
  *   Service Bus topic `TIDEMARK_EVENTS_TOPIC` (default `tidemark-events`) behind a Redis outbox; `follow` and
  *   `history` use the subscription `TIDEMARK_EVENTS_SUBSCRIPTION` (default `cli`);
  * - otherwise the Redis Stream `tidemark:events`.
- * Redis is `REDIS_URL` (default `redis://127.0.0.1:6379`) either way.
+ * Redis is `REDIS_URL` (default `redis://127.0.0.1:6379`) either way; every key starts with the namespace's root
+ * (`tidemark`, or `tidemark-<TIDEMARK_NAMESPACE>`).
  */
 export function createEventBus(
   env: Readonly<Record<string, string | undefined>> = process.env,
@@ -25,7 +27,8 @@ export function createEventBus(
   const connectionString = env['AZURE_SERVICEBUS_CONNECTION_STRING'];
   const namespace = env['AZURE_SERVICEBUS_NAMESPACE'];
   const logger = options.logger ? { logger: options.logger } : {};
-  if (!connectionString && !namespace) return new RedisStreamEventBus(redisUrl, logger);
+  if (!connectionString && !namespace)
+    return new RedisStreamEventBus(redisUrl, { stream: redisKey('events', env), ...logger });
   const topic = env['TIDEMARK_EVENTS_TOPIC'] ?? DEFAULT_EVENTS_TOPIC;
   const bus = new ServiceBusEventBus(
     connectionString ? { connectionString } : { namespace: namespace ?? '' },
@@ -37,8 +40,14 @@ export function createEventBus(
   );
   return new OutboxEventBus(redisUrl, bus, {
     // One outbox per topic: two deployments on one Redis must not forward each other's events.
-    key: topic === DEFAULT_EVENTS_TOPIC ? 'tidemark:outbox' : `tidemark:outbox:${topic}`,
+    key: redisKey(topic === DEFAULT_EVENTS_TOPIC ? 'outbox' : `outbox:${topic}`, env),
     forward: options.forward ?? true,
+    ...outboxCap(env['TIDEMARK_OUTBOX_MAX_EVENTS']),
     ...logger,
   });
+}
+
+function outboxCap(raw: string | undefined): { maxPending?: number } {
+  const value = Number(raw);
+  return raw !== undefined && Number.isInteger(value) && value > 0 ? { maxPending: value } : {};
 }

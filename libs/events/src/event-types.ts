@@ -11,6 +11,7 @@ export const EVENT_TYPES = [
   'tidemark.restore.completed',
   'tidemark.restore.failed',
   'tidemark.storage.low_disk',
+  'tidemark.schedule.restored',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -31,6 +32,7 @@ export const DEFAULT_SEVERITY: Readonly<Record<EventType, Severity>> = {
   'tidemark.restore.completed': 'info',
   'tidemark.restore.failed': 'error',
   'tidemark.storage.low_disk': 'warning',
+  'tidemark.schedule.restored': 'warning',
 };
 
 export function isEventType(value: string): value is EventType {

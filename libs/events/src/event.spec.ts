@@ -7,7 +7,7 @@ const REQUIRED_CLOUDEVENT_ATTRIBUTES = ['specversion', 'id', 'source', 'type'] a
 
 describe('createEvent', () => {
   test('every event type yields a valid CloudEvents 1.0 envelope with its default severity', () => {
-    assert.equal(EVENT_TYPES.length, 11);
+    assert.equal(EVENT_TYPES.length, 12);
     for (const type of EVENT_TYPES) {
       const event = createEvent({
         type,
@@ -40,6 +40,7 @@ describe('createEvent', () => {
     assert.equal(severity('tidemark.restore.completed'), 'info');
     assert.equal(severity('tidemark.backup.overdue'), 'warning');
     assert.equal(severity('tidemark.storage.low_disk'), 'warning');
+    assert.equal(severity('tidemark.schedule.restored'), 'warning');
     assert.equal(severity('tidemark.backup.failed'), 'error');
     assert.equal(severity('tidemark.restore.failed'), 'error');
     assert.equal(severity('tidemark.backup.corrupt'), 'critical');

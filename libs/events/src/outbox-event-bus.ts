@@ -4,10 +4,11 @@ import { Redis } from 'ioredis';
 import { eventSchema, type TidemarkEvent } from './event';
 import type { EventBus, EventHandler, FollowOptions, HistoryOptions, StoredEvent } from './event-bus';
 import { errorData } from './redact';
+import { redisKey } from './redis-keys';
 import type { WarnLogger } from './redis-stream-event-bus';
 
 export interface OutboxEventBusOptions {
-  /** The outbox stream; one per bus. Default `tidemark:outbox`. */
+  /** The outbox stream; one per bus. Default `<key root>:outbox` (`tidemark:outbox` without a namespace). */
   key?: string;
   /** Run the forwarder in this process (default true; a CLI that only reads passes false). */
   forward?: boolean;
@@ -20,6 +21,12 @@ export interface OutboxEventBusOptions {
   pollMs?: number;
   /** Events forwarded per send; default 100. */
   batchSize?: number;
+  /**
+   * The most events the outbox holds (XADD MAXLEN ~, so a little more): through a bus outage longer than this many
+   * events, the oldest undelivered are dropped (and a warning says so) rather than filling Redis, whose
+   * noeviction policy would then refuse every write, jobs included. Default 100000 (TIDEMARK_OUTBOX_MAX_EVENTS).
+   */
+  maxPending?: number;
   logger?: WarnLogger;
 }
 
@@ -48,6 +55,7 @@ export class OutboxEventBus implements EventBus {
   private readonly maxBackoffMs: number;
   private readonly pollMs: number;
   private readonly batchSize: number;
+  private readonly maxPending: number;
   private readonly logger: WarnLogger | undefined;
   private readonly redis: Redis;
   private readonly stop = new AbortController();
@@ -60,13 +68,14 @@ export class OutboxEventBus implements EventBus {
     readonly inner: EventBus,
     options: OutboxEventBusOptions = {},
   ) {
-    this.key = options.key ?? 'tidemark:outbox';
+    this.key = options.key ?? redisKey('outbox');
     this.leaseKey = `${this.key}:lease`;
     this.leaseMs = options.leaseMs ?? 15_000;
     this.baseBackoffMs = options.baseBackoffMs ?? 500;
     this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
     this.pollMs = options.pollMs ?? 500;
     this.batchSize = options.batchSize ?? 100;
+    this.maxPending = options.maxPending ?? 100_000;
     this.logger = options.logger;
     // Few retries per command: an append must fail soon rather than hold up a backup while Redis is away.
     this.redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
@@ -77,7 +86,17 @@ export class OutboxEventBus implements EventBus {
   /** Durable once this resolves: the event is in Redis, and will reach the bus when it is reachable. */
   async publish(event: TidemarkEvent): Promise<void> {
     if (this.closed) throw new Error('event bus is closed');
-    await this.redis.xadd(this.key, '*', 'targetId', event.data.targetId, 'event', JSON.stringify(event));
+    await this.redis.xadd(
+      this.key,
+      'MAXLEN',
+      '~',
+      this.maxPending,
+      '*',
+      'targetId',
+      event.data.targetId,
+      'event',
+      JSON.stringify(event),
+    );
     this.wake?.();
   }
 
@@ -135,15 +154,26 @@ export class OutboxEventBus implements EventBus {
         // Jitter, so replicas and restarts do not retry in lockstep.
         delay = Math.round(delay * (0.75 + Math.random() * 0.5));
         // Warn on the first failure and then on every tenth: an outage must not flood the log.
-        if (failures === 1 || failures % 10 === 0)
+        if (failures === 1 || failures % 10 === 0) {
           this.logger?.warn(
             { outbox: this.key, failures, retryInMs: delay, error: errorData(error) },
             'forwarding events failed, retrying',
           );
+          await this.warnIfFull();
+        }
       }
       // While backing off, new events wait too: each one must not become another attempt against a bus that is down.
       await this.pause(delay, signal, failures === 0);
     }
+  }
+
+  private async warnIfFull(): Promise<void> {
+    const pending = await this.redis.xlen(this.key).catch(() => 0);
+    if (pending >= this.maxPending)
+      this.logger?.warn(
+        { outbox: this.key, pending, maxPending: this.maxPending },
+        'outbox full: the oldest undelivered events are being dropped',
+      );
   }
 
   /** Takes the lease when free, renews it when ours. */
@@ -171,6 +201,8 @@ export class OutboxEventBus implements EventBus {
       if (this.inner.publishBatch) await this.inner.publishBatch(events);
       else for (const event of events) await this.inner.publish(event);
     }
+    // Delivered: out of the outbox. Deleting every entry of a stream node frees the node, so the outbox shrinks
+    // back to nothing once the bus has everything.
     await this.redis.xdel(this.key, ...entries.map(([id]) => id));
     return entries.length;
   }

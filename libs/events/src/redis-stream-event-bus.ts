@@ -3,13 +3,14 @@ import { Redis } from 'ioredis';
 import { eventSchema, type TidemarkEvent } from './event';
 import type { EventBus, EventHandler, FollowOptions, HistoryOptions, StoredEvent } from './event-bus';
 import { errorData } from './redact';
+import { redisKey } from './redis-keys';
 
 export interface WarnLogger {
   warn(obj: object, msg: string): void;
 }
 
 export interface RedisStreamEventBusOptions {
-  /** Default 'tidemark:events'. */
+  /** Default `<key root>:events` (`tidemark:events` without TIDEMARK_NAMESPACE). */
   stream?: string;
   /** Approximate cap on the stream length (XADD MAXLEN ~), default 100000. */
   maxLen?: number;
@@ -45,7 +46,7 @@ export class RedisStreamEventBus implements EventBus {
   private closed = false;
 
   constructor(redisUrl: string, options: RedisStreamEventBusOptions = {}) {
-    this.stream = options.stream ?? 'tidemark:events';
+    this.stream = options.stream ?? redisKey('events');
     this.maxLen = options.maxLen ?? 100_000;
     this.claimIdleMs = options.claimIdleMs ?? 60_000;
     this.logger = options.logger;

@@ -22,6 +22,10 @@ export class TidemarkMetrics {
   /** 1 when the newest finished backup is ok, 0 when it failed. */
   readonly backupLastStatus: Gauge<'target'>;
   readonly backupAge: Gauge<'target'>;
+  /** Job schedulers the scheduler found missing (or stalled) in Redis and put back. */
+  readonly schedulesRestored: Counter<'target' | 'reason'>;
+  /** Scheduled ticks that fell due while a target's job scheduler was missing or stalled. */
+  readonly scheduleMissedTicks: Counter<'target'>;
 
   constructor(readonly service: string) {
     const registers = [this.registry];
@@ -90,6 +94,18 @@ export class TidemarkMetrics {
     this.backupAge = new Gauge({
       name: 'tidemark_backup_age_seconds',
       help: 'Age of the newest verified backup of a target in seconds',
+      labelNames: ['target'],
+      registers,
+    });
+    this.schedulesRestored = new Counter({
+      name: 'tidemark_schedules_restored_total',
+      help: 'Job schedulers found missing or stalled in Redis and restored, by reason',
+      labelNames: ['target', 'reason'],
+      registers,
+    });
+    this.scheduleMissedTicks = new Counter({
+      name: 'tidemark_schedule_missed_ticks_total',
+      help: 'Scheduled ticks that fell due while the job scheduler of a target was missing or stalled',
       labelNames: ['target'],
       registers,
     });

@@ -19,6 +19,8 @@ const DESIGN_METRICS = [
   'tidemark_queue_jobs',
   'tidemark_local_free_bytes',
 ];
+// Beyond DESIGN §7: the scheduler's count of job schedulers Redis lost and it put back.
+const SCHEDULE_METRICS = ['tidemark_schedules_restored_total', 'tidemark_schedule_missed_ticks_total'];
 
 @Injectable()
 class PingCheck implements OnModuleInit {
@@ -87,12 +89,14 @@ describe('ObservabilityModule', () => {
     metrics.backupLastSuccessTimestamp.set({ target: 'orders-db' }, 1_795_000_000);
     metrics.backupLastStatus.set({ target: 'orders-db' }, 1);
     metrics.backupAge.set({ target: 'orders-db' }, 3600);
+    metrics.schedulesRestored.inc({ target: 'orders-db', reason: 'missing' });
+    metrics.scheduleMissedTicks.inc({ target: 'orders-db' }, 2);
 
     const res = await fetch(`${base}/metrics`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     const text = await res.text();
-    for (const name of DESIGN_METRICS) {
+    for (const name of [...DESIGN_METRICS, ...SCHEDULE_METRICS]) {
       assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} is declared`);
       assert.match(
         text,
@@ -123,8 +127,8 @@ describe('ObservabilityModule', () => {
     const tidemarkNames = new Set([...text.matchAll(/^# TYPE (tidemark_\S+)/gm)].map((m) => m[1]));
     assert.deepEqual(
       [...tidemarkNames].sort(),
-      [...DESIGN_METRICS].sort(),
-      'exactly the metrics of the design',
+      [...DESIGN_METRICS, ...SCHEDULE_METRICS].sort(),
+      'exactly the metrics of the design and the schedule reconciler',
     );
   });
 

@@ -9,7 +9,8 @@ import { PipelineModule } from './pipeline.module';
 
 /**
  * What every Tidemark service runs on: config, logs/metrics/health, queues, events, Blob Storage and the catalog,
- * and the pipeline's next-step rules. Each app adds its own processors on top.
+ * and the pipeline's next-step rules. Each app adds its own processors on top. A Redis that may evict keys is
+ * refused at start, before any queue connects (QueuesModule).
  */
 @Module({})
 export class ServiceRuntimeModule {

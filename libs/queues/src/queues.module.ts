@@ -1,18 +1,41 @@
 import { BullModule } from '@nestjs/bullmq';
-import { Global, Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  Global,
+  Inject,
+  Logger,
+  Module,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { ReadinessChecks } from '@tidemark/observability';
 import type { Redis } from 'ioredis';
-import { QUEUE_NAMES, QUEUE_PREFIX } from './jobs';
-import { redisConnection, redisOptions } from './redis';
+import { assertNoEviction } from './eviction-policy';
+import { QUEUE_NAMES } from './jobs';
+import { queuePrefix } from './queue-prefix';
+import { redisConnection, redisOptions, type RedisEndpoint } from './redis';
 
 /** A plain Redis connection for what is not a queue (locks), closed on shutdown. */
 export const REDIS = Symbol('REDIS');
+
+async function rootOptions(): Promise<{ connection: RedisEndpoint; prefix: string }> {
+  const prefix = queuePrefix();
+  const probe = redisConnection(undefined, { maxRetriesPerRequest: 1 });
+  probe.on('error', () => undefined);
+  try {
+    await assertNoEviction(probe, new Logger('Redis'));
+  } finally {
+    probe.disconnect();
+  }
+  return { connection: redisOptions(), prefix };
+}
 
 /** Every queue of the pipeline, registered once; apps add workers with @Processor. */
 @Global()
 @Module({
   imports: [
-    BullModule.forRoot({ connection: redisOptions(), prefix: QUEUE_PREFIX }),
+    // Every queue waits for this factory: a malformed TIDEMARK_NAMESPACE or a Redis that may evict keys fails the
+    // service's start with one line, before any queue, worker or job scheduler touches Redis.
+    BullModule.forRootAsync({ useFactory: rootOptions }),
     ...QUEUE_NAMES.map((name) => BullModule.registerQueue({ name })),
   ],
   providers: [

@@ -1,21 +1,25 @@
+import { redisKeyRoot } from '@tidemark/events';
 import type { Redis } from 'ioredis';
 
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 
 /**
- * A per-target mutual exclusion across replicas: `tidemark:lock:<purpose>:<targetId>` holds the owner's id
- * (SET NX PX). Only the owner extends or releases it; the TTL frees a target whose owner died holding it.
+ * A per-target mutual exclusion across replicas: `<key root>:lock:<purpose>:<targetId>` (`tidemark:lock:…` without
+ * TIDEMARK_NAMESPACE) holds the owner's id (SET NX PX). Only the owner extends or releases it; the TTL frees a
+ * target whose owner died holding it.
  */
 export class RedisLock {
   constructor(
     private readonly redis: Redis,
     readonly purpose: string,
     readonly ttlMs: number,
+    /** The namespace's key root; read from the environment unless given. */
+    readonly keyRoot: string = redisKeyRoot(),
   ) {}
 
   key(targetId: string): string {
-    return `tidemark:lock:${this.purpose}:${targetId}`;
+    return `${this.keyRoot}:lock:${this.purpose}:${targetId}`;
   }
 
   /** Takes the lock for `owner`; returns the owner holding it (`owner` itself when taken or already held). */

@@ -7,6 +7,7 @@ import { QUEUE_PREFIX } from '@tidemark/queues';
 import { uniqueName } from '@tidemark/testing';
 import { Queue } from 'bullmq';
 import { RetentionTriggers, RETENTION_CONSUMER_GROUP } from './retention-triggers';
+import { RetentionRetry } from './retention-retry';
 import type { RetentionService } from './retention.service';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/15';
@@ -36,7 +37,7 @@ describe('RetentionTriggers: backup.verified events and the daily sweep (real Re
     apply: (targetId: string) => {
       if (failWith) return Promise.reject(failWith);
       applied.push(targetId);
-      return Promise.resolve();
+      return Promise.resolve({ targetId, skipped: null });
     },
   } as unknown as RetentionService;
   const bus = new FakeBus();
@@ -45,7 +46,11 @@ describe('RetentionTriggers: backup.verified events and the daily sweep (real Re
   before(async () => {
     Logger.overrideLogger(false);
     queue = new Queue(uniqueName('retention'), { connection: { url: REDIS_URL }, prefix: QUEUE_PREFIX });
-    triggers = new RetentionTriggers(service, bus as unknown as EventBus, queue);
+    triggers = new RetentionTriggers(
+      new RetentionRetry(service, queue, 1000),
+      bus as unknown as EventBus,
+      queue,
+    );
     await triggers.onApplicationBootstrap();
     await triggers.onApplicationBootstrap();
   });

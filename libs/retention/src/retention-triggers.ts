@@ -11,7 +11,7 @@ import { ConfigError } from '@tidemark/policy';
 import { EVENT_BUS, errorData, type EventBus, type TidemarkEvent } from '@tidemark/events';
 import { JOBS, type RetentionJob } from '@tidemark/queues';
 import type { Queue } from 'bullmq';
-import { RetentionService } from './retention.service';
+import { RetentionRetry } from './retention-retry';
 
 /** The daily sweep: one BullMQ job scheduler shared by every replica (upserting it is idempotent). */
 export const RETENTION_SCHEDULER_ID = 'retention:daily';
@@ -30,7 +30,7 @@ export class RetentionTriggers implements OnApplicationBootstrap, BeforeApplicat
   private consuming: Promise<void> | undefined;
 
   constructor(
-    private readonly retention: RetentionService,
+    private readonly retention: RetentionRetry,
     @Inject(EVENT_BUS) private readonly bus: EventBus,
     @InjectQueue('retention') private readonly queue: Queue,
   ) {}
@@ -57,7 +57,10 @@ export class RetentionTriggers implements OnApplicationBootstrap, BeforeApplicat
     await this.consuming;
   }
 
-  /** A failure is thrown so the event is redelivered; a target that left the config is not worth a retry. */
+  /**
+   * A failure is thrown so the event is redelivered; a target that left the config is not worth a retry; a target
+   * whose lock another run holds gets a delayed retry job (RetentionRetry).
+   */
   async onEvent(event: TidemarkEvent): Promise<void> {
     if (event.type !== 'tidemark.backup.verified') return;
     const { targetId } = event.data;

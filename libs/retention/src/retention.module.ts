@@ -6,6 +6,7 @@ import { TidemarkMetrics } from '@tidemark/observability';
 import { REDIS, RedisLock } from '@tidemark/queues';
 import { BLOB_STORE, LOCAL_TIER, type BlobStore, type LocalTier } from '@tidemark/storage';
 import type { Redis } from 'ioredis';
+import { RetentionRetry } from './retention-retry';
 import { RetentionTriggers } from './retention-triggers';
 import { RETENTION_LOCK_PURPOSE, RETENTION_LOCK_TTL_MS, RetentionService } from './retention.service';
 
@@ -34,8 +35,9 @@ import { RETENTION_LOCK_PURPOSE, RETENTION_LOCK_TTL_MS, RetentionService } from 
           metrics,
         }),
     },
+    RetentionRetry,
     RetentionTriggers,
   ],
-  exports: [RetentionService],
+  exports: [RetentionService, RetentionRetry],
 })
 export class RetentionModule {}

@@ -8,7 +8,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
-import { EventPublisher, errorData, type Severity, type TidemarkEvent } from '@tidemark/events';
+import { EventPublisher, errorData, redisKey, type Severity, type TidemarkEvent } from '@tidemark/events';
 import { backupIdTime } from '@tidemark/manifest';
 import { TargetLock } from '@tidemark/pipeline';
 import { policyOf } from '@tidemark/policy';
@@ -19,7 +19,9 @@ import { CatalogGauges, type TargetSummary } from './catalog-gauges.service';
 import { assessOverdue, OVERDUE_LEVELS, type OverdueLevel, type OverdueReason } from './overdue';
 
 /** Hash of the last judged state per target: survives restarts and is shared by every scheduler replica. */
-export const WATCHDOG_STATE_KEY = 'tidemark:watchdog';
+export function watchdogStateKey(env: NodeJS.ProcessEnv = process.env): string {
+  return redisKey('watchdog', env);
+}
 
 export const WATCHDOG_OPTIONS = Symbol('WATCHDOG_OPTIONS');
 
@@ -78,6 +80,7 @@ export class RpoWatchdog implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly logger = new Logger(RpoWatchdog.name);
   private readonly options: WatchdogOptions;
   private readonly lock: RedisLock;
+  private readonly stateKey = watchdogStateKey();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -119,7 +122,7 @@ export class RpoWatchdog implements OnApplicationBootstrap, OnApplicationShutdow
   private async evaluateAll(): Promise<TidemarkEvent[]> {
     const now = this.options.now();
     const snapshot = await this.gauges.catalogSnapshot(now, this.options.snapshotMaxAgeMs);
-    const stored = await this.redis.hgetall(WATCHDOG_STATE_KEY);
+    const stored = await this.redis.hgetall(this.stateKey);
     const local = await this.localStarts();
     const raised: TidemarkEvent[] = [];
     for (const target of this.config.targets) {
@@ -129,7 +132,7 @@ export class RpoWatchdog implements OnApplicationBootstrap, OnApplicationShutdow
     }
     const configured = new Set(this.config.targets.map((t) => t.id));
     const gone = Object.keys(stored).filter((id) => !configured.has(id));
-    if (gone.length > 0) await this.redis.hdel(WATCHDOG_STATE_KEY, ...gone);
+    if (gone.length > 0) await this.redis.hdel(this.stateKey, ...gone);
     return raised;
   }
 
@@ -174,7 +177,7 @@ export class RpoWatchdog implements OnApplicationBootstrap, OnApplicationShutdow
     const won = await this.redis.eval(
       COMPARE_AND_SET,
       1,
-      WATCHDOG_STATE_KEY,
+      this.stateKey,
       targetId,
       raw ?? '',
       JSON.stringify(next),

@@ -16,7 +16,7 @@ import { startAzurite, uniqueName, type AzuriteHandle } from '@tidemark/testing'
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { CatalogGauges } from './catalog-gauges.service';
-import { RpoWatchdog, WATCHDOG_STATE_KEY } from './rpo-watchdog.service';
+import { RpoWatchdog, watchdogStateKey } from './rpo-watchdog.service';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/7';
 const QUEUE_NAMES = ['schedule', 'dump', 'upload', 'verify', 'retention'] as const;
@@ -113,7 +113,7 @@ describe('RpoWatchdog (real Redis and Azurite, injected clock)', () => {
   });
 
   beforeEach(async () => {
-    await redis.del(WATCHDOG_STATE_KEY);
+    await redis.del(watchdogStateKey());
   });
 
   test('ok → warning at the RPO → critical at twice the RPO → recovered, one event per change', async () => {

@@ -3,3 +3,5 @@ export type { AzuriteHandle, StartAzuriteOptions } from './azurite';
 export { freePort, uniqueName } from './names';
 export { waitFor } from './wait';
 export type { WaitForOptions } from './wait';
+export { startRedisServer } from './redis-server';
+export type { RedisServerHandle } from './redis-server';

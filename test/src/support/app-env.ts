@@ -34,6 +34,11 @@ export const ENV_ROLES: Record<string, EnvRole> = {
   TIDEMARK_GAUGE_INTERVAL_MS: 'default',
   TIDEMARK_WATCHDOG_INTERVAL_MS: 'default',
   TIDEMARK_WATCHDOG_GRACE_MS: 'default',
+  TIDEMARK_SCHEDULE_RECONCILE_MS: 'default', // 60 s
+  TIDEMARK_SCHEDULE_GRACE_MS: 'default', // 5 min
+  TIDEMARK_NAMESPACE: 'default', // none: today's keys, which the KEDA list triggers name
+  TIDEMARK_OUTBOX_MAX_EVENTS: 'default', // 100000
+  TIDEMARK_RETENTION_RETRY_MS: 'default', // 60 s
   TIDEMARK_EVENTS_TOPIC: 'default', // tidemark-events, the topic Terraform creates
   TIDEMARK_EVENTS_SUBSCRIPTION: 'default', // cli, used by `tidemark events` only
   TIDEMARK_DEBUG: 'default', // CLI only
