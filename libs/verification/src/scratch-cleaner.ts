@@ -6,16 +6,13 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { resolveTarget, TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
-import { errorData } from '@tidemark/events';
+import { errorData, redisKey } from '@tidemark/events';
 import { REDIS } from '@tidemark/queues';
 import { createSource, type Source } from '@tidemark/sources';
 import type { Redis } from 'ioredis';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SCRATCH_PREFIX, ScratchLeases } from './scratch-leases';
-
-// Which target each scratch copy was made for, so a sweep visits only the servers that may hold a leftover.
-const MADE_KEY = 'tidemark:scratch:made';
 
 /**
  * Removes what restore tests that died left behind (scratch databases on the targets' servers, scratch files and
@@ -27,6 +24,8 @@ export class ScratchCleaner implements OnApplicationBootstrap, OnApplicationShut
   private readonly logger = new Logger(ScratchCleaner.name);
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
+  // Which target each scratch copy was made for, so a sweep visits only the servers that may hold a leftover.
+  private readonly madeKey = redisKey('scratch-made');
 
   constructor(
     @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
@@ -59,7 +58,7 @@ export class ScratchCleaner implements OnApplicationBootstrap, OnApplicationShut
 
   /** Remembers, before the copy exists, which target a scratch copy is made for. */
   async record(name: string, targetId: string): Promise<void> {
-    await this.redis.hset(MADE_KEY, name, targetId);
+    await this.redis.hset(this.madeKey, name, targetId);
   }
 
   /** Every scratch copy on every target's server and on the local tier that no running test holds. */
@@ -72,13 +71,13 @@ export class ScratchCleaner implements OnApplicationBootstrap, OnApplicationShut
 
   /** The scratch copies recorded as made whose lease has lapsed. */
   async sweepRecorded(): Promise<void> {
-    const made = await this.redis.hgetall(MADE_KEY).catch(() => ({}));
+    const made = await this.redis.hgetall(this.madeKey).catch(() => ({}));
     for (const [name, targetId] of Object.entries(made)) {
       if (await this.leases.isLive(name)) continue;
       await this.cleanDir(name);
       const known = this.config.targets.some((target) => target.id === targetId);
       const cleaned = known ? await this.cleanServer(targetId, name, (id) => this.source(id)) : true;
-      if (cleaned) await this.redis.hdel(MADE_KEY, name);
+      if (cleaned) await this.redis.hdel(this.madeKey, name);
     }
   }
 
@@ -103,7 +102,7 @@ export class ScratchCleaner implements OnApplicationBootstrap, OnApplicationShut
           { targetId, scratch: name },
           'dropped a scratch database left by a restore test that died',
         );
-        await this.redis.hdel(MADE_KEY, name);
+        await this.redis.hdel(this.madeKey, name);
       }
       return true;
     } catch (error) {

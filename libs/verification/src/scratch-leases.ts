@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { redisKey } from '@tidemark/events';
 import { REDIS } from '@tidemark/queues';
 import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
@@ -37,8 +38,10 @@ export class ScratchLeases {
 
   constructor(@Inject(REDIS) private readonly redis: Redis) {}
 
+  private readonly root = redisKey('scratch');
+
   private key(name: string): string {
-    return `tidemark:scratch:${name}`;
+    return `${this.root}:${name}`;
   }
 
   async hold<T>(name: string, work: () => Promise<T>): Promise<T> {

@@ -39,6 +39,7 @@ export const ENV_ROLES: Record<string, EnvRole> = {
   TIDEMARK_NAMESPACE: 'default', // none: today's keys, which the KEDA list triggers name
   TIDEMARK_OUTBOX_MAX_EVENTS: 'default', // 100000
   TIDEMARK_RETENTION_RETRY_MS: 'default', // 60 s
+  TIDEMARK_SCRATCH_LEASE_MS: 'default', // 60 s, the verifier's restore-test scratch leases
   TIDEMARK_EVENTS_TOPIC: 'default', // tidemark-events, the topic Terraform creates
   TIDEMARK_EVENTS_SUBSCRIPTION: 'default', // cli, used by `tidemark events` only
   TIDEMARK_DEBUG: 'default', // CLI only
