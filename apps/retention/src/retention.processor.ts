@@ -1,11 +1,12 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Processor } from '@nestjs/bullmq';
+import { QueueWorker } from '@tidemark/pipeline';
 import { JOBS, parseJob } from '@tidemark/queues';
 import { RetentionService } from '@tidemark/retention';
 import type { Job } from 'bullmq';
 
 /** `{ v: 1 }` (the daily sweep) applies every target; `{ v: 1, targetId }` applies one. */
 @Processor('retention')
-export class RetentionProcessor extends WorkerHost {
+export class RetentionProcessor extends QueueWorker {
   constructor(private readonly retention: RetentionService) {
     super();
   }
