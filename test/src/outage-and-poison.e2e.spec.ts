@@ -134,13 +134,15 @@ describe('outages and poisoned input against the running services', () => {
       const manifest = await probe.manifest(backupId);
       assert.equal(manifest.status, 'failed');
       assert.equal(manifest.failure?.stage, 'verify');
-      assert.equal(manifest.failure?.code, 'unavailable');
+      assert.equal(manifest.failure.code, 'unavailable');
       // A few more reconciler passes: still exactly one event, and it says what the manifest says.
       await sleep(3000);
       const failed = await probe.events(backupId, 'failed');
       assert.equal(failed.length, 1, 'exactly one backup.failed');
-      assert.equal(failed[0]?.data.stage, 'verify');
-      assert.equal(failed[0]?.data.error?.code, 'unavailable');
+      const [event] = failed;
+      assert.ok(event);
+      assert.equal(event.data.stage, 'verify');
+      assert.equal(event.data.error?.code, 'unavailable');
       assert.match(stack.logs('scheduler'), /recorded a failure that could not be written when it happened/);
       await stack.restartService('verifier');
     });
@@ -179,9 +181,10 @@ describe('outages and poisoned input against the running services', () => {
           intervalMs: 200,
           what: `the ${label} job to fail`,
         });
-        const failed = await probe.queue(poison.queue).getJob(job.id ?? '');
-        assert.equal(failed?.attemptsMade, 1, `${label}: not retried`);
-        assert.match(failed?.failedReason ?? '', poison.reason, label);
+        const failed = await probe.queue(poison.queue).getJob(String(job.id));
+        assert.ok(failed, label);
+        assert.equal(failed.attemptsMade, 1, `${label}: not retried`);
+        assert.match(failed.failedReason, poison.reason, label);
       }
       for (const service of ['dumper', 'uploader', 'verifier', 'retention', 'scheduler'] as const)
         assert.match(

@@ -1,4 +1,11 @@
-import { Catch, HttpException, HttpStatus, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import {
+  Catch,
+  HttpException,
+  HttpStatus,
+  Logger,
+  type ArgumentsHost,
+  type ExceptionFilter,
+} from '@nestjs/common';
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { errorData } from '@tidemark/events';
@@ -87,7 +94,7 @@ export function useProblemDetailsForBodies(app: INestApplication): void {
           ? `the request body is larger than ${MAX_BODY_BYTES} bytes`
           : error.type === 'entity.parse.failed'
             ? 'the request body is not valid JSON'
-            : `the request body could not be read (${String(error.type ?? 'unknown')})`;
+            : `the request body could not be read (${typeof error.type === 'string' ? error.type : 'unknown'})`;
       send(reply, problem(error.status, detail, request.url));
     },
   );

@@ -16,7 +16,8 @@ export class UploadProcessor extends StageWorker {
 
   async process(job: Job, token?: string): Promise<string> {
     if (job.name === JOBS.uploadPart.name) return this.uploads.stagePart(parseJob(JOBS.uploadPart, job.data));
-    if (job.name !== JOBS.uploadCommit.name) throw new InvalidJobError(`invalid upload job: unknown job name "${job.name}"`);
+    if (job.name !== JOBS.uploadCommit.name)
+      throw new InvalidJobError(`invalid upload job: unknown job name "${job.name}"`);
     const outcome = await this.uploads.commit(parseJob(JOBS.uploadCommit, job.data));
     if (outcome.status === 'waiting') {
       // Parts are still being staged by their own jobs: look again shortly (this does not use up an attempt).

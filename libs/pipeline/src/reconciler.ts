@@ -117,8 +117,7 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
 
   private async settleParkedFailures(): Promise<void> {
     const { pending, unreadable } = await this.pendingFailures.all();
-    for (const entry of unreadable)
-      this.logger.error(entry, 'unreadable parked failure left in place');
+    for (const entry of unreadable) this.logger.error(entry, 'unreadable parked failure left in place');
     for (const failure of pending) {
       const ids = { targetId: failure.targetId, backupId: failure.backupId };
       try {
@@ -183,14 +182,21 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
     await job?.remove();
     if (status === 'uploaded') {
       await this.pipeline.reverify(manifest.target.id, manifest.backupId, this.restoreTest(manifest));
-      return { action: 'verify enqueued again', reason: `no live verify job (${state}); its blob is committed` };
+      return {
+        action: 'verify enqueued again',
+        reason: `no live verify job (${state}); its blob is committed`,
+      };
     }
     await this.pipeline.resumeUpload(manifest);
     return { action: 'commit enqueued again', reason: `no live commit job (${state})` };
   }
 
   private async fail(manifest: Manifest, reason: string): Promise<{ action: string; reason: string }> {
-    await this.pipeline.abandon(manifest, 'stuck', `backup ${manifest.backupId} was stuck ${manifest.status}: ${reason}`);
+    await this.pipeline.abandon(
+      manifest,
+      'stuck',
+      `backup ${manifest.backupId} was stuck ${manifest.status}: ${reason}`,
+    );
     return { action: 'failed', reason };
   }
 

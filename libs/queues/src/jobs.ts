@@ -46,7 +46,12 @@ export const uploadCommitJobSchema = z.strictObject({
   parts: partIndex,
   dumpAttempt: attempt,
 });
-export const verifyJobSchema = z.strictObject({ v: z.literal(1), backupId, targetId, restoreTest: z.boolean() });
+export const verifyJobSchema = z.strictObject({
+  v: z.literal(1),
+  backupId,
+  targetId,
+  restoreTest: z.boolean(),
+});
 export const retentionJobSchema = z.strictObject({ v: z.literal(1), targetId: targetId.optional() });
 
 export type ScheduleTick = z.infer<typeof scheduleTickSchema>;

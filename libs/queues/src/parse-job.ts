@@ -14,11 +14,13 @@ export function parseJob<T>(spec: JobSpec<T>, data: unknown): T {
   const what = `${spec.queue}/${spec.name} job`;
   const size = payloadSize(data);
   if (size > MAX_JOB_PAYLOAD_BYTES)
-    throw new InvalidJobError(`invalid ${what}: payload is ${size} bytes, more than ${MAX_JOB_PAYLOAD_BYTES}`);
+    throw new InvalidJobError(
+      `invalid ${what}: payload is ${size} bytes, more than ${MAX_JOB_PAYLOAD_BYTES}`,
+    );
   const version = (data as { v?: unknown } | null)?.v;
   if (typeof data === 'object' && data !== null && version !== 1)
     throw new InvalidJobError(
-      `invalid ${what}: version ${JSON.stringify(version) ?? 'missing'} is not supported (this service reads v1)`,
+      `invalid ${what}: version ${version === undefined ? 'missing' : JSON.stringify(version)} is not supported (this service reads v1)`,
     );
   const result = spec.schema.safeParse(data);
   if (result.success) return result.data;
@@ -29,7 +31,9 @@ export function parseJob<T>(spec: JobSpec<T>, data: unknown): T {
 
 function payloadSize(data: unknown): number {
   try {
-    return Buffer.byteLength(JSON.stringify(data) ?? '');
+    // JSON.stringify gives undefined for undefined and functions (its typing says string).
+    const json = JSON.stringify(data) as string | undefined;
+    return json === undefined ? 0 : Buffer.byteLength(json);
   } catch {
     return Number.POSITIVE_INFINITY;
   }
