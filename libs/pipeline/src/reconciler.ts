@@ -39,7 +39,8 @@ export function reconcilerSettings(env: NodeJS.ProcessEnv = process.env): Reconc
     return env[name] !== undefined && Number.isFinite(value) && value > 0 ? value : fallback;
   };
   return {
-    intervalMs: number('TIDEMARK_RECONCILE_INTERVAL_MS', 60_000),
+    // Each pass reads every manifest of the catalog: every few minutes is enough for a bound of half an hour.
+    intervalMs: number('TIDEMARK_RECONCILE_INTERVAL_MS', 5 * 60_000),
     // Longer than a stage's whole retry budget for an outage (15 minutes by default), so a retrying job is never
     // mistaken for a dead one even if its state could not be read.
     stuckAfterMs: number('TIDEMARK_RECONCILE_STUCK_AFTER_MS', 30 * 60_000),
@@ -141,7 +142,10 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
       const ids = { targetId: manifest.target.id, backupId: manifest.backupId };
       if (await this.pendingFailures.has(ids.targetId, ids.backupId)) continue;
       try {
-        const verdict = await this.decide(manifest);
+        // The listing may be a while old: act only on what the manifest says now.
+        const current = await this.catalog.find(ids.backupId, ids.targetId);
+        if (current?.manifest.status !== manifest.status) continue;
+        const verdict = await this.decide(current.manifest);
         this.logger.log({ ...ids, status: manifest.status, ...verdict }, `stuck backup: ${verdict.action}`);
       } catch (error) {
         this.logger.warn({ ...ids, err: errorData(error) }, 'could not reconcile a stuck backup');
