@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { JOBS } from '@tidemark/queues';
 import { uniqueName, waitFor } from '@tidemark/testing';
 import { Redis } from 'ioredis';
@@ -68,7 +69,7 @@ describe('outages and poisoned input against the running services', () => {
     await dropDatabase(db);
   });
 
-  describe('a Blob Storage outage during verification', () => {
+  describe('Blob Storage outages and stuck backups', () => {
     test('outlasted: retried through 20 s of outage (past the old 3-attempt budget), then verified, no backup.failed', async () => {
       const backupId = await uploadedWithVerifierStopped();
       await stack.azurite.stop();
@@ -161,6 +162,51 @@ describe('outages and poisoned input against the running services', () => {
       assert.equal((await probe.manifest(backupId)).status, 'verified');
       assert.match(stack.logs('scheduler'), /stuck backup: verify enqueued again/);
       assert.equal((await probe.events(backupId, 'failed')).length, 0);
+    });
+
+    test('a live job is never fought: a waiting verify job past the bound is left alone', async () => {
+      const backupId = await uploadedWithVerifierStopped();
+      const leftAlone = new RegExp(`${backupId}[^\\n]*stuck backup: left alone`);
+      await waitFor(() => Promise.resolve(leftAlone.test(stack.logs('scheduler'))), {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+        what: 'the reconciler to see the stuck backup and leave it alone',
+      });
+      const job = await probe.queue('verify').getJob(verifyJobId(backupId));
+      assert.equal(await job?.getState(), 'waiting', 'the same job, untouched');
+      await stack.startService('verifier');
+      await stack.waitReady('verifier');
+      await waitFor(async () => (await probe.events(backupId, 'verified')).length > 0, {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+        what: 'the backup to be verified',
+      });
+      assert.equal((await probe.events(backupId, 'verified')).length, 1, 'verified once');
+      assert.equal((await probe.events(backupId, 'failed')).length, 0);
+    });
+
+    test('a stuck backup that cannot go on is failed: manifest and exactly one backup.failed, code stuck', async () => {
+      const backupId = await uploadedWithVerifierStopped();
+      const blobName = (await probe.manifest(backupId)).locations.remote?.blobName;
+      assert.ok(blobName);
+      await BlobServiceClient.fromConnectionString(stack.azurite.connectionString)
+        .getContainerClient('e2e-outage')
+        .deleteBlob(blobName);
+      // Blob first: a pass in between must not find a committed blob without a job, which it would resume.
+      await probe.queue('verify').remove(verifyJobId(backupId));
+      await waitFor(async () => (await probe.events(backupId, 'failed')).length > 0, {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+        what: 'the reconciler to fail the backup',
+      });
+      const manifest = await probe.manifest(backupId);
+      assert.equal(manifest.status, 'failed');
+      assert.equal(manifest.failure?.code, 'stuck');
+      assert.match(manifest.failure.message, /its blob is not in Blob Storage/);
+      await sleep(3000);
+      assert.equal((await probe.events(backupId, 'failed')).length, 1, 'exactly one backup.failed');
+      await stack.startService('verifier');
+      await stack.waitReady('verifier');
     });
   });
 
