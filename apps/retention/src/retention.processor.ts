@@ -1,4 +1,5 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Processor } from '@nestjs/bullmq';
+import { QueueWorker } from '@tidemark/pipeline';
 import { JOBS, parseJob } from '@tidemark/queues';
 import { RetentionRetry } from '@tidemark/retention';
 import type { Job } from 'bullmq';
@@ -8,7 +9,7 @@ import type { Job } from 'bullmq';
  * run holds is retried later through this queue.
  */
 @Processor('retention')
-export class RetentionProcessor extends WorkerHost {
+export class RetentionProcessor extends QueueWorker {
   constructor(private readonly retention: RetentionRetry) {
     super();
   }

@@ -1,12 +1,14 @@
 import 'reflect-metadata';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { bootstrapService } from '@tidemark/observability';
+import { useProblemDetailsForBodies } from './problem-details';
 import { SchedulerModule } from './scheduler.module';
 
 void bootstrapService(SchedulerModule, {
   service: 'scheduler',
   defaultPort: 3000,
   configure: (app) => {
+    useProblemDetailsForBodies(app);
     const document = SwaggerModule.createDocument(
       app,
       new DocumentBuilder()

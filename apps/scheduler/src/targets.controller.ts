@@ -1,6 +1,16 @@
-import { Controller, Get, HttpCode, Inject, NotFoundException, Param, Post } from '@nestjs/common';
+import {
+  BadRequestException,
+  Controller,
+  Get,
+  HttpCode,
+  Inject,
+  NotFoundException,
+  Param,
+  Post,
+} from '@nestjs/common';
 import {
   ApiAcceptedResponse,
+  ApiBadRequestResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiProperty,
@@ -9,6 +19,9 @@ import {
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import { Pipeline } from '@tidemark/pipeline';
 import { nextRun, policyOf } from '@tidemark/policy';
+
+/** The form of a target id in the config (and in every job payload). */
+const TARGET_ID = /^[a-z0-9-]{1,63}$/;
 
 interface TargetView {
   id: string;
@@ -80,8 +93,13 @@ export class TargetsController {
     type: BackupRequestedDto,
     description: 'the backup was started, or joined the one running',
   })
-  @ApiNotFoundResponse({ description: 'no such target in the config' })
+  @ApiBadRequestResponse({ description: 'a malformed target id or request body (problem details)' })
+  @ApiNotFoundResponse({ description: 'no such target in the config (problem details)' })
   async backup(@Param('id') id: string): Promise<BackupRequested> {
+    if (!TARGET_ID.test(id))
+      throw new BadRequestException(
+        `"${id.slice(0, 80)}" is not a target id (lowercase letters, digits and dashes, at most 63)`,
+      );
     if (!this.config.targets.some((t) => t.id === id)) throw new NotFoundException(`unknown target "${id}"`);
     const result = await this.pipeline.request(id, 'api');
     return {

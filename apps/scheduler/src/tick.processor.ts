@@ -1,11 +1,11 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
-import { Pipeline } from '@tidemark/pipeline';
+import { Processor } from '@nestjs/bullmq';
+import { Pipeline, QueueWorker } from '@tidemark/pipeline';
 import { JOBS, parseJob } from '@tidemark/queues';
 import type { Job } from 'bullmq';
 
 /** A cron tick of one target's schedule: the same trigger as the CLI and REST, coalesced while a dump runs. */
 @Processor('schedule')
-export class TickProcessor extends WorkerHost {
+export class TickProcessor extends QueueWorker {
   constructor(private readonly pipeline: Pipeline) {
     super();
   }

@@ -1,11 +1,11 @@
 import { Processor } from '@nestjs/bullmq';
 import { Pipeline, StageWorker } from '@tidemark/pipeline';
-import { JOBS, parseJob } from '@tidemark/queues';
+import { InvalidJobError, JOBS, parseJob, STAGE_WORKER_SETTINGS } from '@tidemark/queues';
 import { UploadService } from '@tidemark/uploading';
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 
 /** Two part jobs at once per replica, each staging 4 blocks of 8 MiB: about 64 MiB of buffers at most. */
-@Processor('upload', { concurrency: 2 })
+@Processor('upload', { concurrency: 2, settings: STAGE_WORKER_SETTINGS })
 export class UploadProcessor extends StageWorker {
   constructor(
     private readonly uploads: UploadService,
@@ -16,7 +16,8 @@ export class UploadProcessor extends StageWorker {
 
   async process(job: Job, token?: string): Promise<string> {
     if (job.name === JOBS.uploadPart.name) return this.uploads.stagePart(parseJob(JOBS.uploadPart, job.data));
-    if (job.name !== JOBS.uploadCommit.name) throw new UnrecoverableError(`unknown upload job "${job.name}"`);
+    if (job.name !== JOBS.uploadCommit.name)
+      throw new InvalidJobError(`invalid upload job: unknown job name "${job.name}"`);
     const outcome = await this.uploads.commit(parseJob(JOBS.uploadCommit, job.data));
     if (outcome.status === 'waiting') {
       // Parts are still being staged by their own jobs: look again shortly (this does not use up an attempt).

@@ -17,7 +17,7 @@ import {
 import { TidemarkMetrics, TOOL_VERSION } from '@tidemark/observability';
 import { Pipeline, TargetLock } from '@tidemark/pipeline';
 import { CHAIN_KINDS, policyOf, targetById, type Target } from '@tidemark/policy';
-import { JOBS, PermanentJobError, permanent, type DumpJob } from '@tidemark/queues';
+import { isLastAttempt, JOBS, PermanentJobError, permanent, type DumpJob } from '@tidemark/queues';
 import {
   createSource,
   listPostgresDatabases,
@@ -130,7 +130,7 @@ export class DumpService {
         });
         outcomes.push({ backupId: member.backupId, name: member.name, status: outcome.status });
       } catch (error) {
-        const final = error instanceof PermanentJobError || dumpAttempt >= JOBS.dump.options.attempts;
+        const final = isLastAttempt(JOBS.dump, dumpAttempt, error);
         if (!final) throw error;
         await this.pipeline.failed('dump', { targetId, backupId: member.backupId }, error, dumpAttempt);
         outcomes.push({ backupId: member.backupId, name: member.name, status: 'failed' });

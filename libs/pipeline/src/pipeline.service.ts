@@ -2,7 +2,15 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Catalog } from '@tidemark/catalog';
 import { EventPublisher, errorData } from '@tidemark/events';
-import { markFailed, newBackupId, type Manifest, type Stage, type Trigger } from '@tidemark/manifest';
+import {
+  isFinal,
+  markFailed,
+  newBackupId,
+  type Failure,
+  type Manifest,
+  type Stage,
+  type Trigger,
+} from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
 import {
   JOBS,
@@ -15,6 +23,7 @@ import {
 } from '@tidemark/queues';
 import { LOCAL_TIER, LocalTier } from '@tidemark/storage';
 import type { Queue } from 'bullmq';
+import { PendingFailures, type PendingFailure } from './pending-failures';
 import { TargetLock } from './target-lock';
 
 export interface TriggerResult {
@@ -41,6 +50,7 @@ export class Pipeline {
     private readonly catalog: Catalog,
     @Inject(LOCAL_TIER) private readonly local: LocalTier,
     private readonly metrics: TidemarkMetrics,
+    private readonly pendingFailures: PendingFailures,
   ) {}
 
   /** A trigger (schedule tick, CLI, REST): starts a backup unless one of this target is dumping already. */
@@ -109,44 +119,85 @@ export class Pipeline {
     await this.add(this.verifyQueue, JOBS.verify, { v: 1, backupId, targetId, restoreTest });
   }
 
+  /** The reconciler's resumption of a dumped backup whose commit job was lost: the uploader takes it from there. */
+  async resumeUpload(manifest: Manifest): Promise<void> {
+    await this.add(this.uploadQueue, JOBS.uploadCommit, {
+      v: 1,
+      backupId: manifest.backupId,
+      targetId: manifest.target.id,
+      parts: Math.max(1, manifest.artifact.parts.length),
+      dumpAttempt: manifest.artifact.dumpAttempt,
+    });
+  }
+
   /**
    * A job failed for the last time: the backup is marked failed where its manifest lives, the dump lock is
    * freed, and one `backup.failed` event says which stage, after how many attempts, and why (no secret).
    * Local parts are kept after an upload failure so nothing is lost; a failed dump's partial parts are removed.
+   * When the manifest cannot be written (Blob Storage away), the failure is parked for the reconciler and no event
+   * is published yet: the event is published once the catalog says the same.
    */
   async failed(
     stage: Stage,
     ids: { targetId: string; backupId: string },
     error: unknown,
     attempts: number,
-  ): Promise<void> {
-    const failure = { stage, ...errorData(error), attempts, at: new Date().toISOString() };
+  ): Promise<'recorded' | 'pending'> {
+    const failure: Failure = { stage, ...errorData(error), attempts, at: new Date().toISOString() };
     if (stage === 'dump') await this.lock.release(ids.targetId, ids.backupId);
+    let local: Manifest | null = null;
     try {
-      await this.recordFailure(ids, failure, stage);
+      local = await this.local.readManifest(ids.targetId, ids.backupId);
+      await this.recordFailure(ids, failure, local);
     } catch (recordError) {
+      const manifest = local && local.status !== 'failed' ? catalogEntryOfFailed(local, failure) : null;
+      await this.pendingFailures.park({ ...ids, failure, manifest });
       this.logger.warn(
-        { ...ids, err: errorData(recordError) },
-        'could not record the failure in the manifest',
+        { ...ids, stage, code: failure.code, err: errorData(recordError) },
+        'could not record the failure in the manifest: parked for the reconciler, backup.failed waits for it',
       );
+      return 'pending';
     }
-    this.metrics.backupsTotal.inc({ target: ids.targetId, stage, result: 'failed' });
+    await this.publishFailed(ids, failure);
+    return 'recorded';
+  }
+
+  /**
+   * The reconciler's half of {@link failed}: records a parked failure and, if this caller is the one that takes
+   * it off the list, publishes its `backup.failed`. Throws (leaving it parked) while the manifest is unwritable.
+   */
+  async settleParked(pending: PendingFailure): Promise<void> {
+    const local = await this.local.readManifest(pending.targetId, pending.backupId);
+    await this.recordFailure(pending, pending.failure, local, pending.manifest);
+    if (await this.pendingFailures.claim(pending)) await this.publishFailed(pending, pending.failure);
+  }
+
+  /** Fails a backup that nothing will finish (the reconciler's verdict), as a stage's final failure would. */
+  async abandon(manifest: Manifest, code: string, message: string): Promise<void> {
+    const stage: Stage =
+      manifest.status === 'uploaded' ? 'verify' : manifest.status === 'dumped' ? 'upload' : 'dump';
+    const ids = { targetId: manifest.target.id, backupId: manifest.backupId };
+    await this.failed(stage, ids, Object.assign(new Error(message), { code }), 0);
+  }
+
+  private async publishFailed(ids: { targetId: string; backupId: string }, failure: Failure): Promise<void> {
+    this.metrics.backupsTotal.inc({ target: ids.targetId, stage: failure.stage, result: 'failed' });
     await this.events.emit('tidemark.backup.failed', ids.targetId, ids.backupId, {
-      stage,
-      attempts,
+      stage: failure.stage,
+      attempts: failure.attempts ?? 0,
       error: { code: failure.code, message: failure.message },
     });
   }
 
   private async recordFailure(
     ids: { targetId: string; backupId: string },
-    failure: Parameters<typeof markFailed>[1],
-    stage: Stage,
+    failure: Failure,
+    local: Manifest | null,
+    fallback: Manifest | null = null,
   ): Promise<void> {
-    const local = await this.local.readManifest(ids.targetId, ids.backupId);
     if (local && local.status !== 'failed') {
       const failedLocal = markFailed(local, failure);
-      if (stage === 'dump') {
+      if (failure.stage === 'dump') {
         // Partial parts of a failed dump are worthless: keep only the manifest that says why.
         await this.local.removeBackup(ids.targetId, ids.backupId);
         await this.local.ensureBackupDir(ids.targetId, ids.backupId);
@@ -157,27 +208,29 @@ export class Pipeline {
     }
     const remote = await this.catalog.find(ids.backupId, ids.targetId);
     if (remote) {
-      if (
-        remote.manifest.status === 'failed' ||
-        remote.manifest.status === 'verified' ||
-        remote.manifest.status === 'corrupt'
-      )
-        return;
+      if (isFinal(remote.manifest.status)) return;
       await this.catalog.save(markFailed(remote.manifest, failure), remote.etag);
-    } else if (local) {
-      // The catalog (Blob Storage) must know about the failure even though no artifact reached it.
-      await this.catalog.save(
-        {
-          ...markFailed(local, failure),
-          artifact: { ...local.artifact, parts: [] },
-          locations: { ...local.locations, remote: null },
-        },
-        null,
-      );
+      return;
     }
+    // The catalog (Blob Storage) must know about the failure even though no artifact reached it.
+    const entry = local && local.status !== 'failed' ? catalogEntryOfFailed(local, failure) : fallback;
+    if (entry) await this.catalog.save(entry, null);
   }
 
   private async add<T>(queue: Queue, spec: JobSpec<T>, data: T): Promise<void> {
     await queue.add(spec.name, data, jobOptions(spec, data));
   }
+}
+
+/** The manifest the catalog holds for a backup that failed before its artifact reached Blob Storage. */
+function catalogEntryOfFailed(local: Manifest, failure: Failure): Manifest {
+  const failed = markFailed(local, failure);
+  // A directory's file list can be long, and of a failed dump it says nothing anyway.
+  const { files: _files, ...content } = failed.content;
+  return {
+    ...failed,
+    content,
+    artifact: { ...failed.artifact, parts: [] },
+    locations: { ...failed.locations, remote: null },
+  };
 }

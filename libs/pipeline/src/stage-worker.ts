@@ -1,14 +1,36 @@
 import { OnWorkerEvent, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
 import type { Stage } from '@tidemark/manifest';
-import { finalFailureOf } from '@tidemark/queues';
+import { finalFailureOf, InvalidJobError } from '@tidemark/queues';
 import type { Job } from 'bullmq';
 import { Pipeline } from './pipeline.service';
 
-/** A worker of one pipeline stage: when a job fails for the last time, the pipeline records the backup as failed. */
-export abstract class StageWorker extends WorkerHost {
+/**
+ * A worker of any queue: a job whose payload is not one this service reads is failed at once by `parseJob`, and
+ * logged here with its reason; the worker goes on with the next job.
+ */
+export abstract class QueueWorker extends WorkerHost {
   protected readonly logger = new Logger(this.constructor.name);
 
+  @OnWorkerEvent('failed')
+  async onFailed(job: Job | undefined, error: Error): Promise<void> {
+    if (error instanceof InvalidJobError) {
+      this.logger.error(
+        { queue: job?.queueName, job: job?.id, name: job?.name, reason: error.message },
+        'rejected a job that is not valid input: failed without retries',
+      );
+      return;
+    }
+    await this.onJobFailed(job, error);
+  }
+
+  protected onJobFailed(_job: Job | undefined, _error: Error): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** A worker of one pipeline stage: when a job fails for the last time, the pipeline records the backup as failed. */
+export abstract class StageWorker extends QueueWorker {
   protected constructor(
     private readonly stage: Stage,
     protected readonly pipeline: Pipeline,
@@ -21,8 +43,7 @@ export abstract class StageWorker extends WorkerHost {
     return true;
   }
 
-  @OnWorkerEvent('failed')
-  async onFailed(job: Job | undefined, error: Error): Promise<void> {
+  protected override async onJobFailed(job: Job | undefined, error: Error): Promise<void> {
     const failure = finalFailureOf(job, error);
     if (!job || !failure) return;
     if (!this.failsBackup(job)) {
@@ -34,7 +55,7 @@ export abstract class StageWorker extends WorkerHost {
     } catch (recordError) {
       this.logger.error(
         { ...failure, err: String(recordError) },
-        `could not record the failed ${this.stage}`,
+        `could not record the failed ${this.stage}; the reconciler will find the backup stuck`,
       );
     }
   }

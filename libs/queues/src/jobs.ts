@@ -14,9 +14,17 @@ export type QueueName = (typeof QUEUE_NAMES)[number];
 const targetId = z.string().regex(/^[a-z0-9-]{1,63}$/);
 const backupId = z.string().regex(/^\d{8}T\d{6}Z-[0-9a-z]{6}$/);
 const attempt = z.number().int().min(1).max(99);
+/** A dump is split into at most this many parts (16 MiB each by default: 1.6 TB), which bounds commit payloads too. */
+const partIndex = z.number().int().min(1).max(100_000);
 
-export const scheduleTickSchema = z.object({ v: z.literal(1), targetId });
-export const dumpJobSchema = z.object({
+/**
+ * The largest payload any job may carry, in bytes of JSON. Payloads hold ids only, a few hundred bytes; anything
+ * much bigger is not a Tidemark job. Strict objects refuse unknown keys, so nothing rides along unchecked.
+ */
+export const MAX_JOB_PAYLOAD_BYTES = 4096;
+
+export const scheduleTickSchema = z.strictObject({ v: z.literal(1), targetId });
+export const dumpJobSchema = z.strictObject({
   v: z.literal(1),
   backupId,
   targetId,
@@ -24,22 +32,27 @@ export const dumpJobSchema = z.object({
   requestedAt: z.iso.datetime({ offset: true }),
 });
 /** `dumpAttempt` names the dump run that wrote the part, so a retried dump never mixes with an earlier one. */
-export const uploadPartJobSchema = z.object({
+export const uploadPartJobSchema = z.strictObject({
   v: z.literal(1),
   backupId,
   targetId,
-  part: z.number().int().min(1),
+  part: partIndex,
   dumpAttempt: attempt,
 });
-export const uploadCommitJobSchema = z.object({
+export const uploadCommitJobSchema = z.strictObject({
   v: z.literal(1),
   backupId,
   targetId,
-  parts: z.number().int().min(1),
+  parts: partIndex,
   dumpAttempt: attempt,
 });
-export const verifyJobSchema = z.object({ v: z.literal(1), backupId, targetId, restoreTest: z.boolean() });
-export const retentionJobSchema = z.object({ v: z.literal(1), targetId: targetId.optional() });
+export const verifyJobSchema = z.strictObject({
+  v: z.literal(1),
+  backupId,
+  targetId,
+  restoreTest: z.boolean(),
+});
+export const retentionJobSchema = z.strictObject({ v: z.literal(1), targetId: targetId.optional() });
 
 export type ScheduleTick = z.infer<typeof scheduleTickSchema>;
 export type DumpJob = z.infer<typeof dumpJobSchema>;
@@ -58,13 +71,101 @@ export interface JobSpec<T> {
   readonly schema: z.ZodType<T>;
   readonly jobId: (data: T) => string;
   readonly options: JobsOptions;
+  /**
+   * Pipeline stages retry by {@link retryDelay}: this many attempts for an ordinary failure, and for as long as the
+   * retry budget lasts for an `unavailable` one. Without it BullMQ's plain exponential backoff applies.
+   */
+  readonly transientAttempts?: number;
 }
 
 /** Base retry delay; tests shorten it with TIDEMARK_RETRY_DELAY_MS so failure paths finish quickly. */
 export function retryDelayMs(env: NodeJS.ProcessEnv = process.env): number {
-  const value = Number(env['TIDEMARK_RETRY_DELAY_MS']);
-  return Number.isFinite(value) && value > 0 ? value : 5000;
+  return positive(env['TIDEMARK_RETRY_DELAY_MS']) ?? 5000;
 }
+
+/**
+ * How long a stage keeps retrying when Blob Storage, Redis or the network is away: delays double from the base
+ * up to a cap, and the stage gives up once it has waited out the whole budget (15 minutes by default).
+ */
+export interface RetryPolicy {
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly unavailableBudgetMs: number;
+}
+
+export function retryPolicy(env: NodeJS.ProcessEnv = process.env): RetryPolicy {
+  const baseDelayMs = retryDelayMs(env);
+  return {
+    baseDelayMs,
+    maxDelayMs: positive(env['TIDEMARK_RETRY_MAX_DELAY_MS']) ?? 16 * baseDelayMs,
+    unavailableBudgetMs: positive(env['TIDEMARK_UNAVAILABLE_RETRY_MS']) ?? 15 * 60 * 1000,
+  };
+}
+
+function positive(text: string | undefined): number | undefined {
+  const value = Number(text);
+  return text !== undefined && Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+/** The name of the custom backoff strategy of the pipeline stages (see {@link STAGE_WORKER_SETTINGS}). */
+export const STAGE_BACKOFF = 'tidemark-stage';
+
+/** Node, undici and ioredis codes of a connection that failed or broke: the far side is away, not wrong. */
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/**
+ * A transient outage of a service the pipeline depends on: a StorageError `unavailable` (how libs/storage maps
+ * refused connections, timeouts, 5xx and 429), a network error, or Redis being away. Worth minutes of retries.
+ */
+export function isUnavailable(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, name, message } = error as { code?: unknown; name?: unknown; message?: unknown };
+  if (code === 'unavailable') return true;
+  if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return true;
+  if (name === 'MaxRetriesPerRequestError') return true;
+  return typeof message === 'string' && /^(Connection is closed|Stream isn't writeable)/.test(message);
+}
+
+/** The delay before the retry that follows failed attempt `attempt` (1-based): doubling, capped. */
+export function backoffDelay(policy: RetryPolicy, attempt: number): number {
+  return Math.min(policy.baseDelayMs * 2 ** Math.min(attempt - 1, 40), policy.maxDelayMs);
+}
+
+/**
+ * The delay before the next attempt after `attemptsMade` attempts failed, the last with `error`; -1 gives up.
+ * An `unavailable` failure is retried until the delays so far add up to the budget; any other transient failure
+ * gets `transientAttempts` attempts in all. Permanent errors never get here (BullMQ fails them at once).
+ */
+export function retryDelay(
+  spec: Pick<JobSpec<unknown>, 'transientAttempts'>,
+  attemptsMade: number,
+  error: unknown,
+  policy: RetryPolicy = retryPolicy(),
+): number {
+  if (isUnavailable(error)) {
+    let waited = 0;
+    for (let attempt = 1; attempt < attemptsMade && waited < policy.unavailableBudgetMs; attempt += 1)
+      waited += backoffDelay(policy, attempt);
+    return waited >= policy.unavailableBudgetMs ? -1 : backoffDelay(policy, attemptsMade);
+  }
+  return attemptsMade >= (spec.transientAttempts ?? 1) ? -1 : backoffDelay(policy, attemptsMade);
+}
+
+/** BullMQ's hard cap on attempts of a stage job; the real limit is {@link retryDelay}'s. */
+const STAGE_ATTEMPTS_CAP = 10_000;
 
 const keep = { removeOnComplete: { age: 7 * 24 * 3600, count: 5000 }, removeOnFail: { age: 30 * 24 * 3600 } };
 
@@ -81,7 +182,8 @@ export const JOBS = {
     name: 'dump',
     schema: dumpJobSchema,
     jobId: (d: DumpJob) => d.backupId,
-    options: { attempts: 3, ...keep },
+    options: { attempts: STAGE_ATTEMPTS_CAP, ...keep },
+    transientAttempts: 3,
   } satisfies JobSpec<DumpJob>,
   // Part jobs are removed when done so that a re-run dump can enqueue the same part id again.
   uploadPart: {
@@ -89,14 +191,16 @@ export const JOBS = {
     name: 'part',
     schema: uploadPartJobSchema,
     jobId: (d: UploadPartJob) => partJobId(d.backupId, d.part),
-    options: { attempts: 8, removeOnComplete: true, removeOnFail: { age: 30 * 24 * 3600 } },
+    options: { attempts: STAGE_ATTEMPTS_CAP, removeOnComplete: true, removeOnFail: { age: 30 * 24 * 3600 } },
+    transientAttempts: 8,
   } satisfies JobSpec<UploadPartJob>,
   uploadCommit: {
     queue: 'upload',
     name: 'commit',
     schema: uploadCommitJobSchema,
     jobId: (d: UploadCommitJob) => `${d.backupId}-commit`,
-    options: { attempts: 8, ...keep },
+    options: { attempts: STAGE_ATTEMPTS_CAP, ...keep },
+    transientAttempts: 8,
   } satisfies JobSpec<UploadCommitJob>,
   // Removed when done, so `tidemark verify` can ask again later; while one runs, a duplicate is ignored.
   verify: {
@@ -104,7 +208,8 @@ export const JOBS = {
     name: 'verify',
     schema: verifyJobSchema,
     jobId: (d: VerifyJob) => `${d.backupId}-verify`,
-    options: { attempts: 3, removeOnComplete: true, removeOnFail: { age: 30 * 24 * 3600 } },
+    options: { attempts: STAGE_ATTEMPTS_CAP, removeOnComplete: true, removeOnFail: { age: 30 * 24 * 3600 } },
+    transientAttempts: 3,
   } satisfies JobSpec<VerifyJob>,
   retention: {
     queue: 'retention',
@@ -115,11 +220,37 @@ export const JOBS = {
   } satisfies JobSpec<RetentionJob>,
 } as const;
 
-/** Job options with the exponential backoff applied (the delay is read at enqueue time). */
+/** What the retry rules need to know of a stage's job. */
+export type StageRetrySpec = Pick<JobSpec<unknown>, 'queue' | 'name' | 'transientAttempts'>;
+
+const STAGE_SPECS: readonly StageRetrySpec[] = [JOBS.dump, JOBS.uploadPart, JOBS.uploadCommit, JOBS.verify];
+
+/** The spec of a job by its queue and name, if it is a pipeline stage's. */
+export function stageSpecOf(queueName: string, jobName: string): StageRetrySpec | undefined {
+  return STAGE_SPECS.find((spec) => spec.queue === queueName && spec.name === jobName);
+}
+
+/**
+ * Worker settings every stage processor must use: BullMQ calls this strategy for jobs whose backoff type is
+ * {@link STAGE_BACKOFF}, passing the error, so the delay (or giving up) depends on what failed.
+ */
+export const STAGE_WORKER_SETTINGS = {
+  backoffStrategy: (
+    attemptsMade: number,
+    _type: string | undefined,
+    error: Error | undefined,
+    job: { queueName: string; name: string } | undefined,
+  ): number => retryDelay((job && stageSpecOf(job.queueName, job.name)) ?? {}, attemptsMade, error),
+};
+
+/** Job options with the backoff applied: the stages' own strategy, else exponential from the base delay. */
 export function jobOptions<T>(spec: JobSpec<T>, data: T, env: NodeJS.ProcessEnv = process.env): JobsOptions {
   return {
     ...spec.options,
     jobId: spec.jobId(data),
-    backoff: { type: 'exponential', delay: retryDelayMs(env) },
+    backoff:
+      spec.transientAttempts === undefined
+        ? { type: 'exponential', delay: retryDelayMs(env) }
+        : { type: STAGE_BACKOFF, delay: retryDelayMs(env) },
   };
 }
