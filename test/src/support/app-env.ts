@@ -31,6 +31,10 @@ export const ENV_ROLES: Record<string, EnvRole> = {
   TIDEMARK_MYSQL_BIN: 'default', // PATH: the image's mariadb-client
   TIDEMARK_PART_SIZE_MB: 'default',
   TIDEMARK_RETRY_DELAY_MS: 'default',
+  TIDEMARK_RETRY_MAX_DELAY_MS: 'default', // 16 x the base delay
+  TIDEMARK_UNAVAILABLE_RETRY_MS: 'default', // 15 min of retries for unavailable
+  TIDEMARK_RECONCILE_INTERVAL_MS: 'default', // 5 min
+  TIDEMARK_RECONCILE_STUCK_AFTER_MS: 'default', // 30 min
   TIDEMARK_GAUGE_INTERVAL_MS: 'default',
   TIDEMARK_WATCHDOG_INTERVAL_MS: 'default',
   TIDEMARK_WATCHDOG_GRACE_MS: 'default',
