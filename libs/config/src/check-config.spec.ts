@@ -19,7 +19,8 @@ function file(text: string | Buffer): string {
 
 const lines = (path: string, env: NodeJS.ProcessEnv = {}): string[] =>
   checkConfig({ path, env }).problems.map(
-    (p) => `${p.path === '' ? '' : `${p.path}: `}${p.message}${p.services.length > 0 ? ` [${p.services.join(', ')}]` : ''}`,
+    (p) =>
+      `${p.path === '' ? '' : `${p.path}: `}${p.message}${p.services.length > 0 ? ` [${p.services.join(', ')}]` : ''}`,
   );
 
 describe('checkConfig', () => {
@@ -29,8 +30,9 @@ describe('checkConfig', () => {
     );
     const check = checkConfig({ path, env: { A_URL: 'postgres://app@db/a' } });
     assert.deepEqual(check.problems, []);
-    assert.equal(check.config?.targets.length, 2);
-    assert.equal(Object.keys(check.config?.policies ?? {}).length, 2);
+    assert.ok(check.config);
+    assert.equal(check.config.targets.length, 2);
+    assert.equal(Object.keys(check.config.policies).length, 2);
   });
 
   test('lists every problem: schema, unknown policy, cron, bad urls, and unset or bad variables with who needs them', () => {

@@ -11,7 +11,9 @@ export const MAX_NESTING_DEPTH = 64;
 export function readConfigText(given: string, source: string): string {
   const bytes = readBounded(given, source);
   if (bytes.length > MAX_CONFIG_BYTES) {
-    fail(`config file ${given} is larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB, the limit for a config file`);
+    fail(
+      `config file ${given} is larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB, the limit for a config file`,
+    );
   }
   const text = asText(bytes);
   // Raw bytes must never reach a message: YAML and schema errors quote the input.
@@ -100,7 +102,10 @@ function checkNesting(text: string, origin: string): void {
     const before = text.slice(0, offset);
     const line = before.split('\n').length;
     const col = offset - before.lastIndexOf('\n');
-    fail(`nested deeper than ${MAX_NESTING_DEPTH} levels, the limit for a config file`, `${origin}:${line}:${col}`);
+    fail(
+      `nested deeper than ${MAX_NESTING_DEPTH} levels, the limit for a config file`,
+      `${origin}:${line}:${col}`,
+    );
   };
   const parser = new Parser();
   const stack: { token: CST.Token; depth: number }[] = [];

@@ -32,7 +32,10 @@ const quiet: Parameters<typeof NestFactory.createApplicationContext>[1] = {
   abortOnError: false,
 };
 
-function appModule(path: string, options: { service?: string; env?: NodeJS.ProcessEnv } = {}): new () => unknown {
+function appModule(
+  path: string,
+  options: { service?: string; env?: NodeJS.ProcessEnv } = {},
+): new () => unknown {
   @Module({ imports: [ConfigModule.forRoot({ path, env: {}, ...options }), FeatureModule] })
   class AppModule {}
   return AppModule;
@@ -97,7 +100,10 @@ describe('ConfigModule', () => {
 
     test('with the variable set the service starts', async () => {
       const env = { ORDERS_DB_URL: 'postgres://app@db/orders' };
-      const app = await NestFactory.createApplicationContext(appModule(file, { service: 'dumper', env }), quiet);
+      const app = await NestFactory.createApplicationContext(
+        appModule(file, { service: 'dumper', env }),
+        quiet,
+      );
       await app.close();
     });
 

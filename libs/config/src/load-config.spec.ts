@@ -176,20 +176,32 @@ describe('loadConfig bounds and refuses what is not a config', () => {
   test('5000-deep YAML is one plain line naming the file and the limit, not a stack overflow', () => {
     const file = writeConfig('['.repeat(5000) + ']'.repeat(5000) + '\n');
     const message = errorMessage(() => loadConfig({ path: file, env: {} }));
-    assert.match(message, /^\/.+\/tidemark\.yaml:1:\d+: nested deeper than 64 levels, the limit for a config file$/);
+    assert.match(
+      message,
+      /^\/.+\/tidemark\.yaml:1:\d+: nested deeper than 64 levels, the limit for a config file$/,
+    );
   });
 
   test('deep block mappings and sequences are bounded too', () => {
     const block = Array.from({ length: 1000 }, (_, i) => `${' '.repeat(i)}a:`).join('\n') + ' 1\n';
     for (const text of [block, `${'- '.repeat(100_000)}x\n`]) {
       const file = writeConfig(text);
-      assert.match(errorMessage(() => loadConfig({ path: file, env: {} })), /nested deeper than 64 levels/);
+      assert.match(
+        errorMessage(() => loadConfig({ path: file, env: {} })),
+        /nested deeper than 64 levels/,
+      );
     }
   });
 
   test('64 levels are within the limit (and left to the schema), 65 are not', () => {
-    assert.match(errorMessage(() => loadConfig({ path: writeConfig(nested(64)), env: {} })), /^storage: must be a mapping/);
-    assert.match(errorMessage(() => loadConfig({ path: writeConfig(nested(65)), env: {} })), /nested deeper than 64 levels/);
+    assert.match(
+      errorMessage(() => loadConfig({ path: writeConfig(nested(64)), env: {} })),
+      /^storage: must be a mapping/,
+    );
+    assert.match(
+      errorMessage(() => loadConfig({ path: writeConfig(nested(65)), env: {} })),
+      /nested deeper than 64 levels/,
+    );
   });
 
   test('a file over 1 MiB is refused before it is parsed', () => {
@@ -209,7 +221,11 @@ describe('loadConfig bounds and refuses what is not a config', () => {
 
   test('a binary file is "not a text file", and none of its bytes reach the message', () => {
     const bytes = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 97 + 13) % 256));
-    const cases = [bytes, Buffer.from('policies: {}\u0000\n'), Buffer.from([0x70, 0x3a, 0x20, 0xc3, 0x28, 0x0a])];
+    const cases = [
+      bytes,
+      Buffer.from('policies: {}\u0000\n'),
+      Buffer.from([0x70, 0x3a, 0x20, 0xc3, 0x28, 0x0a]),
+    ];
     for (const content of cases) {
       const file = writeConfig('');
       writeFileSync(file, content);
@@ -237,7 +253,10 @@ describe('loadConfig parses target urls per kind', () => {
 
   test('a bad url is reported with every other problem of the file', () => {
     const file = writeConfig(
-      VALID.replace('url: ${ORDERS_DB_URL}', 'url: "mysql://root@db/shop"').replace('"0 2 * * *"', '"61 * * * *"'),
+      VALID.replace('url: ${ORDERS_DB_URL}', 'url: "mysql://root@db/shop"').replace(
+        '"0 2 * * *"',
+        '"61 * * * *"',
+      ),
     );
     assert.deepEqual(errorMessage(() => loadConfig({ path: file, env: {} })).split('\n'), [
       'policies.standard.schedule: "61 * * * *" is not a valid cron expression (minute must be 0-59)',

@@ -1,7 +1,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, validateConfig } from '@tidemark/policy';
-import { assertSecrets, declaredTargetsOf, missingSecrets, resolveTargetUrl, targetEnvIssues } from './secrets';
+import {
+  assertSecrets,
+  declaredTargetsOf,
+  missingSecrets,
+  resolveTargetUrl,
+  targetEnvIssues,
+} from './secrets';
 
 const config = validateConfig({
   policies: { standard: { schedule: '0 2 * * *' } },

@@ -27,14 +27,38 @@ describe('literalUrlProblem: each kind accepts what its source accepts', () => {
   }
 
   const refused: [TargetKind, string, string][] = [
-    ['postgres', 'ht!tp:/bad url', 'invalid PostgreSQL URL "ht!tp:/bad url": it must start with postgres:// or postgresql://'],
-    ['postgres', 'postgres://app:secret@db', 'invalid PostgreSQL URL "postgres://app:***@db": it names no database'],
+    [
+      'postgres',
+      'ht!tp:/bad url',
+      'invalid PostgreSQL URL "ht!tp:/bad url": it must start with postgres:// or postgresql://',
+    ],
+    [
+      'postgres',
+      'postgres://app:secret@db',
+      'invalid PostgreSQL URL "postgres://app:***@db": it names no database',
+    ],
     ['postgres', 'postgres:///orders', 'invalid PostgreSQL URL "postgres:///orders": it names no host'],
-    ['mysql', 'mysql://root@db', 'invalid MySQL URL "mysql://root@db": it names no database (mysql://user:password@host:port/database)'],
-    ['sqlite', 'sqlite://data/app.db', 'invalid SQLite location "sqlite://data/app.db": the path must be absolute (three slashes: sqlite:///path/to/file.db)'],
-    ['directory', 'https://files/x', 'invalid directory URL "https://files/x": use a path or file:///absolute/dir'],
+    [
+      'mysql',
+      'mysql://root@db',
+      'invalid MySQL URL "mysql://root@db": it names no database (mysql://user:password@host:port/database)',
+    ],
+    [
+      'sqlite',
+      'sqlite://data/app.db',
+      'invalid SQLite location "sqlite://data/app.db": the path must be absolute (three slashes: sqlite:///path/to/file.db)',
+    ],
+    [
+      'directory',
+      'https://files/x',
+      'invalid directory URL "https://files/x": use a path or file:///absolute/dir',
+    ],
     ['azure-blob', 'ht!tp:/bad url', 'the azure-blob URL is neither a container URL nor a connection string'],
-    ['azure-blob', 'AccountName=acct;AccountKey=a2V5', 'the azure-blob connection string has no Container=<name> key'],
+    [
+      'azure-blob',
+      'AccountName=acct;AccountKey=a2V5',
+      'the azure-blob connection string has no Container=<name> key',
+    ],
   ];
   for (const [kind, url, message] of refused) {
     test(`${kind} refuses ${url}`, () => {
@@ -49,12 +73,18 @@ describe('resolvedUrlProblem never repeats the value', () => {
       resolvedUrlProblem('postgres', '${ORDERS_DB_URL}', 'postgres://app:pw@/orders'),
       'environment variable ORDERS_DB_URL is not a valid PostgreSQL URL: it names no host',
     );
-    assert.equal(resolvedUrlProblem('postgres', '${ORDERS_DB_URL}', 'postgres://app:pw@db/orders'), undefined);
+    assert.equal(
+      resolvedUrlProblem('postgres', '${ORDERS_DB_URL}', 'postgres://app:pw@db/orders'),
+      undefined,
+    );
   });
 
   test('a password with an unescaped "?" does not come back as a quoted parameter name', () => {
     const message = resolvedUrlProblem('mysql', '${MY_URL}', 'mysql://root:p@ss?w0rd@db/shop');
-    assert.equal(message, 'environment variable MY_URL is not a valid MySQL URL: unsupported parameter (none are supported)');
+    assert.equal(
+      message,
+      'environment variable MY_URL is not a valid MySQL URL: unsupported parameter (none are supported)',
+    );
   });
 
   test('a value the parsers quote in unknown ways gets the plain verdict', () => {
@@ -89,7 +119,8 @@ describe('resolvedUrlProblem never repeats the value', () => {
         const message = resolvedUrlProblem(kind, '${URL}', value) ?? '';
         assert.ok(!message.includes(value), message);
         assert.ok(!message.includes(s), message);
-        for (const [, quoted] of message.matchAll(/"([^"]*)"/g)) assert.ok(['/', 'localhost'].includes(quoted ?? ''), message);
+        for (const [, quoted] of message.matchAll(/"([^"]*)"/g))
+          assert.ok(['/', 'localhost'].includes(quoted ?? ''), message);
       }),
       { numRuns: 2000 },
     );

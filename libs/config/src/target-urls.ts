@@ -80,13 +80,19 @@ function withoutValue(message: string, value: string): string | undefined {
 
 // Greedy `[\s\S]*` runs to the last delimiter, so a value that itself contains `": ` stays inside the quotes.
 const REWORDINGS: [RegExp, (match: RegExpExecArray) => string][] = [
-  [/^invalid ([\w-]+ (?:URL|location)) "[\s\S]*": ([^"]*(?:"[^"]*"[^"]*)*)$/, (m) => `is not a valid ${m[1]}: ${m[2]}`],
+  [
+    /^invalid ([\w-]+ (?:URL|location)) "[\s\S]*": ([^"]*(?:"[^"]*"[^"]*)*)$/,
+    (m) => `is not a valid ${m[1]}: ${m[2]}`,
+  ],
   [/^azure-blob URL "[\s\S]*" (must [^"]*)$/, (m) => `is not a valid azure-blob URL: it ${m[1]}`],
   [
     /^"[\s\S]*" in [\s\S]* is not a valid container name (\([^"]*\))$/,
     (m) => `does not name a valid container ${m[1]}`,
   ],
-  [/^the azure-blob connection string for container "[\s\S]*" is not valid$/, () => 'is not a valid connection string'],
+  [
+    /^the azure-blob connection string for container "[\s\S]*" is not valid$/,
+    () => 'is not a valid connection string',
+  ],
   [/^the azure-blob (URL|connection string) ([^"]*)$/, (m) => m[2] ?? ''],
   [/^a directory target needs a path$/, () => 'is empty (a directory target needs a path)'],
 ];

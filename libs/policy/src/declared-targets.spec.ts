@@ -21,7 +21,8 @@ describe('declaredTargets', () => {
   });
 
   test('input without a list of targets has none', () => {
-    for (const raw of [undefined, null, 'text', [], { targets: {} }]) assert.deepEqual(declaredTargets(raw), []);
+    for (const raw of [undefined, null, 'text', [], { targets: {} }])
+      assert.deepEqual(declaredTargets(raw), []);
   });
 
   test('the path of a url problem names the index and the id', () => {
