@@ -60,6 +60,8 @@ export function resolvedUrlProblem(kind: TargetKind, template: string, resolved:
   return `with ${names.join(', ')} filled in, it ${reason}`;
 }
 
+const MAX_REWORDED_LENGTH = 4096;
+
 // Quoted words of the parsers' reasons that are fixed text, not part of the url.
 const FIXED_QUOTES = new Set(['/', 'localhost']);
 
@@ -68,6 +70,8 @@ const FIXED_QUOTES = new Set(['/', 'localhost']);
  * without the quotes. A message of another form, or one that still contains the value, gives undefined.
  */
 function withoutValue(message: string, value: string): string | undefined {
+  // Urls are short; a huge value is not worth pattern matching (the patterns backtrack over it).
+  if (message.length > MAX_REWORDED_LENGTH) return undefined;
   const reason = reworded(message);
   if (reason === undefined) return undefined;
   // A quoted parameter name can be the tail of a password with an unescaped `?` in it.
