@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { redact } from '@tidemark/events';
 import { registerBackup } from './commands/backup';
 import { registerCatalog } from './commands/catalog';
+import { registerConfig } from './commands/config';
 import { registerEvents } from './commands/events';
 import { registerPin } from './commands/pin';
 import { registerRestore } from './commands/restore';
@@ -30,6 +31,7 @@ const getContext = (): CliContext => (context ??= new CliContext(globals()));
 
 registerUp(program, globals);
 registerCatalog(program, getContext);
+registerConfig(program, getContext);
 registerBackup(program, getContext);
 registerVerify(program, getContext);
 registerRestore(program, getContext);

@@ -32,8 +32,11 @@ const quiet: Parameters<typeof NestFactory.createApplicationContext>[1] = {
   abortOnError: false,
 };
 
-function appModule(path: string): new () => unknown {
-  @Module({ imports: [ConfigModule.forRoot({ path, env: {} }), FeatureModule] })
+function appModule(
+  path: string,
+  options: { service?: string; env?: NodeJS.ProcessEnv } = {},
+): new () => unknown {
+  @Module({ imports: [ConfigModule.forRoot({ path, env: {}, ...options }), FeatureModule] })
   class AppModule {}
   return AppModule;
 }
@@ -64,5 +67,55 @@ describe('ConfigModule', () => {
       (error: unknown) =>
         error instanceof ConfigError && error.message === 'targets: at least one target is required',
     );
+  });
+
+  describe('a service that opens targets needs their variables at start', () => {
+    const file = join(dir, 'secrets.yaml');
+    writeFileSync(
+      file,
+      'policies:\n  standard:\n    schedule: "0 2 * * *"\ntargets:\n  - { id: orders-db, kind: postgres, url: "${ORDERS_DB_URL}", policy: standard }\n',
+    );
+
+    for (const service of ['dumper', 'verifier']) {
+      test(`${service}: an unset variable fails bootstrap with one line naming it and the target`, async () => {
+        await assert.rejects(
+          NestFactory.createApplicationContext(appModule(file, { service }), quiet),
+          (error: unknown) =>
+            error instanceof ConfigError &&
+            error.message === 'targets[0].url (orders-db): environment variable ORDERS_DB_URL is not set',
+        );
+      });
+    }
+
+    test('a set variable whose value is not a url of the kind fails too, without the value', async () => {
+      const env = { ORDERS_DB_URL: 'mysql://root:Hunter2-s3cret@db/orders' };
+      await assert.rejects(
+        NestFactory.createApplicationContext(appModule(file, { service: 'dumper', env }), quiet),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          error.message ===
+            'targets[0].url (orders-db): environment variable ORDERS_DB_URL is not a valid PostgreSQL URL: it must start with postgres:// or postgresql://',
+      );
+    });
+
+    test('with the variable set the service starts', async () => {
+      const env = { ORDERS_DB_URL: 'postgres://app@db/orders' };
+      const app = await NestFactory.createApplicationContext(
+        appModule(file, { service: 'dumper', env }),
+        quiet,
+      );
+      await app.close();
+    });
+
+    for (const service of ['scheduler', 'uploader', 'retention', undefined]) {
+      test(`${service ?? 'no service'}: never opens a target, so it starts without the variable`, async () => {
+        const app = await NestFactory.createApplicationContext(
+          appModule(file, service === undefined ? {} : { service }),
+          quiet,
+        );
+        assert.equal(app.get(NeedsConfig).config.targets[0]?.url, '${ORDERS_DB_URL}');
+        await app.close();
+      });
+    }
   });
 });

@@ -1,9 +1,15 @@
-export { ConfigModule, TIDEMARK_CONFIG } from './config.module';
+export { checkConfig, type ConfigCheck, type ConfigProblem } from './check-config';
+export { MAX_CONFIG_BYTES, MAX_NESTING_DEPTH } from './config-file';
+export { ConfigModule, TIDEMARK_CONFIG, type ConfigModuleOptions } from './config.module';
 export { loadConfig, type LoadConfigOptions, type LoadedConfig } from './load-config';
 export {
   assertSecrets,
+  declaredTargetsOf,
   missingSecrets,
   resolveTarget,
   resolveTargetUrl,
+  targetEnvIssues,
   type ResolvedTarget,
+  type TargetEnvIssue,
 } from './secrets';
+export { assertServiceEnv, SERVICES_OPENING_TARGETS } from './service-needs';

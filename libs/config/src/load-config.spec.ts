@@ -170,6 +170,106 @@ describe('loadConfig', () => {
   });
 });
 
+describe('loadConfig bounds and refuses what is not a config', () => {
+  const nested = (depth: number): string => `storage: ${'['.repeat(depth - 1)}1${']'.repeat(depth - 1)}\n`;
+
+  test('5000-deep YAML is one plain line naming the file and the limit, not a stack overflow', () => {
+    const file = writeConfig('['.repeat(5000) + ']'.repeat(5000) + '\n');
+    const message = errorMessage(() => loadConfig({ path: file, env: {} }));
+    assert.match(
+      message,
+      /^\/.+\/tidemark\.yaml:1:\d+: nested deeper than 64 levels, the limit for a config file$/,
+    );
+  });
+
+  test('deep block mappings and sequences are bounded too', () => {
+    const block = Array.from({ length: 1000 }, (_, i) => `${' '.repeat(i)}a:`).join('\n') + ' 1\n';
+    for (const text of [block, `${'- '.repeat(100_000)}x\n`]) {
+      const file = writeConfig(text);
+      assert.match(
+        errorMessage(() => loadConfig({ path: file, env: {} })),
+        /nested deeper than 64 levels/,
+      );
+    }
+  });
+
+  test('64 levels are within the limit (and left to the schema), 65 are not', () => {
+    assert.match(
+      errorMessage(() => loadConfig({ path: writeConfig(nested(64)), env: {} })),
+      /^storage: must be a mapping/,
+    );
+    assert.match(
+      errorMessage(() => loadConfig({ path: writeConfig(nested(65)), env: {} })),
+      /nested deeper than 64 levels/,
+    );
+  });
+
+  test('a file over 1 MiB is refused before it is parsed', () => {
+    const file = writeConfig(VALID + `# ${'x'.repeat(1024 * 1024)}\n`);
+    assert.equal(
+      errorMessage(() => loadConfig({ path: file, env: {} })),
+      `config file ${file} is larger than 1 MiB, the limit for a config file`,
+    );
+  });
+
+  test('an endless device is not read whole', () => {
+    assert.equal(
+      errorMessage(() => loadConfig({ path: '/dev/zero', env: {} })),
+      'config file /dev/zero is larger than 1 MiB, the limit for a config file',
+    );
+  });
+
+  test('a binary file is "not a text file", and none of its bytes reach the message', () => {
+    const bytes = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 97 + 13) % 256));
+    const cases = [
+      bytes,
+      Buffer.from('policies: {}\u0000\n'),
+      Buffer.from([0x70, 0x3a, 0x20, 0xc3, 0x28, 0x0a]),
+    ];
+    for (const content of cases) {
+      const file = writeConfig('');
+      writeFileSync(file, content);
+      assert.equal(
+        errorMessage(() => loadConfig({ path: file, env: {} })),
+        `config file ${file} is not a text file (expected UTF-8 YAML)`,
+      );
+    }
+  });
+
+  test('UTF-8 text with a byte order mark, tabs in comments and CRLF line ends is text', () => {
+    const file = writeConfig(`\uFEFF# caf\u00e9\t\u2013 notes\r\n${VALID.replaceAll('\n', '\r\n')}`);
+    assert.equal(loadConfig({ path: file, env: {} }).targets[0]?.id, 'orders-db');
+  });
+});
+
+describe('loadConfig parses target urls per kind', () => {
+  test('a url written in the file that its kind cannot parse fails the load, naming the target', () => {
+    const file = writeConfig(VALID.replace('url: ${ORDERS_DB_URL}', 'url: "ht!tp:/bad url"'));
+    assert.equal(
+      errorMessage(() => loadConfig({ path: file, env: {} })),
+      'targets[0].url (orders-db): invalid PostgreSQL URL "ht!tp:/bad url": it must start with postgres:// or postgresql://',
+    );
+  });
+
+  test('a bad url is reported with every other problem of the file', () => {
+    const file = writeConfig(
+      VALID.replace('url: ${ORDERS_DB_URL}', 'url: "mysql://root@db/shop"').replace(
+        '"0 2 * * *"',
+        '"61 * * * *"',
+      ),
+    );
+    assert.deepEqual(errorMessage(() => loadConfig({ path: file, env: {} })).split('\n'), [
+      'policies.standard.schedule: "61 * * * *" is not a valid cron expression (minute must be 0-59)',
+      'targets[0].url (orders-db): invalid PostgreSQL URL "mysql://root@db/shop": it must start with postgres:// or postgresql://',
+    ]);
+  });
+
+  test('a ${VAR} url loads without the variable: it is checked where it is resolved', () => {
+    const file = writeConfig(VALID.replace('${ORDERS_DB_URL}', '${UNSET_VAR}'));
+    assert.equal(loadConfig({ path: file, env: {} }).targets[0]?.url, '${UNSET_VAR}');
+  });
+});
+
 describe('the example configs in the repository', () => {
   const repo = join(__dirname, '..', '..', '..');
 

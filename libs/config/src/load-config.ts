@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { dirname, normalize, resolve } from 'node:path';
-import { ConfigError, validateConfig, type TidemarkConfig } from '@tidemark/policy';
-import { parseDocument } from 'yaml';
+import { validateConfig, type TidemarkConfig } from '@tidemark/policy';
+import { parseYaml, readConfigText } from './config-file';
+import { literalUrlProblem } from './target-urls';
 
 export interface LoadConfigOptions {
   /** The config file; otherwise TIDEMARK_CONFIG, otherwise ./tidemark.yaml (relative paths from the cwd). */
@@ -14,56 +14,43 @@ export type LoadedConfig = TidemarkConfig & {
   source: string;
 };
 
+/** The config file as parsed YAML, before validation. */
+export interface ConfigDocument {
+  raw: unknown;
+  /** Absolute path of the file. */
+  source: string;
+  /** The path as given, for messages. */
+  origin: string;
+}
+
 const DEFAULT_PATH = './tidemark.yaml';
 
-/** Reads, parses and validates the config file. Every failure is a ConfigError with a one-line-per-problem message. */
+/**
+ * Reads, parses and validates the config file, and parses every target url written out in it as its kind's source
+ * would. Every failure is a ConfigError with a one-line-per-problem message. `${VAR}` references stay unresolved:
+ * the services that need them check them at start (`assertServiceEnv`).
+ */
 export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
+  const document = readConfigDocument(options);
+  return validateConfigDocument(document);
+}
+
+/** Finds, reads and parses the file; fails on anything that stops it from being read as YAML at all. */
+export function readConfigDocument(options: LoadConfigOptions = {}): ConfigDocument {
   const env = options.env ?? process.env;
   // An empty TIDEMARK_CONFIG (e.g. `TIDEMARK_CONFIG=` in a compose file) means "not set".
   const given = options.path ?? (env['TIDEMARK_CONFIG'] || DEFAULT_PATH);
   const source = resolve(given);
   const origin = normalize(given);
-  const raw = parseYaml(readConfigFile(given, source), origin);
-  const config = validateConfig(raw, origin);
+  return { raw: parseYaml(readConfigText(given, source), origin), source, origin };
+}
+
+export function validateConfigDocument({ raw, source, origin }: ConfigDocument): LoadedConfig {
+  const config = validateConfig(raw, origin, { literalUrl: literalUrlProblem });
   return {
     ...config,
     // Relative to the file, not the cwd, so every service reading the same file agrees on the directory.
     local: { ...config.local, path: resolve(dirname(source), config.local.path) },
     source,
   };
-}
-
-function readConfigFile(given: string, source: string): string {
-  try {
-    return readFileSync(source, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw new ConfigError([
-        { path: '', message: `config file ${given} not found (set TIDEMARK_CONFIG or pass --config)` },
-      ]);
-    }
-    const reason = code ?? (error instanceof Error ? error.message : String(error));
-    throw new ConfigError([{ path: '', message: `config file ${given} cannot be read (${reason})` }]);
-  }
-}
-
-function parseYaml(text: string, origin: string): unknown {
-  const document = parseDocument(text);
-  // Later syntax errors are usually echoes of the first one, so only the first is reported.
-  const [first] = document.errors;
-  if (first !== undefined) {
-    const [start] = first.linePos ?? [];
-    const where = start === undefined ? origin : `${origin}:${start.line}:${start.col}`;
-    // yaml appends " at line L, column C:" and a code excerpt; the position is already in `where`.
-    const reason = first.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '').replace(/\s+/g, ' ');
-    throw new ConfigError([{ path: where, message: reason }]);
-  }
-  try {
-    return document.toJS();
-  } catch (error) {
-    // toJS refuses documents such as alias bombs that parse without syntax errors.
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new ConfigError([{ path: origin, message: reason }]);
-  }
 }

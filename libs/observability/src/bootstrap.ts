@@ -1,7 +1,8 @@
 import type { INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
-import { errorData } from '@tidemark/events';
+import { errorData, redact } from '@tidemark/events';
+import { ConfigError } from '@tidemark/policy';
 
 export interface BootstrapOptions {
   service: string;
@@ -21,7 +22,8 @@ function listenPort(defaultPort: number): number {
 
 /**
  * Creates, configures and starts a service. A failure to start (a config error, a port in use) ends the process
- * with one line `<service>: <message>` on stderr and exit code 1 — never a stack trace.
+ * with one line `<service>: <message>` on stderr (one per problem of a bad config) and exit code 1 — never a
+ * stack trace.
  */
 export async function bootstrapService(
   module: Type<unknown>,
@@ -47,8 +49,14 @@ export async function bootstrapService(
     logger.log({ msg: 'listening', host, port: Number(url.port) });
     return app;
   } catch (error) {
-    process.stderr.write(`${options.service}: ${errorData(error).message}\n`);
+    for (const line of failureLines(error)) process.stderr.write(`${options.service}: ${line}\n`);
     await app?.close().catch(() => undefined);
     process.exit(1);
   }
+}
+
+/** A ConfigError's problems each on their own line; any other error as its first line only. */
+function failureLines(error: unknown): string[] {
+  if (!(error instanceof ConfigError)) return [errorData(error).message];
+  return error.issues.map(({ path, message }) => redact(path === '' ? message : `${path}: ${message}`));
 }

@@ -18,7 +18,7 @@ export class ServiceRuntimeModule {
     return {
       module: ServiceRuntimeModule,
       imports: [
-        ConfigModule.forRoot(),
+        ConfigModule.forRoot({ service }),
         ObservabilityModule.forService({ service }),
         QueuesModule,
         EventsModule.forRoot({ source: service }),

@@ -11,9 +11,10 @@ export {
   type TidemarkConfig,
   type TieringPolicy,
 } from './config.schema';
-export { envRefs, resolveEnvRefs } from './env-refs';
+export { declaredTargets, targetUrlPath, type DeclaredTarget } from './declared-targets';
+export { envRefs, malformedEnvRefs, resolveEnvRefs } from './env-refs';
 export { policyOf, targetById } from './lookup';
 export { nextRun, nextRuns } from './schedule';
-export { validateConfig } from './validate-config';
+export { validateConfig, type ConfigChecks } from './validate-config';
 export * from './retention.types';
 export { EARLY_DELETION_DAYS, planRetention } from './retention';

@@ -426,3 +426,63 @@ describe('validateConfig reports every problem at once', () => {
     }
   });
 });
+
+describe('validateConfig literal url checks', () => {
+  // Stands in for libs/config's per-kind parsers: this lib only decides which urls are checked and where.
+  const seen: [string, string][] = [];
+  const literalUrl = (kind: string, url: string): string | undefined => {
+    seen.push([kind, url]);
+    return url.startsWith('ht!tp') ? `"${url}" is not a ${kind} URL` : undefined;
+  };
+
+  test('a url written out in the file is checked for its kind and reported at the url, with the target id', () => {
+    seen.length = 0;
+    const raw = withTarget({ url: 'ht!tp:/bad url' });
+    assert.throws(() => validateConfig(raw, undefined, { literalUrl }), {
+      name: 'ConfigError',
+      message: 'targets[0].url (orders-db): "ht!tp:/bad url" is not a postgres URL',
+    });
+    assert.deepEqual(seen, [['postgres', 'ht!tp:/bad url']]);
+  });
+
+  test('urls with ${VAR} references are left for where they are resolved', () => {
+    seen.length = 0;
+    const raw = {
+      ...minimal(),
+      targets: [
+        { id: 'a', kind: 'postgres', url: '${A_URL}', policy: 'standard' },
+        { id: 'b', kind: 'postgres', url: 'ht!tp://${HOST}/db', policy: 'standard' },
+        { id: 'c', kind: 'mysql', url: 'mysql://root@db/shop', policy: 'standard' },
+      ],
+    };
+    assert.equal(validateConfig(raw, undefined, { literalUrl }).targets.length, 3);
+    assert.deepEqual(seen, [['mysql', 'mysql://root@db/shop']]);
+  });
+
+  test('bad urls are reported together with shape errors elsewhere, and targets of unknown kind are not parsed', () => {
+    seen.length = 0;
+    const raw = {
+      policies: { standard: { schedule: '61 * * * *' } },
+      targets: [
+        { id: 'a', kind: 'oracle', url: 'ht!tp:/x', policy: 'standard' },
+        { id: 'b', kind: 'sqlite', url: 'ht!tp:/y', policy: 'standard' },
+      ],
+    };
+    try {
+      validateConfig(raw, undefined, { literalUrl });
+      assert.fail('expected a ConfigError');
+    } catch (error) {
+      assert.ok(error instanceof ConfigError);
+      assert.deepEqual(error.message.split('\n'), [
+        'policies.standard.schedule: "61 * * * *" is not a valid cron expression (minute must be 0-59)',
+        'targets[0].kind: must be one of postgres, mysql, sqlite, directory, azure-blob',
+        'targets[1].url (b): "ht!tp:/y" is not a sqlite URL',
+      ]);
+    }
+    assert.deepEqual(seen, [['sqlite', 'ht!tp:/y']]);
+  });
+
+  test('without checks nothing beyond the schema is asked', () => {
+    assert.equal(validateConfig(withTarget({ url: 'ht!tp:/bad url' })).targets[0]?.url, 'ht!tp:/bad url');
+  });
+});

@@ -1,12 +1,26 @@
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './config-error';
-import { configSchema, type TidemarkConfig } from './config.schema';
+import { configSchema, type TargetKind, type TidemarkConfig } from './config.schema';
+import { declaredTargets, isRecord, targetUrlPath } from './declared-targets';
+
+/** Checks beyond the schema that need infrastructure this lib must not import, supplied by the caller. */
+export interface ConfigChecks {
+  /**
+   * What is wrong with a target url written out in full in the file (no `${VAR}` in it), or undefined when it is
+   * fine. libs/config parses it with the source kind's own parser; urls with references are parsed once resolved.
+   */
+  literalUrl?: (kind: TargetKind, url: string) => string | undefined;
+}
 
 /**
  * Parses and checks a configuration (as read from YAML), filling in defaults.
  * Throws one ConfigError listing every problem as `<path>: <problem>`; `origin` names the root.
  */
-export function validateConfig(raw: unknown, origin = 'tidemark.yaml'): TidemarkConfig {
+export function validateConfig(
+  raw: unknown,
+  origin = 'tidemark.yaml',
+  checks: ConfigChecks = {},
+): TidemarkConfig {
   const result = configSchema.safeParse(raw, { error: plainMessage });
   const issues: ConfigIssue[] = [];
   if (!result.success) {
@@ -21,7 +35,7 @@ export function validateConfig(raw: unknown, origin = 'tidemark.yaml'): Tidemark
       }
     }
   }
-  issues.push(...crossReferenceIssues(raw));
+  issues.push(...crossReferenceIssues(raw), ...literalUrlIssues(raw, checks));
   if (!result.success || issues.length > 0) throw new ConfigError(issues);
   return result.data;
 }
@@ -54,6 +68,17 @@ function crossReferenceIssues(raw: unknown): ConfigIssue[] {
     }
   });
   return issues;
+}
+
+function literalUrlIssues(raw: unknown, checks: ConfigChecks): ConfigIssue[] {
+  const check = checks.literalUrl;
+  if (check === undefined) return [];
+  return declaredTargets(raw).flatMap((target) => {
+    // A url with references (or a malformed one, which the schema reports) is checked where it is resolved.
+    if (target.url.includes('${')) return [];
+    const message = check(target.kind, target.url);
+    return message === undefined ? [] : [{ path: targetUrlPath(target), message }];
+  });
 }
 
 /** Zod's defaults ("Invalid input: expected string, received number") rewritten for people editing YAML. */
@@ -117,8 +142,4 @@ function formatPath(segments: readonly PropertyKey[], origin: string): string {
       return index === 0 ? key : `.${key}`;
     })
     .join('');
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -20,3 +20,9 @@ export {
 } from './source';
 export { runMemberTarget } from './run-member';
 export { listPostgresDatabases, withDatabase } from './postgres/databases';
+// Each kind's own url parser, so config validation accepts exactly what the source will.
+export { parseContainerTarget } from './azure-blob/container-url';
+export { parseDirectoryUrl } from './directory/location';
+export { parseMysqlUrl } from './mysql/connection';
+export { parsePostgresUrl } from './postgres/connection';
+export { parseSqliteLocation } from './sqlite/location';

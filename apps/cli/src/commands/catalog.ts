@@ -1,3 +1,4 @@
+import { declaredTargetsOf, targetEnvIssues } from '@tidemark/config';
 import { backupIdTime, displayStatus, type Manifest } from '@tidemark/manifest';
 import { policyOf } from '@tidemark/policy';
 import type { Command } from 'commander';
@@ -8,9 +9,13 @@ import { formatAge, formatBytes, printJson, printTable } from '../output';
 export function registerCatalog(program: Command, context: () => CliContext): void {
   program
     .command('targets')
-    .description('configured targets with schedule, last verified backup, its age and RPO state')
+    .description(
+      'configured targets with schedule, last verified backup, its age, RPO state and any problem with its url',
+    )
     .action(async () => {
       const ctx = context();
+      // Unset ${VAR}s and urls they make unparseable, in this environment: the services' own start check.
+      const problems = targetEnvIssues(declaredTargetsOf(ctx.config), ctx.env);
       const { manifests } = await ctx.catalog.list();
       const now = Date.now();
       const rows = ctx.config.targets.map((target) => {
@@ -24,6 +29,11 @@ export function registerCatalog(program: Command, context: () => CliContext): vo
           lastVerified: last?.backupId ?? null,
           age: ageMs === null ? null : formatAge(ageMs),
           rpo: ageMs !== null && ageMs <= policy.rpoHours * 3600_000 ? 'ok' : 'overdue',
+          problem:
+            problems
+              .filter((problem) => problem.targetId === target.id)
+              .map((problem) => problem.message)
+              .join('; ') || null,
         };
       });
       printTable(rows, Boolean(ctx.options.json));

@@ -1,0 +1,18 @@
+import type { TidemarkConfig } from '@tidemark/policy';
+import { assertSecrets } from './secrets';
+
+/**
+ * The services that open target connections (they resolve the targets' urls), so they need every `${VAR}` of
+ * every target: the dumper reads the sources, the verifier restores into scratch copies on them. The scheduler,
+ * uploader and retention never do, and deployments do not give them the secrets (test/src/config-check.e2e.spec.ts
+ * holds this list to what the code does).
+ */
+export const SERVICES_OPENING_TARGETS: readonly string[] = ['dumper', 'verifier'];
+
+/**
+ * Fails a service's start, with one ConfigError line per problem, when a variable it will need is unset or makes
+ * a url its source cannot parse; a later job would only fail with the same reason.
+ */
+export function assertServiceEnv(config: TidemarkConfig, service: string, env: NodeJS.ProcessEnv): void {
+  if (SERVICES_OPENING_TARGETS.includes(service)) assertSecrets(config, env);
+}
