@@ -2,7 +2,7 @@ import { Catalog } from '@tidemark/catalog';
 import { loadConfig, type LoadedConfig } from '@tidemark/config';
 import { createEventBus, EventPublisher, type EventBus } from '@tidemark/events';
 import { TidemarkMetrics } from '@tidemark/observability';
-import { Pipeline, TargetLock } from '@tidemark/pipeline';
+import { PendingFailures, Pipeline, TargetLock } from '@tidemark/pipeline';
 import {
   describeRedis,
   queuePrefix,
@@ -120,6 +120,7 @@ export class CliContext {
         this.catalog,
         this.local,
         new TidemarkMetrics('cli'),
+        new PendingFailures(redis),
       );
     });
   }
