@@ -24,6 +24,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     `chaos: seed ${options.seed}, ${options.rounds} rounds, scenarios ${options.scenarios.join(',') || 'none'}`,
   );
   const env = await ChaosEnvironment.start(options);
+  // Interrupted by hand: unmount the tmpfs and stop every process and server it started before exiting.
+  const interrupt = (): void => {
+    void env.stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
   try {
     const durationMs = await calibrate(env, options, report);
     const windowMs = Math.max(1000, Math.round(durationMs * 1.2));
@@ -36,6 +42,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       `the run broke off: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
     );
   } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
     await env.stop();
   }
   return { summary: report.summary(SERVICE_NAMES), violations: report.violations, report };
