@@ -179,7 +179,8 @@ describe('two replicas of every service, ten targets triggered at once', () => {
     let uploaded = 0;
     for (const replica of stack.replicasOf('uploader')) {
       const text = await (await fetch(`http://127.0.0.1:${replica.port}/metrics`)).text();
-      uploaded += Number(/^tidemark_upload_bytes_total (\d+)/m.exec(text)?.[1] ?? 0);
+      for (const [, value] of text.matchAll(/^tidemark_upload_bytes_total(?:\{[^}]*\})? (\d+)/gm))
+        uploaded += Number(value);
     }
     const sizes = all.reduce((sum, m) => sum + (m.artifact.size ?? 0), 0);
     assert.equal(uploaded, sizes, 'bytes staged by both uploaders = bytes of the ten artifacts');
