@@ -94,7 +94,8 @@ export class ChaosEnvironment {
         AZURE_SERVICEBUS_CONNECTION_STRING: broker.connectionString,
         TIDEMARK_PART_SIZE_MB: '2',
         TIDEMARK_PG_BIN: '/usr/lib/postgresql/15/bin',
-        LOG_LEVEL: 'warn',
+        TIDEMARK_RETRY_DELAY_MS: String(options.retryDelayMs),
+        LOG_LEVEL: 'info',
       },
     });
     if (options.logsDir) await mkdir(options.logsDir, { recursive: true });

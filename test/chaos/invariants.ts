@@ -39,21 +39,25 @@ export async function settle(
   await sleep(5000);
 }
 
-/** Every manifest in the container by backup id, and every blob (committed or not) by name. */
-async function listContainer(
-  container: ContainerClient,
-): Promise<{ manifests: Map<string, Manifest>; blobs: Map<string, boolean> }> {
+/** Every manifest in the container by backup id; committed blob names; names with only staged blocks too. */
+async function listContainer(container: ContainerClient): Promise<{
+  manifests: Map<string, Manifest>;
+  blobs: Set<string>;
+  staged: Set<string>;
+}> {
   const manifests = new Map<string, Manifest>();
-  const blobs = new Map<string, boolean>();
-  for await (const blob of container.listBlobsFlat({ includeUncommitedBlobs: true })) {
-    blobs.set(blob.name, true);
+  const blobs = new Set<string>();
+  for await (const blob of container.listBlobsFlat()) {
+    blobs.add(blob.name);
     if (blob.name.endsWith('/manifest.json')) {
       const body = await container.getBlobClient(blob.name).downloadToBuffer();
       const manifest = parseManifest(JSON.parse(body.toString('utf8')));
       manifests.set(manifest.backupId, manifest);
     }
   }
-  return { manifests, blobs };
+  const staged = new Set<string>();
+  for await (const blob of container.listBlobsFlat({ includeUncommitedBlobs: true })) staged.add(blob.name);
+  return { manifests, blobs, staged };
 }
 
 function checkStatusesAndEvents(
@@ -88,15 +92,19 @@ function checkStatusesAndEvents(
 async function checkBlobs(
   report: ChaosReport,
   container: ContainerClient,
-  manifests: Map<string, Manifest>,
-  blobs: Map<string, boolean>,
+  listing: { manifests: Map<string, Manifest>; blobs: Set<string>; staged: Set<string> },
 ): Promise<void> {
-  for (const name of blobs.keys()) {
+  const { manifests, blobs, staged } = listing;
+  for (const name of blobs) {
     if (name.endsWith('/manifest.json')) continue;
     const [targetId, backupId] = name.split('/');
     const manifest = manifests.get(backupId ?? '');
     if (!manifest || manifest.target.id !== targetId)
       report.violation(`blob ${name} has no manifest beside it`);
+  }
+  // Committed or not: staged blocks left over (a commit discards those it does not list).
+  for (const name of staged) {
+    if (name.endsWith('/manifest.json')) continue;
     const blockList = await container.getBlockBlobClient(name).getBlockList('uncommitted');
     const uncommitted = blockList.uncommittedBlocks?.length ?? 0;
     if (uncommitted > 0) report.violation(`blob ${name}: ${uncommitted} uncommitted block(s) left`);
@@ -173,9 +181,10 @@ async function checkRestore(
 /** Every check of the brief, each violation one line. */
 export async function checkInvariants(env: ChaosEnvironment, report: ChaosReport): Promise<void> {
   const container = env.container;
-  const { manifests, blobs } = await listContainer(container);
+  const listing = await listContainer(container);
+  const { manifests } = listing;
   checkStatusesAndEvents(report, manifests, env.events());
-  await checkBlobs(report, container, manifests, blobs);
+  await checkBlobs(report, container, listing);
   await checkLocalTier(env, report);
   for (const name of await env.scratchDatabases()) report.violation(`scratch database ${name} left behind`);
   await checkRestore(env, report, manifests);

@@ -16,6 +16,8 @@ export interface ChaosOptions {
   /** The source database's size in rows (about 330 bytes each, half of it compressible). */
   rows: number;
   tmpfsBytes: number;
+  /** TIDEMARK_RETRY_DELAY_MS of the services: backoffs long enough to outlast the outages, as in production. */
+  retryDelayMs: number;
   /** Where every service's output is kept (each incarnation appended), for looking into a violation. */
   logsDir?: string;
   log: (line: string) => void;
@@ -41,12 +43,13 @@ export function defaultOptions(quick = false): ChaosOptions {
     sigtermGraceMs: 60_000,
     rows: quick ? 40_000 : 100_000,
     tmpfsBytes: 256 * 1024 * 1024,
+    retryDelayMs: quick ? 1000 : 2000,
     log: (line) => process.stderr.write(`${line}\n`),
   };
 }
 
 const USAGE = `usage: node -r ./tools/register.js test/chaos/run.ts [--rounds N] [--seed N] [--quick]
-  [--scenarios a,b|none] [--storage-outage-s S] [--bus-outage-s S] [--disk-full-s S] [--backup-timeout-s S] [--rows N] [--logs DIR]
+  [--scenarios a,b|none] [--storage-outage-s S] [--bus-outage-s S] [--disk-full-s S] [--backup-timeout-s S] [--rows N] [--retry-delay-ms N] [--logs DIR]
 scenarios: ${SCENARIO_NAMES.join(', ')}`;
 
 /** Command-line flags over the defaults; a bad flag is one line naming it. */
@@ -64,6 +67,7 @@ export function parseOptions(argv: string[]): ChaosOptions {
       'disk-full-s': { type: 'string' },
       'backup-timeout-s': { type: 'string' },
       rows: { type: 'string' },
+      'retry-delay-ms': { type: 'string' },
       logs: { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -91,6 +95,7 @@ export function parseOptions(argv: string[]): ChaosOptions {
     diskFullMs: number('disk-full-s', values['disk-full-s'], 1000) ?? options.diskFullMs,
     backupTimeoutMs: number('backup-timeout-s', values['backup-timeout-s'], 1000) ?? options.backupTimeoutMs,
     rows: number('rows', values.rows) ?? options.rows,
+    retryDelayMs: number('retry-delay-ms', values['retry-delay-ms']) ?? options.retryDelayMs,
     ...(values.logs !== undefined && { logsDir: values.logs }),
   };
 }

@@ -65,7 +65,17 @@ export class PostgresCluster {
 
   /** A fast restart: every connection (a running pg_dump too) is cut, as a failover or crash-restart would. */
   async restart(): Promise<void> {
-    await this.pg('pg_ctl', ['-D', this.dataDir, '-m', 'fast', '-w', 'restart']);
+    // -l again: without it the new server writes to pg_ctl's stdout, whose pipe then never closes.
+    await this.pg('pg_ctl', [
+      '-D',
+      this.dataDir,
+      '-l',
+      join(this.dir, 'server.log'),
+      '-m',
+      'fast',
+      '-w',
+      'restart',
+    ]);
   }
 
   async stop(): Promise<void> {

@@ -91,13 +91,14 @@ export class TestStack {
     );
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      // Tuning defaults for quick tests; a test may set its own (the chaos suite keeps realistic retry delays).
+      TIDEMARK_RETRY_DELAY_MS: '300',
+      TIDEMARK_GAUGE_INTERVAL_MS: '1000',
+      LOG_LEVEL: 'info',
       ...given,
       TIDEMARK_CONFIG: configPath,
       REDIS_URL: redisUrl,
       AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
-      TIDEMARK_RETRY_DELAY_MS: '300',
-      TIDEMARK_GAUGE_INTERVAL_MS: '1000',
-      LOG_LEVEL: 'info',
     };
     const stack = new TestStack(dir, azurite, redisUrl, env);
     const replicas = options.replicas ?? 1;
@@ -193,7 +194,11 @@ export class TestStack {
     let timer: NodeJS.Timeout | undefined;
     const inTime = await Promise.race([
       service.exited.then(() => true),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => {
+          resolve(false);
+        }, timeoutMs);
+      }),
     ]);
     clearTimeout(timer);
     if (!inTime) {
