@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { Queue } from 'bullmq';
 import { withClient } from '../src/support/database';
 import { PostgresCluster } from '../src/support/postgres-cluster';
 import { RedisServer } from '../src/support/redis-server';
+import { slowPgBin } from '../src/support/slow-tools';
 import { SERVICE_NAMES, TestStack, type ServiceName } from '../src/support/stack';
 import type { ChaosOptions } from './options';
 
@@ -194,6 +196,13 @@ export class ChaosEnvironment {
       );
       return rows.map((r) => r.datname);
     });
+  }
+
+  /** A bin directory with a throttled pg_dump (made once per rate), for faults that must land mid-dump. */
+  async slowPgBin(bytesPerSecond: number): Promise<string> {
+    const dir = join(this.root, `slow-bin-${bytesPerSecond}`);
+    if (!existsSync(dir)) await slowPgBin(dir, bytesPerSecond);
+    return dir;
   }
 
   /** Appends what this incarnation of the service printed to `<logsDir>/<service>.log` (call before a restart). */

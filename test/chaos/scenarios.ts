@@ -90,15 +90,35 @@ const busOutage: Scenario = async (context) => {
   return started;
 };
 
-/** The database server restarts (fast shutdown: every session is cut) while pg_dump is streaming. */
-const dbRestart: Scenario = async (context) => {
+/**
+ * Runs `inject` while a dump is surely streaming: the dumper runs with a pg_dump throttled to 1 MiB/s for the
+ * scenario (the chaos database dumps in about a second otherwise), then gets the real one back.
+ */
+async function duringSlowDump(
+  context: ScenarioContext,
+  name: string,
+  inject: (backupId: string) => Promise<void>,
+): Promise<string[]> {
   const { env } = context;
-  const backupId = await env.trigger(known(context));
-  if (!(await untilFirstPart(env, backupId)))
-    context.report.violation(`db-restart: ${backupId} never wrote a part`);
-  await env.postgres.restart();
-  return [backupId];
-};
+  await env.saveLogs('dumper');
+  await env.stack.restartService('dumper', { TIDEMARK_PG_BIN: await env.slowPgBin(1024 * 1024) });
+  try {
+    const backupId = await env.trigger(known(context));
+    if (!(await untilFirstPart(env, backupId)))
+      context.report.violation(`${name}: ${backupId} never wrote a part`);
+    await inject(backupId);
+    return [backupId];
+  } finally {
+    await env.saveLogs('dumper');
+    await env.stack.restartService('dumper');
+  }
+}
+
+/** The database server restarts (fast shutdown: every session is cut) while pg_dump is streaming. */
+const dbRestart: Scenario = (context) =>
+  duringSlowDump(context, 'db-restart', async () => {
+    await context.env.postgres.restart();
+  });
 
 /** The local tier fills up while the dump writes its parts; the space comes back after `diskFullMs`. */
 const diskFull: Scenario = async (context) => {
@@ -107,17 +127,16 @@ const diskFull: Scenario = async (context) => {
     report.scenarios.push({ name: 'disk-full', outcome: 'skipped (no tmpfs)' });
     return [];
   }
-  const backupId = await env.trigger(known(context));
-  if (!(await untilFirstPart(env, backupId))) report.violation(`disk-full: ${backupId} never wrote a part`);
-  const filler = join(env.localDir, '.chaos-filler');
-  const { bavail, bsize } = await statfs(env.localDir);
-  // Leave less than one part: the dump meets ENOSPC within its next part.
-  await run('fallocate', ['-l', String(Math.max(0, bavail * bsize - 256 * 1024)), filler]).catch(() =>
-    run('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M']).catch(() => undefined),
-  );
-  await sleep(options.diskFullMs);
-  await rm(filler, { force: true });
-  return [backupId];
+  return duringSlowDump(context, 'disk-full', async () => {
+    const filler = join(env.localDir, '.chaos-filler');
+    const { bavail, bsize } = await statfs(env.localDir);
+    // Leave less than one part: the dump meets ENOSPC within its next part.
+    await run('fallocate', ['-l', String(Math.max(0, bavail * bsize - 256 * 1024)), filler]).catch(() =>
+      run('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M']).catch(() => undefined),
+    );
+    await sleep(options.diskFullMs);
+    await rm(filler, { force: true });
+  });
 };
 
 export const SCENARIOS: Record<string, Scenario> = {
@@ -140,7 +159,8 @@ export async function runScenarios(context: ScenarioContext): Promise<void> {
     for (const backupId of backups) {
       const status = await env.waitFinal(backupId, options.backupTimeoutMs);
       report.backups.set(backupId, status);
-      outcomes.push(status ?? 'stuck');
+      const failure = status === 'failed' ? (await env.remoteManifest(backupId))?.failure : undefined;
+      outcomes.push(failure ? `failed(${failure.stage}/${failure.code})` : (status ?? 'stuck'));
       if (status === undefined)
         report.violation(
           `${name}: backup ${TARGET}/${backupId} neither verified nor failed ${options.backupTimeoutMs / 1000}s after the fault`,
