@@ -21,6 +21,11 @@ export class DumpProcessor extends StageWorker {
       await job.moveToDelayed(Date.now() + 5000, token);
       throw new DelayedError();
     }
+    if (outcome.status === 'interrupted') {
+      // Stopped by a shutdown: back to the queue at once, for another replica or this one once restarted.
+      await job.moveToDelayed(Date.now(), token);
+      throw new DelayedError();
+    }
     return outcome.status;
   }
 }

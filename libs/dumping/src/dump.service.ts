@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { CountingStream, createCompressor, PartWriter } from '@tidemark/artifact';
 import { Catalog } from '@tidemark/catalog';
 import { resolveTarget, TIDEMARK_CONFIG, type LoadedConfig, type ResolvedTarget } from '@tidemark/config';
@@ -35,6 +35,8 @@ import { pipeline as pipe } from 'node:stream/promises';
 
 export type DumpOutcome =
   | { status: 'dumped'; manifest: Manifest }
+  /** The service is shutting down: the dump was stopped and the job must run again (here or elsewhere). */
+  | { status: 'interrupted' }
   | { status: 'run'; members: { backupId: string; name: string; status: string }[] }
   | { status: 'skipped'; reason: string }
   | { status: 'busy'; holder: string };
@@ -50,6 +52,16 @@ const PERMANENT_SOURCE_ERRORS = new Set([
   'invalid-settings',
 ]);
 
+/** The highest run number part names and block ids can carry (two digits). */
+const MAX_DUMP_RUN = 99;
+
+/** Thrown inside a dump stopped by shutdown; `run` turns it into the `interrupted` outcome. */
+class DumpInterrupted extends Error {
+  constructor() {
+    super('the dumper is shutting down; the dump was stopped and will run again');
+  }
+}
+
 function partSize(env: NodeJS.ProcessEnv): number {
   const mb = Number(env['TIDEMARK_PART_SIZE_MB']);
   // 16 MiB: small enough that the upload of the last part adds little after the dump ends.
@@ -61,8 +73,10 @@ function partSize(env: NodeJS.ProcessEnv): number {
  * Each part is handed to the uploader the moment it is on disk, so upload overlaps the dump.
  */
 @Injectable()
-export class DumpService {
+export class DumpService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(DumpService.name);
+  /** Aborted on SIGTERM: a running dump stops at once instead of holding the shutdown for as long as it lasts. */
+  private readonly stopping = new AbortController();
 
   constructor(
     @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
@@ -74,7 +88,25 @@ export class DumpService {
     private readonly catalog: Catalog,
   ) {}
 
+  /**
+   * Runs before the workers are closed (which waits for the active job): the dump tool is killed, and the job goes
+   * back to the queue without using up an attempt, so a rolling restart never waits for, nor fails, a long dump.
+   */
+  beforeApplicationShutdown(): void {
+    this.stopping.abort();
+  }
+
   async run(job: DumpJob, dumpAttempt: number, env: NodeJS.ProcessEnv = process.env): Promise<DumpOutcome> {
+    try {
+      return await this.runJob(job, dumpAttempt, env);
+    } catch (error) {
+      if (!(error instanceof DumpInterrupted)) throw error;
+      this.logger.warn({ targetId: job.targetId, backupId: job.backupId }, error.message);
+      return { status: 'interrupted' };
+    }
+  }
+
+  private async runJob(job: DumpJob, dumpAttempt: number, env: NodeJS.ProcessEnv): Promise<DumpOutcome> {
     const { targetId, backupId } = job;
     let target: Target;
     let resolved: ResolvedTarget;
@@ -130,6 +162,7 @@ export class DumpService {
         });
         outcomes.push({ backupId: member.backupId, name: member.name, status: outcome.status });
       } catch (error) {
+        if (error instanceof DumpInterrupted) throw error;
         const final = isLastAttempt(JOBS.dump, dumpAttempt, error);
         if (!final) throw error;
         await this.pipeline.failed('dump', { targetId, backupId: member.backupId }, error, dumpAttempt);
@@ -155,7 +188,7 @@ export class DumpService {
     },
   ): Promise<DumpOutcome> {
     const { targetId, backupId } = job;
-    const { dumpAttempt, env } = options;
+    const { env } = options;
     const policy = policyOf(this.config, target);
 
     // Idempotency: a retried or duplicated job must not dump twice what is already done. Only the local tier is
@@ -167,6 +200,7 @@ export class DumpService {
     }
     if (existing && existing.status !== 'dumping')
       return { status: 'skipped', reason: `already ${existing.status}` };
+    const dumpAttempt = dumpRun(options.dumpAttempt, existing);
     // A run that died midway left partial parts: start clean.
     await this.local.removeBackup(targetId, backupId);
     const dir = await this.local.ensureBackupDir(targetId, backupId);
@@ -234,6 +268,11 @@ export class DumpService {
       clearInterval(renew);
       throw asJobError(error);
     }
+    const stop = (): void => {
+      handle.abort();
+    };
+    if (this.stopping.signal.aborted) stop();
+    else this.stopping.signal.addEventListener('abort', stop, { once: true });
     const counter = new CountingStream();
     const writer = new PartWriter({
       dir,
@@ -248,8 +287,10 @@ export class DumpService {
       ]);
     } catch (error) {
       handle.abort();
+      if (this.stopping.signal.aborted) throw new DumpInterrupted();
       throw error;
     } finally {
+      this.stopping.signal.removeEventListener('abort', stop);
       clearInterval(renew);
       await rm(workDir, { recursive: true, force: true });
     }
@@ -341,6 +382,16 @@ export class DumpService {
       throw permanent(error);
     }
   }
+}
+
+/**
+ * The run number of this dump: the job's attempt, or past it when a run of the same attempt died midway (SIGKILL,
+ * a lost node: BullMQ re-runs a stalled job without counting an attempt). Its part files and block ids then never
+ * collide with the dead run's, whose part jobs may still be staging blocks from the old files.
+ */
+function dumpRun(attempt: number, existing: Manifest | null): number {
+  if (existing?.status !== 'dumping') return attempt;
+  return Math.min(MAX_DUMP_RUN, Math.max(attempt, existing.artifact.dumpAttempt + 1));
 }
 
 /** A source failure no retry mends becomes a permanent job failure; anything else is retried. */

@@ -23,14 +23,28 @@ function buildOnce(): Promise<void> {
   });
   return built;
 }
+/** Every service of a deployment, in start order: the one table the e2e stack and the chaos suite draw from. */
 export const SERVICE_NAMES = ['scheduler', 'dumper', 'uploader', 'verifier', 'retention'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
-interface RunningService {
+export interface RunningService {
   child: ChildProcess;
   port: number;
   log: string[];
   exited: Promise<void>;
+}
+
+export interface TestStackOptions {
+  config: string;
+  env?: NodeJS.ProcessEnv;
+  /** A database index of the machine's Redis, flushed first. */
+  redisDb?: number;
+  /** Or a Redis of the test's own (e.g. a RedisServer the test flushes or stops); flushed first as well. */
+  redisUrl?: string;
+  /** The local tier (replaces `__LOCAL__` in the config); `<stack dir>/local` when omitted. */
+  localDir?: string;
+  /** Processes per service (default 1); `services` holds the first, `replicasOf` all of them. */
+  replicas?: number;
 }
 
 /**
@@ -38,7 +52,9 @@ interface RunningService {
  * a real Azurite and real PostgreSQL, with a config file written for the test.
  */
 export class TestStack {
+  /** The first replica of each service. */
   readonly services = new Map<ServiceName, RunningService>();
+  private readonly others = new Map<ServiceName, RunningService[]>();
   readonly env: NodeJS.ProcessEnv;
 
   private constructor(
@@ -50,15 +66,16 @@ export class TestStack {
     this.env = env;
   }
 
-  static async start(options: {
-    config: string;
-    env?: NodeJS.ProcessEnv;
-    redisDb: number;
-  }): Promise<TestStack> {
+  static async start(options: TestStackOptions): Promise<TestStack> {
     const dir = await mkdtemp(join(tmpdir(), 'tidemark-e2e-'));
     const configPath = join(dir, 'tidemark.yaml');
-    await writeFile(configPath, options.config.replaceAll('__LOCAL__', join(dir, 'local')));
-    const redisUrl = `redis://127.0.0.1:6379/${options.redisDb}`;
+    await writeFile(
+      configPath,
+      options.config.replaceAll('__LOCAL__', options.localDir ?? join(dir, 'local')),
+    );
+    const redisUrl = options.redisUrl ?? `redis://127.0.0.1:6379/${String(options.redisDb ?? 'unset')}`;
+    if (options.redisUrl === undefined && options.redisDb === undefined)
+      throw new Error('TestStack.start needs redisDb or redisUrl');
     const redis = new Redis(redisUrl);
     await redis.flushdb();
     await redis.quit();
@@ -74,22 +91,30 @@ export class TestStack {
     );
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      // Tuning defaults for quick tests; a test may set its own (the chaos suite keeps realistic retry delays).
+      TIDEMARK_RETRY_DELAY_MS: '300',
+      TIDEMARK_GAUGE_INTERVAL_MS: '1000',
+      LOG_LEVEL: 'info',
       ...given,
       TIDEMARK_CONFIG: configPath,
       REDIS_URL: redisUrl,
       AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
-      TIDEMARK_RETRY_DELAY_MS: '300',
-      TIDEMARK_GAUGE_INTERVAL_MS: '1000',
-      LOG_LEVEL: 'info',
     };
     const stack = new TestStack(dir, azurite, redisUrl, env);
-    for (const name of SERVICE_NAMES) await stack.startService(name);
-    await Promise.all(SERVICE_NAMES.map((name) => stack.waitReady(name)));
+    const replicas = options.replicas ?? 1;
+    for (const name of SERVICE_NAMES)
+      for (let replica = 0; replica < replicas; replica++) await stack.startService(name, {}, replica);
+    await Promise.all(
+      SERVICE_NAMES.flatMap((name) =>
+        stack.replicasOf(name).map((_, replica) => stack.waitReady(name, replica)),
+      ),
+    );
     return stack;
   }
 
-  async startService(name: ServiceName, extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
-    const port = this.services.get(name)?.port ?? (await freePort());
+  /** Starts (or starts again, on the same port) replica `replica` of a service; 0 is the one `services` holds. */
+  async startService(name: ServiceName, extraEnv: NodeJS.ProcessEnv = {}, replica = 0): Promise<void> {
+    const port = this.replica(name, replica)?.port ?? (await freePort());
     await buildOnce();
     const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'apps', name, 'src', 'main.js')], {
       cwd: REPO_ROOT,
@@ -108,11 +133,28 @@ export class TestStack {
         resolve();
       });
     });
-    this.services.set(name, { child, port, log, exited });
+    const running = { child, port, log, exited };
+    if (replica === 0) this.services.set(name, running);
+    else {
+      const others = this.others.get(name) ?? [];
+      others[replica - 1] = running;
+      this.others.set(name, others);
+    }
   }
 
-  async waitReady(name: ServiceName): Promise<void> {
-    const service = this.service(name);
+  private replica(name: ServiceName, replica: number): RunningService | undefined {
+    return replica === 0 ? this.services.get(name) : this.others.get(name)?.[replica - 1];
+  }
+
+  /** Every replica of a service, the first one first. */
+  replicasOf(name: ServiceName): RunningService[] {
+    const first = this.services.get(name);
+    return [...(first ? [first] : []), ...(this.others.get(name) ?? [])];
+  }
+
+  async waitReady(name: ServiceName, replica = 0): Promise<void> {
+    const service = this.replica(name, replica);
+    if (!service) throw new Error(`${name} #${replica} is not running`);
     await waitFor(
       async () => {
         if (service.child.exitCode !== null)
@@ -132,12 +174,38 @@ export class TestStack {
     await this.waitReady(name);
   }
 
-  async stopService(name: ServiceName, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    const service = this.service(name);
+  async stopService(name: ServiceName, signal: NodeJS.Signals = 'SIGTERM', replica = 0): Promise<void> {
+    const service = this.replica(name, replica);
+    if (!service) throw new Error(`${name} #${replica} is not running`);
     if (service.child.exitCode === null && service.child.signalCode === null) {
       service.child.kill(signal);
       await service.exited;
     }
+  }
+
+  /**
+   * Sends `signal` and waits up to `timeoutMs` for the exit; a process still alive then is killed with SIGKILL.
+   * Returns whether it exited by itself in time (a SIGTERM that is not honoured is a finding for the chaos suite).
+   */
+  async signalService(name: ServiceName, signal: NodeJS.Signals, timeoutMs: number): Promise<boolean> {
+    const service = this.service(name);
+    if (service.child.exitCode !== null || service.child.signalCode !== null) return true;
+    service.child.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    const inTime = await Promise.race([
+      service.exited.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => {
+          resolve(false);
+        }, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!inTime) {
+      service.child.kill('SIGKILL');
+      await service.exited;
+    }
+    return inTime;
   }
 
   service(name: ServiceName): RunningService {
@@ -154,6 +222,11 @@ export class TestStack {
     return this.service(name).log.join('');
   }
 
+  /** The logs of every replica of a service, one string per replica. */
+  replicaLogs(name: ServiceName): string[] {
+    return this.replicasOf(name).map((service) => service.log.join(''));
+  }
+
   /** Runs `./bin/tidemark` (from source) with the stack's environment. */
   cli(
     args: string[],
@@ -163,7 +236,11 @@ export class TestStack {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(SERVICE_NAMES.filter((n) => this.services.has(n)).map((n) => this.stopService(n)));
+    await Promise.all(
+      SERVICE_NAMES.flatMap((n) =>
+        this.replicasOf(n).map((_, replica) => this.stopService(n, 'SIGTERM', replica)),
+      ),
+    );
     await this.azurite.stop();
     await rm(this.dir, { recursive: true, force: true });
   }
