@@ -10,6 +10,11 @@ export class ChaosReport {
   readonly backups = new Map<string, FinalStatus | undefined>();
   readonly scenarios: { name: string; outcome: string }[] = [];
   readonly violations: string[] = [];
+  /**
+   * When Redis was last flushed. Redis holds the outbox, so events not yet forwarded then are lost with it: the
+   * catalog (the manifests) is the record that must survive, not an undelivered event.
+   */
+  flushedAt: number | undefined;
 
   kill(service: string, signal: string): void {
     const bySignal = this.kills.get(service) ?? new Map<string, number>();

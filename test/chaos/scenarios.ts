@@ -46,6 +46,7 @@ const redisFlush: Scenario = async (context) => {
   if (!(await untilFirstPart(env, backupId)))
     context.report.violation(`redis-flush: ${backupId} never wrote a part`);
   await sleep(random.below(500));
+  context.report.flushedAt = Date.now();
   await env.redis.flushAll();
   return [backupId];
 };
