@@ -39,7 +39,9 @@ export function defaultOptions(quick = false): ChaosOptions {
     storageOutageMs: quick ? 8_000 : 60_000,
     busOutageMs: quick ? 15_000 : 300_000,
     diskFullMs: quick ? 5_000 : 20_000,
-    backupTimeoutMs: quick ? 60_000 : 420_000,
+    // A SIGKILLed worker's job is taken up again only once its lock (30 s) lapses and a stalled check (every 30 s)
+    // sees it: up to a minute before the retry even starts, on a loaded machine more.
+    backupTimeoutMs: quick ? 150_000 : 420_000,
     sigtermGraceMs: 60_000,
     rows: quick ? 40_000 : 100_000,
     // Room for the backups of the minute or two a killed retention may hold its lock (local rotation waits).
