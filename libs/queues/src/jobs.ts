@@ -1,3 +1,4 @@
+import { isNetworkErrorCode } from '@tidemark/storage';
 import { TRIGGERS } from '@tidemark/manifest';
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
@@ -110,22 +111,6 @@ function positive(text: string | undefined): number | undefined {
 /** The name of the custom backoff strategy of the pipeline stages (see {@link STAGE_WORKER_SETTINGS}). */
 export const STAGE_BACKOFF = 'tidemark-stage';
 
-/** Node, undici and ioredis codes of a connection that failed or broke: the far side is away, not wrong. */
-const NETWORK_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EHOSTDOWN',
-  'EPIPE',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
 /**
  * A transient outage of a service the pipeline depends on: a StorageError `unavailable` (how libs/storage maps
  * refused connections, timeouts, 5xx and 429), a network error, or Redis being away. Worth minutes of retries.
@@ -134,7 +119,7 @@ export function isUnavailable(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const { code, name, message } = error as { code?: unknown; name?: unknown; message?: unknown };
   if (code === 'unavailable') return true;
-  if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return true;
+  if (typeof code === 'string' && isNetworkErrorCode(code)) return true;
   if (name === 'MaxRetriesPerRequestError') return true;
   return typeof message === 'string' && /^(Connection is closed|Stream isn't writeable)/.test(message);
 }

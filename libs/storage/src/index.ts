@@ -11,6 +11,6 @@ export type {
 export { createBlobStore } from './create-blob-store';
 export type { CreateBlobStoreOptions } from './create-blob-store';
 export { LocalTier } from './local-tier';
-export { STORAGE_ERROR_CODES, StorageError, isStorageError } from './storage-error';
+export { STORAGE_ERROR_CODES, StorageError, isNetworkErrorCode, isStorageError } from './storage-error';
 export type { StorageErrorCode } from './storage-error';
 export { BLOB_STORE, LOCAL_TIER, StorageModule } from './storage.module';

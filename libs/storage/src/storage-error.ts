@@ -32,6 +32,7 @@ export function isStorageError(err: unknown, code?: StorageErrorCode): err is St
   return err instanceof StorageError && (code === undefined || err.code === code);
 }
 
+/** Node, undici, ioredis and Azure SDK codes of a connection that failed or broke: the far side is away, not wrong. */
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -47,6 +48,10 @@ const NETWORK_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'REQUEST_SEND_ERROR',
 ]);
+export function isNetworkErrorCode(code: string): boolean {
+  return NETWORK_CODES.has(code);
+}
+
 const INTEGRITY_CODES = new Set(['Md5Mismatch', 'Crc64Mismatch', 'InvalidMd5', 'InvalidCrc64']);
 const UNAVAILABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
