@@ -108,6 +108,9 @@ export class DumpService implements BeforeApplicationShutdown {
 
   private async runJob(job: DumpJob, dumpAttempt: number, env: NodeJS.ProcessEnv): Promise<DumpOutcome> {
     const { targetId, backupId } = job;
+    // A job fetched while the worker was already closing must not start a run: it would take a run number (and
+    // rewrite the manifest) for a dump that is aborted at once.
+    if (this.stopping.signal.aborted) throw new DumpInterrupted();
     let target: Target;
     let resolved: ResolvedTarget;
     try {
