@@ -1,9 +1,10 @@
-import { Catalog } from '@tidemark/catalog';
+import { Catalog, ManifestStore } from '@tidemark/catalog';
 import { loadConfig, type LoadedConfig } from '@tidemark/config';
 import { createEventBus, EventPublisher, type EventBus } from '@tidemark/events';
 import { TidemarkMetrics } from '@tidemark/observability';
 import { PendingFailures, Pipeline, TargetLock } from '@tidemark/pipeline';
 import {
+  BullJobQueues,
   describeRedis,
   queuePrefix,
   RedisLock,
@@ -112,12 +113,10 @@ export class CliContext {
         return q;
       };
       return new Pipeline(
-        queue('dump'),
-        queue('upload'),
-        queue('verify'),
+        new BullJobQueues(queue('dump'), queue('upload'), queue('verify'), queue('retention')),
         new TargetLock(redis),
         new EventPublisher(bus, 'cli'),
-        this.catalog,
+        new ManifestStore(this.store, this.local),
         this.local,
         new TidemarkMetrics('cli'),
         new PendingFailures(redis),

@@ -1,8 +1,7 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { CountingStream, createCompressor, PartWriter } from '@tidemark/artifact';
-import { Catalog } from '@tidemark/catalog';
+import { Catalog, ManifestStore } from '@tidemark/catalog';
 import { resolveTarget, TIDEMARK_CONFIG, type LoadedConfig, type ResolvedTarget } from '@tidemark/config';
-import { EventPublisher } from '@tidemark/events';
 import {
   fullChain,
   markDumped,
@@ -15,7 +14,7 @@ import {
   type Run,
 } from '@tidemark/manifest';
 import { TidemarkMetrics, TOOL_VERSION } from '@tidemark/observability';
-import { Pipeline, TargetLock } from '@tidemark/pipeline';
+import { Pipeline } from '@tidemark/pipeline';
 import { CHAIN_KINDS, policyOf, targetById, type Target } from '@tidemark/policy';
 import { isLastAttempt, JOBS, PermanentJobError, permanent, type DumpJob } from '@tidemark/queues';
 import {
@@ -40,6 +39,26 @@ export type DumpOutcome =
   | { status: 'run'; members: { backupId: string; name: string; status: string }[] }
   | { status: 'skipped'; reason: string }
   | { status: 'busy'; holder: string };
+
+/** What one dump (a backup, or a member of a server run) is given. */
+interface DumpRequest {
+  dumpAttempt: number;
+  env: NodeJS.ProcessEnv;
+  run?: Run;
+  database?: string;
+  /** Members of a run: the run holds the target's lock and releases it when all are done. */
+  lockHeldBy?: string;
+}
+
+/** A dump under way: its source, its manifest so far, and where its files go. */
+interface StartedDump {
+  source: Source;
+  manifest: Manifest;
+  dir: string;
+  dumpAttempt: number;
+  startedAt: Date;
+  previous?: DumpContext['previous'];
+}
 
 /** Source failures that no retry mends; anything else (unreachable, a dump that broke off) is retried. */
 const PERMANENT_SOURCE_ERRORS = new Set([
@@ -82,8 +101,7 @@ export class DumpService implements BeforeApplicationShutdown {
     @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
     @Inject(LOCAL_TIER) private readonly local: LocalTier,
     private readonly pipeline: Pipeline,
-    private readonly lock: TargetLock,
-    private readonly events: EventPublisher,
+    private readonly manifests: ManifestStore,
     private readonly metrics: TidemarkMetrics,
     private readonly catalog: Catalog,
   ) {}
@@ -119,7 +137,7 @@ export class DumpService implements BeforeApplicationShutdown {
     } catch (error) {
       throw permanent(error, 'config');
     }
-    const holder = await this.lock.acquire(targetId, backupId);
+    const holder = await this.pipeline.claimTarget(targetId, backupId);
     if (holder !== backupId) return { status: 'busy', holder };
     if (target.databases !== undefined) return this.runServer(job, target, resolved, dumpAttempt, env);
     return this.dumpOne(job, target, resolved, { dumpAttempt, env });
@@ -172,7 +190,7 @@ export class DumpService implements BeforeApplicationShutdown {
         outcomes.push({ backupId: member.backupId, name: member.name, status: 'failed' });
       }
     }
-    await this.lock.release(targetId, runId);
+    await this.pipeline.runDumped(targetId, runId);
     this.logger.log({ targetId, runId, members: outcomes }, 'server run dumped');
     return { status: 'run', members: outcomes };
   }
@@ -181,42 +199,67 @@ export class DumpService implements BeforeApplicationShutdown {
     job: DumpJob,
     target: Target,
     sourceTarget: SourceTarget,
-    options: {
-      dumpAttempt: number;
-      env: NodeJS.ProcessEnv;
-      run?: Run;
-      database?: string;
-      /** Members of a run: the run holds the target's lock and releases it when all are done. */
-      lockHeldBy?: string;
-    },
+    request: DumpRequest,
   ): Promise<DumpOutcome> {
     const { targetId, backupId } = job;
-    const { env } = options;
-    const policy = policyOf(this.config, target);
-
     // Idempotency: a retried or duplicated job must not dump twice what is already done. Only the local tier is
     // consulted, so dumps go on while Blob Storage is unreachable.
-    const existing = await this.local.readManifest(targetId, backupId);
+    const existing = await this.manifests.readLocal(targetId, backupId);
     if (existing?.status === 'dumped') {
-      await this.pipeline.dumped(existing, existing.artifact.dumpAttempt, 0);
+      await this.pipeline.dumped(existing, existing.artifact.dumpAttempt, null);
       return { status: 'skipped', reason: 'already dumped' };
     }
     if (existing && existing.status !== 'dumping')
       return { status: 'skipped', reason: `already ${existing.status}` };
-    const dumpAttempt = dumpRun(options.dumpAttempt, existing);
-    // A run that died midway left partial parts: start clean.
+    const dump = await this.start(job, target, sourceTarget, request, existing);
+    const holder = request.lockHeldBy ?? backupId;
+    const release = this.pipeline.holdTarget(targetId, holder);
+    let manifest: Manifest;
+    try {
+      manifest = await this.stream(dump, policyOf(this.config, target).compression, request.env);
+    } finally {
+      release();
+    }
+    const durationMs = Date.now() - dump.startedAt.getTime();
+    this.logger.log(
+      {
+        targetId,
+        backupId,
+        rawBytes: manifest.artifact.rawSize,
+        bytes: manifest.artifact.size,
+        parts: manifest.artifact.parts.length,
+        durationMs,
+      },
+      'dump complete',
+    );
+    await this.pipeline.dumped(manifest, dump.dumpAttempt, durationMs);
+    return { status: 'dumped', manifest };
+  }
+
+  /**
+   * Starts a run of a dump: its run number, a clean backup directory, the `dumping` manifest on the local tier, the
+   * source's pre-check, and the disk check. A run that died midway left partial parts: they are removed first.
+   */
+  private async start(
+    job: DumpJob,
+    target: Target,
+    sourceTarget: SourceTarget,
+    request: DumpRequest,
+    existing: Manifest | null,
+  ): Promise<StartedDump> {
+    const { targetId, backupId } = job;
+    const dumpAttempt = dumpRun(request.dumpAttempt, existing);
     await this.local.removeBackup(targetId, backupId);
     const dir = await this.local.ensureBackupDir(targetId, backupId);
-
     const startedAt = new Date();
-    const source = this.createSource(sourceTarget, env);
+    const source = this.createSource(sourceTarget, request.env);
     const link = await this.chainLink(target, backupId);
     let manifest = newManifest({
       backupId,
       target: {
         id: targetId,
         kind: target.kind,
-        database: options.database ?? databaseName(sourceTarget),
+        database: request.database ?? databaseName(sourceTarget),
         serverVersion: null,
       },
       policy: target.policy,
@@ -224,14 +267,14 @@ export class DumpService implements BeforeApplicationShutdown {
       requestedAt: new Date(job.requestedAt),
       startedAt,
       format: source.format,
-      compression: policy.compression,
+      compression: policyOf(this.config, target).compression,
       localPath: dir,
       dumpAttempt,
       tool: { name: 'tidemark', version: TOOL_VERSION, hostname: hostname(), dumpTool: null },
     });
     if (link) manifest = { ...manifest, chain: link.chain };
-    if (options.run) manifest = { ...manifest, run: options.run };
-    await this.local.writeManifest(manifest);
+    if (request.run) manifest = { ...manifest, run: request.run };
+    await this.saveLocal(manifest);
 
     const info = await source.preCheck().catch((error: unknown) => {
       throw asJobError(error);
@@ -240,7 +283,7 @@ export class DumpService implements BeforeApplicationShutdown {
       ...manifest,
       target: {
         ...manifest.target,
-        database: options.database ?? info.database,
+        database: request.database ?? info.database,
         host: info.host,
         serverVersion: info.serverVersion,
       },
@@ -249,28 +292,35 @@ export class DumpService implements BeforeApplicationShutdown {
     // These formats stage a full copy in the work directory before the compressed parts are written.
     const staged = source.format === 'sqlite-db' || source.format === 'pg_dump-directory-tar';
     await this.checkDisk(targetId, backupId, info.estimatedBytes * (staged ? 2 : 1));
-    await this.local.writeManifest(manifest);
-
-    const lockHolder = options.lockHeldBy ?? backupId;
-    const renew = setInterval(() => {
-      this.lock.extend(targetId, lockHolder).catch((error: unknown) => {
-        this.logger.warn({ targetId, backupId, err: String(error) }, 'could not extend the dump lock');
-      });
-    }, 60_000);
-    const workDir = join(dir, 'work');
-    await mkdir(workDir, { recursive: true });
-    const context: DumpContext = {
-      backupId,
-      workDir,
+    await this.saveLocal(manifest);
+    return {
+      source,
+      manifest,
+      dir,
+      dumpAttempt,
+      startedAt,
       ...(link?.previous ? { previous: link.previous } : {}),
     };
-    let handle;
-    try {
-      handle = await source.dump(context);
-    } catch (error) {
-      clearInterval(renew);
+  }
+
+  /**
+   * `dump tool → count → compress → part files` in one pass; each closed part is handed to the uploader at once.
+   * A shutdown kills the tool and turns the failure into {@link DumpInterrupted}. Returns the `dumped` manifest.
+   */
+  private async stream(
+    dump: StartedDump,
+    compression: Manifest['artifact']['compression'],
+    env: NodeJS.ProcessEnv,
+  ): Promise<Manifest> {
+    const { manifest, dir, dumpAttempt } = dump;
+    const { id: targetId } = manifest.target;
+    const { backupId } = manifest;
+    const workDir = join(dir, 'work');
+    await mkdir(workDir, { recursive: true });
+    const context: DumpContext = { backupId, workDir, ...(dump.previous ? { previous: dump.previous } : {}) };
+    const handle = await dump.source.dump(context).catch((error: unknown) => {
       throw asJobError(error);
-    }
+    });
     const stop = (): void => {
       handle.abort();
     };
@@ -285,7 +335,7 @@ export class DumpService implements BeforeApplicationShutdown {
     });
     try {
       await Promise.all([
-        pipe(handle.stdout, counter, createCompressor(policy.compression), writer),
+        pipe(handle.stdout, counter, createCompressor(compression), writer),
         handle.finished,
       ]);
     } catch (error) {
@@ -294,35 +344,20 @@ export class DumpService implements BeforeApplicationShutdown {
       throw error;
     } finally {
       this.stopping.signal.removeEventListener('abort', stop);
-      clearInterval(renew);
       await rm(workDir, { recursive: true, force: true });
     }
     const content = await handle.content;
-    const dumpedAt = new Date();
-    manifest = markDumped(
+    const dumped = markDumped(
       { ...manifest, content },
       { size: writer.bytes, rawSize: counter.bytes, sha256: writer.sha256(), parts: writer.parts },
-      dumpedAt,
+      new Date(),
     );
-    await this.local.writeManifest(manifest);
+    await this.saveLocal(dumped);
+    return dumped;
+  }
 
-    const durationMs = dumpedAt.getTime() - startedAt.getTime();
-    this.metrics.backupDuration.observe({ target: targetId, stage: 'dump' }, durationMs / 1000);
-    this.metrics.backupSize.set({ target: targetId }, writer.bytes);
-    this.metrics.backupsTotal.inc({ target: targetId, stage: 'dump', result: 'success' });
-    this.logger.log(
-      {
-        targetId,
-        backupId,
-        rawBytes: counter.bytes,
-        bytes: writer.bytes,
-        parts: writer.parts.length,
-        durationMs,
-      },
-      'dump complete',
-    );
-    await this.pipeline.dumped(manifest, dumpAttempt, durationMs);
-    return { status: 'dumped', manifest };
+  private async saveLocal(manifest: Manifest): Promise<void> {
+    await this.manifests.transitionLocal(manifest.target.id, manifest.backupId, () => manifest);
   }
 
   /**
@@ -365,12 +400,10 @@ export class DumpService implements BeforeApplicationShutdown {
     this.metrics.localFreeBytes.set(free);
     const reserve = this.config.local.minFreeBytes;
     if (free - estimatedBytes >= reserve) return;
-    await this.events.emit(
-      'tidemark.storage.low_disk',
-      targetId,
-      backupId,
-      { stage: 'dump', sizes: { free, needed: estimatedBytes, reserve }, path: this.config.local.path },
-      'warning',
+    await this.pipeline.lowDisk(
+      { targetId, backupId },
+      { free, needed: estimatedBytes, reserve },
+      this.config.local.path,
     );
     throw new PermanentJobError(
       'disk-low',

@@ -24,13 +24,23 @@ const storedSchema = z.object({
   manifest: z.unknown().nullable(),
 });
 
+/** Where parked failures wait: one Redis hash in the services, a Map in unit tests. */
+export interface PendingFailureStore {
+  park(pending: PendingFailure): Promise<void>;
+  has(targetId: string, backupId: string): Promise<boolean>;
+  /** Removes the entry; true for the one caller that removed it, so only that caller publishes the event. */
+  claim(pending: Pick<PendingFailure, 'targetId' | 'backupId'>): Promise<boolean>;
+  /** Every parked failure; an unreadable entry is returned as its field name with the reason, never dropped. */
+  all(): Promise<{ pending: PendingFailure[]; unreadable: { field: string; error: string }[] }>;
+}
+
 /**
  * Final failures waiting to be recorded, in one Redis hash (field `<targetId>/<backupId>`). `backup.failed` is
  * published only once the failure is in the manifest, so the event never says what the catalog does not: the
  * reconciler records these when Blob Storage answers again, then publishes.
  */
 @Injectable()
-export class PendingFailures {
+export class PendingFailures implements PendingFailureStore {
   private readonly key = redisKey('pending-failures');
 
   constructor(@Inject(REDIS) private readonly redis: Redis) {}

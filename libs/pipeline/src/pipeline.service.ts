@@ -1,30 +1,34 @@
-import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Catalog } from '@tidemark/catalog';
+import { ManifestStore } from '@tidemark/catalog';
 import { EventPublisher, errorData } from '@tidemark/events';
 import {
   isFinal,
   markFailed,
   newBackupId,
+  verificationPassed,
   type Failure,
   type Manifest,
   type Stage,
   type Trigger,
+  type Verification,
 } from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
 import {
+  JOB_QUEUES,
   JOBS,
-  jobOptions,
   type DumpJob,
-  type JobSpec,
+  type JobQueues,
+  type Lock,
   type UploadCommitJob,
   type UploadPartJob,
   type VerifyJob,
 } from '@tidemark/queues';
 import { LOCAL_TIER, LocalTier } from '@tidemark/storage';
-import type { Queue } from 'bullmq';
-import { PendingFailures, type PendingFailure } from './pending-failures';
+import { PendingFailures, type PendingFailure, type PendingFailureStore } from './pending-failures';
 import { TargetLock } from './target-lock';
+
+/** How often a running dump renews its hold on the target (the lock's TTL is 15 minutes). */
+const LOCK_RENEW_MS = 60_000;
 
 export interface TriggerResult {
   backupId: string;
@@ -33,24 +37,34 @@ export interface TriggerResult {
   coalesced: boolean;
 }
 
+/** What a verification found, for its fact (event and metrics). */
+export interface VerificationReport {
+  verification: Verification;
+  durationMs: number;
+  /** Bytes of the blob read back. */
+  bytes: number;
+  /** One line per failed check, empty when the backup passed. */
+  failedChecks: string[];
+}
+
 /**
- * The pipeline's next-step rules, in one place: what is enqueued after each stage, and what a final failure does.
- * Workers call these; no worker enqueues anything by itself.
+ * The pipeline's next-step rules and facts, in one place: what is enqueued after each stage, every `backup.*`
+ * event and stage metric, what a final failure does, and the life of the per-target dump lock (taken at the
+ * trigger, held while the dump runs, released when it ends or fails). Workers call these; no worker enqueues,
+ * publishes a backup fact or touches the lock by itself.
  */
 @Injectable()
 export class Pipeline {
   private readonly logger = new Logger(Pipeline.name);
 
   constructor(
-    @InjectQueue('dump') private readonly dumpQueue: Queue,
-    @InjectQueue('upload') private readonly uploadQueue: Queue,
-    @InjectQueue('verify') private readonly verifyQueue: Queue,
-    private readonly lock: TargetLock,
+    @Inject(JOB_QUEUES) private readonly queues: JobQueues,
+    @Inject(TargetLock) private readonly lock: Lock,
     private readonly events: EventPublisher,
-    private readonly catalog: Catalog,
+    private readonly manifests: ManifestStore,
     @Inject(LOCAL_TIER) private readonly local: LocalTier,
     private readonly metrics: TidemarkMetrics,
-    private readonly pendingFailures: PendingFailures,
+    @Inject(PendingFailures) private readonly pendingFailures: PendingFailureStore,
   ) {}
 
   /** A trigger (schedule tick, CLI, REST): starts a backup unless one of this target is dumping already. */
@@ -63,7 +77,7 @@ export class Pipeline {
     }
     const job: DumpJob = { v: 1, backupId, targetId, trigger, requestedAt: now.toISOString() };
     try {
-      await this.add(this.dumpQueue, JOBS.dump, job);
+      await this.queues.add(JOBS.dump, job);
     } catch (error) {
       await this.lock.release(targetId, backupId);
       throw error;
@@ -72,13 +86,56 @@ export class Pipeline {
     return { backupId, targetId, coalesced: false };
   }
 
-  /** A part file is closed: upload it now, while the dump goes on. */
-  async partClosed(job: Omit<UploadPartJob, 'v'>): Promise<void> {
-    await this.add(this.uploadQueue, JOBS.uploadPart, { v: 1, ...job });
+  /**
+   * A dump job starts: takes the target for `backupId` (a run's id for a server run) unless another backup holds
+   * it; returns the holder. The trigger took it already; a retry after the TTL ran out takes it again.
+   */
+  async claimTarget(targetId: string, backupId: string): Promise<string> {
+    return this.lock.acquire(targetId, backupId);
   }
 
-  /** The dump is complete on the local tier: commit the blob once every part is staged. */
-  async dumped(manifest: Manifest, dumpAttempt: number, durationMs: number): Promise<void> {
+  /** Keeps the target held while a dump runs (a dump may outlast the lock's TTL); call the result to stop. */
+  holdTarget(targetId: string, holder: string): () => void {
+    const renew = setInterval(() => {
+      this.lock.extend(targetId, holder).catch((error: unknown) => {
+        this.logger.warn({ targetId, holder, err: String(error) }, 'could not extend the dump lock');
+      });
+    }, LOCK_RENEW_MS);
+    return () => {
+      clearInterval(renew);
+    };
+  }
+
+  /** A server run's members are all dumped (or failed): the target is free for the next backup. */
+  async runDumped(targetId: string, runId: string): Promise<void> {
+    await this.lock.release(targetId, runId);
+  }
+
+  /** A part file is closed: upload it now, while the dump goes on. */
+  async partClosed(job: Omit<UploadPartJob, 'v'>): Promise<void> {
+    await this.queues.add(JOBS.uploadPart, { v: 1, ...job });
+  }
+
+  /** The local tier has no room for a dump: one warning fact, before the dump fails for good. */
+  async lowDisk(
+    ids: { targetId: string; backupId: string },
+    sizes: { free: number; needed: number; reserve: number },
+    path: string,
+  ): Promise<void> {
+    await this.events.emit(
+      'tidemark.storage.low_disk',
+      ids.targetId,
+      ids.backupId,
+      { stage: 'dump', sizes, path },
+      'warning',
+    );
+  }
+
+  /**
+   * The dump is complete on the local tier: commit the blob once every part is staged. `durationMs` is null when
+   * a retried job found the dump done already (nothing new to measure).
+   */
+  async dumped(manifest: Manifest, dumpAttempt: number, durationMs: number | null): Promise<void> {
     const job: UploadCommitJob = {
       v: 1,
       backupId: manifest.backupId,
@@ -86,12 +143,18 @@ export class Pipeline {
       parts: manifest.artifact.parts.length,
       dumpAttempt,
     };
-    await this.add(this.uploadQueue, JOBS.uploadCommit, job);
+    if (durationMs !== null) {
+      const target = manifest.target.id;
+      this.metrics.backupDuration.observe({ target, stage: 'dump' }, durationMs / 1000);
+      this.metrics.backupSize.set({ target }, manifest.artifact.size ?? 0);
+      this.metrics.backupsTotal.inc({ target, stage: 'dump', result: 'success' });
+    }
+    await this.queues.add(JOBS.uploadCommit, job);
     await this.lock.release(manifest.target.id, manifest.backupId);
     await this.events.emit('tidemark.backup.dumped', manifest.target.id, manifest.backupId, {
       stage: 'dump',
       sizes: { raw: manifest.artifact.rawSize ?? 0, compressed: manifest.artifact.size ?? 0 },
-      durations: { dump: durationMs },
+      durations: { dump: durationMs ?? 0 },
       parts: manifest.artifact.parts.length,
       tables: manifest.content.tables.length,
       ...(manifest.content.files ? { files: manifest.content.files.length } : {}),
@@ -101,27 +164,72 @@ export class Pipeline {
     });
   }
 
-  /** The blob and its manifest are committed: prove it restorable. */
-  async uploaded(manifest: Manifest, restoreTest: boolean, durationMs: number): Promise<void> {
+  /**
+   * The blob and its manifest are committed: prove it restorable. `durationMs` is null when a retried job found
+   * the commit done already.
+   */
+  async uploaded(manifest: Manifest, restoreTest: boolean, durationMs: number | null): Promise<void> {
     const job: VerifyJob = { v: 1, backupId: manifest.backupId, targetId: manifest.target.id, restoreTest };
-    await this.add(this.verifyQueue, JOBS.verify, job);
+    if (durationMs !== null) {
+      const target = manifest.target.id;
+      this.metrics.backupDuration.observe({ target, stage: 'upload' }, durationMs / 1000);
+      this.metrics.backupsTotal.inc({ target, stage: 'upload', result: 'success' });
+    }
+    await this.queues.add(JOBS.verify, job);
     await this.events.emit('tidemark.backup.uploaded', manifest.target.id, manifest.backupId, {
       stage: 'upload',
       sizes: { compressed: manifest.artifact.size ?? 0 },
-      durations: { upload: durationMs },
+      durations: { upload: durationMs ?? 0 },
       blobName: manifest.locations.remote?.blobName,
       tier: manifest.locations.remote?.tier,
     });
   }
 
+  /**
+   * A verification is recorded in the manifest: `backup.verified`, or `backup.corrupt` naming the failed checks,
+   * and the verify metrics.
+   */
+  async verified(manifest: Manifest, report: VerificationReport): Promise<void> {
+    const { verification, durationMs } = report;
+    const ok = verificationPassed(verification);
+    const ids = { targetId: manifest.target.id, backupId: manifest.backupId };
+    this.metrics.backupDuration.observe({ target: ids.targetId, stage: 'verify' }, durationMs / 1000);
+    this.metrics.backupsTotal.inc({
+      target: ids.targetId,
+      stage: 'verify',
+      result: ok ? 'success' : 'corrupt',
+    });
+    const restoreTest = verification.restoreTest;
+    const data = {
+      stage: 'verify',
+      sizes: { compressed: report.bytes },
+      durations: { verify: durationMs, ...(restoreTest ? { restoreTest: restoreTest.durationMs } : {}) },
+      checks: {
+        checksum: verification.checksum.ok,
+        structure: verification.structure?.ok ?? null,
+        restoreTest: restoreTest?.ok ?? null,
+      },
+    };
+    if (ok) {
+      this.logger.log({ ...ids, durationMs }, 'backup verified');
+      await this.events.emit('tidemark.backup.verified', ids.targetId, ids.backupId, data);
+      return;
+    }
+    this.logger.error({ ...ids, failedChecks: report.failedChecks }, 'backup is corrupt');
+    await this.events.emit('tidemark.backup.corrupt', ids.targetId, ids.backupId, {
+      ...data,
+      error: { code: 'corrupt', message: report.failedChecks.join('; ').slice(0, 1000) },
+    });
+  }
+
   /** `tidemark verify`: check a stored backup again. */
   async reverify(targetId: string, backupId: string, restoreTest: boolean): Promise<void> {
-    await this.add(this.verifyQueue, JOBS.verify, { v: 1, backupId, targetId, restoreTest });
+    await this.queues.add(JOBS.verify, { v: 1, backupId, targetId, restoreTest });
   }
 
   /** The reconciler's resumption of a dumped backup whose commit job was lost: the uploader takes it from there. */
   async resumeUpload(manifest: Manifest): Promise<void> {
-    await this.add(this.uploadQueue, JOBS.uploadCommit, {
+    await this.queues.add(JOBS.uploadCommit, {
       v: 1,
       backupId: manifest.backupId,
       targetId: manifest.target.id,
@@ -147,7 +255,7 @@ export class Pipeline {
     if (stage === 'dump') await this.lock.release(ids.targetId, ids.backupId);
     let local: Manifest | null = null;
     try {
-      local = await this.local.readManifest(ids.targetId, ids.backupId);
+      local = await this.manifests.readLocal(ids.targetId, ids.backupId);
       await this.recordFailure(ids, failure, local);
     } catch (recordError) {
       const manifest = local && local.status !== 'failed' ? catalogEntryOfFailed(local, failure) : null;
@@ -167,7 +275,7 @@ export class Pipeline {
    * it off the list, publishes its `backup.failed`. Throws (leaving it parked) while the manifest is unwritable.
    */
   async settleParked(pending: PendingFailure): Promise<void> {
-    const local = await this.local.readManifest(pending.targetId, pending.backupId);
+    const local = await this.manifests.readLocal(pending.targetId, pending.backupId);
     await this.recordFailure(pending, pending.failure, local, pending.manifest);
     if (await this.pendingFailures.claim(pending)) await this.publishFailed(pending, pending.failure);
   }
@@ -201,24 +309,19 @@ export class Pipeline {
         // Partial parts of a failed dump are worthless: keep only the manifest that says why.
         await this.local.removeBackup(ids.targetId, ids.backupId);
         await this.local.ensureBackupDir(ids.targetId, ids.backupId);
-        await this.local.writeManifest({ ...failedLocal, artifact: { ...failedLocal.artifact, parts: [] } });
-      } else {
-        await this.local.writeManifest(failedLocal);
       }
+      const kept =
+        failure.stage === 'dump'
+          ? { ...failedLocal, artifact: { ...failedLocal.artifact, parts: [] } }
+          : failedLocal;
+      await this.manifests.transitionLocal(ids.targetId, ids.backupId, () => kept);
     }
-    const remote = await this.catalog.find(ids.backupId, ids.targetId);
-    if (remote) {
-      if (isFinal(remote.manifest.status)) return;
-      await this.catalog.save(markFailed(remote.manifest, failure), remote.etag);
-      return;
-    }
-    // The catalog (Blob Storage) must know about the failure even though no artifact reached it.
+    // The catalog (Blob Storage) must know about the failure even when no artifact reached it.
     const entry = local && local.status !== 'failed' ? catalogEntryOfFailed(local, failure) : fallback;
-    if (entry) await this.catalog.save(entry, null);
-  }
-
-  private async add<T>(queue: Queue, spec: JobSpec<T>, data: T): Promise<void> {
-    await queue.add(spec.name, data, jobOptions(spec, data));
+    await this.manifests.transition(ids.targetId, ids.backupId, (remote) => {
+      if (!remote) return entry;
+      return isFinal(remote.status) ? remote : markFailed(remote, failure);
+    });
   }
 }
 

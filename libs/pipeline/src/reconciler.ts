@@ -1,4 +1,3 @@
-import { InjectQueue } from '@nestjs/bullmq';
 import {
   Inject,
   Injectable,
@@ -12,18 +11,23 @@ import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import { errorData, redisKey } from '@tidemark/events';
 import type { Manifest } from '@tidemark/manifest';
 import { policyOf, targetById } from '@tidemark/policy';
-import { JOBS, REDIS, RedisLock } from '@tidemark/queues';
+import {
+  JOB_QUEUES,
+  JOBS,
+  LIVE_JOB_STATES,
+  REDIS,
+  RedisLock,
+  type JobQueues,
+  type Lock,
+} from '@tidemark/queues';
 import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { PendingFailures } from './pending-failures';
+import { PendingFailures, type PendingFailureStore } from './pending-failures';
 import { PipelineModule } from './pipeline.module';
 import { Pipeline } from './pipeline.service';
 import { TargetLock } from './target-lock';
 
-/** Job states in which a job will still run: the reconciler leaves its backup alone. */
-const LIVE_STATES = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
 /** A stuck backup is resumed at most this many times; after that it is failed, so nothing loops for ever. */
 export const MAX_RESUMES = 3;
 
@@ -79,13 +83,11 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(BLOB_STORE) private readonly store: BlobStore,
-    @InjectQueue('dump') private readonly dumpQueue: Queue,
-    @InjectQueue('upload') private readonly uploadQueue: Queue,
-    @InjectQueue('verify') private readonly verifyQueue: Queue,
+    @Inject(JOB_QUEUES) private readonly queues: JobQueues,
     private readonly catalog: Catalog,
     private readonly pipeline: Pipeline,
-    private readonly pendingFailures: PendingFailures,
-    private readonly dumpLock: TargetLock,
+    @Inject(PendingFailures) private readonly pendingFailures: PendingFailureStore,
+    @Inject(TargetLock) private readonly dumpLock: Lock,
   ) {
     this.lease = new RedisLock(redis, 'reconcile', Math.max(3 * this.settings.intervalMs, 30_000));
   }
@@ -156,7 +158,11 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
   private async decide(manifest: Manifest): Promise<{ action: string; reason: string }> {
     const { status } = manifest;
     const queue =
-      status === 'uploaded' ? this.verifyQueue : status === 'dumped' ? this.uploadQueue : this.dumpQueue;
+      status === 'uploaded'
+        ? JOBS.verify.queue
+        : status === 'dumped'
+          ? JOBS.uploadCommit.queue
+          : JOBS.dump.queue;
     const ids = { v: 1 as const, backupId: manifest.backupId, targetId: manifest.target.id };
     const jobId =
       status === 'uploaded'
@@ -164,9 +170,8 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
         : status === 'dumped'
           ? JOBS.uploadCommit.jobId({ ...ids, parts: 1, dumpAttempt: 1 })
           : manifest.backupId;
-    const job = await queue.getJob(jobId);
-    const state = job ? await job.getState() : 'missing';
-    if (LIVE_STATES.has(state)) return { action: 'left alone', reason: `job ${jobId} is ${state}` };
+    const state = await this.queues.state(queue, jobId);
+    if (LIVE_JOB_STATES.has(state)) return { action: 'left alone', reason: `job ${jobId} is ${state}` };
     if (status === 'dumping') {
       const holder = await this.dumpLock.holder(manifest.target.id);
       if (holder === manifest.backupId || (holder !== null && holder === manifest.run?.id))
@@ -183,7 +188,7 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
     if (resumes > MAX_RESUMES)
       return this.fail(manifest, `resumed ${MAX_RESUMES} times already and still not finished`);
     // A finished job keeps its id (and would swallow the new one): remove it first.
-    await job?.remove();
+    await this.queues.remove(queue, jobId);
     if (status === 'uploaded') {
       await this.pipeline.reverify(manifest.target.id, manifest.backupId, this.restoreTest(manifest));
       return {

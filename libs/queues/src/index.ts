@@ -1,4 +1,5 @@
 export * from './jobs';
+export * from './job-queues';
 export * from './parse-job';
 export * from './queues.module';
 export * from './redis';

@@ -10,6 +10,7 @@ import {
 import { ReadinessChecks } from '@tidemark/observability';
 import type { Redis } from 'ioredis';
 import { assertNoEviction } from './eviction-policy';
+import { BullJobQueues, JOB_QUEUES } from './job-queues';
 import { QUEUE_NAMES } from './jobs';
 import { queuePrefix } from './queue-prefix';
 import { redisConnection, redisOptions, type RedisEndpoint } from './redis';
@@ -40,8 +41,9 @@ async function rootOptions(): Promise<{ connection: RedisEndpoint; prefix: strin
   ],
   providers: [
     { provide: REDIS, useFactory: (): Redis => redisConnection(undefined, { maxRetriesPerRequest: 3 }) },
+    { provide: JOB_QUEUES, useClass: BullJobQueues },
   ],
-  exports: [BullModule, REDIS],
+  exports: [BullModule, REDIS, JOB_QUEUES],
 })
 export class QueuesModule implements OnModuleInit, OnApplicationShutdown {
   constructor(

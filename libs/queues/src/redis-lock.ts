@@ -4,12 +4,23 @@ import type { Redis } from 'ioredis';
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 
+/** A per-target mutual exclusion, as its users see it (Redis in the services, a Map in unit tests). */
+export interface Lock {
+  /** Takes the lock for `owner`; returns the owner holding it (`owner` itself when taken or already held). */
+  acquire(targetId: string, owner: string): Promise<string>;
+  /** False when `owner` no longer holds it. */
+  extend(targetId: string, owner: string): Promise<boolean>;
+  /** Releasing a lock `owner` does not hold is a no-op. */
+  release(targetId: string, owner: string): Promise<void>;
+  holder(targetId: string): Promise<string | null>;
+}
+
 /**
  * A per-target mutual exclusion across replicas: `<key root>:lock:<purpose>:<targetId>` (`tidemark:lock:…` without
  * TIDEMARK_NAMESPACE) holds the owner's id (SET NX PX). Only the owner extends or releases it; the TTL frees a
  * target whose owner died holding it.
  */
-export class RedisLock {
+export class RedisLock implements Lock {
   constructor(
     private readonly redis: Redis,
     readonly purpose: string,

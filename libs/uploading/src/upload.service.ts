@@ -1,6 +1,5 @@
-import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Catalog } from '@tidemark/catalog';
+import { ManifestStore } from '@tidemark/catalog';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import {
   artifactBlobName,
@@ -14,9 +13,17 @@ import {
 import { TidemarkMetrics, TOOL_VERSION } from '@tidemark/observability';
 import { Pipeline } from '@tidemark/pipeline';
 import { policyOf, targetById } from '@tidemark/policy';
-import { partJobId, PermanentJobError, type UploadCommitJob, type UploadPartJob } from '@tidemark/queues';
+import {
+  JOB_QUEUES,
+  JOBS,
+  LIVE_JOB_STATES,
+  partJobId,
+  PermanentJobError,
+  type JobQueues,
+  type UploadCommitJob,
+  type UploadPartJob,
+} from '@tidemark/queues';
 import { BLOB_STORE, LOCAL_TIER, LocalTier, StorageError, type BlobStore } from '@tidemark/storage';
-import type { Queue } from 'bullmq';
 import { open } from 'node:fs/promises';
 
 export type CommitOutcome =
@@ -38,14 +45,14 @@ export class UploadService {
     @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     @Inject(LOCAL_TIER) private readonly local: LocalTier,
-    @InjectQueue('upload') private readonly uploadQueue: Queue,
-    private readonly catalog: Catalog,
+    @Inject(JOB_QUEUES) private readonly queues: JobQueues,
+    private readonly manifests: ManifestStore,
     private readonly pipeline: Pipeline,
     private readonly metrics: TidemarkMetrics,
   ) {}
 
   async stagePart(job: UploadPartJob): Promise<'staged' | 'obsolete'> {
-    const manifest = await this.local.readManifest(job.targetId, job.backupId);
+    const manifest = await this.manifests.readLocal(job.targetId, job.backupId);
     // A newer dump run replaced this one's parts (or the backup is gone): nothing to upload.
     if (!manifest || manifest.artifact.dumpAttempt !== job.dumpAttempt || manifest.status === 'failed')
       return 'obsolete';
@@ -62,13 +69,13 @@ export class UploadService {
 
   async commit(job: UploadCommitJob): Promise<CommitOutcome> {
     const started = Date.now();
-    const remote = await this.catalog.find(job.backupId, job.targetId);
+    const remote = await this.manifests.find(job.backupId, job.targetId);
     if (remote && remote.manifest.status !== 'dumped') {
       // Committed before (a retry after a crash between commit and the next step): carry on from there.
-      await this.pipeline.uploaded(remote.manifest, this.restoreTest(job.targetId), 0);
+      await this.pipeline.uploaded(remote.manifest, this.restoreTest(job.targetId), null);
       return { status: 'committed', manifest: remote.manifest };
     }
-    const manifest = await this.local.readManifest(job.targetId, job.backupId);
+    const manifest = await this.manifests.readLocal(job.targetId, job.backupId);
     if (!manifest)
       throw new PermanentJobError(
         'local-missing',
@@ -132,11 +139,12 @@ export class UploadService {
       { container: this.store.container, blobName, etag, tier, tierSince: committedAt.toISOString() },
       new Date(),
     );
-    await this.saveRemoteManifest(uploaded, remote?.etag ?? null);
-    await this.local.writeManifest(uploaded);
+    // A copy another replica wrote meanwhile wins unless it is still before the upload.
+    await this.manifests.transition(job.targetId, job.backupId, (current) =>
+      current === null || current.status === 'dumped' ? uploaded : current,
+    );
+    await this.manifests.transitionLocal(job.targetId, job.backupId, () => uploaded);
     const durationMs = Date.now() - started;
-    this.metrics.backupDuration.observe({ target: job.targetId, stage: 'upload' }, durationMs / 1000);
-    this.metrics.backupsTotal.inc({ target: job.targetId, stage: 'upload', result: 'success' });
     this.logger.log(
       { targetId: job.targetId, backupId: job.backupId, blobName, tier, durationMs },
       'blob committed',
@@ -147,19 +155,6 @@ export class UploadService {
 
   private restoreTest(targetId: string): boolean {
     return policyOf(this.config, targetById(this.config, targetId)).verify.restoreTest;
-  }
-
-  private async saveRemoteManifest(manifest: Manifest, etag: string | null): Promise<void> {
-    try {
-      await this.catalog.save(manifest, etag);
-    } catch (error) {
-      if (!(error instanceof StorageError && (error.code === 'exists' || error.code === 'precondition')))
-        throw error;
-      const current = await this.catalog.find(manifest.backupId, manifest.target.id);
-      if (current?.manifest.status === 'dumped' || current?.manifest.status === 'dumping') {
-        await this.catalog.save(manifest, current.etag);
-      }
-    }
   }
 
   /** Parts with any block not staged yet (a zero-byte part has no blocks and is never missing). */
@@ -173,10 +168,8 @@ export class UploadService {
   private async pendingPartJobs(backupId: string, parts: Part[]): Promise<number[]> {
     const pending: number[] = [];
     for (const part of parts) {
-      const job = await this.uploadQueue.getJob(partJobId(backupId, part.index));
-      const state = job ? await job.getState() : 'unknown';
-      if (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized')
-        pending.push(part.index);
+      const state = await this.queues.state(JOBS.uploadPart.queue, partJobId(backupId, part.index));
+      if (LIVE_JOB_STATES.has(state)) pending.push(part.index);
     }
     return pending;
   }

@@ -1,10 +1,10 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { createDecompressor, hashWhileFeeding } from '@tidemark/artifact';
-import { Catalog, chainOf, readChain } from '@tidemark/catalog';
+import { Catalog, chainOf, ManifestStore, readChain } from '@tidemark/catalog';
 import { resolveTarget, TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
-import { errorData, EventPublisher } from '@tidemark/events';
-import { markVerification, verificationPassed, type Manifest, type Verification } from '@tidemark/manifest';
-import { TidemarkMetrics } from '@tidemark/observability';
+import { errorData } from '@tidemark/events';
+import { markVerification, type Manifest, type Verification } from '@tidemark/manifest';
+import { Pipeline } from '@tidemark/pipeline';
 import { PermanentJobError, type VerifyJob } from '@tidemark/queues';
 import { createSource, runMemberTarget, SourceError, type Scratch, type Source } from '@tidemark/sources';
 import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
@@ -21,21 +21,19 @@ import { scratchName, ScratchLeases } from './scratch-leases';
  */
 @Injectable()
 export class VerifyService {
-  private readonly logger = new Logger(VerifyService.name);
-
   constructor(
     @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     private readonly catalog: Catalog,
-    private readonly events: EventPublisher,
-    private readonly metrics: TidemarkMetrics,
+    private readonly manifests: ManifestStore,
+    private readonly pipeline: Pipeline,
     private readonly leases: ScratchLeases,
     private readonly scratch: ScratchCleaner,
   ) {}
 
   async run(job: VerifyJob, env: NodeJS.ProcessEnv = process.env): Promise<Manifest> {
     const started = Date.now();
-    const stored = await this.catalog.find(job.backupId, job.targetId);
+    const stored = await this.manifests.find(job.backupId, job.targetId);
     if (!stored)
       throw new PermanentJobError(
         'manifest-missing',
@@ -92,48 +90,16 @@ export class VerifyService {
     }
 
     const verification: Verification = { at: new Date().toISOString(), checksum, structure, restoreTest };
-    const ok = verificationPassed(verification);
-    const updated = await this.catalog.update(job.targetId, job.backupId, (current) =>
+    const updated = await this.manifests.update(job.targetId, job.backupId, (current) =>
       markVerification(current, verification),
     );
     await this.store.setTags(remote.blobName, { target: job.targetId, status: updated.status });
-
-    const durationMs = Date.now() - started;
-    this.metrics.backupDuration.observe({ target: job.targetId, stage: 'verify' }, durationMs / 1000);
-    this.metrics.backupsTotal.inc({
-      target: job.targetId,
-      stage: 'verify',
-      result: ok ? 'success' : 'corrupt',
+    await this.pipeline.verified(updated, {
+      verification,
+      durationMs: Date.now() - started,
+      bytes: read.bytes,
+      failedChecks: failedChecks(verification),
     });
-    const failedChecks = [
-      ...(checksum.ok ? [] : [`checksum: expected ${checksum.expected}, got ${checksum.actual}`]),
-      ...(structure.ok ? [] : [`structure: ${structure.detail ?? 'failed'}`]),
-      ...(restoreTest?.checks
-        .filter((c) => !c.ok)
-        .map(
-          (c) =>
-            `${c.name}: expected ${String(c.expected)}, got ${String(c.actual)}${c.detail ? ` (${c.detail})` : ''}`,
-        ) ?? []),
-    ];
-    const data = {
-      stage: 'verify',
-      sizes: { compressed: read.bytes },
-      durations: { verify: durationMs, ...(restoreTest ? { restoreTest: restoreTest.durationMs } : {}) },
-      checks: { checksum: checksum.ok, structure: structure.ok, restoreTest: restoreTest?.ok ?? null },
-    };
-    if (ok) {
-      this.logger.log({ targetId: job.targetId, backupId: job.backupId, durationMs }, 'backup verified');
-      await this.events.emit('tidemark.backup.verified', job.targetId, job.backupId, data);
-    } else {
-      this.logger.error(
-        { targetId: job.targetId, backupId: job.backupId, failedChecks },
-        'backup is corrupt',
-      );
-      await this.events.emit('tidemark.backup.corrupt', job.targetId, job.backupId, {
-        ...data,
-        error: { code: 'corrupt', message: failedChecks.join('; ').slice(0, 1000) },
-      });
-    }
     return updated;
   }
 
@@ -176,4 +142,18 @@ export class VerifyService {
       throw new PermanentJobError('config', errorData(error).message);
     }
   }
+}
+
+/** One line per check that failed, for the corrupt event and the log. */
+function failedChecks({ checksum, structure, restoreTest }: Verification): string[] {
+  return [
+    ...(checksum.ok ? [] : [`checksum: expected ${checksum.expected}, got ${checksum.actual}`]),
+    ...(structure && !structure.ok ? [`structure: ${structure.detail ?? 'failed'}`] : []),
+    ...(restoreTest?.checks
+      .filter((c) => !c.ok)
+      .map(
+        (c) =>
+          `${c.name}: expected ${String(c.expected)}, got ${String(c.actual)}${c.detail ? ` (${c.detail})` : ''}`,
+      ) ?? []),
+  ];
 }

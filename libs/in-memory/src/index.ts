@@ -1,0 +1,5 @@
+export { MemoryBlobStore, type BlobOperation } from './memory-blob-store';
+export { MemoryEventBus } from './memory-event-bus';
+export { MemoryLock } from './memory-lock';
+export { MemoryPendingFailures } from './memory-pending-failures';
+export { SyncJobQueues, type JobHandlers, type MemoryJob } from './sync-job-queues';
