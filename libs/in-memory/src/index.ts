@@ -3,3 +3,4 @@ export { MemoryEventBus } from './memory-event-bus';
 export { MemoryLock } from './memory-lock';
 export { MemoryPendingFailures } from './memory-pending-failures';
 export { SyncJobQueues, type JobHandlers, type MemoryJob } from './sync-job-queues';
+export { StageHarness } from './stage-harness';

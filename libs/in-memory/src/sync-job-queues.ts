@@ -91,7 +91,7 @@ export class SyncJobQueues implements JobQueues {
       try {
         job.result = await handler(job.data, job);
         // A handler may have put its job back (moved to delayed): leave that state alone.
-        if (job.state === 'active') job.state = 'completed';
+        if (isActive(job)) job.state = 'completed';
       } catch (error) {
         job.error = error;
         job.state = 'failed';
@@ -99,4 +99,9 @@ export class SyncJobQueues implements JobQueues {
       ran.push(job);
     }
   }
+}
+
+/** Read through a call: the handler may have changed the state that the narrowing above still thinks is `active`. */
+function isActive(job: MemoryJob): boolean {
+  return job.state === 'active';
 }

@@ -1,3 +1,4 @@
 export * from './verification.module';
 export * from './verify.service';
 export * from './scratch-leases';
+export * from './scratch-cleaner';
