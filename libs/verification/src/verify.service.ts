@@ -116,7 +116,7 @@ export class VerifyService {
         ) ?? []),
     ];
     const data = {
-      stage: 'verify',
+      stage: 'verify' as const,
       sizes: { compressed: read.bytes },
       durations: { verify: durationMs, ...(restoreTest ? { restoreTest: restoreTest.durationMs } : {}) },
       checks: { checksum: checksum.ok, structure: structure.ok, restoreTest: restoreTest?.ok ?? null },
