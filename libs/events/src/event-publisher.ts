@@ -28,12 +28,18 @@ export class EventPublisher {
     try {
       parseEventDetails(type, data);
     } catch (error) {
-      this.warn({ eventId: event.id, type, targetId, backupId, error: errorData(error) }, 'event data invalid');
+      this.warn(
+        { eventId: event.id, type, targetId, backupId, error: errorData(error) },
+        'event data invalid',
+      );
     }
     try {
       await this.bus.publish(event);
     } catch (error) {
-      this.warn({ eventId: event.id, type, targetId, backupId, error: errorData(error) }, 'event publish failed');
+      this.warn(
+        { eventId: event.id, type, targetId, backupId, error: errorData(error) },
+        'event publish failed',
+      );
     }
     // The data is T's: typed so by the caller, and checked above.
     return event as TypedEvent<T>;

@@ -77,7 +77,13 @@ const SAMPLES: { [T in EventType]: EventDetails<T>[] } = {
       blobName: `orders-db/${BACKUP}/orders-db.dump.zst`,
       tier: 'Cool',
     },
-    { stage: 'upload', sizes: { compressed: 0 }, durations: { upload: 1 }, blobName: undefined, tier: undefined },
+    {
+      stage: 'upload',
+      sizes: { compressed: 0 },
+      durations: { upload: 1 },
+      blobName: undefined,
+      tier: undefined,
+    },
   ],
   'tidemark.backup.verified': [
     verified,
@@ -243,13 +249,22 @@ describe('EVENTS: one contract per event type', () => {
       rejection('tidemark.backup.failed', { ...failed, error: { code: '', message: 'x' } }),
       /data: error\.code: /,
     );
-    assert.match(rejection('tidemark.backup.requested', { stage: 'dump', trigger: 'cron' }), /data: trigger: /);
+    assert.match(
+      rejection('tidemark.backup.requested', { stage: 'dump', trigger: 'cron' }),
+      /data: trigger: /,
+    );
     assert.match(rejection('tidemark.backup.dumped', { stage: 'upload' }), /data: stage: /);
     assert.match(
-      rejection('tidemark.schedule.restored', { ...SAMPLES['tidemark.schedule.restored'][0], nextRun: 'soon' }),
+      rejection('tidemark.schedule.restored', {
+        ...SAMPLES['tidemark.schedule.restored'][0],
+        nextRun: 'soon',
+      }),
       /data: nextRun: /,
     );
-    assert.match(rejection('tidemark.restore.completed', undefined), /^invalid tidemark\.restore\.completed data: /);
+    assert.match(
+      rejection('tidemark.restore.completed', undefined),
+      /^invalid tidemark\.restore\.completed data: /,
+    );
   });
 
   test('isEvent narrows the data; eventData gives it or undefined', () => {
@@ -265,7 +280,10 @@ describe('EVENTS: one contract per event type', () => {
 
   test('a reader accepts fields it does not know (a newer writer) but not data that breaks the type', () => {
     const event = wire('tidemark.backup.failed', { stage: 'dump', attempts: 1, error });
-    assert.equal(isEvent({ ...event, data: { ...event.data, addedLater: true } }, 'tidemark.backup.failed'), true);
+    assert.equal(
+      isEvent({ ...event, data: { ...event.data, addedLater: true } }, 'tidemark.backup.failed'),
+      true,
+    );
     const envelopeOnly = createEvent({ type: 'tidemark.backup.failed', source: 'test', targetId: 't' });
     assert.equal(isEvent(envelopeOnly, 'tidemark.backup.failed'), false);
     assert.equal(eventData(envelopeOnly, 'tidemark.backup.failed'), undefined);

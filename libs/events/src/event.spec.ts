@@ -124,7 +124,9 @@ describe('eventSchema', () => {
 
   test('keeps extra data fields', () => {
     const event = createEvent({ type: 'tidemark.retention.applied', source: 'retention', targetId: 't' });
-    const parsed = eventSchema.parse(JSON.parse(JSON.stringify({ ...event, data: { ...event.data, extra: 3 } })));
+    const parsed = eventSchema.parse(
+      JSON.parse(JSON.stringify({ ...event, data: { ...event.data, extra: 3 } })),
+    );
     assert.equal(parsed.data['extra'], 3);
   });
 });
