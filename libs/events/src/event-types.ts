@@ -168,7 +168,6 @@ export type EventDetails<T extends EventType = EventType> = z.input<(typeof EVEN
 export type EventData<T extends EventType = EventType> = EventIds & z.output<(typeof EVENTS)[T]['data']>;
 
 // A type, not an interface: an event's data must stay assignable to CommonEventData's index signature.
-// eslint-disable-next-line @typescript-eslint/consistent-type-definitions
 export type EventIds = { targetId: string; backupId?: string };
 
 export function isEventType(value: string): value is EventType {
