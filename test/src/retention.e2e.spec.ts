@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { RedisStreamEventBus, type TidemarkEvent } from '@tidemark/events';
+import { isEvent, RedisStreamEventBus } from '@tidemark/events';
 import { uniqueName, waitFor } from '@tidemark/testing';
 import { createSeededDatabase, dropDatabase } from './support/database';
 import { TestStack } from './support/stack';
@@ -46,12 +46,12 @@ describe('retention end to end: driven by backup.verified, planned and pinned fr
       async () =>
         (await bus.history({ targetId: 'ret-db' }))
           .map((e) => e.event)
-          .find((e: TidemarkEvent) => e.type === 'tidemark.retention.applied'),
+          .find((e) => isEvent(e, 'tidemark.retention.applied')),
       { timeoutMs: 60_000, intervalMs: 250, what: 'tidemark.retention.applied for ret-db' },
     );
     assert.equal(applied.source, '/tidemark/retention');
     assert.equal(applied.subject, 'ret-db');
-    assert.deepEqual(applied.data['counts'], {
+    assert.deepEqual(applied.data.counts, {
       kept: 1,
       deleted: 0,
       resumed: 0,

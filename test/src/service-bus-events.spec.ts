@@ -227,7 +227,10 @@ describe('ServiceBusEventBus and the outbox, with @azure/service-bus against the
       for (let i = 0; i < count; i += 1) {
         const targetId = targets[i % targets.length]!;
         const publisher = publishers[i % publishers.length]!;
-        emitted.push(await publisher.emit('tidemark.backup.requested', targetId, `b${emitted.length}`));
+        const requested = { stage: 'dump', trigger: 'manual' } as const;
+        emitted.push(
+          await publisher.emit('tidemark.backup.requested', targetId, `b${emitted.length}`, requested),
+        );
       }
     };
 

@@ -1,4 +1,4 @@
-import { redisKey, type TidemarkEvent } from '@tidemark/events';
+import { eventData, redisKey, type TidemarkEvent } from '@tidemark/events';
 import type { CliContext } from './context';
 
 const FINAL = new Set(['tidemark.backup.verified', 'tidemark.backup.corrupt', 'tidemark.backup.failed']);
@@ -65,7 +65,7 @@ export async function waitForRun(
         if (event.type === 'tidemark.backup.failed') return { runFailure: event, members: finals };
         continue;
       }
-      const run = event.data['run'] as { id?: string; members?: string[] } | undefined;
+      const run = eventData(event, 'tidemark.backup.dumped')?.run;
       if (members === null && run?.id === runId && Array.isArray(run.members)) members = run.members;
       // Finals of unknown backups are kept too: a member may fail before any member's dumped event names it.
       if (FINAL.has(event.type)) finals.set(backupId, event);

@@ -27,20 +27,22 @@ class RecordingBus implements EventBus {
   }
 }
 
+const requested = { stage: 'dump', trigger: 'manual' } as const;
+
 describe('EventPublisher', () => {
   test('publishes a valid event from its service', async () => {
     const bus = new RecordingBus();
     const publisher = new EventPublisher(bus, 'uploader');
     const event = await publisher.emit('tidemark.backup.uploaded', 'orders-db', '20261121T020000Z-k3f9xq', {
       stage: 'upload',
-      sizes: { stored: 1024 },
+      sizes: { compressed: 1024 },
       durations: { upload: 1500 },
     });
     assert.deepEqual(bus.published, [event]);
     assert.ok(eventSchema.safeParse(event).success);
     assert.equal(event.source, '/tidemark/uploader');
     assert.equal(event.severity, 'info');
-    assert.deepEqual(event.data.sizes, { stored: 1024 });
+    assert.deepEqual(event.data.sizes, { compressed: 1024 });
   });
 
   test('never throws when the bus fails: it warns without secrets and returns the event', async () => {
@@ -51,7 +53,7 @@ describe('EventPublisher', () => {
       'tidemark.backup.failed',
       'orders-db',
       undefined,
-      undefined,
+      { stage: 'dump', attempts: 1, error: { code: 'source-unreachable', message: 'connect failed' } },
       'critical',
     );
     assert.equal(event.type, 'tidemark.backup.failed');
@@ -69,13 +71,40 @@ describe('EventPublisher', () => {
 
   test('never throws even without a logger or with a logger that throws', async () => {
     const bus = new RecordingBus(new Error('down'));
-    await new EventPublisher(bus, 'dumper').emit('tidemark.backup.requested', 't', undefined);
+    await new EventPublisher(bus, 'dumper').emit('tidemark.backup.requested', 't', undefined, requested);
     const throwing = new EventPublisher(bus, 'dumper', {
       warn: () => {
         throw new Error('logger broken');
       },
     });
-    const event = await throwing.emit('tidemark.backup.requested', 't', 'b');
+    const event = await throwing.emit('tidemark.backup.requested', 't', 'b', requested);
     assert.equal(event.subject, 't/b');
+  });
+
+  test('data that does not match its type (cast around the types) is logged, naming the field, and published', async () => {
+    const warnings: { obj: object; msg: string }[] = [];
+    const bus = new RecordingBus();
+    const publisher = new EventPublisher(bus, 'dumper', { warn: (obj, msg) => warnings.push({ obj, msg }) });
+    const wrong = { stage: 'dump', trigger: 'manual', triger: 'manual' } as unknown as typeof requested;
+    const event = await publisher.emit('tidemark.backup.requested', 't', 'b', wrong);
+    assert.deepEqual(bus.published, [event], 'published all the same');
+    assert.deepEqual(
+      warnings.map((w) => w.msg),
+      ['event data invalid'],
+    );
+    assert.match(JSON.stringify(warnings[0]?.obj), /invalid tidemark\.backup\.requested data: .*triger/);
+  });
+
+  test('the compiler refuses a wrong field, a wrong type or a missing field', async () => {
+    const publisher = new EventPublisher(new RecordingBus(), 'dumper');
+    const error = { code: 'x', message: 'y' };
+    // @ts-expect-error attempts is a number
+    await publisher.emit('tidemark.backup.failed', 't', 'b', { stage: 'dump', attempts: '1', error });
+    // @ts-expect-error no such field on backup.failed
+    await publisher.emit('tidemark.backup.failed', 't', 'b', { stage: 'dump', attempts: 1, error, size: 1 });
+    // @ts-expect-error error is required on backup.failed
+    await publisher.emit('tidemark.backup.failed', 't', 'b', { stage: 'dump', attempts: 1 });
+    // @ts-expect-error a verified event carries its checks, not an error alone
+    await publisher.emit('tidemark.backup.verified', 't', 'b', { stage: 'verify', error });
   });
 });

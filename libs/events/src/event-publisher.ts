@@ -1,6 +1,6 @@
-import { createEvent, type EventDetails, type TidemarkEvent } from './event';
+import { createEvent, type TypedEvent } from './event';
 import type { EventBus } from './event-bus';
-import type { EventType, Severity } from './event-types';
+import { parseEventDetails, type EventDetails, type EventType, type Severity } from './event-types';
 import { errorData } from './redact';
 import type { WarnLogger } from './redis-stream-event-bus';
 
@@ -12,27 +12,44 @@ export class EventPublisher {
     private readonly logger?: WarnLogger,
   ) {}
 
-  /** Never throws: publishing must never fail a backup, so a failure is logged and the event returned anyway. */
-  async emit(
-    type: EventType,
+  /**
+   * Publishes an event of `type` with exactly its data (EVENTS in event-types.ts; the compiler checks the fields).
+   * Never throws: publishing must never fail a backup, so a failure is logged and the event returned anyway. Data
+   * that does not match its schema (a caller that cast around the types) is logged and published all the same.
+   */
+  async emit<T extends EventType>(
+    type: T,
     targetId: string,
     backupId: string | undefined,
-    data?: EventDetails,
+    data: EventDetails<T>,
     severity?: Severity,
-  ): Promise<TidemarkEvent> {
+  ): Promise<TypedEvent<T>> {
     const event = createEvent({ type, source: this.source, targetId, backupId, data, severity });
+    try {
+      parseEventDetails(type, data);
+    } catch (error) {
+      this.warn(
+        { eventId: event.id, type, targetId, backupId, error: errorData(error) },
+        'event data invalid',
+      );
+    }
     try {
       await this.bus.publish(event);
     } catch (error) {
-      try {
-        this.logger?.warn(
-          { eventId: event.id, type, targetId, backupId, error: errorData(error) },
-          'event publish failed',
-        );
-      } catch {
-        // A broken logger must not turn into a failed backup either.
-      }
+      this.warn(
+        { eventId: event.id, type, targetId, backupId, error: errorData(error) },
+        'event publish failed',
+      );
     }
-    return event;
+    // The data is T's: typed so by the caller, and checked above.
+    return event as TypedEvent<T>;
+  }
+
+  private warn(obj: object, msg: string): void {
+    try {
+      this.logger?.warn(obj, msg);
+    } catch {
+      // A broken logger must not turn into a failed backup either.
+    }
   }
 }

@@ -1,40 +1,201 @@
-/** The event types of DESIGN §6; the order is the order of a backup's life, then the others. */
-export const EVENT_TYPES = [
-  'tidemark.backup.requested',
-  'tidemark.backup.dumped',
-  'tidemark.backup.uploaded',
-  'tidemark.backup.verified',
-  'tidemark.backup.failed',
-  'tidemark.backup.corrupt',
-  'tidemark.backup.overdue',
-  'tidemark.retention.applied',
-  'tidemark.restore.completed',
-  'tidemark.restore.failed',
-  'tidemark.storage.low_disk',
-  'tidemark.schedule.restored',
-] as const;
-
-export type EventType = (typeof EVENT_TYPES)[number];
+import { ACCESS_TIERS, chainSchema, runSchema, STAGES, TRIGGERS } from '@tidemark/manifest';
+import { z } from 'zod';
 
 export const SEVERITIES = ['info', 'warning', 'error', 'critical'] as const;
 
 export type Severity = (typeof SEVERITIES)[number];
 
-export const DEFAULT_SEVERITY: Readonly<Record<EventType, Severity>> = {
-  'tidemark.backup.requested': 'info',
-  'tidemark.backup.dumped': 'info',
-  'tidemark.backup.uploaded': 'info',
-  'tidemark.backup.verified': 'info',
-  'tidemark.backup.failed': 'error',
-  'tidemark.backup.corrupt': 'critical',
-  'tidemark.backup.overdue': 'warning',
-  'tidemark.retention.applied': 'info',
-  'tidemark.restore.completed': 'info',
-  'tidemark.restore.failed': 'error',
-  'tidemark.storage.low_disk': 'warning',
-  'tidemark.schedule.restored': 'warning',
+const bytes = z.number().nonnegative();
+const milliseconds = z.number().nonnegative();
+const count = z.number().int().nonnegative();
+const isoTime = z.iso.datetime({ offset: true });
+/** On failure: a code and a one-line message with no secret in it (createEvent redacts it once more). */
+const failure = z.object({ code: z.string().min(1), message: z.string() });
+const tier = z.enum(ACCESS_TIERS);
+const verifyDetails = {
+  stage: z.literal('verify'),
+  sizes: z.object({ compressed: bytes }),
+  durations: z.object({ verify: milliseconds, restoreTest: milliseconds.optional() }),
+  checks: z.object({ checksum: z.boolean(), structure: z.boolean(), restoreTest: z.boolean().nullable() }),
 };
+const overdueLevel = z.enum(['ok', 'warning', 'critical']);
+
+interface EventSpec {
+  readonly severity: Severity;
+  readonly data: z.ZodObject;
+}
+
+/**
+ * The wire format of every event, as `JOBS` is of every command: each type's default severity and the schema of
+ * what its `data` carries besides `targetId` and `backupId` (DESIGN §6, the README's events section). Adding an
+ * event type is one entry here; `EventPublisher.emit` then takes exactly that data, checked by the compiler.
+ *
+ * A schema is strict at the top (a misspelt field is an error naming it) but its nested objects are not, and
+ * readers use {@link readSchema}, which accepts fields added later: a consumer of this version keeps reading the
+ * events of the next.
+ *
+ * In the order of a backup's life, then the others.
+ */
+export const EVENTS = {
+  'tidemark.backup.requested': {
+    severity: 'info',
+    data: z.strictObject({ stage: z.literal('dump'), trigger: z.enum(TRIGGERS) }),
+  },
+  'tidemark.backup.dumped': {
+    severity: 'info',
+    data: z.strictObject({
+      stage: z.literal('dump'),
+      sizes: z.object({ raw: bytes, compressed: bytes }),
+      durations: z.object({ dump: milliseconds }),
+      parts: count,
+      tables: count,
+      /** Directory-like kinds: how many files the dump holds. */
+      files: count.optional(),
+      chain: chainSchema.optional(),
+      /** A member of a server run names the run and its database, so a waiter learns every member. */
+      run: runSchema.optional(),
+      database: z.string().optional(),
+    }),
+  },
+  'tidemark.backup.uploaded': {
+    severity: 'info',
+    data: z.strictObject({
+      stage: z.literal('upload'),
+      sizes: z.object({ compressed: bytes }),
+      durations: z.object({ upload: milliseconds }),
+      blobName: z.string().optional(),
+      tier: tier.nullable().optional(),
+    }),
+  },
+  'tidemark.backup.verified': { severity: 'info', data: z.strictObject(verifyDetails) },
+  'tidemark.backup.failed': {
+    severity: 'error',
+    data: z.strictObject({ stage: z.enum(STAGES), attempts: count, error: failure }),
+  },
+  'tidemark.backup.corrupt': {
+    severity: 'critical',
+    data: z.strictObject({ ...verifyDetails, error: failure }),
+  },
+  /** Also the recovery (`recovered: true`, severity info); the publisher sets warning or critical by level. */
+  'tidemark.backup.overdue': {
+    severity: 'warning',
+    data: z.strictObject({
+      rpoHours: z.number().positive(),
+      ageSeconds: z.number().nonnegative().nullable(),
+      lastVerifiedBackupId: z.string().nullable(),
+      reason: z.enum(['rpo-exceeded', 'missed-schedule']),
+      level: overdueLevel,
+      previousLevel: overdueLevel,
+      missedRunAt: isoTime.optional(),
+      recovered: z.boolean().optional(),
+    }),
+  },
+  'tidemark.retention.applied': {
+    severity: 'info',
+    data: z.strictObject({
+      stage: z.literal('retention'),
+      counts: z.object({
+        kept: count,
+        deleted: count,
+        resumed: count,
+        tiered: count,
+        localRemoved: count,
+        localKept: count,
+        unreadable: count,
+        failed: count,
+      }),
+      sizes: z.object({ freed: bytes }),
+      bytesFreed: bytes,
+      bytesPerTier: z.record(tier, bytes),
+      deleted: z.array(z.string()),
+      tiered: z.array(z.object({ backupId: z.string(), from: tier, to: tier })),
+      unreadable: z.array(z.string()).optional(),
+      localKept: z.array(z.object({ backupId: z.string(), reason: z.string() })).optional(),
+      failures: z.array(z.object({ backupId: z.string(), step: z.string(), message: z.string() })).optional(),
+    }),
+  },
+  'tidemark.restore.completed': {
+    severity: 'info',
+    data: z.strictObject({
+      stage: z.literal('restore'),
+      destination: z.string(),
+      sizes: z.object({ compressed: bytes }),
+      durations: z.object({ restore: milliseconds }),
+    }),
+  },
+  'tidemark.restore.failed': {
+    severity: 'error',
+    data: z.strictObject({
+      stage: z.literal('restore'),
+      durations: z.object({ restore: milliseconds }).optional(),
+      error: failure,
+    }),
+  },
+  'tidemark.storage.low_disk': {
+    severity: 'warning',
+    data: z.strictObject({
+      stage: z.literal('dump'),
+      sizes: z.object({ free: bytes, needed: bytes, reserve: bytes }),
+      path: z.string(),
+    }),
+  },
+  'tidemark.schedule.restored': {
+    severity: 'warning',
+    data: z.strictObject({
+      reason: z.enum(['missing', 'stalled']),
+      schedule: z.string(),
+      timezone: z.string(),
+      /** At most 50: the tick times due since the scheduler was last seen in place. */
+      missedTicks: z.array(isoTime),
+      missedTickCount: count,
+      nextRun: isoTime,
+    }),
+  },
+} as const satisfies Record<string, EventSpec>;
+
+export type EventType = keyof typeof EVENTS;
+
+export const EVENT_TYPES = Object.keys(EVENTS) as readonly EventType[];
+
+export const DEFAULT_SEVERITY: Readonly<Record<EventType, Severity>> = Object.fromEntries(
+  EVENT_TYPES.map((type) => [type, EVENTS[type].severity]),
+) as Record<EventType, Severity>;
+
+/** What a service puts into an event of type T besides the target and backup: what `emit` takes. */
+export type EventDetails<T extends EventType = EventType> = z.input<(typeof EVENTS)[T]['data']>;
+
+/** The `data` of an event of type T as it travels: the target, the backup if any, and the details. */
+export type EventData<T extends EventType = EventType> = EventIds & z.output<(typeof EVENTS)[T]['data']>;
+
+// A type, not an interface: an event's data must stay assignable to CommonEventData's index signature.
+export type EventIds = { targetId: string; backupId?: string };
 
 export function isEventType(value: string): value is EventType {
-  return (EVENT_TYPES as readonly string[]).includes(value);
+  return Object.hasOwn(EVENTS, value);
+}
+
+/** A payload that does not match its event type's schema. */
+export class InvalidEventError extends Error {
+  override readonly name = 'InvalidEventError';
+  readonly code = 'invalid-event';
+}
+
+/** Validates the details of an event of `type`; the error names the field and what is wrong with it. */
+export function parseEventDetails<T extends EventType>(type: T, details: unknown): EventDetails<T> {
+  const result = EVENTS[type].data.safeParse(details);
+  if (result.success) return details as EventDetails<T>;
+  const issue = result.error.issues[0];
+  const path = issue?.path.join('.') ?? '';
+  throw new InvalidEventError(
+    `invalid ${type} data: ${path ? `${path}: ` : ''}${issue?.message ?? 'malformed'}`,
+  );
+}
+
+const READ_SCHEMAS: ReadonlyMap<EventType, z.ZodObject> = new Map(
+  EVENT_TYPES.map((type) => [type, EVENTS[type].data.loose()]),
+);
+
+/** The schema a reader checks an event's `data` against: its type's, accepting fields it does not know. */
+export function readSchema(type: EventType): z.ZodObject {
+  return READ_SCHEMAS.get(type) ?? EVENTS[type].data.loose();
 }

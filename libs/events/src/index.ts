@@ -1,20 +1,30 @@
 export {
+  EVENTS,
   EVENT_TYPES,
   SEVERITIES,
   DEFAULT_SEVERITY,
+  InvalidEventError,
   isEventType,
+  parseEventDetails,
+  readSchema,
+  type EventData,
+  type EventDetails,
+  type EventIds,
   type EventType,
   type Severity,
 } from './event-types';
 export {
   createEvent,
+  eventData,
   eventSchema,
   eventDataSchema,
   eventSource,
+  isEvent,
+  type CommonEventData,
+  type CommonEventDetails,
   type CreateEventInput,
-  type EventData,
-  type EventDetails,
   type TidemarkEvent,
+  type TypedEvent,
 } from './event';
 export { redact, errorData } from './redact';
 export type { EventBus, EventHandler, FollowOptions, HistoryOptions, StoredEvent } from './event-bus';

@@ -77,6 +77,11 @@ export interface JobSpec<T> {
    * retry budget lasts for an `unavailable` one. Without it BullMQ's plain exponential backoff applies.
    */
   readonly transientAttempts?: number;
+  /**
+   * Jobs with the same deduplication id coalesce: while one waits, another add is dropped into it; while one runs,
+   * the last add is kept and queued once it finishes (BullMQ's `keepLastIfActive`). At most one runs and one waits.
+   */
+  readonly deduplicationId?: (data: T) => string;
 }
 
 /** Base retry delay; tests shorten it with TIDEMARK_RETRY_DELAY_MS so failure paths finish quickly. */
@@ -203,6 +208,16 @@ export const JOBS = {
     jobId: (d: RetentionJob) => `retention-${d.targetId ?? 'all'}-${new Date().toISOString().slice(0, 10)}`,
     options: { attempts: 3, ...keep },
   } satisfies JobSpec<RetentionJob>,
+  // Queued by every backup.verified: a burst for one target is one job, and a backup verified while that target's
+  // job runs (which may have listed the catalog before it) gets one more run after it.
+  retentionOnVerified: {
+    queue: 'retention',
+    name: 'retention',
+    schema: retentionJobSchema,
+    jobId: (d: RetentionJob) => `retention-verified-${d.targetId ?? 'all'}-${Date.now()}`,
+    deduplicationId: (d: RetentionJob) => `retention-verified-${d.targetId ?? 'all'}`,
+    options: { attempts: 3, ...keep },
+  } satisfies JobSpec<RetentionJob>,
 } as const;
 
 /** What the retry rules need to know of a stage's job. */
@@ -233,6 +248,9 @@ export function jobOptions<T>(spec: JobSpec<T>, data: T, env: NodeJS.ProcessEnv 
   return {
     ...spec.options,
     jobId: spec.jobId(data),
+    ...(spec.deduplicationId && {
+      deduplication: { id: spec.deduplicationId(data), keepLastIfActive: true },
+    }),
     backoff:
       spec.transientAttempts === undefined
         ? { type: 'exponential', delay: retryDelayMs(env) }

@@ -4,6 +4,7 @@ import { UnrecoverableError } from 'bullmq';
 import {
   backoffDelay,
   isUnavailable,
+  jobOptions,
   JOBS,
   retryDelay,
   retryPolicy,
@@ -82,6 +83,18 @@ describe('stage retry policy', () => {
     assert.ok(!isFinalFailure({ ...tick, attemptsMade: 2 }, unavailable));
     assert.ok(isFinalFailure({ ...tick, attemptsMade: 3 }, unavailable));
     assert.equal(finalFailureOf({ ...tick, attemptsMade: 3 }, unavailable), null, 'no backup named');
+  });
+});
+
+describe('jobOptions', () => {
+  test('the retention job of a verified backup is deduplicated per target, keeping the last while one runs', () => {
+    const options = jobOptions(JOBS.retentionOnVerified, { v: 1, targetId: 'orders-db' }, {});
+    assert.deepEqual(options.deduplication, { id: 'retention-verified-orders-db', keepLastIfActive: true });
+    assert.match(options.jobId ?? '', /^retention-verified-orders-db-\d+$/);
+    assert.equal(options.attempts, 3);
+    assert.deepEqual(options.backoff, { type: 'exponential', delay: 5000 });
+    for (const spec of Object.values(JOBS).filter((s) => s !== JOBS.retentionOnVerified))
+      assert.equal('deduplicationId' in spec, false, `${spec.queue}/${spec.name} is not deduplicated`);
   });
 });
 

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Logger } from '@nestjs/common';
 import { createEvent, type EventBus } from '@tidemark/events';
-import { QUEUE_PREFIX, RedisLock } from '@tidemark/queues';
+import type { TidemarkConfig } from '@tidemark/policy';
+import { JOBS, parseJob, QUEUE_PREFIX, RedisLock } from '@tidemark/queues';
 import { uniqueName, waitFor } from '@tidemark/testing';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -46,7 +47,11 @@ describe('a retention trigger that meets a held lock is retried later through th
     queue = new Queue(uniqueName('retention'), { connection: { url: REDIS_URL }, prefix: QUEUE_PREFIX });
     lock = new RedisLock(redis, `${RETENTION_LOCK_PURPOSE}-${uniqueName('t')}`, 60_000);
     retry = new RetentionRetry(lockingService(lock, runs), queue, 200);
-    triggers = new RetentionTriggers(retry, {} as EventBus, queue);
+    const config = {
+      targets: [{ id: 'orders-db', policy: 'p' }],
+      policies: { p: {} },
+    } as unknown as TidemarkConfig;
+    triggers = new RetentionTriggers(config, {} as EventBus, queue);
   });
 
   after(async () => {
@@ -56,10 +61,15 @@ describe('a retention trigger that meets a held lock is retried later through th
     await redis.quit();
   });
 
-  test('backup.verified while another run holds the target queues one delayed retry job; triggers coalesce', async () => {
+  test('backup.verified while another run holds the target: its job queues one delayed retry job; triggers coalesce', async () => {
     await lock.acquire('orders-db', 'another-run');
     await triggers.onEvent(verified);
     await triggers.onEvent(verified);
+    const [job, ...more] = await queue.getJobs(['waiting']);
+    assert.ok(job);
+    assert.deepEqual(more, [], 'one job for the burst');
+    await retry.run(job.id, parseJob(JOBS.retention, job.data));
+    await job.remove();
     assert.deepEqual(runs, [], 'nothing ran while the lock was held');
     const delayed = await queue.getJobs(['delayed']);
     assert.deepEqual(

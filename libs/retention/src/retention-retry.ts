@@ -45,13 +45,6 @@ export class RetentionRetry {
     this.delayMs = delayMs ?? retentionRetryDelayMs();
   }
 
-  /** Applies one target; a held lock becomes a delayed retry job. */
-  async apply(targetId: string): Promise<RetentionReport> {
-    const report = await this.retention.apply(targetId);
-    if (report.skipped) await this.later(targetId);
-    return report;
-  }
-
   /** Runs a retention job: the daily sweep (every target) or one target. */
   async run(jobId: string | undefined, job: RetentionJob): Promise<RetentionReport[]> {
     if (!job.targetId) {

@@ -7,11 +7,11 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { ConfigError } from '@tidemark/policy';
+import { TIDEMARK_CONFIG } from '@tidemark/config';
+import { ConfigError, policyOf, targetById, type TidemarkConfig } from '@tidemark/policy';
 import { EVENT_BUS, errorData, type EventBus, type TidemarkEvent } from '@tidemark/events';
-import { JOBS, type RetentionJob } from '@tidemark/queues';
+import { JOBS, jobOptions, type RetentionJob } from '@tidemark/queues';
 import type { Queue } from 'bullmq';
-import { RetentionRetry } from './retention-retry';
 
 /** The daily sweep: one BullMQ job scheduler shared by every replica (upserting it is idempotent). */
 export const RETENTION_SCHEDULER_ID = 'retention:daily';
@@ -21,7 +21,8 @@ export const RETENTION_CONSUMER_GROUP = 'retention';
 
 /**
  * What sets retention going: every `backup.verified` event (a new verified backup may let older ones go) and a
- * daily sweep of all targets. The sweep runs as a job on the `retention` queue; the events are consumed here.
+ * daily sweep of all targets. Both are jobs on the `retention` queue, so every run enters through it (and meets a
+ * held lock the same way, RetentionRetry): the sweep a job scheduler's, each event a job for its target.
  */
 @Injectable()
 export class RetentionTriggers implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -30,7 +31,7 @@ export class RetentionTriggers implements OnApplicationBootstrap, BeforeApplicat
   private consuming: Promise<void> | undefined;
 
   constructor(
-    private readonly retention: RetentionRetry,
+    @Inject(TIDEMARK_CONFIG) private readonly config: TidemarkConfig,
     @Inject(EVENT_BUS) private readonly bus: EventBus,
     @InjectQueue('retention') private readonly queue: Queue,
   ) {}
@@ -58,14 +59,15 @@ export class RetentionTriggers implements OnApplicationBootstrap, BeforeApplicat
   }
 
   /**
-   * A failure is thrown so the event is redelivered; a target that left the config is not worth a retry; a target
-   * whose lock another run holds gets a delayed retry job (RetentionRetry).
+   * Queues the verified backup's target for retention (JOBS.retentionOnVerified): the job carries the target id
+   * only, and a burst of events for one target coalesces into one job. A target that left the config is not worth
+   * a job; a failure to queue is thrown so the event is redelivered.
    */
   async onEvent(event: TidemarkEvent): Promise<void> {
     if (event.type !== 'tidemark.backup.verified') return;
     const { targetId } = event.data;
     try {
-      await this.retention.apply(targetId);
+      policyOf(this.config, targetById(this.config, targetId));
     } catch (error) {
       if (error instanceof ConfigError) {
         this.logger.warn(
@@ -76,5 +78,15 @@ export class RetentionTriggers implements OnApplicationBootstrap, BeforeApplicat
       }
       throw error;
     }
+    const job: RetentionJob = { v: 1, targetId };
+    const queued = await this.queue.add(
+      JOBS.retentionOnVerified.name,
+      job,
+      jobOptions(JOBS.retentionOnVerified, job),
+    );
+    this.logger.log(
+      { targetId, backupId: event.data.backupId, job: queued.id },
+      'backup verified: retention queued',
+    );
   }
 }

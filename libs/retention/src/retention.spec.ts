@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Logger } from '@nestjs/common';
 import { Catalog } from '@tidemark/catalog';
-import { EventPublisher, RedisStreamEventBus, type TidemarkEvent } from '@tidemark/events';
+import { EventPublisher, isEvent, RedisStreamEventBus, type TypedEvent } from '@tidemark/events';
 import { manifestBlobName, type Manifest } from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
 import { validateConfig, type TidemarkConfig } from '@tidemark/policy';
@@ -172,10 +172,10 @@ describe('RetentionService (real Azurite and Redis)', () => {
     return { store, catalog, local, config, metrics, service };
   }
 
-  async function appliedEvents(targetId: string): Promise<TidemarkEvent[]> {
+  async function appliedEvents(targetId: string): Promise<TypedEvent<'tidemark.retention.applied'>[]> {
     return (await bus.history({ targetId, limit: 1000 }))
       .map((e) => e.event)
-      .filter((e) => e.type === 'tidemark.retention.applied');
+      .filter((e) => isEvent(e, 'tidemark.retention.applied'));
   }
 
   /** No artifact without its manifest, under a target. */
@@ -355,7 +355,7 @@ describe('RetentionService (real Azurite and Redis)', () => {
         assert.ok(event);
         assert.equal(more.length, 0);
         assert.equal(event.severity, 'info');
-        assert.deepEqual(event.data['counts'], {
+        assert.deepEqual(event.data.counts, {
           kept: expected.size,
           deleted: report.deleted.length,
           resumed: 0,
@@ -365,8 +365,8 @@ describe('RetentionService (real Azurite and Redis)', () => {
           unreadable: targetId === a ? 1 : 0,
           failed: 0,
         });
-        assert.equal(event.data['bytesFreed'], report.bytesFreed);
-        assert.deepEqual(event.data['bytesPerTier'], bytes);
+        assert.equal(event.data.bytesFreed, report.bytesFreed);
+        assert.deepEqual(event.data.bytesPerTier, bytes);
       }
 
       // The unparseable manifest is reported and left alone.

@@ -8,7 +8,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
-import { EventPublisher, errorData, redisKey, type Severity, type TidemarkEvent } from '@tidemark/events';
+import { EventPublisher, errorData, redisKey, type Severity, type TypedEvent } from '@tidemark/events';
 import { backupIdTime } from '@tidemark/manifest';
 import { TargetLock } from '@tidemark/pipeline';
 import { policyOf } from '@tidemark/policy';
@@ -53,6 +53,8 @@ interface StoredState {
   /** When the watchdog first saw the target. */
   watchedSince: string;
 }
+
+type OverdueEvent = TypedEvent<'tidemark.backup.overdue'>;
 
 const SEVERITY: Readonly<Record<OverdueLevel, Severity>> = {
   ok: 'info',
@@ -109,7 +111,7 @@ export class RpoWatchdog implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   /** One evaluation of every target; returns the events it raised (none when another replica holds the turn). */
-  async evaluate(): Promise<TidemarkEvent[]> {
+  async evaluate(): Promise<OverdueEvent[]> {
     const owner = randomUUID();
     if ((await this.lock.acquire('all', owner)) !== owner) return [];
     try {
@@ -119,12 +121,12 @@ export class RpoWatchdog implements OnApplicationBootstrap, OnApplicationShutdow
     }
   }
 
-  private async evaluateAll(): Promise<TidemarkEvent[]> {
+  private async evaluateAll(): Promise<OverdueEvent[]> {
     const now = this.options.now();
     const snapshot = await this.gauges.catalogSnapshot(now, this.options.snapshotMaxAgeMs);
     const stored = await this.redis.hgetall(this.stateKey);
     const local = await this.localStarts();
-    const raised: TidemarkEvent[] = [];
+    const raised: OverdueEvent[] = [];
     for (const target of this.config.targets) {
       const summary = snapshot.targets.get(target.id);
       const event = await this.evaluateTarget(target.id, summary, stored[target.id], local, now);
@@ -142,7 +144,7 @@ export class RpoWatchdog implements OnApplicationBootstrap, OnApplicationShutdow
     raw: string | undefined,
     local: Map<string, string>,
     now: Date,
-  ): Promise<TidemarkEvent | undefined> {
+  ): Promise<OverdueEvent | undefined> {
     const target = this.config.targets.find((t) => t.id === targetId);
     if (!target) return undefined;
     const policy = policyOf(this.config, target);

@@ -132,11 +132,11 @@ describe('RpoWatchdog (real Redis and Azurite, injected clock)', () => {
     assert.equal(warning?.severity, 'warning');
     assert.equal(warning.subject, 'rpo-db', 'subject is the target alone: no backup is concerned');
     assert.equal(warning.data.backupId, undefined);
-    assert.equal(warning.data['reason'], 'rpo-exceeded');
-    assert.equal(warning.data['level'], 'warning');
-    assert.equal(warning.data['rpoHours'], 25);
-    assert.equal(warning.data['ageSeconds'], 25.5 * 3600 - 5);
-    assert.equal(warning.data['lastVerifiedBackupId'], (await catalog.list('rpo-db')).manifests[0]?.backupId);
+    assert.equal(warning.data.reason, 'rpo-exceeded');
+    assert.equal(warning.data.level, 'warning');
+    assert.equal(warning.data.rpoHours, 25);
+    assert.equal(warning.data.ageSeconds, 25.5 * 3600 - 5);
+    assert.equal(warning.data.lastVerifiedBackupId, (await catalog.list('rpo-db')).manifests[0]?.backupId);
 
     clock = new Date('2026-03-11T09:00:00Z');
     assert.deepEqual(await dog.evaluate(), [], 'still warning: nothing new to say');
@@ -144,7 +144,7 @@ describe('RpoWatchdog (real Redis and Azurite, injected clock)', () => {
     clock = new Date('2026-03-12T04:30:00Z');
     const critical = await dog.evaluate();
     assert.deepEqual(
-      critical.map((e) => [e.severity, e.data['level'], e.data['reason']]),
+      critical.map((e) => [e.severity, e.data.level, e.data.reason]),
       [['critical', 'critical', 'rpo-exceeded']],
     );
     assert.deepEqual(await dog.evaluate(), []);
@@ -155,10 +155,10 @@ describe('RpoWatchdog (real Redis and Azurite, injected clock)', () => {
     assert.equal(recovered.length, 1);
     assert.equal(recovered[0]?.type, 'tidemark.backup.overdue');
     assert.equal(recovered[0].severity, 'info');
-    assert.equal(recovered[0].data['recovered'], true);
-    assert.equal(recovered[0].data['level'], 'ok');
-    assert.equal(recovered[0].data['lastVerifiedBackupId'], fresh.backupId);
-    assert.equal(recovered[0].data['ageSeconds'], 30 * 60);
+    assert.equal(recovered[0].data.recovered, true);
+    assert.equal(recovered[0].data.level, 'ok');
+    assert.equal(recovered[0].data.lastVerifiedBackupId, fresh.backupId);
+    assert.equal(recovered[0].data.ageSeconds, 30 * 60);
     assert.deepEqual(await dog.evaluate(), []);
 
     assert.deepEqual(
@@ -193,9 +193,9 @@ describe('RpoWatchdog (real Redis and Azurite, injected clock)', () => {
     const [missed, ...rest] = await dog.evaluate();
     assert.equal(rest.length, 0);
     assert.equal(missed?.severity, 'warning');
-    assert.equal(missed.data['reason'], 'missed-schedule');
-    assert.equal(missed.data['missedRunAt'], '2026-04-01T11:00:00.000Z');
-    assert.equal(missed.data['ageSeconds'], 80 * 60 - 1, 'well within the RPO');
+    assert.equal(missed.data.reason, 'missed-schedule');
+    assert.equal(missed.data.missedRunAt, '2026-04-01T11:00:00.000Z');
+    assert.equal(missed.data.ageSeconds, 80 * 60 - 1, 'well within the RPO');
 
     // A backup that is dumping right now (it holds the target's dump lock) answers the run.
     const dumpLock = new TargetLock(redis);
@@ -204,8 +204,8 @@ describe('RpoWatchdog (real Redis and Azurite, injected clock)', () => {
     clock = new Date('2026-04-01T11:22:00Z');
     const [recovered] = await dog.evaluate();
     assert.equal(recovered?.severity, 'info');
-    assert.equal(recovered.data['recovered'], true);
-    assert.equal(recovered.data['reason'], 'missed-schedule');
+    assert.equal(recovered.data.recovered, true);
+    assert.equal(recovered.data.reason, 'missed-schedule');
     await dumpLock.release('hourly-db', running);
 
     // Its manifest, failed, still proves the 12:00 run happened; the 13:00 run that started nothing does not.
@@ -214,7 +214,7 @@ describe('RpoWatchdog (real Redis and Azurite, injected clock)', () => {
     assert.deepEqual(await dog.evaluate(), []);
     clock = new Date('2026-04-01T13:16:00Z');
     assert.deepEqual(
-      (await dog.evaluate()).map((e) => [e.severity, e.data['reason']]),
+      (await dog.evaluate()).map((e) => [e.severity, e.data.reason]),
       [['warning', 'missed-schedule']],
     );
     assert.deepEqual(

@@ -9,7 +9,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
-import { EventPublisher, errorData, type TidemarkEvent } from '@tidemark/events';
+import { EventPublisher, errorData, type TypedEvent } from '@tidemark/events';
 import { TidemarkMetrics } from '@tidemark/observability';
 import { nextRun, policyOf, type Target } from '@tidemark/policy';
 import { JOBS, REDIS, RedisLock, type ScheduleTick } from '@tidemark/queues';
@@ -56,7 +56,7 @@ export interface RestoredSchedule {
   reason: RestoreReason;
   missedTicks: string[];
   missedTickCount: number;
-  event: TidemarkEvent;
+  event: TypedEvent<'tidemark.schedule.restored'>;
 }
 
 interface SchedulerState {

@@ -137,7 +137,7 @@ describe('ScheduleSync (real Redis)', () => {
     const [event] = await bus.history({ targetId: 'orders-db' });
     assert.equal(event?.event.type, 'tidemark.schedule.restored');
     assert.equal(event.event.severity, 'warning');
-    assert.deepEqual(event.event.data['missedTicks'], orders.missedTicks);
+    assert.deepEqual(event.event.data.missedTicks, orders.missedTicks);
     const text = await metrics.metricsText();
     assert.match(
       text,

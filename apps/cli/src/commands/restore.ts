@@ -215,15 +215,15 @@ export function registerRestore(program: Command, context: () => CliContext): vo
 }
 
 /** Restores are facts too; publishing them must never turn a good restore into a failed command. */
-async function publishRestoreEvent(
+async function publishRestoreEvent<T extends 'tidemark.restore.completed' | 'tidemark.restore.failed'>(
   ctx: CliContext,
-  type: 'tidemark.restore.completed' | 'tidemark.restore.failed',
+  type: T,
   targetId: string,
   backupId: string | undefined,
-  data: EventDetails,
+  data: EventDetails<T>,
 ): Promise<void> {
   try {
-    await new EventPublisher(await ctx.bus(), 'cli').emit(type, targetId, backupId, { ...data });
+    await new EventPublisher(await ctx.bus(), 'cli').emit(type, targetId, backupId, data);
   } catch {
     if (!ctx.options.json) console.error(`tidemark: could not publish ${type} (event bus unreachable)`);
   }
