@@ -13,8 +13,9 @@ import {
 } from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
 import {
-  JOBS,
   jobOptions,
+  JOBS,
+  QUEUES,
   type DumpJob,
   type JobSpec,
   type UploadCommitJob,
@@ -42,9 +43,9 @@ export class Pipeline {
   private readonly logger = new Logger(Pipeline.name);
 
   constructor(
-    @InjectQueue('dump') private readonly dumpQueue: Queue,
-    @InjectQueue('upload') private readonly uploadQueue: Queue,
-    @InjectQueue('verify') private readonly verifyQueue: Queue,
+    @InjectQueue(QUEUES.dump) private readonly dumpQueue: Queue,
+    @InjectQueue(QUEUES.upload) private readonly uploadQueue: Queue,
+    @InjectQueue(QUEUES.verify) private readonly verifyQueue: Queue,
     private readonly lock: TargetLock,
     private readonly events: EventPublisher,
     private readonly catalog: Catalog,

@@ -12,7 +12,7 @@ import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import { errorData, redisKey } from '@tidemark/events';
 import type { Manifest } from '@tidemark/manifest';
 import { policyOf, targetById } from '@tidemark/policy';
-import { JOBS, REDIS, RedisLock } from '@tidemark/queues';
+import { JOBS, QUEUES, REDIS, RedisLock } from '@tidemark/queues';
 import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -79,9 +79,9 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(BLOB_STORE) private readonly store: BlobStore,
-    @InjectQueue('dump') private readonly dumpQueue: Queue,
-    @InjectQueue('upload') private readonly uploadQueue: Queue,
-    @InjectQueue('verify') private readonly verifyQueue: Queue,
+    @InjectQueue(QUEUES.dump) private readonly dumpQueue: Queue,
+    @InjectQueue(QUEUES.upload) private readonly uploadQueue: Queue,
+    @InjectQueue(QUEUES.verify) private readonly verifyQueue: Queue,
     private readonly catalog: Catalog,
     private readonly pipeline: Pipeline,
     private readonly pendingFailures: PendingFailures,

@@ -11,6 +11,14 @@ export const QUEUE_PREFIX = 'tidemark';
 
 export const QUEUE_NAMES = ['schedule', 'dump', 'upload', 'verify', 'retention'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
+/** The queue names by name, for `@Processor(QUEUES.dump)` and `@InjectQueue(QUEUES.upload)`: a typo does not compile. */
+export const QUEUES = {
+  schedule: 'schedule',
+  dump: 'dump',
+  upload: 'upload',
+  verify: 'verify',
+  retention: 'retention',
+} as const satisfies { readonly [N in QueueName]: N };
 
 const targetId = z.string().regex(/^[a-z0-9-]{1,63}$/);
 const backupId = z.string().regex(/^\d{8}T\d{6}Z-[0-9a-z]{6}$/);

@@ -1,6 +1,6 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { JOBS, type RetentionJob } from '@tidemark/queues';
+import { JOBS, QUEUES, type RetentionJob } from '@tidemark/queues';
 import type { Queue } from 'bullmq';
 import { RetentionService, type RetentionReport } from './retention.service';
 
@@ -39,7 +39,7 @@ export class RetentionRetry {
 
   constructor(
     private readonly retention: RetentionService,
-    @InjectQueue('retention') private readonly queue: Queue,
+    @InjectQueue(QUEUES.retention) private readonly queue: Queue,
     @Optional() @Inject(RETENTION_RETRY_DELAY) delayMs?: number,
   ) {
     this.delayMs = delayMs ?? retentionRetryDelayMs();

@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import { ConfigError } from '@tidemark/policy';
 import { EVENT_BUS, errorData, type EventBus, type TidemarkEvent } from '@tidemark/events';
-import { JOBS, type RetentionJob } from '@tidemark/queues';
+import { JOBS, QUEUES, type RetentionJob } from '@tidemark/queues';
 import type { Queue } from 'bullmq';
 import { RetentionRetry } from './retention-retry';
 
@@ -32,7 +32,7 @@ export class RetentionTriggers implements OnApplicationBootstrap, BeforeApplicat
   constructor(
     private readonly retention: RetentionRetry,
     @Inject(EVENT_BUS) private readonly bus: EventBus,
-    @InjectQueue('retention') private readonly queue: Queue,
+    @InjectQueue(QUEUES.retention) private readonly queue: Queue,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {

@@ -10,6 +10,7 @@ import { Catalog } from '@tidemark/catalog';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import { backupIdTime, type Manifest } from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
+import { QUEUES } from '@tidemark/queues';
 import type { Queue } from 'bullmq';
 
 const JOB_STATES = [
@@ -53,11 +54,11 @@ export class CatalogGauges implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
     private readonly catalog: Catalog,
     private readonly metrics: TidemarkMetrics,
-    @InjectQueue('schedule') schedule: Queue,
-    @InjectQueue('dump') dump: Queue,
-    @InjectQueue('upload') upload: Queue,
-    @InjectQueue('verify') verify: Queue,
-    @InjectQueue('retention') retention: Queue,
+    @InjectQueue(QUEUES.schedule) schedule: Queue,
+    @InjectQueue(QUEUES.dump) dump: Queue,
+    @InjectQueue(QUEUES.upload) upload: Queue,
+    @InjectQueue(QUEUES.verify) verify: Queue,
+    @InjectQueue(QUEUES.retention) retention: Queue,
   ) {
     this.queues = [schedule, dump, upload, verify, retention];
   }

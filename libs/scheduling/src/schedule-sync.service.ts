@@ -12,7 +12,7 @@ import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import { EventPublisher, errorData, type TidemarkEvent } from '@tidemark/events';
 import { TidemarkMetrics } from '@tidemark/observability';
 import { nextRun, policyOf, type Target } from '@tidemark/policy';
-import { JOBS, REDIS, RedisLock, type ScheduleTick } from '@tidemark/queues';
+import { JOBS, QUEUES, REDIS, RedisLock, type ScheduleTick } from '@tidemark/queues';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { missedTicks } from './missed-ticks';
@@ -86,7 +86,7 @@ export class ScheduleSync implements OnApplicationBootstrap, OnApplicationShutdo
 
   constructor(
     @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
-    @InjectQueue('schedule') private readonly queue: Queue,
+    @InjectQueue(QUEUES.schedule) private readonly queue: Queue,
     private readonly events: EventPublisher,
     private readonly metrics: TidemarkMetrics,
     @Inject(REDIS) redis: Redis,

@@ -14,7 +14,13 @@ import {
 import { TidemarkMetrics, TOOL_VERSION } from '@tidemark/observability';
 import { Pipeline } from '@tidemark/pipeline';
 import { policyOf, targetById } from '@tidemark/policy';
-import { partJobId, PermanentJobError, type UploadCommitJob, type UploadPartJob } from '@tidemark/queues';
+import {
+  partJobId,
+  PermanentJobError,
+  QUEUES,
+  type UploadCommitJob,
+  type UploadPartJob,
+} from '@tidemark/queues';
 import { BLOB_STORE, LOCAL_TIER, LocalTier, StorageError, type BlobStore } from '@tidemark/storage';
 import type { Queue } from 'bullmq';
 import { open } from 'node:fs/promises';
@@ -38,7 +44,7 @@ export class UploadService {
     @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     @Inject(LOCAL_TIER) private readonly local: LocalTier,
-    @InjectQueue('upload') private readonly uploadQueue: Queue,
+    @InjectQueue(QUEUES.upload) private readonly uploadQueue: Queue,
     private readonly catalog: Catalog,
     private readonly pipeline: Pipeline,
     private readonly metrics: TidemarkMetrics,

@@ -107,10 +107,10 @@ export function defaultPortOf(app: string): number {
   return Number(match[1]);
 }
 
-/** The BullMQ queues the app's workers consume (@Processor('<queue>') in apps/<app>). */
+/** The BullMQ queues the app's workers consume (@Processor(QUEUES.<queue>) in apps/<app>). */
 export function queuesOf(app: string): string[] {
   return sourceFiles(join(REPO_ROOT, 'apps', app, 'src')).flatMap((file) =>
-    [...readFileSync(file, 'utf8').matchAll(/@Processor\('([a-z-]+)'/g)].map((m) => m[1] as string),
+    [...readFileSync(file, 'utf8').matchAll(/@Processor\(QUEUES\.([a-z]+)\b/g)].map((m) => m[1] as string),
   );
 }
 
