@@ -1,5 +1,5 @@
 import { isNetworkErrorCode } from '@tidemark/storage';
-import { TRIGGERS } from '@tidemark/manifest';
+import { BACKUP_ID_PATTERN, TARGET_ID_PATTERN, TRIGGERS } from '@tidemark/manifest';
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
 
@@ -20,8 +20,8 @@ export const QUEUES = {
   retention: 'retention',
 } as const satisfies { readonly [N in QueueName]: N };
 
-const targetId = z.string().regex(/^[a-z0-9-]{1,63}$/);
-const backupId = z.string().regex(/^\d{8}T\d{6}Z-[0-9a-z]{6}$/);
+const targetId = z.string().regex(TARGET_ID_PATTERN);
+const backupId = z.string().regex(BACKUP_ID_PATTERN);
 const attempt = z.number().int().min(1).max(99);
 /** A dump is split into at most this many parts (16 MiB each by default: 1.6 TB), which bounds commit payloads too. */
 const partIndex = z.number().int().min(1).max(100_000);
