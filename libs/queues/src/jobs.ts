@@ -1,3 +1,4 @@
+import { environmentOf, type RawEnvironment } from '@tidemark/environment';
 import { isNetworkErrorCode } from '@tidemark/storage';
 import { BACKUP_ID_PATTERN, TARGET_ID_PATTERN, TRIGGERS } from '@tidemark/manifest';
 import type { JobsOptions } from 'bullmq';
@@ -88,8 +89,8 @@ export interface JobSpec<T> {
 }
 
 /** Base retry delay; tests shorten it with TIDEMARK_RETRY_DELAY_MS so failure paths finish quickly. */
-export function retryDelayMs(env: NodeJS.ProcessEnv = process.env): number {
-  return positive(env['TIDEMARK_RETRY_DELAY_MS']) ?? 5000;
+export function retryDelayMs(raw?: RawEnvironment): number {
+  return environmentOf(raw).TIDEMARK_RETRY_DELAY_MS;
 }
 
 /**
@@ -102,18 +103,14 @@ export interface RetryPolicy {
   readonly unavailableBudgetMs: number;
 }
 
-export function retryPolicy(env: NodeJS.ProcessEnv = process.env): RetryPolicy {
-  const baseDelayMs = retryDelayMs(env);
+export function retryPolicy(raw?: RawEnvironment): RetryPolicy {
+  const env = environmentOf(raw);
+  const baseDelayMs = env.TIDEMARK_RETRY_DELAY_MS;
   return {
     baseDelayMs,
-    maxDelayMs: positive(env['TIDEMARK_RETRY_MAX_DELAY_MS']) ?? 16 * baseDelayMs,
-    unavailableBudgetMs: positive(env['TIDEMARK_UNAVAILABLE_RETRY_MS']) ?? 15 * 60 * 1000,
+    maxDelayMs: env.TIDEMARK_RETRY_MAX_DELAY_MS ?? 16 * baseDelayMs,
+    unavailableBudgetMs: env.TIDEMARK_UNAVAILABLE_RETRY_MS,
   };
-}
-
-function positive(text: string | undefined): number | undefined {
-  const value = Number(text);
-  return text !== undefined && Number.isFinite(value) && value > 0 ? value : undefined;
 }
 
 /** The name of the custom backoff strategy of the pipeline stages (see {@link STAGE_WORKER_SETTINGS}). */
@@ -237,7 +234,7 @@ export const STAGE_WORKER_SETTINGS = {
 };
 
 /** Job options with the backoff applied: the stages' own strategy, else exponential from the base delay. */
-export function jobOptions<T>(spec: JobSpec<T>, data: T, env: NodeJS.ProcessEnv = process.env): JobsOptions {
+export function jobOptions<T>(spec: JobSpec<T>, data: T, env?: RawEnvironment): JobsOptions {
   return {
     ...spec.options,
     jobId: spec.jobId(data),

@@ -1,5 +1,6 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { environmentOf, type RawEnvironment } from '@tidemark/environment';
 import { JOBS, QUEUES, type RetentionJob } from '@tidemark/queues';
 import type { Queue } from 'bullmq';
 import { RetentionService, type RetentionReport } from './retention.service';
@@ -7,9 +8,8 @@ import { RetentionService, type RetentionReport } from './retention.service';
 export const RETENTION_RETRY_DELAY = Symbol('RETENTION_RETRY_DELAY');
 
 /** Delay of the first retry of a target whose lock was held (TIDEMARK_RETENTION_RETRY_MS, default 60 s). */
-export function retentionRetryDelayMs(env: NodeJS.ProcessEnv = process.env): number {
-  const value = Number(env['TIDEMARK_RETENTION_RETRY_MS']);
-  return Number.isFinite(value) && value > 0 ? value : 60_000;
+export function retentionRetryDelayMs(raw?: RawEnvironment): number {
+  return environmentOf(raw).TIDEMARK_RETENTION_RETRY_MS;
 }
 
 /** One retry job per target: triggers that meet the same held lock coalesce into it. */

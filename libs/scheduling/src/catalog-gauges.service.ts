@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import { Catalog } from '@tidemark/catalog';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
+import { environment } from '@tidemark/environment';
 import { backupIdTime, type Manifest } from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
 import { QUEUES } from '@tidemark/queues';
@@ -64,7 +65,7 @@ export class CatalogGauges implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   onApplicationBootstrap(): void {
-    const interval = Number(process.env['TIDEMARK_GAUGE_INTERVAL_MS'] ?? 30_000);
+    const interval = environment().TIDEMARK_GAUGE_INTERVAL_MS;
     const tick = (): void => {
       this.refresh().catch((error: unknown) => {
         this.logger.warn({ err: String(error) }, 'could not refresh catalog gauges');

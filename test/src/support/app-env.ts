@@ -79,7 +79,12 @@ export function appSources(app: string): string[] {
   return files;
 }
 
-const ENV_READ = [/env\[['"]([A-Z][A-Z0-9_]*)['"]\]/g, /process\.env\.([A-Z][A-Z0-9_]*)/g];
+const ENV_READ = [
+  /env\[['"]([A-Z][A-Z0-9_]*)['"]\]/g,
+  /process\.env\.([A-Z][A-Z0-9_]*)/g,
+  // The typed environment of libs/environment: env.X, environment().X, environmentOf(raw).X.
+  /\b(?:env|environment(?:Of)?\([a-z]*\))\.([A-Z][A-Z0-9_]*)\b/g,
+];
 
 /** Names of the environment variables the app's code reads (or sets for its children). */
 export function envVarsOf(app: string): Set<string> {
