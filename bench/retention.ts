@@ -15,8 +15,8 @@ import { RedisLock } from '@tidemark/queues';
 import { RETENTION_LOCK_PURPOSE, RetentionService } from '@tidemark/retention';
 import { AzureBlobStore, LocalTier } from '@tidemark/storage';
 import { startAzurite } from '@tidemark/testing';
+import { backupIdAt, seedManifest, seedRemote } from '@tidemark/testing-retention';
 import { Redis } from 'ioredis';
-import { backupIdAt, seedManifest, seedRemote } from '../libs/retention/src/fixtures/seed';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/15';
 const flag = process.argv.indexOf('--backups');

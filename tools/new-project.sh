@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Creates an Nx project skeleton: tools/new-project.sh <libs|apps|test> <name> <tags,comma,separated>
+# The lint/typecheck/test commands live once in nx.json targetDefaults ({projectRoot}); Nx applies a default only to
+# a target the project names, so project.json lists the three names with empty bodies.
 set -euo pipefail
 kind=$1 name=$2 tags=$3
 if [ "$kind" = test ]; then root=test; else root=$kind/$name; fi
 mkdir -p "$root/src"
-tagjson=$(echo "$tags" | sed 's/\([^,]*\)/"\1"/g')
+tagjson=$(echo "$tags" | sed 's/\([^,]*\)/"\1"/g; s/,/, /g')
 ptype=library; [ "$kind" = libs ] || ptype=application
 cat > "$root/project.json" <<JSON
 {
@@ -13,11 +15,7 @@ cat > "$root/project.json" <<JSON
   "sourceRoot": "$root/src",
   "projectType": "$ptype",
   "tags": [$tagjson],
-  "targets": {
-    "lint": { "command": "eslint $root --max-warnings 0" },
-    "typecheck": { "command": "tsc -p $root/tsconfig.json" },
-    "test": { "command": "node tools/run-tests.mjs $root" }
-  }
+  "targets": { "lint": {}, "typecheck": {}, "test": {} }
 }
 JSON
 cat > "$root/tsconfig.json" <<JSON

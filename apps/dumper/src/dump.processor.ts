@@ -1,11 +1,11 @@
 import { Processor } from '@nestjs/bullmq';
 import { DumpService } from '@tidemark/dumping';
 import { Pipeline, StageWorker } from '@tidemark/pipeline';
-import { JOBS, parseJob, STAGE_WORKER_SETTINGS } from '@tidemark/queues';
+import { JOBS, parseJob, QUEUES, STAGE_WORKER_SETTINGS } from '@tidemark/queues';
 import { DelayedError, type Job } from 'bullmq';
 
 /** One dump at a time per replica: a dump already keeps a core busy with the tool and one with compression. */
-@Processor('dump', { concurrency: 1, settings: STAGE_WORKER_SETTINGS })
+@Processor(QUEUES.dump, { concurrency: 1, settings: STAGE_WORKER_SETTINGS })
 export class DumpProcessor extends StageWorker {
   constructor(
     private readonly dumps: DumpService,

@@ -1,6 +1,6 @@
 import { Processor } from '@nestjs/bullmq';
 import { QueueWorker } from '@tidemark/pipeline';
-import { JOBS, parseJob } from '@tidemark/queues';
+import { JOBS, parseJob, QUEUES } from '@tidemark/queues';
 import { RetentionRetry } from '@tidemark/retention';
 import type { Job } from 'bullmq';
 
@@ -8,7 +8,7 @@ import type { Job } from 'bullmq';
  * `{ v: 1 }` (the daily sweep) applies every target; `{ v: 1, targetId }` applies one. A target whose lock another
  * run holds is retried later through this queue.
  */
-@Processor('retention')
+@Processor(QUEUES.retention)
 export class RetentionProcessor extends QueueWorker {
   constructor(private readonly retention: RetentionRetry) {
     super();

@@ -17,11 +17,9 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
+import { TARGET_ID_PATTERN } from '@tidemark/manifest';
 import { Pipeline } from '@tidemark/pipeline';
 import { nextRun, policyOf } from '@tidemark/policy';
-
-/** The form of a target id in the config (and in every job payload). */
-const TARGET_ID = /^[a-z0-9-]{1,63}$/;
 
 interface TargetView {
   id: string;
@@ -96,7 +94,7 @@ export class TargetsController {
   @ApiBadRequestResponse({ description: 'a malformed target id or request body (problem details)' })
   @ApiNotFoundResponse({ description: 'no such target in the config (problem details)' })
   async backup(@Param('id') id: string): Promise<BackupRequested> {
-    if (!TARGET_ID.test(id))
+    if (!TARGET_ID_PATTERN.test(id))
       throw new BadRequestException(
         `"${id.slice(0, 80)}" is not a target id (lowercase letters, digits and dashes, at most 63)`,
       );

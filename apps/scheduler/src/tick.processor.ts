@@ -1,10 +1,10 @@
 import { Processor } from '@nestjs/bullmq';
 import { Pipeline, QueueWorker } from '@tidemark/pipeline';
-import { JOBS, parseJob } from '@tidemark/queues';
+import { JOBS, parseJob, QUEUES } from '@tidemark/queues';
 import type { Job } from 'bullmq';
 
 /** A cron tick of one target's schedule: the same trigger as the CLI and REST, coalesced while a dump runs. */
-@Processor('schedule')
+@Processor(QUEUES.schedule)
 export class TickProcessor extends QueueWorker {
   constructor(private readonly pipeline: Pipeline) {
     super();

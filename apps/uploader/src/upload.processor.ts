@@ -1,11 +1,11 @@
 import { Processor } from '@nestjs/bullmq';
 import { Pipeline, StageWorker } from '@tidemark/pipeline';
-import { InvalidJobError, JOBS, parseJob, STAGE_WORKER_SETTINGS } from '@tidemark/queues';
+import { InvalidJobError, JOBS, parseJob, QUEUES, STAGE_WORKER_SETTINGS } from '@tidemark/queues';
 import { UploadService } from '@tidemark/uploading';
 import { DelayedError, type Job } from 'bullmq';
 
 /** Two part jobs at once per replica, each staging 4 blocks of 8 MiB: about 64 MiB of buffers at most. */
-@Processor('upload', { concurrency: 2, settings: STAGE_WORKER_SETTINGS })
+@Processor(QUEUES.upload, { concurrency: 2, settings: STAGE_WORKER_SETTINGS })
 export class UploadProcessor extends StageWorker {
   constructor(
     private readonly uploads: UploadService,

@@ -1,10 +1,10 @@
 import { Processor } from '@nestjs/bullmq';
 import { Pipeline, StageWorker } from '@tidemark/pipeline';
-import { JOBS, parseJob, STAGE_WORKER_SETTINGS } from '@tidemark/queues';
+import { JOBS, parseJob, QUEUES, STAGE_WORKER_SETTINGS } from '@tidemark/queues';
 import { VerifyService } from '@tidemark/verification';
 import type { Job } from 'bullmq';
 
-@Processor('verify', { concurrency: 1, settings: STAGE_WORKER_SETTINGS })
+@Processor(QUEUES.verify, { concurrency: 1, settings: STAGE_WORKER_SETTINGS })
 export class VerifyProcessor extends StageWorker {
   constructor(
     private readonly verifier: VerifyService,

@@ -1,3 +1,4 @@
+import { forEachLimit } from '@tidemark/concurrency';
 import { errorData } from '@tidemark/events';
 import { manifestBlobName, parseManifest, parseManifestBlobName, type Manifest } from '@tidemark/manifest';
 import { StorageError, type BlobStore } from '@tidemark/storage';
@@ -32,22 +33,17 @@ export class Catalog {
     }
     const manifests: Manifest[] = [];
     const unreadable: UnreadableManifest[] = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < names.length) {
-        const blobName = names[next++] as string;
-        try {
-          const stored = await this.store.readJson(blobName);
-          if (stored) manifests.push(parseManifest(stored.value, blobName));
-        } catch (error) {
-          // 'integrity' is a manifest that is not JSON at all: as unreadable as one that fails the schema.
-          if (error instanceof StorageError && error.code !== 'not-found' && error.code !== 'integrity')
-            throw error;
-          unreadable.push({ blobName, error: errorData(error).message });
-        }
+    await forEachLimit(names, concurrency, async (blobName) => {
+      try {
+        const stored = await this.store.readJson(blobName);
+        if (stored) manifests.push(parseManifest(stored.value, blobName));
+      } catch (error) {
+        // 'integrity' is a manifest that is not JSON at all: as unreadable as one that fails the schema.
+        if (error instanceof StorageError && error.code !== 'not-found' && error.code !== 'integrity')
+          throw error;
+        unreadable.push({ blobName, error: errorData(error).message });
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, names.length) }, worker));
+    });
     manifests.sort((a, b) => a.backupId.localeCompare(b.backupId));
     return { manifests, unreadable };
   }

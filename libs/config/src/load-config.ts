@@ -1,4 +1,5 @@
 import { dirname, normalize, resolve } from 'node:path';
+import { environmentOf } from '@tidemark/environment';
 import { validateConfig, type TidemarkConfig } from '@tidemark/policy';
 import { parseYaml, readConfigText } from './config-file';
 import { literalUrlProblem } from './target-urls';
@@ -37,9 +38,9 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
 
 /** Finds, reads and parses the file; fails on anything that stops it from being read as YAML at all. */
 export function readConfigDocument(options: LoadConfigOptions = {}): ConfigDocument {
-  const env = options.env ?? process.env;
-  // An empty TIDEMARK_CONFIG (e.g. `TIDEMARK_CONFIG=` in a compose file) means "not set".
-  const given = options.path ?? (env['TIDEMARK_CONFIG'] || DEFAULT_PATH);
+  const env = environmentOf(options.env);
+  // An empty TIDEMARK_CONFIG (e.g. `TIDEMARK_CONFIG=` in a compose file) means "not set" (libs/environment).
+  const given = options.path ?? env.TIDEMARK_CONFIG ?? DEFAULT_PATH;
   const source = resolve(given);
   const origin = normalize(given);
   return { raw: parseYaml(readConfigText(given, source), origin), source, origin };

@@ -1,3 +1,4 @@
+import { environmentOf, type RawEnvironment } from '@tidemark/environment';
 import type { EventBus } from './event-bus';
 import { OutboxEventBus } from './outbox-event-bus';
 import { redisKey } from './redis-keys';
@@ -19,35 +20,28 @@ export interface CreateEventBusOptions {
  * Redis is `REDIS_URL` (default `redis://127.0.0.1:6379`) either way; every key starts with the namespace's root
  * (`tidemark`, or `tidemark-<TIDEMARK_NAMESPACE>`).
  */
-export function createEventBus(
-  env: Readonly<Record<string, string | undefined>> = process.env,
-  options: CreateEventBusOptions = {},
-): EventBus {
-  const redisUrl = env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-  const connectionString = env['AZURE_SERVICEBUS_CONNECTION_STRING'];
-  const namespace = env['AZURE_SERVICEBUS_NAMESPACE'];
+export function createEventBus(raw?: RawEnvironment, options: CreateEventBusOptions = {}): EventBus {
+  const env = environmentOf(raw);
+  const connectionString = env.AZURE_SERVICEBUS_CONNECTION_STRING;
+  const namespace = env.AZURE_SERVICEBUS_NAMESPACE;
   const logger = options.logger ? { logger: options.logger } : {};
   if (!connectionString && !namespace)
-    return new RedisStreamEventBus(redisUrl, { stream: redisKey('events', env), ...logger });
-  const topic = env['TIDEMARK_EVENTS_TOPIC'] ?? DEFAULT_EVENTS_TOPIC;
+    return new RedisStreamEventBus(env.REDIS_URL, { stream: redisKey('events', raw), ...logger });
+  const topic = env.TIDEMARK_EVENTS_TOPIC;
   const bus = new ServiceBusEventBus(
     connectionString ? { connectionString } : { namespace: namespace ?? '' },
     {
       topic,
-      subscription: env['TIDEMARK_EVENTS_SUBSCRIPTION'] ?? 'cli',
+      subscription: env.TIDEMARK_EVENTS_SUBSCRIPTION,
       ...logger,
     },
   );
-  return new OutboxEventBus(redisUrl, bus, {
+  const maxPending = env.TIDEMARK_OUTBOX_MAX_EVENTS;
+  return new OutboxEventBus(env.REDIS_URL, bus, {
     // One outbox per topic: two deployments on one Redis must not forward each other's events.
-    key: redisKey(topic === DEFAULT_EVENTS_TOPIC ? 'outbox' : `outbox:${topic}`, env),
+    key: redisKey(topic === DEFAULT_EVENTS_TOPIC ? 'outbox' : `outbox:${topic}`, raw),
     forward: options.forward ?? true,
-    ...outboxCap(env['TIDEMARK_OUTBOX_MAX_EVENTS']),
+    ...(maxPending === undefined ? {} : { maxPending }),
     ...logger,
   });
-}
-
-function outboxCap(raw: string | undefined): { maxPending?: number } {
-  const value = Number(raw);
-  return raw !== undefined && Number.isInteger(value) && value > 0 ? { maxPending: value } : {};
 }

@@ -48,7 +48,7 @@ export class EventsModule {
         {
           provide: EVENT_BUS,
           // Service Bus (behind a Redis outbox) when configured, else the Redis Stream: see createEventBus.
-          useFactory: (): EventBus => createEventBus(process.env, { logger: nestWarnLogger('EventBus') }),
+          useFactory: (): EventBus => createEventBus(undefined, { logger: nestWarnLogger('EventBus') }),
         },
         {
           provide: EventPublisher,

@@ -46,4 +46,4 @@ export { OutboxEventBus, type OutboxEventBusOptions } from './outbox-event-bus';
 export { createEventBus, type CreateEventBusOptions } from './create-event-bus';
 export { EventPublisher } from './event-publisher';
 export { EventsModule, EVENT_BUS, type EventsModuleOptions } from './events.module';
-export { DEFAULT_KEY_ROOT, NAMESPACE_ENV, NamespaceError, redisKey, redisKeyRoot } from './redis-keys';
+export { DEFAULT_KEY_ROOT, redisKey, redisKeyRoot } from './redis-keys';

@@ -6,12 +6,13 @@ import {
   type ServiceBusReceivedMessage,
   type ServiceBusReceiver,
 } from '@azure/service-bus';
+import { DEFAULT_EVENTS_TOPIC } from '@tidemark/environment';
 import { eventSchema, type TidemarkEvent } from './event';
 import type { EventBus, EventHandler, FollowOptions, HistoryOptions, StoredEvent } from './event-bus';
 import { errorData } from './redact';
 import type { WarnLogger } from './redis-stream-event-bus';
 
-export const DEFAULT_EVENTS_TOPIC = 'tidemark-events';
+export { DEFAULT_EVENTS_TOPIC };
 export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json';
 
 /** A connection string, or a namespace (`name` or `name.servicebus.windows.net`) with an Entra ID credential. */

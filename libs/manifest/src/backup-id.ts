@@ -1,7 +1,7 @@
 import { createHash, randomInt } from 'node:crypto';
+import { BACKUP_ID_PATTERN } from './ids';
 
 const BASE36 = '0123456789abcdefghijklmnopqrstuvwxyz';
-export const BACKUP_ID_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-([0-9a-z]{6})$/;
 
 /** `YYYYMMDDTHHMMSSZ-xxxxxx`: the UTC start time then 6 random base36 characters, so ids sort by time. */
 export function newBackupId(at: Date = new Date(), random: () => number = () => randomInt(36)): string {
@@ -20,10 +20,10 @@ export function isBackupId(value: string): boolean {
 
 /** The start time encoded in a backup id. */
 export function backupIdTime(backupId: string): Date {
-  const m = BACKUP_ID_PATTERN.exec(backupId);
-  if (!m) throw new Error(`"${backupId}" is not a backup id (expected YYYYMMDDTHHMMSSZ-xxxxxx)`);
-  const [, y, mo, d, h, mi, s] = m;
-  return new Date(`${y}-${mo}-${d}T${h}:${mi}:${s}Z`);
+  if (!BACKUP_ID_PATTERN.test(backupId))
+    throw new Error(`"${backupId}" is not a backup id (expected YYYYMMDDTHHMMSSZ-xxxxxx)`);
+  const at = (from: number, to: number): string => backupId.slice(from, to);
+  return new Date(`${at(0, 4)}-${at(4, 6)}-${at(6, 8)}T${at(9, 11)}:${at(11, 13)}:${at(13, 15)}Z`);
 }
 
 /**

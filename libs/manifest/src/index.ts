@@ -1,4 +1,5 @@
 export * from './backup-id';
+export * from './ids';
 export * from './manifest.schema';
 export * from './naming';
 export * from './new-manifest';

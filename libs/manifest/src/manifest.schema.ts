@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BACKUP_ID_PATTERN, TARGET_ID_PATTERN } from './ids';
 
 export const COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -132,9 +133,9 @@ export type Deletion = z.infer<typeof deletionSchema>;
 
 export const manifestSchema = z.object({
   schemaVersion: z.literal(1),
-  backupId: z.string().regex(/^\d{8}T\d{6}Z-[0-9a-z]{6}$/),
+  backupId: z.string().regex(BACKUP_ID_PATTERN),
   target: z.object({
-    id: z.string().regex(/^[a-z0-9-]{1,63}$/),
+    id: z.string().regex(TARGET_ID_PATTERN),
     kind: z.string(),
     database: z.string(),
     host: z.string().optional(),

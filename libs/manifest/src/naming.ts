@@ -1,6 +1,5 @@
+import { MANIFEST_BLOB_NAME_PATTERN } from './ids';
 import type { Compression } from './manifest.schema';
-
-export const TARGET_ID_PATTERN = /^[a-z0-9-]{1,63}$/;
 
 /** Artifact file name for a dump format with the given compression, e.g. `dump.pgc.zst`. */
 export function artifactName(format: ArtifactFormat, compression: Compression): string {
@@ -47,7 +46,7 @@ export function manifestBlobName(targetId: string, backupId: string): string {
 
 /** Parses `<targetId>/<backupId>/manifest.json`; null for any other blob name. */
 export function parseManifestBlobName(name: string): { targetId: string; backupId: string } | null {
-  const m = /^([a-z0-9-]{1,63})\/(\d{8}T\d{6}Z-[0-9a-z]{6})\/manifest\.json$/.exec(name);
+  const m = MANIFEST_BLOB_NAME_PATTERN.exec(name);
   return m ? { targetId: m[1] as string, backupId: m[2] as string } : null;
 }
 

@@ -2,6 +2,7 @@ import type { INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { errorData, redact } from '@tidemark/events';
+import { EnvironmentError, loadEnvironment } from '@tidemark/environment';
 import { ConfigError } from '@tidemark/policy';
 
 export interface BootstrapOptions {
@@ -9,15 +10,6 @@ export interface BootstrapOptions {
   defaultPort: number;
   /** Runs after the logger is in place and before listening (global prefixes, pipes, OpenAPI docs...). */
   configure?: (app: INestApplication) => void | Promise<void>;
-}
-
-function listenPort(defaultPort: number): number {
-  const raw = process.env['PORT'];
-  if (raw === undefined || raw === '') return defaultPort;
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`PORT: "${raw}" is not a port number`);
-  return port;
 }
 
 /**
@@ -31,8 +23,10 @@ export async function bootstrapService(
 ): Promise<INestApplication> {
   let app: INestApplication | undefined;
   try {
-    const port = listenPort(options.defaultPort);
-    const host = process.env['HOST'] ?? '0.0.0.0';
+    // The environment first: a bad variable stops the service before anything connects, one line per variable.
+    const env = loadEnvironment();
+    const port = env.PORT ?? options.defaultPort;
+    const host = env.HOST;
     // abortOnError: false makes Nest rethrow instead of aborting; autoFlushLogs: false keeps its stack-trace log of
     // the failure in the buffer, which is dropped, so the one line below is all that is printed.
     // Nest declares these options as a class but only ever reads them as a plain object.
@@ -55,8 +49,10 @@ export async function bootstrapService(
   }
 }
 
-/** A ConfigError's problems each on their own line; any other error as its first line only. */
+/** A ConfigError's or EnvironmentError's problems each on their own line; any other error as its first line only. */
 function failureLines(error: unknown): string[] {
+  if (error instanceof EnvironmentError)
+    return error.issues.map(({ variable, message }) => redact(`${variable}: ${message}`));
   if (!(error instanceof ConfigError)) return [errorData(error).message];
   return error.issues.map(({ path, message }) => redact(path === '' ? message : `${path}: ${message}`));
 }

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { LoggerModule } from 'nestjs-pino';
+import { environment } from '@tidemark/environment';
 import { redact } from '@tidemark/events';
 import { HealthController } from './health.controller';
 import { TidemarkMetrics } from './metrics';
@@ -22,33 +23,36 @@ export class ObservabilityModule {
       module: ObservabilityModule,
       global: true,
       imports: [
-        LoggerModule.forRoot({
-          pinoHttp: {
-            level: process.env['LOG_LEVEL'] ?? 'info',
-            // pid and hostname tell replicas apart; service is what every query filters on.
-            base: { service: options.service, pid: process.pid, hostname: hostname() },
-            redact: {
-              paths: [
-                'req.headers.authorization',
-                'req.headers.cookie',
-                '*.password',
-                '*.connectionString',
-                '*.url',
-              ],
-              censor: '[redacted]',
+        // A factory, so LOG_LEVEL is read from the environment bootstrapService loaded, not at import time.
+        LoggerModule.forRootAsync({
+          useFactory: () => ({
+            pinoHttp: {
+              level: environment().LOG_LEVEL,
+              // pid and hostname tell replicas apart; service is what every query filters on.
+              base: { service: options.service, pid: process.pid, hostname: hostname() },
+              redact: {
+                paths: [
+                  'req.headers.authorization',
+                  'req.headers.cookie',
+                  '*.password',
+                  '*.connectionString',
+                  '*.url',
+                ],
+                censor: '[redacted]',
+              },
+              autoLogging: { ignore: isQuiet },
+              // The path goes out as `path`, since the `*.url` redaction (meant for database and storage URLs) would hide it;
+              // redact() still masks a SAS signature or password in its query string.
+              serializers: {
+                req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
+                  id: req.id,
+                  method: req.method,
+                  path: redact(req.url),
+                  remoteAddress: req.remoteAddress,
+                }),
+              },
             },
-            autoLogging: { ignore: isQuiet },
-            // The path goes out as `path`, since the `*.url` redaction (meant for database and storage URLs) would hide it;
-            // redact() still masks a SAS signature or password in its query string.
-            serializers: {
-              req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
-                id: req.id,
-                method: req.method,
-                path: redact(req.url),
-                remoteAddress: req.remoteAddress,
-              }),
-            },
-          },
+          }),
         }),
         TerminusModule.forRoot({ errorLogStyle: 'json' }),
       ],

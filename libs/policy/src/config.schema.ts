@@ -1,4 +1,4 @@
-import { ACCESS_TIERS, COMPRESSIONS } from '@tidemark/manifest';
+import { ACCESS_TIERS, COMPRESSIONS, TARGET_ID_PATTERN } from '@tidemark/manifest';
 import { z } from 'zod';
 import { malformedEnvRefs } from './env-refs';
 import { cronProblem, invalidCronMessage, isKnownTimeZone, unknownTimeZoneMessage } from './schedule';
@@ -26,7 +26,6 @@ export const INITIAL_TIERS = ['Hot', 'Cool', 'Cold'] as const;
 
 // Azure: 3-63 characters, lowercase letters, digits and hyphens; a hyphen sits between two letters or digits.
 const CONTAINER_NAME = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
-const TARGET_ID = /^[a-z0-9-]{1,63}$/;
 
 /** A section that may be left out; `null` (a YAML key whose contents are all commented out) counts as left out. */
 function section<T extends z.ZodType>(schema: T): z.ZodPreprocess<T, z.input<T> | null> {
@@ -148,7 +147,7 @@ const DATABASE_NAME = /^[^\s/]{1,63}$/;
 
 const targetSchema = z
   .strictObject({
-    id: z.string().regex(TARGET_ID, {
+    id: z.string().regex(TARGET_ID_PATTERN, {
       error: (issue) =>
         `"${String(issue.input)}" is not a valid target id (1-63 lowercase letters, digits and hyphens)`,
     }),

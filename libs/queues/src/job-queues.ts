@@ -1,7 +1,7 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { jobOptions, type JobSpec, type QueueName } from './jobs';
+import { jobOptions, QUEUES, type JobSpec, type QueueName } from './jobs';
 
 /** A job's state as the pipeline reads it: BullMQ's states, or `missing` when no job has that id. */
 export type JobState =
@@ -45,10 +45,10 @@ export class BullJobQueues implements JobQueues {
   private readonly queues: Record<Exclude<QueueName, 'schedule'>, Queue>;
 
   constructor(
-    @InjectQueue('dump') dump: Queue,
-    @InjectQueue('upload') upload: Queue,
-    @InjectQueue('verify') verify: Queue,
-    @InjectQueue('retention') retention: Queue,
+    @InjectQueue(QUEUES.dump) dump: Queue,
+    @InjectQueue(QUEUES.upload) upload: Queue,
+    @InjectQueue(QUEUES.verify) verify: Queue,
+    @InjectQueue(QUEUES.retention) retention: Queue,
   ) {
     this.queues = { dump, upload, verify, retention };
   }

@@ -1,5 +1,6 @@
+import { environmentOf, type RawEnvironment } from '@tidemark/environment';
 import { isNetworkErrorCode } from '@tidemark/storage';
-import { TRIGGERS } from '@tidemark/manifest';
+import { BACKUP_ID_PATTERN, TARGET_ID_PATTERN, TRIGGERS } from '@tidemark/manifest';
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
 
@@ -11,9 +12,17 @@ export const QUEUE_PREFIX = 'tidemark';
 
 export const QUEUE_NAMES = ['schedule', 'dump', 'upload', 'verify', 'retention'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
+/** The queue names by name, for `@Processor(QUEUES.dump)` and `@InjectQueue(QUEUES.upload)`: a typo does not compile. */
+export const QUEUES = {
+  schedule: 'schedule',
+  dump: 'dump',
+  upload: 'upload',
+  verify: 'verify',
+  retention: 'retention',
+} as const satisfies { readonly [N in QueueName]: N };
 
-const targetId = z.string().regex(/^[a-z0-9-]{1,63}$/);
-const backupId = z.string().regex(/^\d{8}T\d{6}Z-[0-9a-z]{6}$/);
+const targetId = z.string().regex(TARGET_ID_PATTERN);
+const backupId = z.string().regex(BACKUP_ID_PATTERN);
 const attempt = z.number().int().min(1).max(99);
 /** A dump is split into at most this many parts (16 MiB each by default: 1.6 TB), which bounds commit payloads too. */
 const partIndex = z.number().int().min(1).max(100_000);
@@ -85,8 +94,8 @@ export interface JobSpec<T> {
 }
 
 /** Base retry delay; tests shorten it with TIDEMARK_RETRY_DELAY_MS so failure paths finish quickly. */
-export function retryDelayMs(env: NodeJS.ProcessEnv = process.env): number {
-  return positive(env['TIDEMARK_RETRY_DELAY_MS']) ?? 5000;
+export function retryDelayMs(raw?: RawEnvironment): number {
+  return environmentOf(raw).TIDEMARK_RETRY_DELAY_MS;
 }
 
 /**
@@ -99,18 +108,14 @@ export interface RetryPolicy {
   readonly unavailableBudgetMs: number;
 }
 
-export function retryPolicy(env: NodeJS.ProcessEnv = process.env): RetryPolicy {
-  const baseDelayMs = retryDelayMs(env);
+export function retryPolicy(raw?: RawEnvironment): RetryPolicy {
+  const env = environmentOf(raw);
+  const baseDelayMs = env.TIDEMARK_RETRY_DELAY_MS;
   return {
     baseDelayMs,
-    maxDelayMs: positive(env['TIDEMARK_RETRY_MAX_DELAY_MS']) ?? 16 * baseDelayMs,
-    unavailableBudgetMs: positive(env['TIDEMARK_UNAVAILABLE_RETRY_MS']) ?? 15 * 60 * 1000,
+    maxDelayMs: env.TIDEMARK_RETRY_MAX_DELAY_MS ?? 16 * baseDelayMs,
+    unavailableBudgetMs: env.TIDEMARK_UNAVAILABLE_RETRY_MS,
   };
-}
-
-function positive(text: string | undefined): number | undefined {
-  const value = Number(text);
-  return text !== undefined && Number.isFinite(value) && value > 0 ? value : undefined;
 }
 
 /** The name of the custom backoff strategy of the pipeline stages (see {@link STAGE_WORKER_SETTINGS}). */
@@ -244,7 +249,7 @@ export const STAGE_WORKER_SETTINGS = {
 };
 
 /** Job options with the backoff applied: the stages' own strategy, else exponential from the base delay. */
-export function jobOptions<T>(spec: JobSpec<T>, data: T, env: NodeJS.ProcessEnv = process.env): JobsOptions {
+export function jobOptions<T>(spec: JobSpec<T>, data: T, env?: RawEnvironment): JobsOptions {
   return {
     ...spec.options,
     jobId: spec.jobId(data),

@@ -1,7 +1,8 @@
+import { environmentOf, type RawEnvironment } from '@tidemark/environment';
 import { Redis, type RedisOptions } from 'ioredis';
 
-export function redisUrl(env: NodeJS.ProcessEnv = process.env): string {
-  return env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+export function redisUrl(raw?: RawEnvironment): string {
+  return environmentOf(raw).REDIS_URL;
 }
 
 /** Connection options parsed from a redis:// or rediss:// URL, so BullMQ opens (and closes) its own connections. */

@@ -1,15 +1,15 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { JOBS, type RetentionJob } from '@tidemark/queues';
+import { environmentOf, type RawEnvironment } from '@tidemark/environment';
+import { JOBS, QUEUES, type RetentionJob } from '@tidemark/queues';
 import type { Queue } from 'bullmq';
 import { RetentionService, type RetentionReport } from './retention.service';
 
 export const RETENTION_RETRY_DELAY = Symbol('RETENTION_RETRY_DELAY');
 
 /** Delay of the first retry of a target whose lock was held (TIDEMARK_RETENTION_RETRY_MS, default 60 s). */
-export function retentionRetryDelayMs(env: NodeJS.ProcessEnv = process.env): number {
-  const value = Number(env['TIDEMARK_RETENTION_RETRY_MS']);
-  return Number.isFinite(value) && value > 0 ? value : 60_000;
+export function retentionRetryDelayMs(raw?: RawEnvironment): number {
+  return environmentOf(raw).TIDEMARK_RETENTION_RETRY_MS;
 }
 
 /** One retry job per target: triggers that meet the same held lock coalesce into it. */
@@ -39,7 +39,7 @@ export class RetentionRetry {
 
   constructor(
     private readonly retention: RetentionService,
-    @InjectQueue('retention') private readonly queue: Queue,
+    @InjectQueue(QUEUES.retention) private readonly queue: Queue,
     @Optional() @Inject(RETENTION_RETRY_DELAY) delayMs?: number,
   ) {
     this.delayMs = delayMs ?? retentionRetryDelayMs();

@@ -10,7 +10,7 @@ import {
 import { TIDEMARK_CONFIG } from '@tidemark/config';
 import { ConfigError, policyOf, targetById, type TidemarkConfig } from '@tidemark/policy';
 import { EVENT_BUS, errorData, type EventBus, type TidemarkEvent } from '@tidemark/events';
-import { JOBS, jobOptions, type RetentionJob } from '@tidemark/queues';
+import { JOBS, jobOptions, QUEUES, type RetentionJob } from '@tidemark/queues';
 import type { Queue } from 'bullmq';
 
 /** The daily sweep: one BullMQ job scheduler shared by every replica (upserting it is idempotent). */
@@ -33,7 +33,7 @@ export class RetentionTriggers implements OnApplicationBootstrap, BeforeApplicat
   constructor(
     @Inject(TIDEMARK_CONFIG) private readonly config: TidemarkConfig,
     @Inject(EVENT_BUS) private readonly bus: EventBus,
-    @InjectQueue('retention') private readonly queue: Queue,
+    @InjectQueue(QUEUES.retention) private readonly queue: Queue,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {

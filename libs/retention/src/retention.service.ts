@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { Catalog, type UnreadableManifest } from '@tidemark/catalog';
+import { forEachLimit } from '@tidemark/concurrency';
 import { errorData, type EventPublisher } from '@tidemark/events';
 import {
   ACCESS_TIERS,
@@ -166,7 +167,7 @@ export class RetentionService {
       .filter((b) => b.action === 'delete')
       .sort((a, b) => Number(b.status === 'deleting') - Number(a.status === 'deleting'));
     // Each backup's steps are ordered; different backups are independent, so several go at once.
-    await forEachConcurrently(deletions, STEP_CONCURRENCY, async (planned) => {
+    await forEachLimit(deletions, STEP_CONCURRENCY, async (planned) => {
       const manifest = manifests.get(planned.backupId);
       if (!manifest) return;
       const deleted = dryRun || (await this.delete(manifest, planned, now, report));
@@ -179,7 +180,7 @@ export class RetentionService {
 
     const kept = view.backups.filter((b) => b.action === 'keep');
     report.kept = kept.length;
-    await forEachConcurrently(kept, STEP_CONCURRENCY, async (planned) => {
+    await forEachLimit(kept, STEP_CONCURRENCY, async (planned) => {
       const move = planned.tierMove;
       const manifest = manifests.get(planned.backupId);
       if (!move || !manifest) return;
@@ -339,18 +340,6 @@ export class RetentionService {
 
 /** Blob Storage requests in flight at once during a run (each backup's own steps stay in order). */
 const STEP_CONCURRENCY = 16;
-
-async function forEachConcurrently<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 function emptyReport(targetId: string, now: Date, dryRun: boolean): RetentionReport {
   return {

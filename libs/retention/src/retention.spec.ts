@@ -12,7 +12,6 @@ import { validateConfig, type TidemarkConfig } from '@tidemark/policy';
 import { RedisLock } from '@tidemark/queues';
 import { AzureBlobStore, LocalTier, StorageError, type BlobStore } from '@tidemark/storage';
 import { startAzurite, uniqueName, type AzuriteHandle } from '@tidemark/testing';
-import { Redis } from 'ioredis';
 import {
   backupIdAt,
   blobsUnder,
@@ -21,7 +20,8 @@ import {
   seedManifest,
   seedRemote,
   type SeedBackup,
-} from './fixtures/seed';
+} from '@tidemark/testing-retention';
+import { Redis } from 'ioredis';
 import { RetentionRunError, RetentionService, RETENTION_LOCK_PURPOSE } from './retention.service';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/15';

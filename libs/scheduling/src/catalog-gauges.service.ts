@@ -8,8 +8,10 @@ import {
 } from '@nestjs/common';
 import { Catalog } from '@tidemark/catalog';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
+import { environment } from '@tidemark/environment';
 import { backupIdTime, type Manifest } from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
+import { QUEUES } from '@tidemark/queues';
 import type { Queue } from 'bullmq';
 
 const JOB_STATES = [
@@ -53,17 +55,17 @@ export class CatalogGauges implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
     private readonly catalog: Catalog,
     private readonly metrics: TidemarkMetrics,
-    @InjectQueue('schedule') schedule: Queue,
-    @InjectQueue('dump') dump: Queue,
-    @InjectQueue('upload') upload: Queue,
-    @InjectQueue('verify') verify: Queue,
-    @InjectQueue('retention') retention: Queue,
+    @InjectQueue(QUEUES.schedule) schedule: Queue,
+    @InjectQueue(QUEUES.dump) dump: Queue,
+    @InjectQueue(QUEUES.upload) upload: Queue,
+    @InjectQueue(QUEUES.verify) verify: Queue,
+    @InjectQueue(QUEUES.retention) retention: Queue,
   ) {
     this.queues = [schedule, dump, upload, verify, retention];
   }
 
   onApplicationBootstrap(): void {
-    const interval = Number(process.env['TIDEMARK_GAUGE_INTERVAL_MS'] ?? 30_000);
+    const interval = environment().TIDEMARK_GAUGE_INTERVAL_MS;
     const tick = (): void => {
       this.refresh().catch((error: unknown) => {
         this.logger.warn({ err: String(error) }, 'could not refresh catalog gauges');

@@ -1,5 +1,6 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Controller, Get } from '@nestjs/common';
+import { QUEUES } from '@tidemark/queues';
 import type { Queue } from 'bullmq';
 
 /** The job states that need a worker now or later: waiting, running, waiting by priority, waiting for a retry. */
@@ -36,10 +37,10 @@ export class QueueDemandController {
   private readonly queues: Queue[];
 
   constructor(
-    @InjectQueue('dump') dump: Queue,
-    @InjectQueue('upload') upload: Queue,
-    @InjectQueue('verify') verify: Queue,
-    @InjectQueue('retention') retention: Queue,
+    @InjectQueue(QUEUES.dump) dump: Queue,
+    @InjectQueue(QUEUES.upload) upload: Queue,
+    @InjectQueue(QUEUES.verify) verify: Queue,
+    @InjectQueue(QUEUES.retention) retention: Queue,
   ) {
     this.queues = [dump, upload, verify, retention];
   }

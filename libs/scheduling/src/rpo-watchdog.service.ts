@@ -8,6 +8,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
+import { environmentOf, type RawEnvironment } from '@tidemark/environment';
 import { EventPublisher, errorData, redisKey, type Severity, type TypedEvent } from '@tidemark/events';
 import { backupIdTime } from '@tidemark/manifest';
 import { TargetLock } from '@tidemark/pipeline';
@@ -19,8 +20,8 @@ import { CatalogGauges, type TargetSummary } from './catalog-gauges.service';
 import { assessOverdue, OVERDUE_LEVELS, type OverdueLevel, type OverdueReason } from './overdue';
 
 /** Hash of the last judged state per target: survives restarts and is shared by every scheduler replica. */
-export function watchdogStateKey(env: NodeJS.ProcessEnv = process.env): string {
-  return redisKey('watchdog', env);
+export function watchdogStateKey(raw?: RawEnvironment): string {
+  return redisKey('watchdog', raw);
 }
 
 export const WATCHDOG_OPTIONS = Symbol('WATCHDOG_OPTIONS');
@@ -36,11 +37,12 @@ export interface WatchdogOptions {
   lockTtlMs: number;
 }
 
-export function watchdogOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): WatchdogOptions {
+export function watchdogOptionsFromEnv(raw?: RawEnvironment): WatchdogOptions {
+  const env = environmentOf(raw);
   return {
     now: () => new Date(),
-    intervalMs: Number(env['TIDEMARK_WATCHDOG_INTERVAL_MS'] ?? 60_000),
-    graceMs: Number(env['TIDEMARK_WATCHDOG_GRACE_MS'] ?? 15 * 60_000),
+    intervalMs: env.TIDEMARK_WATCHDOG_INTERVAL_MS,
+    graceMs: env.TIDEMARK_WATCHDOG_GRACE_MS,
     snapshotMaxAgeMs: 30_000,
     lockTtlMs: 120_000,
   };

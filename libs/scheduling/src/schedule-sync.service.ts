@@ -9,10 +9,11 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
+import { environmentOf, type RawEnvironment } from '@tidemark/environment';
 import { EventPublisher, errorData, type TypedEvent } from '@tidemark/events';
 import { TidemarkMetrics } from '@tidemark/observability';
 import { nextRun, policyOf, type Target } from '@tidemark/policy';
-import { JOBS, REDIS, RedisLock, type ScheduleTick } from '@tidemark/queues';
+import { JOBS, QUEUES, REDIS, RedisLock, type ScheduleTick } from '@tidemark/queues';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { missedTicks } from './missed-ticks';
@@ -32,20 +33,14 @@ export interface ScheduleReconcileOptions {
   lockTtlMs: number;
 }
 
-export function scheduleReconcileOptionsFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
-): ScheduleReconcileOptions {
+export function scheduleReconcileOptionsFromEnv(raw?: RawEnvironment): ScheduleReconcileOptions {
+  const env = environmentOf(raw);
   return {
     now: () => new Date(),
-    intervalMs: positive(env['TIDEMARK_SCHEDULE_RECONCILE_MS'], 60_000),
-    graceMs: positive(env['TIDEMARK_SCHEDULE_GRACE_MS'], 5 * 60_000),
+    intervalMs: env.TIDEMARK_SCHEDULE_RECONCILE_MS,
+    graceMs: env.TIDEMARK_SCHEDULE_GRACE_MS,
     lockTtlMs: 60_000,
   };
-}
-
-function positive(raw: string | undefined, fallback: number): number {
-  const value = Number(raw);
-  return raw !== undefined && Number.isFinite(value) && value > 0 ? value : fallback;
 }
 
 /** Why a job scheduler had to be put back. */
@@ -86,7 +81,7 @@ export class ScheduleSync implements OnApplicationBootstrap, OnApplicationShutdo
 
   constructor(
     @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
-    @InjectQueue('schedule') private readonly queue: Queue,
+    @InjectQueue(QUEUES.schedule) private readonly queue: Queue,
     private readonly events: EventPublisher,
     private readonly metrics: TidemarkMetrics,
     @Inject(REDIS) redis: Redis,

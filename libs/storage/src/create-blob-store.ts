@@ -1,12 +1,13 @@
 import { DefaultAzureCredential } from '@azure/identity';
+import { environmentOf, type RawEnvironment } from '@tidemark/environment';
 import { AzureBlobStore } from './azure-blob-store';
 import type { BlobStore } from './blob-store';
 import { StorageError } from './storage-error';
 
 export interface CreateBlobStoreOptions {
   container: string;
-  /** Defaults to process.env. */
-  env?: NodeJS.ProcessEnv;
+  /** Defaults to the environment read at start. */
+  env?: RawEnvironment;
 }
 
 /**
@@ -14,10 +15,10 @@ export interface CreateBlobStoreOptions {
  * account URL with DefaultAzureCredential (workload identity on AKS, managed identity on a VM).
  */
 export function createBlobStore(options: CreateBlobStoreOptions): BlobStore {
-  const env = options.env ?? process.env;
-  const connectionString = env['AZURE_STORAGE_CONNECTION_STRING']?.trim();
+  const env = environmentOf(options.env);
+  const connectionString = env.AZURE_STORAGE_CONNECTION_STRING;
   if (connectionString) return AzureBlobStore.fromConnectionString(connectionString, options.container);
-  const accountUrl = env['AZURE_STORAGE_ACCOUNT_URL']?.trim();
+  const accountUrl = env.AZURE_STORAGE_ACCOUNT_URL;
   if (accountUrl)
     return AzureBlobStore.fromAccountUrl(accountUrl, new DefaultAzureCredential(), options.container);
   throw new StorageError(

@@ -79,7 +79,12 @@ export function appSources(app: string): string[] {
   return files;
 }
 
-const ENV_READ = [/env\[['"]([A-Z][A-Z0-9_]*)['"]\]/g, /process\.env\.([A-Z][A-Z0-9_]*)/g];
+const ENV_READ = [
+  /env\[['"]([A-Z][A-Z0-9_]*)['"]\]/g,
+  /process\.env\.([A-Z][A-Z0-9_]*)/g,
+  // The typed environment of libs/environment: env.X, environment().X, environmentOf(raw).X.
+  /\b(?:env|environment(?:Of)?\([a-z]*\))\.([A-Z][A-Z0-9_]*)\b/g,
+];
 
 /** Names of the environment variables the app's code reads (or sets for its children). */
 export function envVarsOf(app: string): Set<string> {
@@ -107,10 +112,10 @@ export function defaultPortOf(app: string): number {
   return Number(match[1]);
 }
 
-/** The BullMQ queues the app's workers consume (@Processor('<queue>') in apps/<app>). */
+/** The BullMQ queues the app's workers consume (@Processor(QUEUES.<queue>) in apps/<app>). */
 export function queuesOf(app: string): string[] {
   return sourceFiles(join(REPO_ROOT, 'apps', app, 'src')).flatMap((file) =>
-    [...readFileSync(file, 'utf8').matchAll(/@Processor\('([a-z-]+)'/g)].map((m) => m[1] as string),
+    [...readFileSync(file, 'utf8').matchAll(/@Processor\(QUEUES\.([a-z]+)\b/g)].map((m) => m[1] as string),
   );
 }
 

@@ -1,0 +1,1 @@
+export { forEachLimit, mapLimit } from './map-limit';

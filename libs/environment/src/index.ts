@@ -1,0 +1,10 @@
+export {
+  DEFAULT_EVENTS_TOPIC,
+  environment,
+  EnvironmentError,
+  environmentOf,
+  environmentSchema,
+  loadEnvironment,
+  parseEnvironment,
+} from './environment';
+export type { Environment, EnvironmentIssue, RawEnvironment } from './environment';
