@@ -30,7 +30,10 @@ class CliEventsModule {
       module: CliEventsModule,
       providers: [
         { provide: EVENT_BUS, useValue: bus },
-        { provide: EventPublisher, useFactory: () => new EventPublisher(bus, 'cli', publishFailureLine(json)) },
+        {
+          provide: EventPublisher,
+          useFactory: () => new EventPublisher(bus, 'cli', publishFailureLine(json)),
+        },
       ],
       exports: [EVENT_BUS, EventPublisher],
     };

@@ -1,4 +1,4 @@
-import type { INestApplicationContext } from '@nestjs/common';
+import type { DynamicModule, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Catalog } from '@tidemark/catalog';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
@@ -69,13 +69,16 @@ export class CliContext {
   /** Config, Blob Storage, catalog, restore, retention plan: never connects to Redis. */
   async storage(): Promise<CliStorage> {
     // Once the full context is open it serves these too.
-    const app = await (this.servicesApp ?? (this.storageApp ??= open(CliStorageModule.forRoot(this.moduleOptions))));
+    const app = await (this.servicesApp ??
+      (this.storageApp ??= open(CliStorageModule.forRoot(this.moduleOptions))));
     return storageOf(app);
   }
 
   /** Everything, Redis included: fails with one line when Redis does not answer. */
   async services(): Promise<CliServices> {
-    this.servicesApp ??= this.redisReachable().then(() => open(CliServicesModule.forRoot(this.moduleOptions)));
+    this.servicesApp ??= this.redisReachable().then(() =>
+      open(CliServicesModule.forRoot(this.moduleOptions)),
+    );
     const app = await this.servicesApp;
     return {
       ...storageOf(app),
@@ -110,7 +113,9 @@ export class CliContext {
 }
 
 /** No logs of its own (the CLI reports for itself), and a failure (a bad config) thrown as it is. */
-function open(module: ReturnType<typeof CliStorageModule.forRoot>): Promise<INestApplicationContext> {
+function open(module: DynamicModule): Promise<INestApplicationContext> {
+  // Nest declares these options as a class but only ever reads them as a plain object.
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
   return NestFactory.createApplicationContext(module, { logger: false, abortOnError: false });
 }
 

@@ -24,7 +24,9 @@ export function restoreProgress(
     onStart: (manifest, size) => {
       total = size;
       if (!ctx.options.json)
-        console.log(`restoring ${manifest.backupId} (${manifest.status}, ${formatBytes(size)}) of ${targetId}`);
+        console.log(
+          `restoring ${manifest.backupId} (${manifest.status}, ${formatBytes(size)}) of ${targetId}`,
+        );
       if (showProgress)
         bar.start(size, 0, { backupId: manifest.backupId, done: formatBytes(0), total: formatBytes(size) });
     },
@@ -50,7 +52,9 @@ export function rehydrationReporter(ctx: CliContext): Pick<RehydrateOptions, 'on
     },
     onWaiting: ({ archiveStatus, elapsedMs }) => {
       if (!ctx.options.json)
-        console.error(`  rehydrating: ${archiveStatus ?? 'pending'}, ${Math.round(elapsedMs / 60_000)} min so far`);
+        console.error(
+          `  rehydrating: ${archiveStatus ?? 'pending'}, ${Math.round(elapsedMs / 60_000)} min so far`,
+        );
     },
   };
 }

@@ -79,7 +79,10 @@ function parseRestoreOptions(targetId: string, flags: RestoreFlags): RestoreOpti
 }
 
 /** `--all-databases`: the newest complete run of a server target, roles first. */
-async function restoreWholeRun(ctx: CliContext, { targetId, flags, jobs, at }: RestoreOptions): Promise<void> {
+async function restoreWholeRun(
+  ctx: CliContext,
+  { targetId, flags, jobs, at }: RestoreOptions,
+): Promise<void> {
   const { restores } = await ctx.storage();
   const results = await restores.restoreRun({
     targetId,
