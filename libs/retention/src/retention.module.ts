@@ -26,6 +26,6 @@ export class RetentionApplyModule {}
 @Module({
   imports: [RetentionApplyModule],
   providers: [RetentionRetry, RetentionTriggers],
-  exports: [RetentionService, RetentionRetry],
+  exports: [RetentionApplyModule, RetentionRetry],
 })
 export class RetentionModule {}
