@@ -12,7 +12,7 @@ import { EventPublisher, RedisStreamEventBus } from '@tidemark/events';
 import { TidemarkMetrics } from '@tidemark/observability';
 import { validateConfig } from '@tidemark/policy';
 import { RedisLock } from '@tidemark/queues';
-import { RETENTION_LOCK_PURPOSE, RetentionService } from '@tidemark/retention';
+import { RETENTION_LOCK_PURPOSE, RetentionPlanner, RetentionService } from '@tidemark/retention';
 import { AzureBlobStore, LocalTier } from '@tidemark/storage';
 import { startAzurite } from '@tidemark/testing';
 import { backupIdAt, seedManifest, seedRemote } from '@tidemark/testing-retention';
@@ -50,15 +50,17 @@ async function main(): Promise<void> {
       },
       targets: [{ id: 'bench-db', kind: 'postgres', url: 'postgres://x@h/db', policy: 'hourly' }],
     });
-    const service = new RetentionService({
+    const local = new LocalTier(join(dir, 'local'));
+    const service = new RetentionService(
       config,
       catalog,
       store,
-      local: new LocalTier(join(dir, 'local')),
-      lock: new RedisLock(redis, RETENTION_LOCK_PURPOSE, 300_000),
-      events: new EventPublisher(bus, 'bench'),
-      metrics: new TidemarkMetrics('bench'),
-    });
+      local,
+      new RetentionPlanner(config, catalog, local),
+      new RedisLock(redis, RETENTION_LOCK_PURPOSE, 300_000),
+      new EventPublisher(bus, 'bench'),
+      new TidemarkMetrics('bench'),
+    );
     const manifests = Array.from({ length: count }, (_, i) => {
       const takenAt = new Date(NOW.getTime() - (i + 1) * 3600_000);
       return seedManifest(

@@ -1,27 +1,16 @@
-import { Catalog, ManifestStore } from '@tidemark/catalog';
-import { loadConfig, type LoadedConfig } from '@tidemark/config';
-import { createEventBus, EventPublisher, type EventBus } from '@tidemark/events';
-import { TidemarkMetrics } from '@tidemark/observability';
-import { PendingFailures, Pipeline, TargetLock } from '@tidemark/pipeline';
-import {
-  BullJobQueues,
-  describeRedis,
-  queuePrefix,
-  RedisLock,
-  redisConnection,
-  redisOptions,
-  redisUrl,
-} from '@tidemark/queues';
+import type { DynamicModule, INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Catalog } from '@tidemark/catalog';
+import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
+import type { EventBus } from '@tidemark/events';
+import { Pipeline } from '@tidemark/pipeline';
+import { REDIS } from '@tidemark/queues';
 import { RestoreService } from '@tidemark/restore';
-import {
-  RETENTION_LOCK_PURPOSE,
-  RETENTION_LOCK_TTL_MS,
-  RetentionPlanner,
-  RetentionService,
-} from '@tidemark/retention';
-import { createBlobStore, LocalTier, type BlobStore } from '@tidemark/storage';
-import { Queue } from 'bullmq';
+import { RetentionPlanner, RetentionService } from '@tidemark/retention';
+import { BLOB_STORE, LOCAL_TIER, type BlobStore, type LocalTier } from '@tidemark/storage';
 import type { Redis } from 'ioredis';
+import { assertRedisReachable, CliEventBus } from './cli-event-bus';
+import { CliServicesModule, CliStorageModule, type CliModuleOptions } from './cli.module';
 import { withStorageDefaults } from './local-azurite';
 
 export interface GlobalOptions {
@@ -29,130 +18,114 @@ export interface GlobalOptions {
   json?: boolean;
 }
 
+/** What the commands that need only Blob Storage work with. */
+export interface CliStorage {
+  config: LoadedConfig;
+  store: BlobStore;
+  catalog: Catalog;
+  local: LocalTier;
+  restores: RestoreService;
+  /** Reads only, so `retention plan` works without Redis. */
+  retentionPlanner: RetentionPlanner;
+}
+
+/** And what the commands that go through Redis work with. */
+export interface CliServices extends CliStorage {
+  redis: Redis;
+  pipeline: Pipeline;
+  /** Applying takes the same per-target lock as the retention service's replicas, and publishes its event. */
+  retention: RetentionService;
+}
+
 /**
- * What CLI commands work with, built on first use from the config and the environment and closed at exit.
- * The CLI talks to Redis and Blob Storage directly (like a service), never to a service over HTTP.
+ * What CLI commands work with: Nest application contexts of the services' own modules (CliStorageModule,
+ * CliServicesModule), each built on first use and closed at exit. The CLI talks to Redis and Blob Storage
+ * directly (like a service), never to a service over HTTP.
  */
 export class CliContext {
   readonly env: NodeJS.ProcessEnv;
-  private cache = new Map<string, unknown>();
-  private closers: (() => Promise<unknown>)[] = [];
+  private readonly eventBus: CliEventBus;
+  private redisChecked: Promise<void> | undefined;
+  private storageApp: Promise<INestApplicationContext> | undefined;
+  private servicesApp: Promise<INestApplicationContext> | undefined;
 
   constructor(
     readonly options: GlobalOptions,
     env: NodeJS.ProcessEnv = process.env,
   ) {
     this.env = withStorageDefaults(env);
+    this.eventBus = new CliEventBus(this.env, () => this.redisReachable());
   }
 
-  private once<T>(key: string, make: () => T): T {
-    if (!this.cache.has(key)) this.cache.set(key, make());
-    return this.cache.get(key) as T;
+  private get moduleOptions(): CliModuleOptions {
+    return {
+      ...(this.options.config ? { configPath: this.options.config } : {}),
+      env: this.env,
+      bus: this.eventBus,
+      json: Boolean(this.options.json),
+    };
   }
 
-  get config(): LoadedConfig {
-    return this.once('config', () =>
-      loadConfig({ ...(this.options.config ? { path: this.options.config } : {}), env: this.env }),
+  /** Config, Blob Storage, catalog, restore, retention plan: never connects to Redis. */
+  async storage(): Promise<CliStorage> {
+    // Once the full context is open it serves these too.
+    const app = await (this.servicesApp ??
+      (this.storageApp ??= open(CliStorageModule.forRoot(this.moduleOptions))));
+    return storageOf(app);
+  }
+
+  /** Everything, Redis included: fails with one line when Redis does not answer. */
+  async services(): Promise<CliServices> {
+    this.servicesApp ??= this.redisReachable().then(() =>
+      open(CliServicesModule.forRoot(this.moduleOptions)),
     );
+    const app = await this.servicesApp;
+    return {
+      ...storageOf(app),
+      redis: app.get<Redis>(REDIS),
+      pipeline: app.get(Pipeline),
+      retention: app.get(RetentionService),
+    };
   }
 
-  get store(): BlobStore {
-    return this.once('store', () =>
-      createBlobStore({ container: this.config.storage.container, env: this.env }),
-    );
-  }
-
-  get catalog(): Catalog {
-    return this.once('catalog', () => new Catalog(this.store));
-  }
-
-  get restores(): RestoreService {
-    return this.once('restores', () => new RestoreService(this.catalog, this.store, this.env));
-  }
-
-  /** Fails with one clear line when Redis does not answer, instead of hanging in reconnect loops. */
   async redis(): Promise<Redis> {
-    return this.once('redis', async () => {
-      const client = redisConnection(redisUrl(this.env), {
-        maxRetriesPerRequest: 1,
-        lazyConnect: true,
-        retryStrategy: () => null,
-      });
-      client.on('error', () => undefined);
-      this.closers.push(() => client.quit().catch(() => undefined));
-      try {
-        await client.connect();
-        await client.ping();
-      } catch {
-        throw new Error(`Redis at ${describeRedis(redisUrl(this.env))} is unreachable (set REDIS_URL)`);
-      }
-      return client;
-    });
+    return (await this.services()).redis;
   }
 
+  /** Service Bus when configured, else the Redis Stream; needs no config. */
   async bus(): Promise<EventBus> {
-    await this.redis();
-    return this.once('bus', () => {
-      // Service Bus when configured, else the Redis Stream. The CLI does not forward the outbox: the services do.
-      const bus = createEventBus(this.env, { forward: false });
-      this.closers.push(() => bus.close());
-      return bus;
-    });
+    await this.redisReachable();
+    return this.eventBus;
   }
 
-  async pipeline(): Promise<Pipeline> {
-    const redis = await this.redis();
-    const bus = await this.bus();
-    return this.once('pipeline', () => {
-      const queue = (name: string): Queue => {
-        const q = new Queue(name, {
-          connection: redisOptions(redisUrl(this.env)),
-          prefix: queuePrefix(this.env),
-        });
-        this.closers.push(() => q.close());
-        return q;
-      };
-      return new Pipeline(
-        new BullJobQueues(queue('dump'), queue('upload'), queue('verify'), queue('retention')),
-        new TargetLock(redis),
-        new EventPublisher(bus, 'cli'),
-        new ManifestStore(this.store, this.local),
-        this.local,
-        new TidemarkMetrics('cli'),
-        new PendingFailures(redis),
-      );
-    });
-  }
-
-  get local(): LocalTier {
-    return this.once('local', () => new LocalTier(this.config.local.path));
-  }
-
-  /** Reads only, so `retention plan` works without Redis. */
-  get retentionPlanner(): RetentionPlanner {
-    return this.once('retentionPlanner', () => new RetentionPlanner(this.config, this.catalog, this.local));
-  }
-
-  /** Applying takes the same per-target lock as the retention service's replicas, and publishes its event. */
-  async retention(): Promise<RetentionService> {
-    const redis = await this.redis();
-    const bus = await this.bus();
-    return this.once(
-      'retention',
-      () =>
-        new RetentionService({
-          config: this.config,
-          catalog: this.catalog,
-          store: this.store,
-          local: this.local,
-          lock: new RedisLock(redis, RETENTION_LOCK_PURPOSE, RETENTION_LOCK_TTL_MS),
-          events: new EventPublisher(bus, 'cli'),
-          metrics: new TidemarkMetrics('cli'),
-        }),
-    );
+  private redisReachable(): Promise<void> {
+    this.redisChecked ??= assertRedisReachable(this.env);
+    return this.redisChecked;
   }
 
   async close(): Promise<void> {
-    for (const close of this.closers.reverse()) await close();
+    for (const app of [this.servicesApp, this.storageApp]) {
+      const opened = await app?.catch(() => undefined);
+      await opened?.close();
+    }
+    await this.eventBus.close();
   }
+}
+
+/** No logs of its own (the CLI reports for itself), and a failure (a bad config) thrown as it is. */
+function open(module: DynamicModule): Promise<INestApplicationContext> {
+  // Nest declares these options as a class but only ever reads them as a plain object.
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
+  return NestFactory.createApplicationContext(module, { logger: false, abortOnError: false });
+}
+
+function storageOf(app: INestApplicationContext): CliStorage {
+  return {
+    config: app.get<LoadedConfig>(TIDEMARK_CONFIG),
+    store: app.get<BlobStore>(BLOB_STORE),
+    catalog: app.get(Catalog),
+    local: app.get<LocalTier>(LOCAL_TIER),
+    restores: app.get(RestoreService),
+    retentionPlanner: app.get(RetentionPlanner),
+  };
 }

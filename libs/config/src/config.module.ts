@@ -4,6 +4,11 @@ import { assertServiceEnv } from './service-needs';
 
 /** Injection token for the LoadedConfig: `@Inject(TIDEMARK_CONFIG) config: LoadedConfig`. */
 export const TIDEMARK_CONFIG = 'TIDEMARK_CONFIG';
+/**
+ * Injection token for the environment the config was loaded with (`process.env` in the services; the CLI's own,
+ * with local Azurite filled in): `@Inject(TIDEMARK_ENV) env: NodeJS.ProcessEnv`.
+ */
+export const TIDEMARK_ENV = 'TIDEMARK_ENV';
 
 export interface ConfigModuleOptions extends LoadConfigOptions {
   /** The service being started: one that opens targets also needs every `${VAR}` of their urls set. */
@@ -28,8 +33,9 @@ export class ConfigModule {
             return config;
           },
         },
+        { provide: TIDEMARK_ENV, useValue: load.env ?? process.env },
       ],
-      exports: [TIDEMARK_CONFIG],
+      exports: [TIDEMARK_CONFIG, TIDEMARK_ENV],
     };
   }
 }

@@ -1,6 +1,6 @@
 export { checkConfig, type ConfigCheck, type ConfigProblem } from './check-config';
 export { MAX_CONFIG_BYTES, MAX_NESTING_DEPTH } from './config-file';
-export { ConfigModule, TIDEMARK_CONFIG, type ConfigModuleOptions } from './config.module';
+export { ConfigModule, TIDEMARK_CONFIG, TIDEMARK_ENV, type ConfigModuleOptions } from './config.module';
 export { loadConfig, type LoadConfigOptions, type LoadedConfig } from './load-config';
 export {
   assertSecrets,

@@ -1,4 +1,4 @@
-export { ObservabilityModule } from './observability.module';
+export { MetricsModule, ObservabilityModule } from './observability.module';
 export { OBSERVABILITY_OPTIONS, type ObservabilityOptions } from './options';
 export { TidemarkMetrics, BACKUP_DURATION_BUCKETS } from './metrics';
 export { ReadinessChecks, type ReadinessCheck } from './readiness';

@@ -15,6 +15,26 @@ function isQuiet(req: IncomingMessage): boolean {
   return QUIET_PATHS.includes(path);
 }
 
+/**
+ * The metrics and readiness checks of one process, without logs or HTTP: what the CLI runs with (a service gets
+ * them through ObservabilityModule).
+ */
+@Module({})
+export class MetricsModule {
+  static forService(options: ObservabilityOptions): DynamicModule {
+    return {
+      module: MetricsModule,
+      global: true,
+      providers: [
+        { provide: OBSERVABILITY_OPTIONS, useValue: options },
+        { provide: TidemarkMetrics, useFactory: () => new TidemarkMetrics(options.service) },
+        ReadinessChecks,
+      ],
+      exports: [TidemarkMetrics, ReadinessChecks, OBSERVABILITY_OPTIONS],
+    };
+  }
+}
+
 /** JSON logs, metrics, /healthz, /readyz and /metrics for one service. */
 @Module({})
 export class ObservabilityModule {
@@ -23,6 +43,7 @@ export class ObservabilityModule {
       module: ObservabilityModule,
       global: true,
       imports: [
+        MetricsModule.forService(options),
         // A factory, so LOG_LEVEL is read from the environment bootstrapService loaded, not at import time.
         LoggerModule.forRootAsync({
           useFactory: () => ({
@@ -57,12 +78,7 @@ export class ObservabilityModule {
         TerminusModule.forRoot({ errorLogStyle: 'json' }),
       ],
       controllers: [HealthController],
-      providers: [
-        { provide: OBSERVABILITY_OPTIONS, useValue: options },
-        { provide: TidemarkMetrics, useFactory: () => new TidemarkMetrics(options.service) },
-        ReadinessChecks,
-      ],
-      exports: [TidemarkMetrics, ReadinessChecks, OBSERVABILITY_OPTIONS],
+      exports: [MetricsModule],
     };
   }
 }

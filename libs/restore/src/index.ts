@@ -1,1 +1,2 @@
+export * from './restore.module';
 export * from './restore.service';

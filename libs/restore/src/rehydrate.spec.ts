@@ -5,12 +5,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Catalog } from '@tidemark/catalog';
+import { EventPublisher, type EventBus, type TidemarkEvent } from '@tidemark/events';
 import { artifactBlobName, newManifest, type Manifest } from '@tidemark/manifest';
 import { AzureBlobStore, type BlobProperties } from '@tidemark/storage';
 import { startAzurite, uniqueName, type AzuriteHandle } from '@tidemark/testing';
 import { RestoreError, RestoreService, type RehydrationStarted, type RestoreResult } from './restore.service';
 
 const CONTENT = Buffer.from('-- a tiny uncompressed dump\n');
+
+/** Keeps what is published; restore reads nothing back from the bus. */
+function recordingBus(published: TidemarkEvent[]): EventBus {
+  const unused = (): never => {
+    throw new Error('not used by restore');
+  };
+  return {
+    publish: (event) => {
+      published.push(event);
+      return Promise.resolve();
+    },
+    history: unused,
+    follow: unused,
+    consume: unused,
+    close: () => Promise.resolve(),
+  };
+}
 
 /**
  * Azurite rehydrates an Archive blob at once, so waiting is exercised with a store that reports the blob
@@ -21,6 +39,10 @@ describe('restoring a backup from the Archive tier (real Azurite)', () => {
   let store: AzureBlobStore;
   let catalog: Catalog;
   let dir: string;
+  const published: TidemarkEvent[] = [];
+  const events = new EventPublisher(recordingBus(published), 'restore-test');
+  const typesOf = (backupId: string): string[] =>
+    published.filter((e) => e.data.backupId === backupId).map((e) => e.type);
 
   before(async () => {
     azurite = await startAzurite();
@@ -81,12 +103,13 @@ describe('restoring a backup from the Archive tier (real Azurite)', () => {
 
   test('without a rehydration request an archived backup is refused, as before', async () => {
     const m = await archivedBackup('aaaaa1');
-    const service = new RestoreService(catalog, store);
+    const service = new RestoreService(catalog, store, events);
     await assert.rejects(
       service.restore({ targetId: 'cold-db', backupId: m.backupId, to: join(dir, 'a.sql'), clean: false }),
       (e: unknown) => e instanceof RestoreError && e.code === 'archived',
     );
     assert.equal((await store.properties(m.locations.remote?.blobName ?? ''))?.tier, 'Archive');
+    assert.deepEqual(typesOf(m.backupId), ['tidemark.restore.failed']);
   });
 
   test('without --wait: rehydration to Cool starts at the asked priority and the call returns', async () => {
@@ -98,7 +121,7 @@ describe('restoring a backup from the Archive tier (real Azurite)', () => {
       return store.setTier(name, tier, options);
     };
     const started: RehydrationStarted[] = [];
-    const result = await new RestoreService(catalog, recording).restore({
+    const result = await new RestoreService(catalog, recording, events).restore({
       targetId: 'cold-db',
       backupId: m.backupId,
       to: join(dir, 'b.sql'),
@@ -111,7 +134,7 @@ describe('restoring a backup from the Archive tier (real Azurite)', () => {
     assert.equal(started.length, 1);
     assert.deepEqual(calls, [[m.locations.remote?.blobName, 'Cool', { rehydratePriority: 'High' }]]);
     // Azurite rehydrates at once: resuming finds the blob online, restores it and records its tier.
-    const resumed = (await new RestoreService(catalog, store).restore({
+    const resumed = (await new RestoreService(catalog, store, events).restore({
       targetId: 'cold-db',
       backupId: m.backupId,
       to: join(dir, 'b.sql'),
@@ -121,6 +144,10 @@ describe('restoring a backup from the Archive tier (real Azurite)', () => {
     assert.deepEqual(await readFile(join(dir, 'b.sql')), CONTENT);
     assert.equal(resumed.manifest.locations.remote?.tier, 'Cool');
     assert.equal((await catalog.find(m.backupId, 'cold-db'))?.manifest.locations.remote?.tier, 'Cool');
+    // The started rehydration is no restore yet: only the resumed restore is published.
+    assert.deepEqual(typesOf(m.backupId), ['tidemark.restore.completed']);
+    const completed = published.find((e) => e.data.backupId === m.backupId);
+    assert.equal(completed?.data.sizes?.compressed, resumed.bytes);
   });
 
   test('with --wait: polls while the rehydration is pending, reports progress, then restores', async () => {
@@ -142,7 +169,7 @@ describe('restoring a backup from the Archive tier (real Azurite)', () => {
     await store.setTier(m.locations.remote?.blobName ?? '', 'Cool');
     const waiting: (string | undefined)[] = [];
     let started: RehydrationStarted | undefined;
-    const result = await new RestoreService(catalog, slow).restore({
+    const result = await new RestoreService(catalog, slow, events).restore({
       targetId: 'cold-db',
       backupId: m.backupId,
       to: join(dir, 'c.sql'),
@@ -166,7 +193,7 @@ describe('restoring a backup from the Archive tier (real Azurite)', () => {
     const m = await archivedBackup('aaaaa4');
     await store.delete(m.locations.remote?.blobName ?? '');
     await assert.rejects(
-      new RestoreService(catalog, store).restore({
+      new RestoreService(catalog, store, events).restore({
         targetId: 'cold-db',
         backupId: m.backupId,
         to: join(dir, 'd.sql'),

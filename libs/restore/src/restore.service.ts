@@ -1,8 +1,10 @@
+import { Inject, Injectable } from '@nestjs/common';
 import { ChecksumMismatchError, createDecompressor, VerifiedStream } from '@tidemark/artifact';
 import { Catalog, chainOf, ChainError, readChain } from '@tidemark/catalog';
+import { TIDEMARK_ENV } from '@tidemark/config';
 import { resolveEnvRefs } from '@tidemark/policy';
 import { backupIdTime, markTier, type AccessTier, type Manifest } from '@tidemark/manifest';
-import { redact } from '@tidemark/events';
+import { errorData, EventPublisher, redact } from '@tidemark/events';
 import {
   createSource,
   runMemberTarget,
@@ -10,7 +12,7 @@ import {
   type Source,
   type SourceTarget,
 } from '@tidemark/sources';
-import type { BlobStore, RehydratePriority } from '@tidemark/storage';
+import { BLOB_STORE, type BlobStore, type RehydratePriority } from '@tidemark/storage';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { constants } from 'node:fs';
 import { access, open, rm } from 'node:fs/promises';
@@ -37,6 +39,9 @@ export interface RestoreRequest {
   /** How to treat a backup in the Archive tier; without it, restoring one is refused ('archived'). */
   rehydrate?: RehydrateOptions;
 }
+
+/** A whole server run: every member is chosen from the run, so neither a backup nor a database is named. */
+export type RunRestoreRequest = Omit<RestoreRequest, 'backupId' | 'database' | 'rehydrate'>;
 
 export interface RehydrateOptions {
   priority: RehydratePriority;
@@ -79,13 +84,15 @@ export class RestoreError extends Error {
 /**
  * Brings a backup back: chooses it from the catalog, streams the blob through a sha256 check and decompression
  * into the database's restore tool (or a file). The last bytes are held back until the checksum matches, so a
- * damaged blob never completes a restore.
+ * damaged blob never completes a restore. Each restore is published as `restore.completed` or `restore.failed`.
  */
+@Injectable()
 export class RestoreService {
   constructor(
     private readonly catalog: Catalog,
-    private readonly store: BlobStore,
-    private readonly env: NodeJS.ProcessEnv = process.env,
+    @Inject(BLOB_STORE) private readonly store: BlobStore,
+    private readonly events: EventPublisher,
+    @Inject(TIDEMARK_ENV) private readonly env: NodeJS.ProcessEnv = process.env,
   ) {}
 
   async choose(targetId: string, backupId?: string, at?: Date, database?: string): Promise<Manifest> {
@@ -167,18 +174,41 @@ export class RestoreService {
     );
   }
 
-  /** Every database of a server run (and its roles first) onto the server `to` points at. */
-  async restoreRun(
-    request: Omit<RestoreRequest, 'backupId' | 'database' | 'rehydrate'>,
-  ): Promise<RestoreResult[]> {
+  /**
+   * Every database of a server run (and its roles first) onto the server `to` points at. Publishes one
+   * `restore.completed` per member once all are restored, or one `restore.failed` for the run.
+   */
+  async restoreRun(request: RunRestoreRequest): Promise<RestoreResult[]> {
+    const results = await this.restoreMembers(request).catch(async (error: unknown) => {
+      await this.events.emit('tidemark.restore.failed', request.targetId, undefined, {
+        stage: 'restore',
+        error: errorData(error),
+      });
+      throw error;
+    });
+    for (const result of results) await this.published(request.targetId, result);
+    return results;
+  }
+
+  private async restoreMembers(request: RunRestoreRequest): Promise<RestoreResult[]> {
     const members = await this.chooseRun(request.targetId, request.at);
     const server = this.resolveTo(request.to);
     const results: RestoreResult[] = [];
     for (const member of members) {
       const to = member.run?.role === 'globals' ? server : withDatabase(server, member.target.database);
-      results.push(await this.restore({ ...request, backupId: member.backupId, to }));
+      results.push(await this.restoreOne({ ...request, backupId: member.backupId, to }));
     }
     return results;
+  }
+
+  /** Restores are facts too; publishing never fails a good restore (EventPublisher.emit does not throw). */
+  private async published(targetId: string, result: RestoreResult): Promise<void> {
+    await this.events.emit('tidemark.restore.completed', targetId, result.manifest.backupId, {
+      stage: 'restore',
+      destination: result.destination,
+      sizes: { compressed: result.bytes },
+      durations: { restore: result.durationMs },
+    });
   }
 
   private resolveTo(to: string): string {
@@ -204,10 +234,29 @@ export class RestoreService {
     );
   }
 
-  /** Without `rehydrate` an archived backup is refused, so the result is always a finished restore. */
+  /**
+   * Without `rehydrate` an archived backup is refused, so the result is always a finished restore. Publishes
+   * `restore.completed` (not when it stops at a started rehydration) or `restore.failed`.
+   */
   async restore(request: RestoreRequest & { rehydrate?: undefined }): Promise<RestoreResult>;
   async restore(request: RestoreRequest): Promise<RestoreResult | RehydrationStarted>;
   async restore(request: RestoreRequest): Promise<RestoreResult | RehydrationStarted> {
+    const started = Date.now();
+    const result = await this.restoreOne(request).catch(async (error: unknown) => {
+      await this.events.emit('tidemark.restore.failed', request.targetId, request.backupId, {
+        stage: 'restore',
+        durations: { restore: Date.now() - started },
+        error: errorData(error),
+      });
+      throw error;
+    });
+    if (!('rehydrating' in result)) await this.published(request.targetId, result);
+    return result;
+  }
+
+  private async restoreOne(request: RestoreRequest & { rehydrate?: undefined }): Promise<RestoreResult>;
+  private async restoreOne(request: RestoreRequest): Promise<RestoreResult | RehydrationStarted>;
+  private async restoreOne(request: RestoreRequest): Promise<RestoreResult | RehydrationStarted> {
     const started = Date.now();
     const point = await this.choose(request.targetId, request.backupId, request.at, request.database);
     if (!point.locations.remote || !point.artifact.sha256)

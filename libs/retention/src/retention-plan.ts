@@ -1,4 +1,6 @@
-import type { Catalog, UnreadableManifest } from '@tidemark/catalog';
+import { Inject, Injectable } from '@nestjs/common';
+import { Catalog, type UnreadableManifest } from '@tidemark/catalog';
+import { TIDEMARK_CONFIG } from '@tidemark/config';
 import {
   ACCESS_TIERS,
   artifactBlobName,
@@ -17,7 +19,7 @@ import {
   type TidemarkConfig,
   type TierChange,
 } from '@tidemark/policy';
-import type { LocalTier } from '@tidemark/storage';
+import { LOCAL_TIER, type LocalTier } from '@tidemark/storage';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -118,11 +120,12 @@ export function bytesPerTier(manifests: Iterable<Manifest>): Record<AccessTier, 
  * Works out what retention would do to one target, from the catalog (Blob Storage, never Redis) and the local tier.
  * Reads only: `RetentionService.apply` carries a survey out.
  */
+@Injectable()
 export class RetentionPlanner {
   constructor(
-    private readonly config: TidemarkConfig,
+    @Inject(TIDEMARK_CONFIG) private readonly config: TidemarkConfig,
     private readonly catalog: Catalog,
-    private readonly local: LocalTier,
+    @Inject(LOCAL_TIER) private readonly local: LocalTier,
   ) {}
 
   policyFor(targetId: string): { name: string; policy: Policy } {

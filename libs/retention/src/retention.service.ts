@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Catalog, type UnreadableManifest } from '@tidemark/catalog';
 import { forEachLimit } from '@tidemark/concurrency';
-import { errorData, type EventPublisher } from '@tidemark/events';
+import { TIDEMARK_CONFIG } from '@tidemark/config';
+import { errorData, EventPublisher } from '@tidemark/events';
 import {
   ACCESS_TIERS,
   manifestBlobName,
@@ -11,10 +12,11 @@ import {
   type AccessTier,
   type Manifest,
 } from '@tidemark/manifest';
-import type { TidemarkMetrics } from '@tidemark/observability';
+import { TidemarkMetrics } from '@tidemark/observability';
 import type { TidemarkConfig } from '@tidemark/policy';
-import type { RedisLock } from '@tidemark/queues';
-import { StorageError, type BlobStore, type LocalTier } from '@tidemark/storage';
+import { REDIS, RedisLock } from '@tidemark/queues';
+import { BLOB_STORE, LOCAL_TIER, StorageError, type BlobStore, type LocalTier } from '@tidemark/storage';
+import type { Redis } from 'ioredis';
 import {
   artifactBlobOf,
   bytesPerTier,
@@ -31,14 +33,12 @@ export const RETENTION_LOCK_PURPOSE = 'retention';
  */
 export const RETENTION_LOCK_TTL_MS = 60 * 1000;
 
-export interface RetentionDeps {
-  config: TidemarkConfig;
-  catalog: Catalog;
-  store: BlobStore;
-  local: LocalTier;
-  lock: RedisLock;
-  events: EventPublisher;
-  metrics: TidemarkMetrics;
+/** The lock every retention run of a target takes, the CLI's `retention apply` included. */
+@Injectable()
+export class RetentionLock extends RedisLock {
+  constructor(@Inject(REDIS) redis: Redis) {
+    super(redis, RETENTION_LOCK_PURPOSE, RETENTION_LOCK_TTL_MS);
+  }
 }
 
 export interface ApplyOptions {
@@ -95,13 +95,20 @@ class NoLongerDeletable extends Error {}
  * manifest. A run that stops anywhere in between leaves a marked manifest that the next run finishes, so there is
  * never an artifact without its manifest, nor a manifest without its artifact that is not marked.
  */
+@Injectable()
 export class RetentionService {
   private readonly logger = new Logger(RetentionService.name);
-  private readonly planner: RetentionPlanner;
 
-  constructor(private readonly deps: RetentionDeps) {
-    this.planner = new RetentionPlanner(deps.config, deps.catalog, deps.local);
-  }
+  constructor(
+    @Inject(TIDEMARK_CONFIG) private readonly config: TidemarkConfig,
+    private readonly catalog: Catalog,
+    @Inject(BLOB_STORE) private readonly store: BlobStore,
+    @Inject(LOCAL_TIER) private readonly local: LocalTier,
+    private readonly planner: RetentionPlanner,
+    @Inject(RetentionLock) private readonly lock: RedisLock,
+    private readonly events: EventPublisher,
+    private readonly metrics: TidemarkMetrics,
+  ) {}
 
   plan(targetId: string, now = new Date()): Promise<RetentionPlanView> {
     return this.planner.plan(targetId, now);
@@ -112,7 +119,7 @@ export class RetentionService {
     const now = options.now ?? new Date();
     const reports: RetentionReport[] = [];
     const errors: string[] = [];
-    for (const target of this.deps.config.targets) {
+    for (const target of this.config.targets) {
       try {
         reports.push(await this.apply(target.id, { ...options, now }));
       } catch (error) {
@@ -131,7 +138,7 @@ export class RetentionService {
     this.planner.policyFor(targetId);
     if (dryRun) return this.run(targetId, now, true);
 
-    const { lock } = this.deps;
+    const { lock } = this;
     const owner = randomUUID();
     const holder = await lock.acquire(targetId, owner);
     if (holder !== owner) {
@@ -203,8 +210,8 @@ export class RetentionService {
       }
       if (!dryRun) {
         try {
-          await this.deps.local.removeBackup(targetId, copy.backupId);
-          this.deps.metrics.retentionDeleted.inc({ target: targetId, location: 'local' });
+          await this.local.removeBackup(targetId, copy.backupId);
+          this.metrics.retentionDeleted.inc({ target: targetId, location: 'local' });
         } catch (error) {
           report.failures.push({ backupId: copy.backupId, step: 'local', message: errorData(error).message });
           continue;
@@ -217,8 +224,8 @@ export class RetentionService {
     if (dryRun) return report;
 
     for (const tier of ACCESS_TIERS)
-      this.deps.metrics.storageBytes.set({ target: targetId, tier }, report.bytesPerTier[tier]);
-    await this.deps.events.emit(
+      this.metrics.storageBytes.set({ target: targetId, tier }, report.bytesPerTier[tier]);
+    await this.events.emit(
       'tidemark.retention.applied',
       targetId,
       undefined,
@@ -268,7 +275,7 @@ export class RetentionService {
     now: Date,
     report: RetentionReport,
   ): Promise<boolean> {
-    const { catalog, store, metrics } = this.deps;
+    const { catalog, store, metrics } = this;
     const targetId = manifest.target.id;
     let current = manifest;
     if (!manifest.deletion) {
@@ -327,8 +334,8 @@ export class RetentionService {
     const remote = manifest.locations.remote;
     if (!remote) return null;
     try {
-      await this.deps.store.setTier(remote.blobName, tier);
-      return await this.deps.catalog.update(manifest.target.id, manifest.backupId, (latest) =>
+      await this.store.setTier(remote.blobName, tier);
+      return await this.catalog.update(manifest.target.id, manifest.backupId, (latest) =>
         markTier(latest, tier, now),
       );
     } catch (error) {

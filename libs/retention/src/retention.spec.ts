@@ -22,6 +22,7 @@ import {
   type SeedBackup,
 } from '@tidemark/testing-retention';
 import { Redis } from 'ioredis';
+import { RetentionPlanner } from './retention-plan';
 import { RetentionRunError, RetentionService, RETENTION_LOCK_PURPOSE } from './retention.service';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/15';
@@ -159,16 +160,19 @@ describe('RetentionService (real Azurite and Redis)', () => {
     const config = configFor(targets);
     const metrics = new TidemarkMetrics('retention-test');
     const events = new EventPublisher(bus, 'retention');
-    const service = (s: BlobStore = store): RetentionService =>
-      new RetentionService({
+    const service = (s: BlobStore = store): RetentionService => {
+      const catalogOf = new Catalog(s);
+      return new RetentionService(
         config,
-        catalog: new Catalog(s),
-        store: s,
+        catalogOf,
+        s,
         local,
-        lock: new RedisLock(redis, RETENTION_LOCK_PURPOSE, 60_000),
+        new RetentionPlanner(config, catalogOf, local),
+        new RedisLock(redis, RETENTION_LOCK_PURPOSE, 60_000),
         events,
         metrics,
-      });
+      );
+    };
     return { store, catalog, local, config, metrics, service };
   }
 

@@ -13,4 +13,4 @@ export type { CreateBlobStoreOptions } from './create-blob-store';
 export { LocalTier } from './local-tier';
 export { STORAGE_ERROR_CODES, StorageError, isNetworkErrorCode, isStorageError } from './storage-error';
 export type { StorageErrorCode } from './storage-error';
-export { BLOB_STORE, LOCAL_TIER, StorageModule } from './storage.module';
+export { BLOB_STORE, BlobStorageModule, LOCAL_TIER, StorageModule } from './storage.module';

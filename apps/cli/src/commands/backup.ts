@@ -12,9 +12,10 @@ export function registerBackup(program: Command, context: () => CliContext): voi
     .option('--timeout <seconds>', 'how long --wait waits', '3600')
     .action(async (targetId: string, options: { wait?: boolean; timeout: string }) => {
       const ctx = context();
-      targetById(ctx.config, targetId);
+      const { config } = await ctx.storage();
+      targetById(config, targetId);
       const from = options.wait ? await eventCursor(ctx) : '$';
-      const pipeline = await ctx.pipeline();
+      const { pipeline, catalog } = await ctx.services();
       const result = await pipeline.request(targetId, 'manual');
       if (!ctx.options.json) {
         console.log(
@@ -27,7 +28,7 @@ export function registerBackup(program: Command, context: () => CliContext): voi
         if (ctx.options.json) printJson(result);
         return;
       }
-      if (targetById(ctx.config, targetId).databases !== undefined) {
+      if (targetById(config, targetId).databases !== undefined) {
         await waitForServerRun(ctx, result.backupId, targetId, from, Number(options.timeout) * 1000);
         return;
       }
@@ -38,7 +39,7 @@ export function registerBackup(program: Command, context: () => CliContext): voi
           if (!ctx.options.json) console.log(`  ${describeEvent(event)}`);
         },
       });
-      const manifest = (await ctx.catalog.find(result.backupId, targetId))?.manifest;
+      const manifest = (await catalog.find(result.backupId, targetId))?.manifest;
       if (ctx.options.json) printJson({ ...result, status: manifest?.status ?? final.type, manifest });
       if (final.type !== 'tidemark.backup.verified') {
         process.exitCode = 1;
@@ -67,7 +68,7 @@ async function waitForServerRun(
       if (!ctx.options.json) console.log(`  ${event.data.backupId ?? ''} ${describeEvent(event)}`);
     },
   });
-  const { manifests } = await ctx.catalog.list(targetId);
+  const { manifests } = await (await ctx.storage()).catalog.list(targetId);
   const members = manifests.filter((m) => m.run?.id === runId);
   const ok =
     outcome.runFailure === null &&

@@ -14,12 +14,13 @@ export function registerCatalog(program: Command, context: () => CliContext): vo
     )
     .action(async () => {
       const ctx = context();
+      const { config, catalog } = await ctx.storage();
       // Unset ${VAR}s and urls they make unparseable, in this environment: the services' own start check.
-      const problems = targetEnvIssues(declaredTargetsOf(ctx.config), ctx.env);
-      const { manifests } = await ctx.catalog.list();
+      const problems = targetEnvIssues(declaredTargetsOf(config), ctx.env);
+      const { manifests } = await catalog.list();
       const now = Date.now();
-      const rows = ctx.config.targets.map((target) => {
-        const policy = policyOf(ctx.config, target);
+      const rows = config.targets.map((target) => {
+        const policy = policyOf(config, target);
         const last = manifests.filter((m) => m.target.id === target.id && m.status === 'verified').at(-1);
         const ageMs = last ? now - backupIdTime(last.backupId).getTime() : null;
         return {
@@ -44,7 +45,7 @@ export function registerCatalog(program: Command, context: () => CliContext): vo
     .description('backups from the catalog (Blob Storage), oldest first')
     .action(async (targetId: string | undefined) => {
       const ctx = context();
-      const { manifests, unreadable } = await ctx.catalog.list(targetId);
+      const { manifests, unreadable } = await (await ctx.storage()).catalog.list(targetId);
       const now = Date.now();
       printTable(
         manifests.map((m) => ({
@@ -71,8 +72,9 @@ export function registerCatalog(program: Command, context: () => CliContext): vo
     .description('the manifest of one backup')
     .action(async (backupId: string) => {
       const ctx = context();
-      const found = await ctx.catalog.find(backupId);
-      if (!found) throw new Error(`no backup ${backupId} in container ${ctx.config.storage.container}`);
+      const { catalog, config } = await ctx.storage();
+      const found = await catalog.find(backupId);
+      if (!found) throw new Error(`no backup ${backupId} in container ${config.storage.container}`);
       printJson(found.manifest);
     });
 }

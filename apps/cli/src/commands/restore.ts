@@ -1,8 +1,35 @@
-import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { errorData, EventPublisher, type EventDetails } from '@tidemark/events';
+import type { RehydratePriority } from '@tidemark/storage';
 import type { CliContext } from '../context';
-import { formatBytes, printJson } from '../output';
+import {
+  printRehydrating,
+  printRestored,
+  printRunRestored,
+  rehydrationReporter,
+  restoreProgress,
+} from '../restore-output';
+
+/** The options as commander gives them. */
+interface RestoreFlags {
+  backup?: string;
+  at?: string;
+  to: string;
+  clean?: boolean;
+  priority: string;
+  wait?: boolean;
+  database?: string;
+  allDatabases?: boolean;
+  jobs?: string;
+}
+
+/** The flags checked: numbers, times and choices parsed, each bad one a clear error naming it. */
+interface RestoreOptions {
+  targetId: string;
+  flags: RestoreFlags;
+  jobs: number | undefined;
+  priority: RehydratePriority;
+  at: Date | undefined;
+}
 
 export function registerRestore(program: Command, context: () => CliContext): void {
   program
@@ -27,204 +54,84 @@ export function registerRestore(program: Command, context: () => CliContext): vo
       'Standard',
     )
     .option('--wait', 'when the backup is in the Archive tier: wait for its rehydration, then restore')
-    .action(
-      async (
-        targetId: string,
-        options: {
-          backup?: string;
-          at?: string;
-          to: string;
-          clean?: boolean;
-          priority: string;
-          wait?: boolean;
-          database?: string;
-          allDatabases?: boolean;
-          jobs?: string;
-        },
-      ) => {
-        const ctx = context();
-        const jobs = options.jobs === undefined ? undefined : Number(options.jobs);
-        if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1 || jobs > 32))
-          throw new Error(`--jobs: "${options.jobs}" is not a whole number from 1 to 32`);
-        if (options.priority !== 'Standard' && options.priority !== 'High')
-          throw new Error(`--priority: "${options.priority}" is not Standard or High`);
-        const priority = options.priority;
-        let at: Date | undefined;
-        if (options.at) {
-          at = new Date(options.at);
-          if (Number.isNaN(at.getTime()))
-            throw new Error(`--at: "${options.at}" is not an ISO time (e.g. 2026-11-21T02:00:00Z)`);
-        }
-        if (options.allDatabases) {
-          if (options.backup || options.database)
-            throw new Error('--all-databases restores a whole run; it takes neither --backup nor --database');
-          const results = await ctx.restores
-            .restoreRun({
-              targetId,
-              ...(at ? { at } : {}),
-              to: options.to,
-              clean: Boolean(options.clean),
-              ...(jobs ? { jobs } : {}),
-            })
-            .catch(async (error: unknown) => {
-              await publishRestoreEvent(ctx, 'tidemark.restore.failed', targetId, undefined, {
-                stage: 'restore',
-                error: errorData(error),
-              });
-              throw error;
-            });
-          for (const result of results) {
-            await publishRestoreEvent(ctx, 'tidemark.restore.completed', targetId, result.manifest.backupId, {
-              stage: 'restore',
-              destination: result.destination,
-              sizes: { compressed: result.bytes },
-              durations: { restore: result.durationMs },
-            });
-          }
-          if (ctx.options.json) {
-            printJson(
-              results.map((r) => ({
-                backupId: r.manifest.backupId,
-                database: r.manifest.run?.role === 'globals' ? null : r.manifest.target.database,
-                destination: r.destination,
-                bytes: r.bytes,
-                durationMs: r.durationMs,
-              })),
-            );
-            return;
-          }
-          for (const r of results) {
-            const what =
-              r.manifest.run?.role === 'globals' ? 'roles' : `database ${r.manifest.target.database}`;
-            console.log(`restored ${what} from ${r.manifest.backupId} into ${r.destination}`);
-          }
-          return;
-        }
-        const showProgress = process.stderr.isTTY && !ctx.options.json;
-        const bar = new SingleBar({
-          format: 'restoring {backupId} [{bar}] {percentage}% {done}/{total}',
-          stream: process.stderr,
-          hideCursor: true,
-        });
-        let total = 0;
-        const started = Date.now();
-        const result = await ctx.restores
-          .restore({
-            targetId,
-            ...(options.backup ? { backupId: options.backup } : {}),
-            ...(at ? { at } : {}),
-            ...(options.database ? { database: options.database } : {}),
-            ...(jobs ? { jobs } : {}),
-            to: options.to,
-            clean: Boolean(options.clean),
-            onStart: (manifest, size) => {
-              total = size;
-              if (!ctx.options.json)
-                console.log(
-                  `restoring ${manifest.backupId} (${manifest.status}, ${formatBytes(size)}) of ${targetId}`,
-                );
-              if (showProgress)
-                bar.start(size, 0, {
-                  backupId: manifest.backupId,
-                  done: formatBytes(0),
-                  total: formatBytes(size),
-                });
-            },
-            onProgress: (bytes) => {
-              if (showProgress) bar.update(bytes, { done: formatBytes(bytes), total: formatBytes(total) });
-            },
-            rehydrate: {
-              priority,
-              wait: Boolean(options.wait),
-              pollMs: Number(ctx.env['TIDEMARK_REHYDRATE_POLL_MS'] ?? 60_000),
-              onStarted: (info) => {
-                if (ctx.options.json) return;
-                console.log(
-                  info.alreadyPending
-                    ? `backup ${info.manifest.backupId} is in the Archive tier; its rehydration to Cool is already under way`
-                    : `backup ${info.manifest.backupId} is in the Archive tier: rehydration to Cool started (priority ${info.priority})`,
-                );
-              },
-              onWaiting: ({ archiveStatus, elapsedMs }) => {
-                if (!ctx.options.json)
-                  console.error(
-                    `  rehydrating: ${archiveStatus ?? 'pending'}, ${Math.round(elapsedMs / 60_000)} min so far`,
-                  );
-              },
-            },
-          })
-          .catch(async (error: unknown) => {
-            await publishRestoreEvent(ctx, 'tidemark.restore.failed', targetId, options.backup, {
-              stage: 'restore',
-              durations: { restore: Date.now() - started },
-              error: errorData(error),
-            });
-            throw error;
-          })
-          .finally(() => {
-            if (showProgress) bar.stop();
-          });
-        if (!('rehydrating' in result)) {
-          await publishRestoreEvent(ctx, 'tidemark.restore.completed', targetId, result.manifest.backupId, {
-            stage: 'restore',
-            destination: result.destination,
-            sizes: { compressed: result.bytes },
-            durations: { restore: result.durationMs },
-          });
-        }
-        if ('rehydrating' in result) {
-          // Typed as given (a ${VAR} reference stays a reference), so the command is safe to copy.
-          const resume = [
-            'tidemark restore',
-            targetId,
-            '--backup',
-            result.manifest.backupId,
-            '--to',
-            `'${options.to}'`,
-            ...(options.clean ? ['--clean'] : []),
-            '--wait',
-          ].join(' ');
-          if (ctx.options.json) {
-            printJson({
-              backupId: result.manifest.backupId,
-              rehydrating: true,
-              priority: result.priority,
-              resume,
-            });
-            return;
-          }
-          console.log(
-            `rehydration takes up to 15 hours (Standard) or about 1 hour (High). To restore once it is done, run:\n  ${resume}`,
-          );
-          return;
-        }
-        if (ctx.options.json) {
-          printJson({
-            backupId: result.manifest.backupId,
-            destination: result.destination,
-            bytes: result.bytes,
-            durationMs: result.durationMs,
-          });
-          return;
-        }
-        console.log(
-          `restored ${result.manifest.backupId} into ${result.destination}: ${formatBytes(result.bytes)} read, sha256 verified, ${(result.durationMs / 1000).toFixed(1)}s`,
-        );
-      },
-    );
+    .action(async (targetId: string, flags: RestoreFlags) => {
+      const options = parseRestoreOptions(targetId, flags);
+      if (flags.allDatabases) await restoreWholeRun(context(), options);
+      else await restoreOneBackup(context(), options);
+    });
 }
 
-/** Restores are facts too; publishing them must never turn a good restore into a failed command. */
-async function publishRestoreEvent<T extends 'tidemark.restore.completed' | 'tidemark.restore.failed'>(
-  ctx: CliContext,
-  type: T,
-  targetId: string,
-  backupId: string | undefined,
-  data: EventDetails<T>,
-): Promise<void> {
-  try {
-    await new EventPublisher(await ctx.bus(), 'cli').emit(type, targetId, backupId, data);
-  } catch {
-    if (!ctx.options.json) console.error(`tidemark: could not publish ${type} (event bus unreachable)`);
+function parseRestoreOptions(targetId: string, flags: RestoreFlags): RestoreOptions {
+  const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
+  if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1 || jobs > 32))
+    throw new Error(`--jobs: "${flags.jobs}" is not a whole number from 1 to 32`);
+  if (flags.priority !== 'Standard' && flags.priority !== 'High')
+    throw new Error(`--priority: "${flags.priority}" is not Standard or High`);
+  let at: Date | undefined;
+  if (flags.at) {
+    at = new Date(flags.at);
+    if (Number.isNaN(at.getTime()))
+      throw new Error(`--at: "${flags.at}" is not an ISO time (e.g. 2026-11-21T02:00:00Z)`);
   }
+  if (flags.allDatabases && (flags.backup || flags.database))
+    throw new Error('--all-databases restores a whole run; it takes neither --backup nor --database');
+  return { targetId, flags, jobs, priority: flags.priority, at };
+}
+
+/** `--all-databases`: the newest complete run of a server target, roles first. */
+async function restoreWholeRun(
+  ctx: CliContext,
+  { targetId, flags, jobs, at }: RestoreOptions,
+): Promise<void> {
+  const { restores } = await ctx.storage();
+  const results = await restores.restoreRun({
+    targetId,
+    ...(at ? { at } : {}),
+    to: flags.to,
+    clean: Boolean(flags.clean),
+    ...(jobs ? { jobs } : {}),
+  });
+  printRunRestored(ctx, results);
+}
+
+/** One backup (named, at a time, or the newest verified), rehydrated first when it is in the Archive tier. */
+async function restoreOneBackup(ctx: CliContext, options: RestoreOptions): Promise<void> {
+  const { targetId, flags, jobs, at, priority } = options;
+  const { restores } = await ctx.storage();
+  const progress = restoreProgress(ctx, targetId);
+  const result = await restores
+    .restore({
+      targetId,
+      ...(flags.backup ? { backupId: flags.backup } : {}),
+      ...(at ? { at } : {}),
+      ...(flags.database ? { database: flags.database } : {}),
+      ...(jobs ? { jobs } : {}),
+      to: flags.to,
+      clean: Boolean(flags.clean),
+      onStart: progress.onStart,
+      onProgress: progress.onProgress,
+      rehydrate: {
+        priority,
+        wait: Boolean(flags.wait),
+        pollMs: Number(ctx.env['TIDEMARK_REHYDRATE_POLL_MS'] ?? 60_000),
+        ...rehydrationReporter(ctx),
+      },
+    })
+    .finally(progress.stop);
+  if ('rehydrating' in result) {
+    // Typed as given (a ${VAR} reference stays a reference), so the command is safe to copy.
+    const resume = [
+      'tidemark restore',
+      targetId,
+      '--backup',
+      result.manifest.backupId,
+      '--to',
+      `'${flags.to}'`,
+      ...(flags.clean ? ['--clean'] : []),
+      '--wait',
+    ].join(' ');
+    printRehydrating(ctx, result, resume);
+    return;
+  }
+  printRestored(ctx, result);
 }

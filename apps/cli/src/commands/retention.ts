@@ -13,7 +13,7 @@ export function registerRetention(program: Command, context: () => CliContext): 
     .description('what would be kept, tiered and deleted, and why (changes nothing)')
     .action(async (targetId: string) => {
       const ctx = context();
-      const plan = await ctx.retentionPlanner.plan(targetId);
+      const plan = await (await ctx.storage()).retentionPlanner.plan(targetId);
       if (ctx.options.json) {
         printJson(plan);
         return;
@@ -55,7 +55,7 @@ export function registerRetention(program: Command, context: () => CliContext): 
     .action(async (targetId: string, options: { dryRun?: boolean }) => {
       const ctx = context();
       const dryRun = Boolean(options.dryRun);
-      const report = await (await ctx.retention()).apply(targetId, { dryRun });
+      const report = await (await ctx.services()).retention.apply(targetId, { dryRun });
       if (ctx.options.json) {
         printJson(report);
         return;

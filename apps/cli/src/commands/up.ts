@@ -45,7 +45,7 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
       process.once('SIGINT', () => void stop().then(() => process.exit(0)));
       process.once('SIGTERM', () => void stop().then(() => process.exit(0)));
       try {
-        const config = ctx.config;
+        const { config, store } = await ctx.storage();
         console.log(`config: ${config.source}`);
         await ctx.redis();
         if (options.demo) {
@@ -60,7 +60,7 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
             console.log(`Azurite started on 127.0.0.1:${LOCAL_AZURITE_PORT} (data in .tidemark/azurite)`);
           }
         }
-        await ctx.store.ensureContainer();
+        await store.ensureContainer();
         buildServices();
         const serviceEnv = { ...ctx.env };
         SERVICES.forEach((service, index) => running.push(startService(service, serviceEnv, index)));
@@ -98,7 +98,8 @@ async function defaultConfig(): Promise<string> {
 async function runDemo(ctx: CliContext, targetId: string, sourceUrl: string): Promise<void> {
   console.log(`\n== backing up ${targetId}`);
   const from = await eventCursor(ctx);
-  const request = await (await ctx.pipeline()).request(targetId, 'manual');
+  const { pipeline, catalog, restores } = await ctx.services();
+  const request = await pipeline.request(targetId, 'manual');
   const final = await waitForBackup(ctx, request.backupId, {
     from,
     timeoutMs: 15 * 60_000,
@@ -110,13 +111,13 @@ async function runDemo(ctx: CliContext, targetId: string, sourceUrl: string): Pr
     throw new Error(
       `demo backup ${request.backupId} ended ${final.type}: ${final.data.error?.message ?? ''}`,
     );
-  const manifest = (await ctx.catalog.find(request.backupId, targetId))?.manifest;
+  const manifest = (await catalog.find(request.backupId, targetId))?.manifest;
   console.log(
     `   backup ${request.backupId}: ${formatBytes(manifest?.artifact.rawSize)} dumped, ${formatBytes(manifest?.artifact.size)} stored in ${manifest?.locations.remote?.blobName ?? '?'} (${manifest?.locations.remote?.tier ?? '?'}), verified by a restore test`,
   );
   const restoredUrl = sourceUrl.replace(/\/([^/?]+)(\?|$)/, '/$1_restored$2');
   console.log(`\n== restoring it into ${redact(restoredUrl)}`);
-  const result = await ctx.restores.restore({
+  const result = await restores.restore({
     targetId,
     backupId: request.backupId,
     to: restoredUrl,

@@ -14,11 +14,12 @@ export function registerVerify(program: Command, context: () => CliContext): voi
     .option('--timeout <seconds>', 'how long to wait', '3600')
     .action(async (backupId: string, options: { restoreTest?: boolean; wait: boolean; timeout: string }) => {
       const ctx = context();
-      const found = await ctx.catalog.find(backupId);
-      if (!found) throw new Error(`no backup ${backupId} in container ${ctx.config.storage.container}`);
+      const { catalog, config } = await ctx.storage();
+      const found = await catalog.find(backupId);
+      if (!found) throw new Error(`no backup ${backupId} in container ${config.storage.container}`);
       const targetId = found.manifest.target.id;
       const from = await eventCursor(ctx);
-      await (await ctx.pipeline()).reverify(targetId, backupId, Boolean(options.restoreTest));
+      await (await ctx.services()).pipeline.reverify(targetId, backupId, Boolean(options.restoreTest));
       if (!options.wait) {
         console.log(`verification of ${backupId} queued`);
         return;
@@ -30,7 +31,7 @@ export function registerVerify(program: Command, context: () => CliContext): voi
           if (!ctx.options.json) console.log(`  ${describeEvent(event)}`);
         },
       });
-      const manifest = (await ctx.catalog.find(backupId, targetId))?.manifest;
+      const manifest = (await catalog.find(backupId, targetId))?.manifest;
       if (ctx.options.json) printJson(manifest?.verification ?? null);
       if (final.type !== 'tidemark.backup.verified') {
         process.exitCode = 1;
