@@ -43,6 +43,10 @@ const constraints = (allowTesting) => {
       onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:feature', 'type:testing'],
     },
     { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
+    // A source kind is reached through the registry (libs/source-kinds), never by a stage, a feature or an app.
+    { sourceTag: 'type:feature', notDependOnLibsWithTags: ['kind:source'] },
+    { sourceTag: 'type:app', notDependOnLibsWithTags: ['kind:source'] },
+    { sourceTag: 'kind:source', notDependOnLibsWithTags: ['kind:source'] },
   ];
 };
 

@@ -16,17 +16,16 @@ import {
 } from '@tidemark/manifest';
 import { TidemarkMetrics, TOOL_VERSION } from '@tidemark/observability';
 import { Pipeline, TargetLock } from '@tidemark/pipeline';
-import { CHAIN_KINDS, policyOf, targetById, type Target } from '@tidemark/policy';
+import { policyOf, targetById, type Target } from '@tidemark/policy';
 import { isLastAttempt, JOBS, PermanentJobError, permanent, type DumpJob } from '@tidemark/queues';
 import {
   createSource,
-  listPostgresDatabases,
   SourceError,
-  withDatabase,
+  sourceKind,
   type DumpContext,
   type Source,
   type SourceTarget,
-} from '@tidemark/sources';
+} from '@tidemark/source-kinds';
 import { LOCAL_TIER, LocalTier } from '@tidemark/storage';
 import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -40,17 +39,6 @@ export type DumpOutcome =
   | { status: 'run'; members: { backupId: string; name: string; status: string }[] }
   | { status: 'skipped'; reason: string }
   | { status: 'busy'; holder: string };
-
-/** Source failures that no retry mends; anything else (unreachable, a dump that broke off) is retried. */
-const PERMANENT_SOURCE_ERRORS = new Set([
-  'source-auth',
-  'source-missing-database',
-  'tool-missing',
-  'tool-too-old',
-  'unsupported-kind',
-  'invalid-url',
-  'invalid-settings',
-]);
 
 /** The highest run number part names and block ids can carry (two digits). */
 const MAX_DUMP_RUN = 99;
@@ -121,7 +109,9 @@ export class DumpService implements BeforeApplicationShutdown {
     }
     const holder = await this.lock.acquire(targetId, backupId);
     if (holder !== backupId) return { status: 'busy', holder };
-    if (target.databases !== undefined) return this.runServer(job, target, resolved, dumpAttempt, env);
+    if (sourceKind(resolved.kind).runs?.isRun(resolved.options)) {
+      return this.runServer(job, target, resolved, dumpAttempt, env);
+    }
     return this.dumpOne(job, target, resolved, { dumpAttempt, env });
   }
 
@@ -138,23 +128,17 @@ export class DumpService implements BeforeApplicationShutdown {
     env: NodeJS.ProcessEnv,
   ): Promise<DumpOutcome> {
     const { targetId, backupId: runId } = job;
-    const names =
-      target.databases === 'all'
-        ? await listPostgresDatabases(resolved.url, env).catch((error: unknown) => {
-            throw asJobError(error);
-          })
-        : (target.databases ?? []);
-    const members = [
-      { name: 'globals', role: 'globals' as const },
-      ...names.map((name) => ({ name, role: 'database' as const })),
-    ].map((member) => ({ ...member, backupId: memberBackupId(runId, member.name) }));
+    const runs = sourceKind(resolved.kind).runs;
+    const listed = runs
+      ? await runs.members(resolved, env).catch((error: unknown) => {
+          throw asJobError(error);
+        })
+      : [];
+    const members = listed.map((member) => ({ ...member, backupId: memberBackupId(runId, member.name) }));
     const run = (role: Run['role']): Run => ({ id: runId, role, members: members.map((m) => m.backupId) });
     const outcomes: { backupId: string; name: string; status: string }[] = [];
     for (const member of members) {
-      const memberTarget: SourceTarget =
-        member.role === 'globals'
-          ? { ...resolved, options: { ...resolved.options, globalsOnly: true } }
-          : { ...resolved, url: withDatabase(resolved.url, member.name) };
+      const memberTarget: SourceTarget = runs ? runs.memberTarget(resolved, member) : resolved;
       try {
         const outcome = await this.dumpOne({ ...job, backupId: member.backupId }, target, memberTarget, {
           dumpAttempt,
@@ -246,9 +230,9 @@ export class DumpService implements BeforeApplicationShutdown {
       },
       tool: { ...manifest.tool, dumpTool: info.dumpTool },
     };
-    // These formats stage a full copy in the work directory before the compressed parts are written.
-    const staged = source.format === 'sqlite-db' || source.format === 'pg_dump-directory-tar';
-    await this.checkDisk(targetId, backupId, info.estimatedBytes * (staged ? 2 : 1));
+    // Some formats stage a full copy in the work directory before the compressed parts are written.
+    const needed = sourceKind(sourceTarget.kind).localBytes(source.format, info.estimatedBytes);
+    await this.checkDisk(targetId, backupId, needed);
     await this.local.writeManifest(manifest);
 
     const lockHolder = options.lockHeldBy ?? backupId;
@@ -337,7 +321,7 @@ export class DumpService implements BeforeApplicationShutdown {
     chain: Chain;
     previous?: { backupId: string; files: NonNullable<Manifest['content']['files']> };
   } | null> {
-    if (!CHAIN_KINDS.includes(target.kind)) return null;
+    if (!sourceKind(target.kind).chains) return null;
     const fullEvery = target.incremental?.fullEvery ?? 1;
     if (fullEvery <= 1) return { chain: fullChain(backupId) };
     let manifests: Manifest[];
@@ -399,7 +383,7 @@ function dumpRun(attempt: number, existing: Manifest | null): number {
 
 /** A source failure no retry mends becomes a permanent job failure; anything else is retried. */
 function asJobError(error: unknown): unknown {
-  return error instanceof SourceError && PERMANENT_SOURCE_ERRORS.has(error.code) ? permanent(error) : error;
+  return error instanceof SourceError && !error.retryable ? permanent(error) : error;
 }
 
 function mib(bytes: number): string {
@@ -408,10 +392,5 @@ function mib(bytes: number): string {
 
 /** A first label for the manifest until the pre-check names it; never the url itself (it may hold a secret). */
 function databaseName(target: SourceTarget): string {
-  if (target.kind === 'sqlite' || target.kind === 'directory') return target.url;
-  try {
-    return decodeURIComponent(new URL(target.url).pathname.replace(/^\//, '')) || 'unknown';
-  } catch {
-    return 'unknown';
-  }
+  return sourceKind(target.kind).databaseLabel(target.url);
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { DEFAULT_SEVERITY, EVENT_TYPES, SEVERITIES, type EventType, type Severity } from './event-types';
-import { redact } from './redact';
+import { redact } from '@tidemark/redaction';
 
 /** What a service puts into an event besides the target and backup (`Omit<EventData, 'targetId' | 'backupId'>`). */
 export interface EventDetails {

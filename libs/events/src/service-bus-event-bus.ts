@@ -8,7 +8,7 @@ import {
 } from '@azure/service-bus';
 import { eventSchema, type TidemarkEvent } from './event';
 import type { EventBus, EventHandler, FollowOptions, HistoryOptions, StoredEvent } from './event-bus';
-import { errorData } from './redact';
+import { errorData } from '@tidemark/redaction';
 import type { WarnLogger } from './redis-stream-event-bus';
 
 export const DEFAULT_EVENTS_TOPIC = 'tidemark-events';

@@ -6,7 +6,13 @@ import { errorData, EventPublisher } from '@tidemark/events';
 import { markVerification, verificationPassed, type Manifest, type Verification } from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
 import { PermanentJobError, type VerifyJob } from '@tidemark/queues';
-import { createSource, runMemberTarget, SourceError, type Scratch, type Source } from '@tidemark/sources';
+import {
+  createSource,
+  runMemberTarget,
+  SourceError,
+  type Scratch,
+  type Source,
+} from '@tidemark/source-kinds';
 import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
 import { mkdir } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
