@@ -21,6 +21,8 @@ const infrastructurePackages = [
   'fs/promises',
 ];
 
+// A source kind (type:kind) is reached only through the registry (type:registry, libs/source-kinds): no stage,
+// feature, app or other kind imports one. The registry sits where infra does.
 const constraints = (allowTesting) => {
   const testing = allowTesting ? ['type:testing'] : [];
   return [
@@ -29,24 +31,35 @@ const constraints = (allowTesting) => {
       onlyDependOnLibsWithTags: ['type:domain', ...testing],
       bannedExternalImports: infrastructurePackages,
     },
-    { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', ...testing] },
+    {
+      sourceTag: 'type:infra',
+      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:registry', ...testing],
+    },
+    { sourceTag: 'type:kind', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', ...testing] },
+    {
+      sourceTag: 'type:registry',
+      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:kind', ...testing],
+    },
     {
       sourceTag: 'type:feature',
-      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:feature', ...testing],
+      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:registry', 'type:feature', ...testing],
     },
     {
       sourceTag: 'type:app',
-      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:feature', ...testing],
+      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:registry', 'type:feature', ...testing],
     },
     {
       sourceTag: 'type:testing',
-      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:feature', 'type:testing'],
+      onlyDependOnLibsWithTags: [
+        'type:domain',
+        'type:infra',
+        'type:kind',
+        'type:registry',
+        'type:feature',
+        'type:testing',
+      ],
     },
     { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
-    // A source kind is reached through the registry (libs/source-kinds), never by a stage, a feature or an app.
-    { sourceTag: 'type:feature', notDependOnLibsWithTags: ['kind:source'] },
-    { sourceTag: 'type:app', notDependOnLibsWithTags: ['kind:source'] },
-    { sourceTag: 'kind:source', notDependOnLibsWithTags: ['kind:source'] },
   ];
 };
 

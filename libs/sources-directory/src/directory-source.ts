@@ -54,7 +54,7 @@ export class DirectorySource implements ChainSource {
     private readonly hooks: DumpHooks = {},
   ) {
     this.dir = parseDirectoryUrl(target.url);
-    this.settings = (target.options ?? {}) as DirectorySettings;
+    this.settings = target.options ?? {};
     this.exclude = excluder(this.settings);
     this.env = options.env ?? process.env;
   }
