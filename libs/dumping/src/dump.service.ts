@@ -19,6 +19,7 @@ import { Pipeline, TargetLock } from '@tidemark/pipeline';
 import { policyOf, targetById, type Target } from '@tidemark/policy';
 import { isLastAttempt, JOBS, PermanentJobError, permanent, type DumpJob } from '@tidemark/queues';
 import {
+  artifactFormat,
   createSource,
   SourceError,
   sourceKind,
@@ -207,7 +208,7 @@ export class DumpService implements BeforeApplicationShutdown {
       trigger: job.trigger,
       requestedAt: new Date(job.requestedAt),
       startedAt,
-      format: source.format,
+      format: artifactFormat(target.kind, source.format),
       compression: policy.compression,
       localPath: dir,
       dumpAttempt,

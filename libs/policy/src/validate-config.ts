@@ -42,7 +42,7 @@ export function validateConfig(
   }
   issues.push(...crossReferenceIssues(raw), ...literalUrlIssues(raw, checks));
   if (!result.success || issues.length > 0) throw new ConfigError(issues);
-  return result.data as TidemarkConfig;
+  return result.data;
 }
 
 /** Duplicate target ids and targets naming a policy that does not exist; read from the raw input so they are

@@ -46,7 +46,6 @@ export {
 export {
   isUrlDestination,
   urlDatabaseLabel,
-  type ArtifactFormatSpec,
   type RestoreBackup,
   type RunMember,
   type ServerRuns,

@@ -1,4 +1,4 @@
-import type { Run } from '@tidemark/manifest';
+import type { ArtifactFormatSpec, Run } from '@tidemark/manifest';
 import type { z } from 'zod';
 import type { Source, SourceOptions, SourceSettings, SourceTarget } from './source';
 
@@ -25,13 +25,6 @@ export interface RestoreBackup {
   jobs?: number | undefined;
 }
 
-/** One artifact format a kind writes: its name in the manifest and the file name extension it gets. */
-export interface ArtifactFormatSpec {
-  format: string;
-  /** Before the compression's extension, e.g. `pgc` for `dump.pgc.zst`. */
-  extension: string;
-}
-
 /**
  * Everything the rest of Tidemark knows about one kind of source. Adding a kind is one lib exporting one of these
  * and one line in the registry (libs/source-kinds); no other code names a kind or a format.
@@ -48,7 +41,7 @@ export interface SourceKind {
   readonly settings: z.ZodObject;
   /** Backups form chains (a full, then changes only) when the target sets `incremental`. */
   readonly chains: boolean;
-  /** The formats this kind's sources write. */
+  /** The formats this kind's sources write: name, file extension, and the stock tool that reads it. */
   readonly formats: readonly ArtifactFormatSpec[];
   /** Parses a resolved url the way the source will, throwing its SourceError; config validation uses the verdict. */
   parseUrl(url: string): unknown;

@@ -1,4 +1,11 @@
-export { createSource, runMemberTarget, SOURCE_KINDS, sourceKind, sourceKinds } from './source-kinds';
+export {
+  artifactFormat,
+  createSource,
+  runMemberTarget,
+  SOURCE_KINDS,
+  sourceKind,
+  sourceKinds,
+} from './source-kinds';
 // The contract, so callers of the registry need no second import for what it hands out.
 export {
   SourceError,

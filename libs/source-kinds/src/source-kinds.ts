@@ -1,4 +1,4 @@
-import type { Run } from '@tidemark/manifest';
+import type { ArtifactFormatSpec, Run } from '@tidemark/manifest';
 import {
   SourceError,
   type Source,
@@ -30,6 +30,13 @@ export function sourceKind(name: string): SourceKind {
     );
   }
   return kind;
+}
+
+/** Format `format` of kind `kind`, as the kind declares it: how its artifact is named and read. */
+export function artifactFormat(kind: string, format: string): ArtifactFormatSpec {
+  const spec = sourceKind(kind).formats.find((candidate) => candidate.format === format);
+  if (!spec) throw new Error(`source kind "${kind}" has no artifact format "${format}"`);
+  return spec;
 }
 
 /** Every registered descriptor. */

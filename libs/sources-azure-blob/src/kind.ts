@@ -9,7 +9,14 @@ export const azureBlobKind: SourceKind = {
   settings: z.object({}),
   chains: true,
   /** A POSIX tar of the container's blobs by name. */
-  formats: [{ format: 'tar', extension: 'tar' }],
+  formats: [
+    {
+      format: 'tar',
+      extension: 'tar',
+      restoreCommand:
+        'tar -x -C <dir> (an incremental: extract its chain from content.chain.base onwards, keeping for each path the member named by content.files[].in)',
+    },
+  ],
   parseUrl: parseContainerTarget,
   databaseLabel: urlDatabaseLabel,
   localBytes: (_format, estimatedBytes) => estimatedBytes,

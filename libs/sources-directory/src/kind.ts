@@ -9,7 +9,14 @@ export const directoryKind: SourceKind = {
   settings: directorySettings,
   chains: true,
   /** A POSIX tar of files. */
-  formats: [{ format: 'tar', extension: 'tar' }],
+  formats: [
+    {
+      format: 'tar',
+      extension: 'tar',
+      restoreCommand:
+        'tar -x -C <dir> (an incremental: extract its chain from content.chain.base onwards, keeping for each path the member named by content.files[].in)',
+    },
+  ],
   parseUrl: parseDirectoryUrl,
   databaseLabel: (url) => url,
   localBytes: (_format, estimatedBytes) => estimatedBytes,

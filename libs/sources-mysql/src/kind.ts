@@ -8,7 +8,7 @@ export const mysqlKind: SourceKind = {
   urlDescription: 'MySQL URL',
   settings: z.object({}),
   chains: false,
-  formats: [{ format: 'mysqldump-sql', extension: 'sql' }],
+  formats: [{ format: 'mysqldump-sql', extension: 'sql', restoreCommand: 'mariadb <database>' }],
   parseUrl: parseMysqlUrl,
   databaseLabel: urlDatabaseLabel,
   localBytes: (_format, estimatedBytes) => estimatedBytes,

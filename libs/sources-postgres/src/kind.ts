@@ -42,9 +42,13 @@ export const postgresKind: SourceKind = {
   settings: postgresSettings,
   chains: false,
   formats: [
-    { format: CUSTOM, extension: 'pgc' },
-    { format: DIRECTORY_TAR, extension: 'pgd.tar' },
-    { format: GLOBALS, extension: 'globals.sql' },
+    { format: CUSTOM, extension: 'pgc', restoreCommand: 'pg_restore --no-owner -d <database>' },
+    {
+      format: DIRECTORY_TAR,
+      extension: 'pgd.tar',
+      restoreCommand: 'tar -x -C <dir> && pg_restore --no-owner -j 4 -d <database> <dir>',
+    },
+    { format: GLOBALS, extension: 'globals.sql', restoreCommand: 'psql -d postgres' },
   ],
   parseUrl: (url) => parsePostgresUrl(url, {}),
   databaseLabel: urlDatabaseLabel,

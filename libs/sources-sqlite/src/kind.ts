@@ -8,7 +8,14 @@ export const sqliteKind: SourceKind = {
   urlDescription: 'SQLite location',
   settings: z.object({}),
   chains: false,
-  formats: [{ format: 'sqlite-db', extension: 'sqlite' }],
+  /** A consistent copy of an SQLite database file. */
+  formats: [
+    {
+      format: 'sqlite-db',
+      extension: 'sqlite',
+      restoreCommand: 'cat > <file.db> (first remove any old <file.db>-wal, -shm or -journal)',
+    },
+  ],
   parseUrl: (url) => parseSqliteLocation(url),
   databaseLabel: (url) => url,
   // The consistent copy is staged in the work directory before the compressed parts are written.
