@@ -30,7 +30,7 @@ FROM ${NODE_IMAGE} AS runtime
 # pg_dump N dumps servers up to N (back to 9.2) and pg_restore N reads archives from older pg_dumps,
 # so one client, the newest major we support, covers every supported server. Debian's own package
 # follows the distribution's major (15 on bookworm), which could not dump a 16/17 server, hence the
-# PGDG repository. libs/sources finds /usr/lib/postgresql/<N>/bin by itself (TIDEMARK_PG_BIN overrides).
+# PGDG repository. libs/sources-postgres finds /usr/lib/postgresql/<N>/bin by itself (TIDEMARK_PG_BIN overrides).
 # The local tier (/var/lib/tidemark/backups, a mounted volume) and /tmp are the only places written.
 ARG PG_MAJOR=17
 ADD --chmod=644 https://www.postgresql.org/media/keys/ACCC4CF8.asc /usr/share/keyrings/pgdg.asc

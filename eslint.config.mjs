@@ -21,6 +21,8 @@ const infrastructurePackages = [
   'fs/promises',
 ];
 
+// A source kind (type:kind) is reached only through the registry (type:registry, libs/source-kinds): no stage,
+// feature, app or other kind imports one. The registry sits where infra does.
 const constraints = (allowTesting) => {
   const testing = allowTesting ? ['type:testing'] : [];
   return [
@@ -29,18 +31,33 @@ const constraints = (allowTesting) => {
       onlyDependOnLibsWithTags: ['type:domain', ...testing],
       bannedExternalImports: infrastructurePackages,
     },
-    { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', ...testing] },
+    {
+      sourceTag: 'type:infra',
+      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:registry', ...testing],
+    },
+    { sourceTag: 'type:kind', onlyDependOnLibsWithTags: ['type:domain', 'type:infra', ...testing] },
+    {
+      sourceTag: 'type:registry',
+      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:kind', ...testing],
+    },
     {
       sourceTag: 'type:feature',
-      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:feature', ...testing],
+      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:registry', 'type:feature', ...testing],
     },
     {
       sourceTag: 'type:app',
-      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:feature', ...testing],
+      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:registry', 'type:feature', ...testing],
     },
     {
       sourceTag: 'type:testing',
-      onlyDependOnLibsWithTags: ['type:domain', 'type:infra', 'type:feature', 'type:testing'],
+      onlyDependOnLibsWithTags: [
+        'type:domain',
+        'type:infra',
+        'type:kind',
+        'type:registry',
+        'type:feature',
+        'type:testing',
+      ],
     },
     { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
   ];

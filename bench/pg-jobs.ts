@@ -15,7 +15,7 @@ import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client } from 'pg';
 import { createCompressor } from '@tidemark/artifact';
-import { createSource } from '@tidemark/sources';
+import { createSource } from '@tidemark/source-kinds';
 
 const DB = 'tidemark_bench_jobs';
 const SERVER = 'postgres://postgres@127.0.0.1:5432';

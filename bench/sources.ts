@@ -34,7 +34,7 @@ import { createConnection, type RowDataPacket } from 'mysql2/promise';
 import { Client } from 'pg';
 import { CountingStream, createCompressor, createDecompressor } from '@tidemark/artifact';
 import type { BackupContent, FileEntry } from '@tidemark/manifest';
-import { createSource, type ChainMember, type Source } from '@tidemark/sources';
+import { createSource, type ChainMember, type Source } from '@tidemark/source-kinds';
 import { startAzurite, uniqueName } from '@tidemark/testing';
 
 const MiB = 1024 ** 2;

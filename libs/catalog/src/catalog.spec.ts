@@ -13,7 +13,11 @@ function manifest(targetId: string, backupId: string): Manifest {
     trigger: 'manual',
     requestedAt: new Date(),
     startedAt: new Date(),
-    format: 'pg_dump-custom',
+    format: {
+      format: 'pg_dump-custom',
+      extension: 'pgc',
+      restoreCommand: 'pg_restore --no-owner -d <database>',
+    },
     compression: 'zstd',
     localPath: '/x',
     dumpAttempt: 1,

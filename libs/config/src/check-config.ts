@@ -6,6 +6,7 @@ import {
   type LoadConfigOptions,
   type LoadedConfig,
 } from './load-config';
+import { SOURCE_KINDS } from '@tidemark/source-kinds';
 import { declaredTargetsOf, targetEnvIssues } from './secrets';
 import { SERVICES_OPENING_TARGETS } from './service-needs';
 
@@ -41,7 +42,7 @@ export function checkConfig(options: LoadConfigOptions = {}): ConfigCheck {
     problems.push(...problemsOf(error));
   }
   // With a broken file, the targets that are well-formed enough are still checked against the environment.
-  const targets = config ? declaredTargetsOf(config) : declaredTargets(document.raw);
+  const targets = config ? declaredTargetsOf(config) : declaredTargets(document.raw, SOURCE_KINDS);
   for (const { path, message } of targetEnvIssues(targets, env)) {
     problems.push({ path, message, services: [...SERVICES_OPENING_TARGETS] });
   }

@@ -2,6 +2,7 @@ import { dirname, normalize, resolve } from 'node:path';
 import { environmentOf } from '@tidemark/environment';
 import { validateConfig, type TidemarkConfig } from '@tidemark/policy';
 import { parseYaml, readConfigText } from './config-file';
+import { sourceKinds } from '@tidemark/source-kinds';
 import { literalUrlProblem } from './target-urls';
 
 export interface LoadConfigOptions {
@@ -47,7 +48,7 @@ export function readConfigDocument(options: LoadConfigOptions = {}): ConfigDocum
 }
 
 export function validateConfigDocument({ raw, source, origin }: ConfigDocument): LoadedConfig {
-  const config = validateConfig(raw, origin, { literalUrl: literalUrlProblem });
+  const config = validateConfig(raw, origin, { literalUrl: literalUrlProblem, kinds: sourceKinds() });
   return {
     ...config,
     // Relative to the file, not the cwd, so every service reading the same file agrees on the directory.

@@ -9,6 +9,7 @@ import {
   type DeclaredTarget,
   type TidemarkConfig,
 } from '@tidemark/policy';
+import { sourceKind, type SourceSettings } from '@tidemark/source-kinds';
 import { resolvedUrlProblem } from './target-urls';
 
 /** The target's connection url with its `${ENV}` references filled in from `env`. */
@@ -75,14 +76,8 @@ export function assertSecrets(config: TidemarkConfig, env: NodeJS.ProcessEnv = p
 export interface ResolvedTarget {
   kind: string;
   url: string;
-  options: {
-    excludeTables?: string[];
-    excludeSchemas?: string[];
-    jobs?: number;
-    exclude?: string[];
-    pre?: string;
-    post?: string;
-  };
+  /** The target's keys its kind declares (`SourceKind.settings`), as set in the config. */
+  options: SourceSettings;
 }
 
 export function resolveTarget(
@@ -91,11 +86,10 @@ export function resolveTarget(
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedTarget {
   const target = targetById(config, targetId);
-  const { excludeTables, excludeSchemas, jobs, exclude, pre, post } = target;
+  const declared = Object.keys(sourceKind(target.kind).settings.shape);
+  const fields = target as Readonly<Record<string, unknown>>;
   const options = Object.fromEntries(
-    Object.entries({ excludeTables, excludeSchemas, jobs, exclude, pre, post }).filter(
-      ([, v]) => v !== undefined,
-    ),
-  ) as ResolvedTarget['options'];
+    declared.flatMap((key) => (fields[key] === undefined ? [] : [[key, fields[key]]])),
+  );
   return { kind: target.kind, url: resolveTargetUrl(config, targetId, env), options };
 }

@@ -1,41 +1,26 @@
-import { envRefs, type TargetKind } from '@tidemark/policy';
-import {
-  parseContainerTarget,
-  parseDirectoryUrl,
-  parseMysqlUrl,
-  parsePostgresUrl,
-  parseSqliteLocation,
-  SourceError,
-} from '@tidemark/sources';
+import { envRefs } from '@tidemark/policy';
+import { SourceError, sourceKind } from '@tidemark/source-kinds';
 
-// The sources' own parsers, so a url the config accepts is one the source accepts. Only their verdict is used.
-const PARSERS: Record<TargetKind, (url: string) => unknown> = {
-  postgres: (url) => parsePostgresUrl(url, {}),
-  mysql: parseMysqlUrl,
-  sqlite: (url) => parseSqliteLocation(url),
-  directory: parseDirectoryUrl,
-  'azure-blob': parseContainerTarget,
-};
+// Each kind's own parser (from the registry), so a url the config accepts is one the source accepts. Only the
+// parser's verdict is used; `urlDescription` says what the url is in messages that cannot quote it.
+function parseUrl(kind: string, url: string): void {
+  sourceKind(kind).parseUrl(url);
+}
 
-/** What each kind's url is, in messages that cannot quote it. */
-const WHAT: Record<TargetKind, string> = {
-  postgres: 'PostgreSQL URL',
-  mysql: 'MySQL URL',
-  sqlite: 'SQLite location',
-  directory: 'directory location',
-  'azure-blob': 'azure-blob container URL or connection string',
-};
+function what(kind: string): string {
+  return sourceKind(kind).urlDescription;
+}
 
 /**
  * What is wrong with a url written out in the config file, in the parser's words (which mask a password), or
  * undefined when the kind's source accepts it.
  */
-export function literalUrlProblem(kind: TargetKind, url: string): string | undefined {
+export function literalUrlProblem(kind: string, url: string): string | undefined {
   try {
-    PARSERS[kind](url);
+    parseUrl(kind, url);
     return undefined;
   } catch (error) {
-    return error instanceof SourceError ? error.message : `is not a valid ${WHAT[kind]}`;
+    return error instanceof SourceError ? error.message : `is not a valid ${what(kind)}`;
   }
 }
 
@@ -43,15 +28,15 @@ export function literalUrlProblem(kind: TargetKind, url: string): string | undef
  * What is wrong with a url once its `${VAR}` references are filled in, or undefined when it is fine. The message
  * names the variables and says what is wrong, but never repeats the value: it may hold a password.
  */
-export function resolvedUrlProblem(kind: TargetKind, template: string, resolved: string): string | undefined {
+export function resolvedUrlProblem(kind: string, template: string, resolved: string): string | undefined {
   let reason: string | undefined;
   try {
-    PARSERS[kind](resolved);
+    parseUrl(kind, resolved);
     return undefined;
   } catch (error) {
     if (error instanceof SourceError) reason = withoutValue(error.message, resolved);
   }
-  reason ??= `is not a valid ${WHAT[kind]}`;
+  reason ??= `is not a valid ${what(kind)}`;
   const names = envRefs(template);
   const [only] = names;
   if (only !== undefined && names.length === 1 && template === `\${${only}}`) {

@@ -15,17 +15,17 @@ import {
 } from '@tidemark/manifest';
 import { TidemarkMetrics, TOOL_VERSION } from '@tidemark/observability';
 import { Pipeline } from '@tidemark/pipeline';
-import { CHAIN_KINDS, policyOf, targetById, type Target } from '@tidemark/policy';
+import { policyOf, targetById, type Target } from '@tidemark/policy';
 import { isLastAttempt, JOBS, PermanentJobError, permanent, type DumpJob } from '@tidemark/queues';
 import {
+  artifactFormat,
   createSource,
-  listPostgresDatabases,
   SourceError,
-  withDatabase,
+  sourceKind,
   type DumpContext,
   type Source,
   type SourceTarget,
-} from '@tidemark/sources';
+} from '@tidemark/source-kinds';
 import { LOCAL_TIER, LocalTier } from '@tidemark/storage';
 import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -59,17 +59,6 @@ interface StartedDump {
   startedAt: Date;
   previous?: DumpContext['previous'];
 }
-
-/** Source failures that no retry mends; anything else (unreachable, a dump that broke off) is retried. */
-const PERMANENT_SOURCE_ERRORS = new Set([
-  'source-auth',
-  'source-missing-database',
-  'tool-missing',
-  'tool-too-old',
-  'unsupported-kind',
-  'invalid-url',
-  'invalid-settings',
-]);
 
 /** The highest run number part names and block ids can carry (two digits). */
 const MAX_DUMP_RUN = 99;
@@ -139,7 +128,9 @@ export class DumpService implements BeforeApplicationShutdown {
     }
     const holder = await this.pipeline.claimTarget(targetId, backupId);
     if (holder !== backupId) return { status: 'busy', holder };
-    if (target.databases !== undefined) return this.runServer(job, target, resolved, dumpAttempt, env);
+    if (sourceKind(resolved.kind).runs?.isRun(resolved.options)) {
+      return this.runServer(job, target, resolved, dumpAttempt, env);
+    }
     return this.dumpOne(job, target, resolved, { dumpAttempt, env });
   }
 
@@ -156,23 +147,17 @@ export class DumpService implements BeforeApplicationShutdown {
     env: NodeJS.ProcessEnv,
   ): Promise<DumpOutcome> {
     const { targetId, backupId: runId } = job;
-    const names =
-      target.databases === 'all'
-        ? await listPostgresDatabases(resolved.url, env).catch((error: unknown) => {
-            throw asJobError(error);
-          })
-        : (target.databases ?? []);
-    const members = [
-      { name: 'globals', role: 'globals' as const },
-      ...names.map((name) => ({ name, role: 'database' as const })),
-    ].map((member) => ({ ...member, backupId: memberBackupId(runId, member.name) }));
+    const runs = sourceKind(resolved.kind).runs;
+    const listed = runs
+      ? await runs.members(resolved, env).catch((error: unknown) => {
+          throw asJobError(error);
+        })
+      : [];
+    const members = listed.map((member) => ({ ...member, backupId: memberBackupId(runId, member.name) }));
     const run = (role: Run['role']): Run => ({ id: runId, role, members: members.map((m) => m.backupId) });
     const outcomes: { backupId: string; name: string; status: string }[] = [];
     for (const member of members) {
-      const memberTarget: SourceTarget =
-        member.role === 'globals'
-          ? { ...resolved, options: { ...resolved.options, globalsOnly: true } }
-          : { ...resolved, url: withDatabase(resolved.url, member.name) };
+      const memberTarget: SourceTarget = runs ? runs.memberTarget(resolved, member) : resolved;
       try {
         const outcome = await this.dumpOne({ ...job, backupId: member.backupId }, target, memberTarget, {
           dumpAttempt,
@@ -266,7 +251,7 @@ export class DumpService implements BeforeApplicationShutdown {
       trigger: job.trigger,
       requestedAt: new Date(job.requestedAt),
       startedAt,
-      format: source.format,
+      format: artifactFormat(target.kind, source.format),
       compression: policyOf(this.config, target).compression,
       localPath: dir,
       dumpAttempt,
@@ -289,9 +274,9 @@ export class DumpService implements BeforeApplicationShutdown {
       },
       tool: { ...manifest.tool, dumpTool: info.dumpTool },
     };
-    // These formats stage a full copy in the work directory before the compressed parts are written.
-    const staged = source.format === 'sqlite-db' || source.format === 'pg_dump-directory-tar';
-    await this.checkDisk(targetId, backupId, info.estimatedBytes * (staged ? 2 : 1));
+    // Some formats stage a full copy in the work directory before the compressed parts are written.
+    const needed = sourceKind(sourceTarget.kind).localBytes(source.format, info.estimatedBytes);
+    await this.checkDisk(targetId, backupId, needed);
     await this.saveLocal(manifest);
     return {
       source,
@@ -372,7 +357,7 @@ export class DumpService implements BeforeApplicationShutdown {
     chain: Chain;
     previous?: { backupId: string; files: NonNullable<Manifest['content']['files']> };
   } | null> {
-    if (!CHAIN_KINDS.includes(target.kind)) return null;
+    if (!sourceKind(target.kind).chains) return null;
     const fullEvery = target.incremental?.fullEvery ?? 1;
     if (fullEvery <= 1) return { chain: fullChain(backupId) };
     let manifests: Manifest[];
@@ -432,7 +417,7 @@ function dumpRun(attempt: number, existing: Manifest | null): number {
 
 /** A source failure no retry mends becomes a permanent job failure; anything else is retried. */
 function asJobError(error: unknown): unknown {
-  return error instanceof SourceError && PERMANENT_SOURCE_ERRORS.has(error.code) ? permanent(error) : error;
+  return error instanceof SourceError && !error.retryable ? permanent(error) : error;
 }
 
 function mib(bytes: number): string {
@@ -441,10 +426,5 @@ function mib(bytes: number): string {
 
 /** A first label for the manifest until the pre-check names it; never the url itself (it may hold a secret). */
 function databaseName(target: SourceTarget): string {
-  if (target.kind === 'sqlite' || target.kind === 'directory') return target.url;
-  try {
-    return decodeURIComponent(new URL(target.url).pathname.replace(/^\//, '')) || 'unknown';
-  } catch {
-    return 'unknown';
-  }
+  return sourceKind(target.kind).databaseLabel(target.url);
 }

@@ -1,7 +1,7 @@
 import { createEvent, type TypedEvent } from './event';
 import type { EventBus } from './event-bus';
 import { parseEventDetails, type EventDetails, type EventType, type Severity } from './event-types';
-import { errorData } from './redact';
+import { errorData } from '@tidemark/redaction';
 import type { WarnLogger } from './redis-stream-event-bus';
 
 /** Creates and publishes the events of one service. */

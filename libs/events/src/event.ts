@@ -10,7 +10,7 @@ import {
   type EventType,
   type Severity,
 } from './event-types';
-import { redact } from './redact';
+import { redact } from '@tidemark/redaction';
 
 /**
  * The fields every event's data may carry, whatever its type: what a reader may use without knowing the type.

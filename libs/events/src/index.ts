@@ -26,7 +26,8 @@ export {
   type TidemarkEvent,
   type TypedEvent,
 } from './event';
-export { redact, errorData } from './redact';
+// One redact for the whole code base; re-exported so the events' users need no second import.
+export { errorData, redact } from '@tidemark/redaction';
 export type { EventBus, EventHandler, FollowOptions, HistoryOptions, StoredEvent } from './event-bus';
 export {
   RedisStreamEventBus,

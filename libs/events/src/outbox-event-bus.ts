@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { eventSchema, type TidemarkEvent } from './event';
 import type { EventBus, EventHandler, FollowOptions, HistoryOptions, StoredEvent } from './event-bus';
-import { errorData } from './redact';
+import { errorData } from '@tidemark/redaction';
 import { redisKey } from './redis-keys';
 import type { WarnLogger } from './redis-stream-event-bus';
 

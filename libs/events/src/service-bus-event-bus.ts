@@ -9,7 +9,7 @@ import {
 import { DEFAULT_EVENTS_TOPIC } from '@tidemark/environment';
 import { eventSchema, type TidemarkEvent } from './event';
 import type { EventBus, EventHandler, FollowOptions, HistoryOptions, StoredEvent } from './event-bus';
-import { errorData } from './redact';
+import { errorData } from '@tidemark/redaction';
 import type { WarnLogger } from './redis-stream-event-bus';
 
 export { DEFAULT_EVENTS_TOPIC };

@@ -28,7 +28,7 @@ function backup(
     trigger: 'schedule',
     requestedAt: new Date('2026-11-21T02:00:00Z'),
     startedAt: new Date('2026-11-21T02:00:00Z'),
-    format: 'tar',
+    format: { format: 'tar', extension: 'tar', restoreCommand: 'tar -x -C <dir>' },
     compression: 'zstd',
     localPath: '/x',
     dumpAttempt: 1,

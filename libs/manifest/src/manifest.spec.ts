@@ -32,7 +32,11 @@ function fresh(): Manifest {
     trigger: 'schedule',
     requestedAt: new Date('2026-11-21T02:00:00Z'),
     startedAt: new Date('2026-11-21T02:00:01Z'),
-    format: 'pg_dump-custom',
+    format: {
+      format: 'pg_dump-custom',
+      extension: 'pgc',
+      restoreCommand: 'pg_restore --no-owner -d <database>',
+    },
     compression: 'zstd',
     localPath: '/backups/orders-db/20261121T020000Z-k3f9xq',
     dumpAttempt: 1,
@@ -61,9 +65,10 @@ describe('backup ids', () => {
 
 describe('naming', () => {
   test('blob layout of DESIGN §5', () => {
-    assert.equal(artifactName('pg_dump-custom', 'zstd'), 'dump.pgc.zst');
-    assert.equal(artifactName('pg_dump-custom', 'gzip'), 'dump.pgc.gz');
-    assert.equal(artifactName('pg_dump-custom', 'none'), 'dump.pgc');
+    const format = { format: 'pg_dump-custom', extension: 'pgc', restoreCommand: 'pg_restore -d <database>' };
+    assert.equal(artifactName(format, 'zstd'), 'dump.pgc.zst');
+    assert.equal(artifactName(format, 'gzip'), 'dump.pgc.gz');
+    assert.equal(artifactName(format, 'none'), 'dump.pgc');
     assert.equal(
       artifactBlobName('orders-db', '20261121T020000Z-k3f9xq', 'dump.pgc.zst'),
       'orders-db/20261121T020000Z-k3f9xq/dump.pgc.zst',

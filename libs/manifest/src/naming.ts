@@ -1,32 +1,22 @@
 import { MANIFEST_BLOB_NAME_PATTERN } from './ids';
 import type { Compression } from './manifest.schema';
 
-/** Artifact file name for a dump format with the given compression, e.g. `dump.pgc.zst`. */
-export function artifactName(format: ArtifactFormat, compression: Compression): string {
-  return `dump.${FORMAT_EXTENSION[format]}${COMPRESSION_EXTENSION[compression]}`;
+/** The name of an artifact format in the manifest (`artifact.format`); each source kind declares its own. */
+export type ArtifactFormat = string;
+
+/** One artifact format as its source kind declares it (`SourceKind.formats`): how its files are named and read. */
+export interface ArtifactFormatSpec {
+  format: ArtifactFormat;
+  /** Before the compression's extension, e.g. `pgc` for `dump.pgc.zst`. */
+  extension: string;
+  /** The stock-tool command that consumes the decompressed artifact on stdin, for the manifest's restore hint. */
+  restoreCommand: string;
 }
 
-export const ARTIFACT_FORMATS = [
-  'pg_dump-custom',
-  /** `pg_dump -Fd` output as a tar: toc.dat plus one file per table, for `pg_restore -j`. */
-  'pg_dump-directory-tar',
-  /** `pg_dumpall --globals-only`: roles and tablespaces as SQL. */
-  'pg_dumpall-globals',
-  'mysqldump-sql',
-  /** A consistent copy of an SQLite database file. */
-  'sqlite-db',
-  /** A POSIX tar of files (a data directory, or a container's blobs by name). */
-  'tar',
-] as const;
-export type ArtifactFormat = (typeof ARTIFACT_FORMATS)[number];
-const FORMAT_EXTENSION: Record<ArtifactFormat, string> = {
-  'pg_dump-custom': 'pgc',
-  'pg_dump-directory-tar': 'pgd.tar',
-  'pg_dumpall-globals': 'globals.sql',
-  'mysqldump-sql': 'sql',
-  'sqlite-db': 'sqlite',
-  tar: 'tar',
-};
+/** Artifact file name for a dump format with the given compression, e.g. `dump.pgc.zst`. */
+export function artifactName(format: ArtifactFormatSpec, compression: Compression): string {
+  return `dump.${format.extension}${COMPRESSION_EXTENSION[compression]}`;
+}
 const COMPRESSION_EXTENSION: Record<Compression, string> = { zstd: '.zst', gzip: '.gz', none: '' };
 
 /** `<targetId>/<backupId>/` — every blob and local file of one backup lives under this prefix. */

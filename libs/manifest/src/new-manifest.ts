@@ -1,5 +1,5 @@
 import type { Compression, Manifest, Trigger } from './manifest.schema';
-import { artifactName, type ArtifactFormat } from './naming';
+import { artifactName, type ArtifactFormatSpec } from './naming';
 
 export interface NewManifestInput {
   backupId: string;
@@ -8,7 +8,8 @@ export interface NewManifestInput {
   trigger: Trigger;
   requestedAt: Date;
   startedAt: Date;
-  format: ArtifactFormat;
+  /** The format as the source's kind declares it (libs/source-kinds: `artifactFormat`). */
+  format: ArtifactFormatSpec;
   compression: Compression;
   localPath: string;
   dumpAttempt: number;
@@ -32,7 +33,7 @@ export function newManifest(input: NewManifestInput): Manifest {
     },
     artifact: {
       name,
-      format: input.format,
+      format: input.format.format,
       compression: input.compression,
       encryption: 'none',
       size: null,
@@ -51,20 +52,10 @@ export function newManifest(input: NewManifestInput): Manifest {
   };
 }
 
-// The stock-tool command that consumes the decompressed artifact on stdin.
-const RESTORE_COMMAND: Record<ArtifactFormat, string> = {
-  'pg_dump-custom': 'pg_restore --no-owner -d <database>',
-  'pg_dump-directory-tar': 'tar -x -C <dir> && pg_restore --no-owner -j 4 -d <database> <dir>',
-  'pg_dumpall-globals': 'psql -d postgres',
-  'mysqldump-sql': 'mariadb <database>',
-  'sqlite-db': 'cat > <file.db> (first remove any old <file.db>-wal, -shm or -journal)',
-  tar: 'tar -x -C <dir> (an incremental: extract its chain from content.chain.base onwards, keeping for each path the member named by content.files[].in)',
-};
-
-function restoreHint(name: string, format: ArtifactFormat, compression: Compression): string {
+function restoreHint(name: string, format: ArtifactFormatSpec, compression: Compression): string {
   const decompress = { zstd: 'zstd -dc', gzip: 'gzip -dc', none: 'cat' }[compression];
   return (
     `Download ${name} (e.g. azcopy copy or curl with a SAS URL), check it with sha256sum against artifact.sha256, ` +
-    `then: ${decompress} ${name} | ${RESTORE_COMMAND[format]}`
+    `then: ${decompress} ${name} | ${format.restoreCommand}`
   );
 }

@@ -3,23 +3,18 @@ import { z } from 'zod';
 import { malformedEnvRefs } from './env-refs';
 import { cronProblem, invalidCronMessage, isKnownTimeZone, unknownTimeZoneMessage } from './schedule';
 
-export const TARGET_KINDS = ['postgres', 'mysql', 'sqlite', 'directory', 'azure-blob'] as const;
-export type TargetKind = (typeof TARGET_KINDS)[number];
-
-/** Kinds whose backups form chains (a full, then changes only) when `incremental` is set. */
-export const CHAIN_KINDS: readonly TargetKind[] = ['directory', 'azure-blob'];
-
-// Which optional target keys each kind understands; any other is an error naming the kinds that accept it.
-const KIND_KEYS = {
-  databases: ['postgres'],
-  excludeTables: ['postgres'],
-  excludeSchemas: ['postgres'],
-  jobs: ['postgres'],
-  exclude: ['directory'],
-  pre: ['directory'],
-  post: ['directory'],
-  incremental: ['directory', 'azure-blob'],
-} as const satisfies Record<string, readonly TargetKind[]>;
+/**
+ * What the config file format needs to know about one source kind. This lib names no kind: libs/config passes
+ * the registry's descriptors (libs/source-kinds), which declare each kind's settings once.
+ */
+export interface TargetKindRules {
+  /** The target's `kind:`. */
+  name: string;
+  /** The kind's own optional target keys beside id, kind, url and policy. Kinds sharing a key share its schema. */
+  settings: z.ZodObject;
+  /** Its backups form chains, so the target may set `incremental`. */
+  chains: boolean;
+}
 
 // Archive blobs must be rehydrated before they can be read, so a fresh backup could not be verified there.
 export const INITIAL_TIERS = ['Hot', 'Cool', 'Cold'] as const;
@@ -143,57 +138,78 @@ const envRefString = z
     }
   });
 
-const DATABASE_NAME = /^[^\s/]{1,63}$/;
+/** A chain is one full followed by `fullEvery - 1` incrementals. */
+const incrementalSchema = z.strictObject({ fullEvery: z.number().int().min(1).max(1000) });
 
-const targetSchema = z
-  .strictObject({
-    id: z.string().regex(TARGET_ID_PATTERN, {
-      error: (issue) =>
-        `"${String(issue.input)}" is not a valid target id (1-63 lowercase letters, digits and hyphens)`,
-    }),
-    kind: z.enum(TARGET_KINDS),
-    // Kept unresolved: secrets are read from the environment only where they are used. A server URL for
-    // databases, a path for sqlite and directory, a container URL (or connection string) for azure-blob.
-    url: envRefString,
-    policy: z.string().min(1),
-    /** postgres: back up every database of the server (`all`) or these, plus the cluster's roles. */
-    databases: z
-      .union([z.literal('all'), z.array(z.string().regex(DATABASE_NAME, 'is not a database name')).min(1)], {
-        error: 'must be "all" or a list of database names',
-      })
-      .optional(),
-    excludeTables: z.array(z.string().min(1)).optional(),
-    excludeSchemas: z.array(z.string().min(1)).optional(),
-    /** postgres: parallel dump and restore workers (directory format). */
-    jobs: z.number().int().min(2).max(32).optional(),
-    exclude: z.array(z.string().min(1)).optional(),
-    pre: z.string().min(1).optional(),
-    post: z.string().min(1).optional(),
-    /** A chain is one full followed by `fullEvery - 1` incrementals. */
-    incremental: z.strictObject({ fullEvery: z.number().int().min(1).max(1000) }).optional(),
-  })
-  .superRefine((target, ctx) => {
-    for (const [key, kinds] of Object.entries(KIND_KEYS)) {
-      if (target[key as keyof typeof KIND_KEYS] === undefined) continue;
-      if ((kinds as readonly string[]).includes(target.kind)) continue;
-      ctx.addIssue({
-        code: 'custom',
-        path: [key],
-        message: `only applies to kind ${kinds.join(' or ')}, not ${target.kind}`,
-      });
+function targetSchemaFor(kinds: readonly TargetKindRules[]) {
+  const names = kinds.map((kind) => kind.name);
+  // Which optional target keys each kind understands; any other is an error naming the kinds that accept it.
+  const kindKeys = new Map<string, string[]>();
+  const settings: Record<string, z.ZodType> = {};
+  for (const kind of kinds) {
+    for (const [key, schema] of Object.entries(kind.settings.shape)) {
+      settings[key] ??= schema;
+      kindKeys.set(key, [...(kindKeys.get(key) ?? []), kind.name]);
     }
+  }
+  kindKeys.set(
+    'incremental',
+    kinds.filter((kind) => kind.chains).map((kind) => kind.name),
+  );
+  return z
+    .strictObject({
+      id: z.string().regex(TARGET_ID_PATTERN, {
+        error: (issue) =>
+          `"${String(issue.input)}" is not a valid target id (1-63 lowercase letters, digits and hyphens)`,
+      }),
+      // Without the kinds (this lib's own tests), any kind is taken and only the generic keys are known.
+      kind: names.length > 0 ? z.enum(names as [string, ...string[]]) : z.string().min(1),
+      // Kept unresolved: secrets are read from the environment only where they are used. A server URL for
+      // databases, a path for file-based kinds, a container URL (or connection string) for a blob container.
+      url: envRefString,
+      policy: z.string().min(1),
+      ...settings,
+      incremental: incrementalSchema.optional(),
+    })
+    .superRefine((target, ctx) => {
+      const fields = target as Record<string, unknown>;
+      for (const [key, accepting] of kindKeys) {
+        if (fields[key] === undefined) continue;
+        if (accepting.includes(target.kind)) continue;
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `only applies to kind ${accepting.join(' or ')}, not ${target.kind}`,
+        });
+      }
+    });
+}
+
+/**
+ * The shape of tidemark.yaml for the given kinds. Cross-references (policy names, unique ids) are checked by
+ * `validateConfig`.
+ */
+export function configSchemaFor(kinds: readonly TargetKindRules[] = []) {
+  return z.strictObject({
+    storage: section(storageSchema.prefault({})),
+    local: section(localSchema.prefault({})),
+    policies: z.record(z.string(), policySchema),
+    targets: z.array(targetSchemaFor(kinds)).min(1, { error: 'at least one target is required' }),
   });
+}
 
-/** The shape of tidemark.yaml. Cross-references (policy names, unique ids) are checked by `validateConfig`. */
-export const configSchema = z.strictObject({
-  storage: section(storageSchema.prefault({})),
-  local: section(localSchema.prefault({})),
-  policies: z.record(z.string(), policySchema),
-  targets: z.array(targetSchema).min(1, { error: 'at least one target is required' }),
-});
+/** One target: the generic keys, and its kind's own settings (as its kind's descriptor declares them). */
+export type Target = {
+  id: string;
+  kind: string;
+  url: string;
+  policy: string;
+  incremental?: z.infer<typeof incrementalSchema> | undefined;
+} & Readonly<Record<string, unknown>>;
 
-export type TidemarkConfig = z.infer<typeof configSchema>;
+export type TidemarkConfig = Omit<z.infer<ReturnType<typeof configSchemaFor>>, 'targets'> & {
+  targets: Target[];
+};
 export type Policy = z.infer<typeof policySchema>;
-export type Target = z.infer<typeof targetSchema>;
 export type RetentionPolicy = z.infer<typeof retentionSchema>;
 export type TieringPolicy = z.infer<typeof tieringSchema>;

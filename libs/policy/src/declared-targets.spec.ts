@@ -14,10 +14,15 @@ describe('declaredTargets', () => {
         { id: 'd', kind: 'directory', url: '/srv/d', policy: 'whatever' },
       ],
     };
-    assert.deepEqual(declaredTargets(raw), [
+    // The known kinds come from the caller (libs/config passes the registry's names).
+    assert.deepEqual(declaredTargets(raw, ['postgres', 'sqlite', 'directory']), [
       { index: 0, id: 'a', kind: 'postgres', url: '${A}' },
       { index: 5, id: 'd', kind: 'directory', url: '/srv/d' },
     ]);
+    assert.deepEqual(
+      declaredTargets(raw).map((target) => target.id),
+      ['a', 'b', 'd'],
+    );
   });
 
   test('input without a list of targets has none', () => {

@@ -1,13 +1,11 @@
 export { ConfigError, type ConfigIssue } from './config-error';
 export {
-  configSchema,
+  configSchemaFor,
   INITIAL_TIERS,
-  TARGET_KINDS,
-  CHAIN_KINDS,
   type Policy,
   type RetentionPolicy,
   type Target,
-  type TargetKind,
+  type TargetKindRules,
   type TidemarkConfig,
   type TieringPolicy,
 } from './config.schema';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './config-error';
-import { configSchema, type TargetKind, type TidemarkConfig } from './config.schema';
+import { configSchemaFor, type TargetKindRules, type TidemarkConfig } from './config.schema';
 import { declaredTargets, isRecord, targetUrlPath } from './declared-targets';
 
 /** Checks beyond the schema that need infrastructure this lib must not import, supplied by the caller. */
@@ -9,7 +9,12 @@ export interface ConfigChecks {
    * What is wrong with a target url written out in full in the file (no `${VAR}` in it), or undefined when it is
    * fine. libs/config parses it with the source kind's own parser; urls with references are parsed once resolved.
    */
-  literalUrl?: (kind: TargetKind, url: string) => string | undefined;
+  literalUrl?: (kind: string, url: string) => string | undefined;
+  /**
+   * The source kinds and their settings (libs/config passes the registry's). Without them any kind is taken and
+   * a target may carry only the generic keys.
+   */
+  kinds?: readonly TargetKindRules[];
 }
 
 /**
@@ -21,7 +26,7 @@ export function validateConfig(
   origin = 'tidemark.yaml',
   checks: ConfigChecks = {},
 ): TidemarkConfig {
-  const result = configSchema.safeParse(raw, { error: plainMessage });
+  const result = configSchemaFor(checks.kinds).safeParse(raw, { error: plainMessage });
   const issues: ConfigIssue[] = [];
   if (!result.success) {
     for (const issue of result.error.issues) {
@@ -73,7 +78,8 @@ function crossReferenceIssues(raw: unknown): ConfigIssue[] {
 function literalUrlIssues(raw: unknown, checks: ConfigChecks): ConfigIssue[] {
   const check = checks.literalUrl;
   if (check === undefined) return [];
-  return declaredTargets(raw).flatMap((target) => {
+  const kinds = checks.kinds?.map((kind) => kind.name);
+  return declaredTargets(raw, kinds).flatMap((target) => {
     // A url with references (or a malformed one, which the schema reports) is checked where it is resolved.
     if (target.url.includes('${')) return [];
     const message = check(target.kind, target.url);

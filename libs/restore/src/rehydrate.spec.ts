@@ -66,7 +66,11 @@ describe('restoring a backup from the Archive tier (real Azurite)', () => {
       trigger: 'schedule',
       requestedAt: new Date('2025-01-01T02:00:00Z'),
       startedAt: new Date('2025-01-01T02:00:00Z'),
-      format: 'pg_dump-custom',
+      format: {
+        format: 'pg_dump-custom',
+        extension: 'pgc',
+        restoreCommand: 'pg_restore --no-owner -d <database>',
+      },
       compression: 'none',
       localPath: '/x',
       dumpAttempt: 1,

@@ -5,13 +5,7 @@ import { TIDEMARK_ENV } from '@tidemark/config';
 import { resolveEnvRefs } from '@tidemark/policy';
 import { backupIdTime, markTier, type AccessTier, type Manifest } from '@tidemark/manifest';
 import { errorData, EventPublisher, redact } from '@tidemark/events';
-import {
-  createSource,
-  runMemberTarget,
-  withDatabase,
-  type Source,
-  type SourceTarget,
-} from '@tidemark/sources';
+import { runMemberTarget, sourceKind, type Source } from '@tidemark/source-kinds';
 import { BLOB_STORE, type BlobStore, type RehydratePriority } from '@tidemark/storage';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { constants } from 'node:fs';
@@ -195,7 +189,11 @@ export class RestoreService {
     const server = this.resolveTo(request.to);
     const results: RestoreResult[] = [];
     for (const member of members) {
-      const to = member.run?.role === 'globals' ? server : withDatabase(server, member.target.database);
+      // The member's database on that server, as its kind derives it; the roles go to the server itself.
+      const to =
+        member.run?.role === 'globals'
+          ? server
+          : runMemberTarget({ kind: member.target.kind, url: server }, member).url;
       results.push(await this.restoreOne({ ...request, backupId: member.backupId, to }));
     }
     return results;
@@ -352,14 +350,12 @@ export class RestoreService {
    * the decompressed artifact to the file `to` (a dump file for the stock tools).
    */
   private destination(manifest: Manifest, to: string, request: RestoreRequest): Source | null {
-    const kind = manifest.target.kind;
-    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(to) || to.includes('AccountName=');
-    if (!isUrl && !PATH_DESTINATION_KINDS.has(kind)) return null;
-    const jobs = manifest.artifact.format === 'pg_dump-directory-tar' ? (request.jobs ?? 2) : undefined;
-    const target: SourceTarget = { kind, url: to, options: jobs ? { jobs } : {} };
+    const kind = sourceKind(manifest.target.kind);
+    const target = kind.restoreTarget(to, { format: manifest.artifact.format, jobs: request.jobs });
+    if (!target) return null;
     // `to` names the one database (or the server, for the globals): only the member's role carries over.
     const member = manifest.run?.role === 'globals' ? runMemberTarget(target, manifest) : target;
-    return createSource(member, { env: this.env });
+    return kind.create(member, { env: this.env });
   }
 
   /**
@@ -408,9 +404,6 @@ export class RestoreService {
     return null;
   }
 }
-
-// Kinds restored into a place named by a path (not a URL): the path is the destination, never a dump file.
-const PATH_DESTINATION_KINDS = new Set(['sqlite', 'directory']);
 
 function isArchived(props: { tier: string | undefined; archiveStatus?: string }): boolean {
   return props.tier === 'Archive' || (props.archiveStatus?.startsWith('rehydrate-pending') ?? false);

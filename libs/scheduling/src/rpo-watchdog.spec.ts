@@ -43,7 +43,11 @@ function manifest(targetId: string, startedAt: string, status: BackupStatus): Ma
     trigger: 'schedule',
     requestedAt: at,
     startedAt: at,
-    format: 'pg_dump-custom',
+    format: {
+      format: 'pg_dump-custom',
+      extension: 'pgc',
+      restoreCommand: 'pg_restore --no-owner -d <database>',
+    },
     compression: 'zstd',
     localPath: '/x',
     dumpAttempt: 1,

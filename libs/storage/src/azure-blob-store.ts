@@ -18,7 +18,8 @@ import type {
   RehydratePriority,
   WriteCondition,
 } from './blob-store';
-import { StorageError, redact, toStorageError } from './storage-error';
+import { redact } from '@tidemark/redaction';
+import { stageBlock, StorageError, toStorageError } from '@tidemark/azure-blob-sdk';
 
 /**
  * Short SDK retries: the job queue already retries whole jobs with backoff, so a dead endpoint must fail
@@ -98,10 +99,7 @@ export class AzureBlobStore implements BlobStore {
   }
 
   async stageBlock(blobName: string, blockId: string, data: Buffer): Promise<void> {
-    const md5 = createHash('md5').update(data).digest();
-    await this.call(`stage block of ${blobName}`, () =>
-      this.blob(blobName).stageBlock(blockId, data, data.length, { transactionalContentMD5: md5 }),
-    );
+    await this.call(`stage block of ${blobName}`, () => stageBlock(this.blob(blobName), blockId, data));
   }
 
   async uncommittedBlockIds(blobName: string): Promise<Set<string>> {

@@ -2,7 +2,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { environmentOf, type RawEnvironment } from '@tidemark/environment';
 import { AzureBlobStore } from './azure-blob-store';
 import type { BlobStore } from './blob-store';
-import { StorageError } from './storage-error';
+import { StorageError } from '@tidemark/azure-blob-sdk';
 
 export interface CreateBlobStoreOptions {
   container: string;

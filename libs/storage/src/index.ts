@@ -11,6 +11,12 @@ export type {
 export { createBlobStore } from './create-blob-store';
 export type { CreateBlobStoreOptions } from './create-blob-store';
 export { LocalTier } from './local-tier';
-export { STORAGE_ERROR_CODES, StorageError, isNetworkErrorCode, isStorageError } from './storage-error';
-export type { StorageErrorCode } from './storage-error';
+// The Azure SDK's error mapper lives in libs/azure-blob-sdk (shared with the azure-blob source kind).
+export {
+  isNetworkErrorCode,
+  isStorageError,
+  STORAGE_ERROR_CODES,
+  StorageError,
+  type StorageErrorCode,
+} from '@tidemark/azure-blob-sdk';
 export { BLOB_STORE, BlobStorageModule, LOCAL_TIER, StorageModule } from './storage.module';

@@ -16,7 +16,11 @@ function manifest(targetId: string, backupId: string, localPath: string): Manife
     trigger: 'manual',
     requestedAt: new Date('2026-11-21T02:00:00Z'),
     startedAt: new Date('2026-11-21T02:00:01Z'),
-    format: 'pg_dump-custom',
+    format: {
+      format: 'pg_dump-custom',
+      extension: 'pgc',
+      restoreCommand: 'pg_restore --no-owner -d <database>',
+    },
     compression: 'zstd',
     localPath,
     dumpAttempt: 1,

@@ -8,7 +8,7 @@ import {
 import { resolveTarget, TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import { errorData, redisKey } from '@tidemark/events';
 import { REDIS } from '@tidemark/queues';
-import { createSource, type Source } from '@tidemark/sources';
+import { createSource, type Source } from '@tidemark/source-kinds';
 import type { Redis } from 'ioredis';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';

@@ -6,7 +6,13 @@ import { errorData } from '@tidemark/events';
 import { markVerification, type Manifest, type Verification } from '@tidemark/manifest';
 import { Pipeline } from '@tidemark/pipeline';
 import { PermanentJobError, type VerifyJob } from '@tidemark/queues';
-import { createSource, runMemberTarget, SourceError, type Scratch, type Source } from '@tidemark/sources';
+import {
+  createSource,
+  runMemberTarget,
+  SourceError,
+  type Scratch,
+  type Source,
+} from '@tidemark/source-kinds';
 import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
 import { mkdir } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';

@@ -1,3 +1,4 @@
+import { sourceKind } from '@tidemark/source-kinds';
 import { targetById } from '@tidemark/policy';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
@@ -28,7 +29,8 @@ export function registerBackup(program: Command, context: () => CliContext): voi
         if (ctx.options.json) printJson(result);
         return;
       }
-      if (targetById(config, targetId).databases !== undefined) {
+      const target = targetById(config, targetId);
+      if (sourceKind(target.kind).runs?.isRun(target)) {
         await waitForServerRun(ctx, result.backupId, targetId, from, Number(options.timeout) * 1000);
         return;
       }

@@ -1,5 +1,5 @@
 import type { TableCount } from '@tidemark/manifest';
-import { createSource } from '@tidemark/sources';
+import { createSource } from '@tidemark/source-kinds';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from 'pg';

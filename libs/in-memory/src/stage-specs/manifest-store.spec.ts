@@ -18,7 +18,7 @@ function dumping(backupId: string): Manifest {
     trigger: 'manual',
     requestedAt: new Date('2026-12-01T00:00:00Z'),
     startedAt: new Date('2026-12-01T00:00:01Z'),
-    format: 'tar',
+    format: { format: 'tar', extension: 'tar', restoreCommand: 'tar -x' },
     compression: 'zstd',
     localPath: '/tmp/x',
     dumpAttempt: 1,

@@ -1,0 +1,1 @@
+export { errorData, redact } from './redact';

@@ -1,0 +1,1 @@
+export { azureBlobKind } from './kind';

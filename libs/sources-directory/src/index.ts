@@ -1,0 +1,2 @@
+export { directoryKind } from './kind';
+export type { DirectorySettings } from './settings';

@@ -1,0 +1,1 @@
+export { mysqlKind } from './kind';

@@ -1,0 +1,2 @@
+export { postgresKind } from './kind';
+export type { PostgresSettings } from './settings';

@@ -1,0 +1,1 @@
+export { sqliteKind } from './kind';
