@@ -52,4 +52,4 @@ export {
   type SourceKind,
 } from './source-kind';
 export { looksLikeTar, readTar, TarFormatError, type ReadTarOptions, type TarEntry } from './tar/tar-reader';
-export { TarWriter, type TarEntryWriter, type TarHeader } from './tar/tar-writer';
+export { TAR_ARTIFACT, TarWriter, type TarEntryWriter, type TarHeader } from './tar/tar-writer';

@@ -1,4 +1,4 @@
-import { isUrlDestination, urlDatabaseLabel, type SourceKind } from '@tidemark/source-contract';
+import { isUrlDestination, TAR_ARTIFACT, urlDatabaseLabel, type SourceKind } from '@tidemark/source-contract';
 import { z } from 'zod';
 import { createAzureBlobSource } from './azure-blob-source';
 import { parseContainerTarget } from './container-url';
@@ -9,14 +9,7 @@ export const azureBlobKind: SourceKind = {
   settings: z.object({}),
   chains: true,
   /** A POSIX tar of the container's blobs by name. */
-  formats: [
-    {
-      format: 'tar',
-      extension: 'tar',
-      restoreCommand:
-        'tar -x -C <dir> (an incremental: extract its chain from content.chain.base onwards, keeping for each path the member named by content.files[].in)',
-    },
-  ],
+  formats: [TAR_ARTIFACT],
   parseUrl: parseContainerTarget,
   databaseLabel: urlDatabaseLabel,
   localBytes: (_format, estimatedBytes) => estimatedBytes,

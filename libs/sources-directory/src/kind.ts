@@ -1,4 +1,4 @@
-import type { SourceKind } from '@tidemark/source-contract';
+import { TAR_ARTIFACT, type SourceKind } from '@tidemark/source-contract';
 import { createDirectorySource } from './directory-source';
 import { parseDirectoryUrl } from './location';
 import { directorySettings } from './settings';
@@ -9,14 +9,7 @@ export const directoryKind: SourceKind = {
   settings: directorySettings,
   chains: true,
   /** A POSIX tar of files. */
-  formats: [
-    {
-      format: 'tar',
-      extension: 'tar',
-      restoreCommand:
-        'tar -x -C <dir> (an incremental: extract its chain from content.chain.base onwards, keeping for each path the member named by content.files[].in)',
-    },
-  ],
+  formats: [TAR_ARTIFACT],
   parseUrl: parseDirectoryUrl,
   databaseLabel: (url) => url,
   localBytes: (_format, estimatedBytes) => estimatedBytes,

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { ArtifactFormatSpec } from '@tidemark/manifest';
 import tar, { type Header, type Pack } from 'tar-stream';
 import { drained } from '../process';
 
@@ -101,3 +102,14 @@ function withPaxPath(header: TarHeader): TarHeader {
   // An empty record set makes tar-stream write the name (and link name) as pax records.
   return plain || header.pax !== undefined ? header : { ...header, pax: {} };
 }
+
+/**
+ * The artifact format of a POSIX tar as TarWriter writes it, for the kinds whose backups are one (a data
+ * directory, a container's blobs by name).
+ */
+export const TAR_ARTIFACT: ArtifactFormatSpec = {
+  format: 'tar',
+  extension: 'tar',
+  restoreCommand:
+    'tar -x -C <dir> (an incremental: extract its chain from content.chain.base onwards, keeping for each path the member named by content.files[].in)',
+};
