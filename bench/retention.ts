@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
-import { Catalog } from '@tidemark/catalog';
+import { Catalog, ManifestStore } from '@tidemark/catalog';
 import { EventPublisher, RedisStreamEventBus } from '@tidemark/events';
 import { TidemarkMetrics } from '@tidemark/observability';
 import { validateConfig } from '@tidemark/policy';
@@ -51,9 +51,11 @@ async function main(): Promise<void> {
       targets: [{ id: 'bench-db', kind: 'postgres', url: 'postgres://x@h/db', policy: 'hourly' }],
     });
     const local = new LocalTier(join(dir, 'local'));
+    const manifestStore = new ManifestStore(store, local);
     const service = new RetentionService(
       config,
       catalog,
+      manifestStore,
       store,
       local,
       new RetentionPlanner(config, catalog, local),
@@ -69,7 +71,7 @@ async function main(): Promise<void> {
         backupIdAt(takenAt),
       );
     });
-    await timed(`seed ${count} manifests + artifacts`, () => seedRemote(store, catalog, manifests, 64));
+    await timed(`seed ${count} manifests + artifacts`, () => seedRemote(store, manifestStore, manifests, 64));
     const plan = await timed('plan', () => service.plan('bench-db', NOW));
     const deletes = plan.backups.filter((b) => b.action === 'delete').length;
     const moves = plan.backups.filter((b) => b.tierMove).length;

@@ -1,6 +1,6 @@
 import type { DynamicModule, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Catalog } from '@tidemark/catalog';
+import { Catalog, ManifestStore } from '@tidemark/catalog';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import type { EventBus } from '@tidemark/events';
 import { Pipeline } from '@tidemark/pipeline';
@@ -23,6 +23,8 @@ export interface CliStorage {
   config: LoadedConfig;
   store: BlobStore;
   catalog: Catalog;
+  /** The one writer of manifests (pin, unpin). */
+  manifests: ManifestStore;
   local: LocalTier;
   restores: RestoreService;
   /** Reads only, so `retention plan` works without Redis. */
@@ -124,6 +126,7 @@ function storageOf(app: INestApplicationContext): CliStorage {
     config: app.get<LoadedConfig>(TIDEMARK_CONFIG),
     store: app.get<BlobStore>(BLOB_STORE),
     catalog: app.get(Catalog),
+    manifests: app.get(ManifestStore),
     local: app.get<LocalTier>(LOCAL_TIER),
     restores: app.get(RestoreService),
     retentionPlanner: app.get(RetentionPlanner),

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { newManifest, type Manifest } from '@tidemark/manifest';
-import { AzureBlobStore, StorageError } from '@tidemark/storage';
+import { AzureBlobStore, LocalTier, StorageError } from '@tidemark/storage';
 import { startAzurite, uniqueName, type AzuriteHandle } from '@tidemark/testing';
+import { tmpdir } from 'node:os';
 import { Catalog } from './catalog';
+import { ManifestStore } from './manifest-store';
 
 function manifest(targetId: string, backupId: string): Manifest {
   return newManifest({
@@ -29,27 +31,33 @@ describe('Catalog: the manifests in Blob Storage (real Azurite)', () => {
   let azurite: AzuriteHandle;
   let store: AzureBlobStore;
   let catalog: Catalog;
+  let manifests: ManifestStore;
+  // Only remote copies are written here: the local tier is never touched.
+  const local = new LocalTier(tmpdir());
 
   before(async () => {
     azurite = await startAzurite();
     store = AzureBlobStore.fromConnectionString(azurite.connectionString, uniqueName('catalog'));
     await store.ensureContainer();
     catalog = new Catalog(store);
+    manifests = new ManifestStore(store, local);
   });
 
   after(async () => {
     await azurite.stop();
   });
 
-  test('save refuses to create a manifest twice; find returns it with its etag', async () => {
+  test('a manifest is created once; find returns it with its etag', async () => {
     const m = manifest('orders', '20261121T020000Z-aaaaaa');
-    const etag = await catalog.save(m, null);
+    await manifests.create(m);
+    const etag = (await store.properties('orders/20261121T020000Z-aaaaaa/manifest.json'))?.etag;
     await assert.rejects(
-      catalog.save(m, null),
+      manifests.create(m),
       (e: unknown) => e instanceof StorageError && e.code === 'exists',
     );
     const found = await catalog.find(m.backupId, 'orders');
-    assert.equal(found?.etag, etag);
+    assert.ok(found && etag);
+    assert.equal(found.etag, etag);
     assert.equal(found.manifest.backupId, m.backupId);
     assert.equal(
       (await catalog.find(m.backupId))?.manifest.target.id,
@@ -59,9 +67,9 @@ describe('Catalog: the manifests in Blob Storage (real Azurite)', () => {
     assert.equal(await catalog.find('20261121T020000Z-zzzzzz', 'orders'), null);
   });
 
-  test('update retries when another writer changed the manifest in between', async () => {
+  test('an update retries when another writer changed the manifest in between', async () => {
     const m = manifest('orders', '20261121T030000Z-bbbbbb');
-    await catalog.save(m, null);
+    await manifests.create(m);
     // A store whose first conditional write is preceded by another writer's change to the same manifest.
     let raced = false;
     const racing = Object.create(store) as AzureBlobStore;
@@ -75,7 +83,7 @@ describe('Catalog: the manifests in Blob Storage (real Azurite)', () => {
       return store.writeJson(name, value, condition);
     };
     let calls = 0;
-    const updated = await new Catalog(racing).update('orders', m.backupId, (current) => {
+    const updated = await new ManifestStore(racing, local).update('orders', m.backupId, (current) => {
       calls += 1;
       return { ...current, policy: 'changed' };
     });
@@ -86,7 +94,7 @@ describe('Catalog: the manifests in Blob Storage (real Azurite)', () => {
   });
 
   test('list returns manifests oldest first and reports unparseable ones instead of dropping them', async () => {
-    await catalog.save(manifest('users', '20261120T010000Z-cccccc'), null);
+    await manifests.create(manifest('users', '20261120T010000Z-cccccc'));
     await store.writeJson(
       'users/20261120T020000Z-dddddd/manifest.json',
       { schemaVersion: 1, nonsense: true },

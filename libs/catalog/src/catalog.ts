@@ -20,7 +20,8 @@ export interface Listing {
 
 /**
  * The catalog is the set of manifests in Blob Storage, beside the data they describe. Nothing else is needed to
- * rebuild it: listing the container is the catalog, so losing Redis loses no history.
+ * rebuild it: listing the container is the catalog, so losing Redis loses no history. It only reads: every write
+ * goes through `ManifestStore`.
  */
 export class Catalog {
   constructor(private readonly store: BlobStore) {}
@@ -55,36 +56,6 @@ export class Catalog {
     const stored = await this.store.readJson(blobName);
     if (!stored) return null;
     return { manifest: parseManifest(stored.value, blobName), etag: stored.etag };
-  }
-
-  /** Writes a manifest: `etag` null creates it (refusing to overwrite), otherwise replaces that exact version. */
-  async save(manifest: Manifest, etag: string | null): Promise<string> {
-    const blobName = manifestBlobName(manifest.target.id, manifest.backupId);
-    const result = await this.store.writeJson(
-      blobName,
-      manifest,
-      etag === null ? { ifNoneMatch: '*' } : { ifMatch: etag },
-    );
-    return result.etag;
-  }
-
-  /** Read-modify-write that retries when another writer changed the manifest in between. */
-  async update(
-    targetId: string,
-    backupId: string,
-    change: (manifest: Manifest) => Manifest,
-  ): Promise<Manifest> {
-    for (let attempt = 1; ; attempt += 1) {
-      const stored = await this.find(backupId, targetId);
-      if (!stored) throw new StorageError('not-found', `no manifest for backup ${targetId}/${backupId}`);
-      const next = change(stored.manifest);
-      try {
-        await this.save(next, stored.etag);
-        return next;
-      } catch (error) {
-        if (!(error instanceof StorageError && error.code === 'precondition') || attempt >= 5) throw error;
-      }
-    }
   }
 
   private async locate(backupId: string): Promise<string | null> {

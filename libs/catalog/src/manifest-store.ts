@@ -64,6 +64,13 @@ export class ManifestStore {
     }
   }
 
+  /** Writes the first remote copy of a backup; one that exists already is StorageError 'exists', never overwritten. */
+  async create(manifest: Manifest): Promise<void> {
+    await this.store.writeJson(manifestBlobName(manifest.target.id, manifest.backupId), manifest, {
+      ifNoneMatch: '*',
+    });
+  }
+
   /** {@link transition} of a manifest that must exist: a missing one is StorageError 'not-found'. */
   async update(
     targetId: string,

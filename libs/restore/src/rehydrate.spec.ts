@@ -4,10 +4,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Catalog } from '@tidemark/catalog';
+import { Catalog, ManifestStore } from '@tidemark/catalog';
 import { EventPublisher, type EventBus, type TidemarkEvent } from '@tidemark/events';
 import { artifactBlobName, newManifest, type Manifest } from '@tidemark/manifest';
-import { AzureBlobStore, type BlobProperties } from '@tidemark/storage';
+import { AzureBlobStore, LocalTier, type BlobProperties } from '@tidemark/storage';
 import { startAzurite, uniqueName, type AzuriteHandle } from '@tidemark/testing';
 import { RestoreError, RestoreService, type RehydrationStarted, type RestoreResult } from './restore.service';
 
@@ -101,13 +101,13 @@ describe('restoring a backup from the Archive tier (real Azurite)', () => {
         },
       },
     };
-    await catalog.save(manifest, null);
+    await new ManifestStore(store, new LocalTier(dir)).create(manifest);
     return manifest;
   }
 
   test('without a rehydration request an archived backup is refused, as before', async () => {
     const m = await archivedBackup('aaaaa1');
-    const service = new RestoreService(catalog, store, events);
+    const service = new RestoreService(catalog, new ManifestStore(store, new LocalTier(dir)), store, events);
     await assert.rejects(
       service.restore({ targetId: 'cold-db', backupId: m.backupId, to: join(dir, 'a.sql'), clean: false }),
       (e: unknown) => e instanceof RestoreError && e.code === 'archived',
@@ -125,7 +125,12 @@ describe('restoring a backup from the Archive tier (real Azurite)', () => {
       return store.setTier(name, tier, options);
     };
     const started: RehydrationStarted[] = [];
-    const result = await new RestoreService(catalog, recording, events).restore({
+    const result = await new RestoreService(
+      catalog,
+      new ManifestStore(recording, new LocalTier(dir)),
+      recording,
+      events,
+    ).restore({
       targetId: 'cold-db',
       backupId: m.backupId,
       to: join(dir, 'b.sql'),
@@ -138,7 +143,12 @@ describe('restoring a backup from the Archive tier (real Azurite)', () => {
     assert.equal(started.length, 1);
     assert.deepEqual(calls, [[m.locations.remote?.blobName, 'Cool', { rehydratePriority: 'High' }]]);
     // Azurite rehydrates at once: resuming finds the blob online, restores it and records its tier.
-    const resumed = (await new RestoreService(catalog, store, events).restore({
+    const resumed = (await new RestoreService(
+      catalog,
+      new ManifestStore(store, new LocalTier(dir)),
+      store,
+      events,
+    ).restore({
       targetId: 'cold-db',
       backupId: m.backupId,
       to: join(dir, 'b.sql'),
@@ -173,7 +183,12 @@ describe('restoring a backup from the Archive tier (real Azurite)', () => {
     await store.setTier(m.locations.remote?.blobName ?? '', 'Cool');
     const waiting: (string | undefined)[] = [];
     let started: RehydrationStarted | undefined;
-    const result = await new RestoreService(catalog, slow, events).restore({
+    const result = await new RestoreService(
+      catalog,
+      new ManifestStore(slow, new LocalTier(dir)),
+      slow,
+      events,
+    ).restore({
       targetId: 'cold-db',
       backupId: m.backupId,
       to: join(dir, 'c.sql'),
@@ -197,7 +212,7 @@ describe('restoring a backup from the Archive tier (real Azurite)', () => {
     const m = await archivedBackup('aaaaa4');
     await store.delete(m.locations.remote?.blobName ?? '');
     await assert.rejects(
-      new RestoreService(catalog, store, events).restore({
+      new RestoreService(catalog, new ManifestStore(store, new LocalTier(dir)), store, events).restore({
         targetId: 'cold-db',
         backupId: m.backupId,
         to: join(dir, 'd.sql'),

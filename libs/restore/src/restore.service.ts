@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ChecksumMismatchError, createDecompressor, VerifiedStream } from '@tidemark/artifact';
-import { Catalog, chainOf, ChainError, readChain } from '@tidemark/catalog';
+import { Catalog, chainOf, ChainError, ManifestStore, readChain } from '@tidemark/catalog';
 import { TIDEMARK_ENV } from '@tidemark/config';
 import { resolveEnvRefs } from '@tidemark/policy';
 import { backupIdTime, markTier, type AccessTier, type Manifest } from '@tidemark/manifest';
@@ -84,6 +84,7 @@ export class RestoreError extends Error {
 export class RestoreService {
   constructor(
     private readonly catalog: Catalog,
+    private readonly manifests: ManifestStore,
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     private readonly events: EventPublisher,
     @Inject(TIDEMARK_ENV) private readonly env: NodeJS.ProcessEnv = process.env,
@@ -227,7 +228,7 @@ export class RestoreService {
 
   /** The manifest follows the blob out of Archive, so `list` and retention see where it is now. */
   private async recordRehydrated(manifest: Manifest): Promise<Manifest> {
-    return this.catalog.update(manifest.target.id, manifest.backupId, (latest) =>
+    return this.manifests.update(manifest.target.id, manifest.backupId, (latest) =>
       latest.locations.remote?.tier === 'Archive' ? markTier(latest, REHYDRATE_TIER, new Date()) : latest,
     );
   }

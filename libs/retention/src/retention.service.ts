@@ -1,17 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Catalog, type UnreadableManifest } from '@tidemark/catalog';
+import { Catalog, ManifestStore, type UnreadableManifest } from '@tidemark/catalog';
 import { forEachLimit } from '@tidemark/concurrency';
 import { TIDEMARK_CONFIG } from '@tidemark/config';
 import { errorData, EventPublisher } from '@tidemark/events';
-import {
-  ACCESS_TIERS,
-  manifestBlobName,
-  markDeleting,
-  markTier,
-  type AccessTier,
-  type Manifest,
-} from '@tidemark/manifest';
+import { ACCESS_TIERS, markDeleting, markTier, type AccessTier, type Manifest } from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
 import type { TidemarkConfig } from '@tidemark/policy';
 import { REDIS, RedisLock } from '@tidemark/queues';
@@ -102,6 +95,7 @@ export class RetentionService {
   constructor(
     @Inject(TIDEMARK_CONFIG) private readonly config: TidemarkConfig,
     private readonly catalog: Catalog,
+    private readonly manifests: ManifestStore,
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     @Inject(LOCAL_TIER) private readonly local: LocalTier,
     private readonly planner: RetentionPlanner,
@@ -275,12 +269,12 @@ export class RetentionService {
     now: Date,
     report: RetentionReport,
   ): Promise<boolean> {
-    const { catalog, store, metrics } = this;
+    const { manifests, store, metrics } = this;
     const targetId = manifest.target.id;
     let current = manifest;
     if (!manifest.deletion) {
       try {
-        current = await catalog.update(targetId, manifest.backupId, (latest) => {
+        current = await manifests.update(targetId, manifest.backupId, (latest) => {
           // Pinned (or otherwise changed) since the plan was made: the newer manifest wins.
           if (latest.pinned) throw new NoLongerDeletable(`${latest.backupId} was pinned meanwhile`);
           return markDeleting(latest, planned.reasons.join(', '), now);
@@ -311,7 +305,7 @@ export class RetentionService {
       return false;
     }
     try {
-      await store.delete(manifestBlobName(targetId, manifest.backupId));
+      await manifests.remove(current);
     } catch (error) {
       report.failures.push({
         backupId: manifest.backupId,
@@ -335,7 +329,7 @@ export class RetentionService {
     if (!remote) return null;
     try {
       await this.store.setTier(remote.blobName, tier);
-      return await this.catalog.update(manifest.target.id, manifest.backupId, (latest) =>
+      return await this.manifests.update(manifest.target.id, manifest.backupId, (latest) =>
         markTier(latest, tier, now),
       );
     } catch (error) {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Logger } from '@nestjs/common';
-import { Catalog } from '@tidemark/catalog';
+import { Catalog, ManifestStore } from '@tidemark/catalog';
 import { EventPublisher, isEvent, RedisStreamEventBus, type TypedEvent } from '@tidemark/events';
 import { manifestBlobName, type Manifest } from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
@@ -146,6 +146,7 @@ describe('RetentionService (real Azurite and Redis)', () => {
   interface Setup {
     store: AzureBlobStore;
     catalog: Catalog;
+    manifests: ManifestStore;
     local: LocalTier;
     config: TidemarkConfig;
     metrics: TidemarkMetrics;
@@ -165,6 +166,7 @@ describe('RetentionService (real Azurite and Redis)', () => {
       return new RetentionService(
         config,
         catalogOf,
+        new ManifestStore(s, local),
         s,
         local,
         new RetentionPlanner(config, catalogOf, local),
@@ -173,7 +175,7 @@ describe('RetentionService (real Azurite and Redis)', () => {
         metrics,
       );
     };
-    return { store, catalog, local, config, metrics, service };
+    return { store, catalog, manifests: new ManifestStore(store, local), local, config, metrics, service };
   }
 
   async function appliedEvents(targetId: string): Promise<TypedEvent<'tidemark.retention.applied'>[]> {
@@ -229,7 +231,7 @@ describe('RetentionService (real Azurite and Redis)', () => {
       seeds.set(a, seedsA);
       seeds.set(b, seedsB);
       const manifests = [...seedsA, ...seedsB].map((x) => seedManifest(s.store.container, x, x.backupId));
-      await seedRemote(s.store, s.catalog, manifests);
+      await seedRemote(s.store, s.manifests, manifests);
 
       // An unparseable manifest (not even JSON) beside an artifact: never to be touched.
       const badId = backupIdAt(new Date(today - 300 * DAY_MS), 'broken');
@@ -421,7 +423,7 @@ describe('RetentionService (real Azurite and Redis)', () => {
       ids.push(id);
       manifests.push(seedManifest(st.store.container, { targetId, takenAt, status: 'verified' }, id));
     }
-    await seedRemote(st.store, st.catalog, manifests);
+    await seedRemote(st.store, st.manifests, manifests);
     return ids;
   }
 
@@ -476,7 +478,7 @@ describe('RetentionService (real Azurite and Redis)', () => {
     // Pinned and 40 days old: due for Cool and kept for ever.
     const takenAt = new Date(NOW.getTime() - 40 * DAY_MS);
     const id = backupIdAt(takenAt);
-    await seedRemote(st.store, st.catalog, [
+    await seedRemote(st.store, st.manifests, [
       seedManifest(st.store.container, { targetId: t, takenAt, status: 'verified', pinned: true }, id),
     ]);
     const broken = Object.create(st.store) as AzureBlobStore;
@@ -532,7 +534,7 @@ describe('RetentionService (real Azurite and Redis)', () => {
     racing.writeJson = async (name, value, condition) => {
       if (!pinned && name.includes(first as string)) {
         pinned = true;
-        await st.catalog.update(t, first as string, (m) => ({ ...m, pinned: true }));
+        await st.manifests.update(t, first as string, (m) => ({ ...m, pinned: true }));
       }
       return st.store.writeJson(name, value, condition);
     };

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { Catalog } from '@tidemark/catalog';
+import { Catalog, ManifestStore } from '@tidemark/catalog';
 import type { LoadedConfig } from '@tidemark/config';
 import { EventPublisher, RedisStreamEventBus, type TidemarkEvent } from '@tidemark/events';
 import { newBackupId, newManifest, type BackupStatus, type Manifest } from '@tidemark/manifest';
@@ -65,6 +65,7 @@ function manifest(targetId: string, startedAt: string, status: BackupStatus): Ma
 describe('RpoWatchdog (real Redis and Azurite, injected clock)', () => {
   let azurite: AzuriteHandle;
   let catalog: Catalog;
+  let manifests: ManifestStore;
   let redis: Redis;
   let bus: RedisStreamEventBus;
   let queues: Queue[];
@@ -99,6 +100,8 @@ describe('RpoWatchdog (real Redis and Azurite, injected clock)', () => {
     const store = AzureBlobStore.fromConnectionString(azurite.connectionString, uniqueName('watchdog'));
     await store.ensureContainer();
     catalog = new Catalog(store);
+    // Only remote copies are written: the local tier is never touched.
+    manifests = new ManifestStore(store, new LocalTier(tmpdir()));
     redis = new Redis(REDIS_URL);
     await redis.flushdb();
     bus = new RedisStreamEventBus(REDIS_URL);
@@ -122,7 +125,7 @@ describe('RpoWatchdog (real Redis and Azurite, injected clock)', () => {
 
   test('ok → warning at the RPO → critical at twice the RPO → recovered, one event per change', async () => {
     const cfg = config([{ id: 'rpo-db', policy: 'daily' }]);
-    await catalog.save(manifest('rpo-db', '2026-03-10T02:00:05Z', 'verified'), null);
+    await manifests.create(manifest('rpo-db', '2026-03-10T02:00:05Z', 'verified'));
     const { watchdog: dog, metrics } = watchdog(cfg);
 
     clock = new Date('2026-03-10T12:00:00Z');
@@ -154,7 +157,7 @@ describe('RpoWatchdog (real Redis and Azurite, injected clock)', () => {
     assert.deepEqual(await dog.evaluate(), []);
 
     const fresh = manifest('rpo-db', '2026-03-12T04:00:00Z', 'verified');
-    await catalog.save(fresh, null);
+    await manifests.create(fresh);
     const recovered = await dog.evaluate();
     assert.equal(recovered.length, 1);
     assert.equal(recovered[0]?.type, 'tidemark.backup.overdue');
@@ -174,7 +177,7 @@ describe('RpoWatchdog (real Redis and Azurite, injected clock)', () => {
 
   test('the state survives a restart: a new watchdog does not alert again', async () => {
     const cfg = config([{ id: 'restart-db', policy: 'daily' }]);
-    await catalog.save(manifest('restart-db', '2026-03-01T02:00:00Z', 'verified'), null);
+    await manifests.create(manifest('restart-db', '2026-03-01T02:00:00Z', 'verified'));
     clock = new Date('2026-03-01T12:00:00Z');
     assert.deepEqual(await watchdog(cfg).watchdog.evaluate(), []);
     clock = new Date('2026-03-02T04:00:00Z');
@@ -185,7 +188,7 @@ describe('RpoWatchdog (real Redis and Azurite, injected clock)', () => {
 
   test('a scheduled run that started no backup is a missed schedule, until a backup starts', async () => {
     const cfg = config([{ id: 'hourly-db', policy: 'hourly' }]);
-    await catalog.save(manifest('hourly-db', '2026-04-01T10:00:01Z', 'verified'), null);
+    await manifests.create(manifest('hourly-db', '2026-04-01T10:00:01Z', 'verified'));
     const { watchdog: dog } = watchdog(cfg);
 
     clock = new Date('2026-04-01T10:30:00Z');
@@ -213,7 +216,7 @@ describe('RpoWatchdog (real Redis and Azurite, injected clock)', () => {
     await dumpLock.release('hourly-db', running);
 
     // Its manifest, failed, still proves the 12:00 run happened; the 13:00 run that started nothing does not.
-    await catalog.save(manifest('hourly-db', '2026-04-01T12:00:02Z', 'failed'), null);
+    await manifests.create(manifest('hourly-db', '2026-04-01T12:00:02Z', 'failed'));
     clock = new Date('2026-04-01T12:30:00Z');
     assert.deepEqual(await dog.evaluate(), []);
     clock = new Date('2026-04-01T13:16:00Z');
@@ -232,8 +235,8 @@ describe('RpoWatchdog (real Redis and Azurite, injected clock)', () => {
       { id: 'twin-a', policy: 'daily' },
       { id: 'twin-b', policy: 'daily' },
     ]);
-    await catalog.save(manifest('twin-a', '2026-05-01T02:00:00Z', 'verified'), null);
-    await catalog.save(manifest('twin-b', '2026-05-01T02:00:00Z', 'verified'), null);
+    await manifests.create(manifest('twin-a', '2026-05-01T02:00:00Z', 'verified'));
+    await manifests.create(manifest('twin-b', '2026-05-01T02:00:00Z', 'verified'));
     const one = watchdog(cfg).watchdog;
     const two = watchdog(cfg).watchdog;
 

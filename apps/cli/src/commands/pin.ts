@@ -6,10 +6,10 @@ import { printJson } from '../output';
 export function registerPin(program: Command, context: () => CliContext): void {
   const setPinned = async (backupId: string, pinned: boolean): Promise<void> => {
     const ctx = context();
-    const { catalog, config } = await ctx.storage();
+    const { catalog, manifests, config } = await ctx.storage();
     const found = await catalog.find(backupId);
     if (!found) throw new Error(`no backup ${backupId} in container ${config.storage.container}`);
-    const updated = await catalog.update(found.manifest.target.id, backupId, (m) => {
+    const updated = await manifests.update(found.manifest.target.id, backupId, (m) => {
       // Checked on the version being written: retention may have started deleting it since it was read.
       if (pinned && m.deletion)
         throw new Error(`backup ${backupId} is being deleted (since ${m.deletion.at}); it cannot be pinned`);
