@@ -14,6 +14,7 @@ import {
   type Run,
 } from '@tidemark/manifest';
 import { TidemarkMetrics, TOOL_VERSION } from '@tidemark/observability';
+import { environmentOf } from '@tidemark/environment';
 import { Pipeline } from '@tidemark/pipeline';
 import { policyOf, targetById, type Target } from '@tidemark/policy';
 import { isLastAttempt, JOBS, PermanentJobError, permanent, type DumpJob } from '@tidemark/queues';
@@ -71,9 +72,7 @@ class DumpInterrupted extends Error {
 }
 
 function partSize(env: NodeJS.ProcessEnv): number {
-  const mb = Number(env['TIDEMARK_PART_SIZE_MB']);
-  // 16 MiB: small enough that the upload of the last part adds little after the dump ends.
-  return (Number.isFinite(mb) && mb > 0 ? mb : 16) * 1024 * 1024;
+  return environmentOf(env).TIDEMARK_PART_SIZE_MB * 1024 * 1024;
 }
 
 /**

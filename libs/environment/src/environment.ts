@@ -90,6 +90,15 @@ export const environmentSchema = z.object({
   TIDEMARK_WATCHDOG_GRACE_MS: positive(15 * 60_000),
   TIDEMARK_GAUGE_INTERVAL_MS: positive(30_000),
   TIDEMARK_RETENTION_RETRY_MS: positive(60_000),
+  /** Part files of a dump; 16 MiB: small enough that the upload of the last part adds little after the dump. */
+  TIDEMARK_PART_SIZE_MB: positive(16),
+  /** Each pass reads every manifest of the catalog: every few minutes is enough for a bound of half an hour. */
+  TIDEMARK_RECONCILE_INTERVAL_MS: positive(5 * 60_000),
+  /**
+   * Longer than a stage's whole retry budget for an outage (15 minutes by default), so a retrying job is never
+   * mistaken for a dead one even if its state could not be read.
+   */
+  TIDEMARK_RECONCILE_STUCK_AFTER_MS: positive(30 * 60_000),
 });
 export type Environment = z.output<typeof environmentSchema>;
 

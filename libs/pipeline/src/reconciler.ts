@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import { Catalog } from '@tidemark/catalog';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
+import { environmentOf, type RawEnvironment } from '@tidemark/environment';
 import { errorData, redisKey } from '@tidemark/events';
 import type { Manifest } from '@tidemark/manifest';
 import { policyOf, targetById } from '@tidemark/policy';
@@ -37,17 +38,11 @@ export interface ReconcilerSettings {
   stuckAfterMs: number;
 }
 
-export function reconcilerSettings(env: NodeJS.ProcessEnv = process.env): ReconcilerSettings {
-  const number = (name: string, fallback: number): number => {
-    const value = Number(env[name]);
-    return env[name] !== undefined && Number.isFinite(value) && value > 0 ? value : fallback;
-  };
+export function reconcilerSettings(env?: RawEnvironment): ReconcilerSettings {
+  const parsed = environmentOf(env);
   return {
-    // Each pass reads every manifest of the catalog: every few minutes is enough for a bound of half an hour.
-    intervalMs: number('TIDEMARK_RECONCILE_INTERVAL_MS', 5 * 60_000),
-    // Longer than a stage's whole retry budget for an outage (15 minutes by default), so a retrying job is never
-    // mistaken for a dead one even if its state could not be read.
-    stuckAfterMs: number('TIDEMARK_RECONCILE_STUCK_AFTER_MS', 30 * 60_000),
+    intervalMs: parsed.TIDEMARK_RECONCILE_INTERVAL_MS,
+    stuckAfterMs: parsed.TIDEMARK_RECONCILE_STUCK_AFTER_MS,
   };
 }
 

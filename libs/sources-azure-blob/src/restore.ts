@@ -11,6 +11,7 @@ import {
 import { attributesFromPax } from './blob-tar';
 import type { BlobHeaders } from './listing';
 import { BlockStager, blockSizeFor } from './staging';
+import { forEachLimit } from '@tidemark/concurrency';
 
 /** Concurrent commits and deletes at the end of a restore. */
 const FINISH_CONCURRENCY = 16;
@@ -211,19 +212,4 @@ export async function testPoint(members: AsyncIterable<ChainMember>, point: Back
     sha256.detail = 'missing blobs could not be checked';
   }
   return [blobs, sha256];
-}
-
-async function forEachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ManifestStore } from '@tidemark/catalog';
+import { forEachLimit } from '@tidemark/concurrency';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import {
   artifactBlobName,
@@ -180,19 +181,14 @@ export class UploadService {
     try {
       const { size } = await handle.stat();
       const ids = partBlockIds(dumpAttempt, { index: part, size });
-      let next = 0;
-      const worker = async (): Promise<void> => {
-        while (next < ids.length) {
-          const block = next++;
-          const length = Math.min(BLOCK_SIZE, size - block * BLOCK_SIZE);
-          const buffer = Buffer.allocUnsafe(length);
-          const { bytesRead } = await handle.read(buffer, 0, length, block * BLOCK_SIZE);
-          if (bytesRead !== length) throw new Error(`short read of ${file} at block ${block}`);
-          await this.store.stageBlock(blobName, ids[block] as string, buffer);
-          this.metrics.uploadBytes.inc(length);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(BLOCK_CONCURRENCY, ids.length) }, worker));
+      await forEachLimit(ids, BLOCK_CONCURRENCY, async (id, block) => {
+        const length = Math.min(BLOCK_SIZE, size - block * BLOCK_SIZE);
+        const buffer = Buffer.allocUnsafe(length);
+        const { bytesRead } = await handle.read(buffer, 0, length, block * BLOCK_SIZE);
+        if (bytesRead !== length) throw new Error(`short read of ${file} at block ${block}`);
+        await this.store.stageBlock(blobName, id, buffer);
+        this.metrics.uploadBytes.inc(length);
+      });
     } finally {
       await handle.close();
     }
