@@ -17,6 +17,8 @@ export interface MemoryJob {
   attemptsMade: number;
   error?: unknown;
   result?: unknown;
+  /** As the spec says: a completed job is removed, so its id can be added again (BullMQ's removeOnComplete). */
+  removeOnComplete: boolean;
 }
 
 /** Handlers by `<queue>/<job name>`, e.g. `upload/commit`; jobs without one stay waiting. */
@@ -46,6 +48,7 @@ export class SyncJobQueues implements JobQueues {
         data: parsed,
         state: 'waiting',
         attemptsMade: 0,
+        removeOnComplete: spec.options.removeOnComplete === true,
       });
     }
     return Promise.resolve();
@@ -92,6 +95,7 @@ export class SyncJobQueues implements JobQueues {
         job.result = await handler(job.data, job);
         // A handler may have put its job back (moved to delayed): leave that state alone.
         if (isActive(job)) job.state = 'completed';
+        if (job.state === 'completed' && job.removeOnComplete) this.jobs.delete(`${job.queue}:${job.id}`);
       } catch (error) {
         job.error = error;
         job.state = 'failed';

@@ -220,6 +220,34 @@ describe('one backup through the stages, in memory', () => {
     assert.deepEqual(events(backupId).slice(-1), ['backup.corrupt']);
   });
 
+  test('re-verifying a verified backup that has rotted since: corrupt, a legal move from verified', async () => {
+    await start();
+    const { backupId } = await harness.pipeline.request('files', 'manual');
+    await harness.drain();
+    const verified = await remote(backupId);
+    assert.equal(verified?.status, 'verified');
+    assert.ok(verified.locations.remote);
+    harness.store.corrupt(verified.locations.remote.blobName, (data) => data.subarray(0, data.length - 1));
+    await harness.pipeline.reverify('files', backupId, false);
+    await harness.drain();
+    assert.equal((await remote(backupId))?.status, 'corrupt');
+    assert.deepEqual(events(backupId).slice(-2), ['backup.verified', 'backup.corrupt']);
+  });
+
+  test('a verify job for a backup that failed before upload fails alone, without touching the manifest', async () => {
+    await start(0, join(files, 'does-not-exist'));
+    const { backupId } = await harness.pipeline.request('files', 'manual');
+    await harness.drain();
+    const failed = await remote(backupId);
+    assert.equal(failed?.status, 'failed');
+    await harness.pipeline.reverify('files', backupId, false);
+    const [job] = await harness.drain();
+    assert.equal(job?.state, 'failed');
+    assert.match(String(job.error), /nothing to verify/);
+    assert.deepEqual(await remote(backupId), failed, 'the failed manifest is unchanged');
+    assert.equal(events(backupId).filter((e) => e === 'backup.failed').length, 1, 'no second failure fact');
+  });
+
   test('a final failure that cannot be recorded is parked, then recorded with exactly one event', async () => {
     await start(0, join(files, 'does-not-exist'));
     const { backupId } = await harness.pipeline.request('files', 'manual');
