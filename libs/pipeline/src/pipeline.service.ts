@@ -240,8 +240,7 @@ export class Pipeline {
   }
 
   /**
-   * A job failed for the last time: the backup is marked failed where its manifest lives (unless it is final
-   * already: then nothing is recorded or published), the dump lock is
+   * A job failed for the last time: the backup is marked failed where its manifest lives, the dump lock is
    * freed, and one `backup.failed` event says which stage, after how many attempts, and why (no secret).
    * Local parts are kept after an upload failure so nothing is lost; a failed dump's partial parts are removed.
    * When the manifest cannot be written (Blob Storage away), the failure is parked for the reconciler and no event
@@ -252,14 +251,13 @@ export class Pipeline {
     ids: { targetId: string; backupId: string },
     error: unknown,
     attempts: number,
-  ): Promise<'recorded' | 'pending' | 'already-final'> {
+  ): Promise<'recorded' | 'pending'> {
     const failure: Failure = { stage, ...errorData(error), attempts, at: new Date().toISOString() };
     if (stage === 'dump') await this.lock.release(ids.targetId, ids.backupId);
     let local: Manifest | null = null;
-    let recorded: boolean;
     try {
       local = await this.manifests.readLocal(ids.targetId, ids.backupId);
-      recorded = await this.recordFailure(ids, failure, local);
+      await this.recordFailure(ids, failure, local);
     } catch (recordError) {
       const manifest = local && local.status !== 'failed' ? catalogEntryOfFailed(local, failure) : null;
       await this.pendingFailures.park({ ...ids, failure, manifest });
@@ -268,15 +266,6 @@ export class Pipeline {
         'could not record the failure in the manifest: parked for the reconciler, backup.failed waits for it',
       );
       return 'pending';
-    }
-    if (!recorded) {
-      // Already verified, corrupt or failed (a `tidemark verify` of a failed backup, say): the catalog keeps its
-      // verdict, so no backup.failed says otherwise.
-      this.logger.warn(
-        { ...ids, stage, code: failure.code },
-        'job failed for a backup already final: not recorded',
-      );
-      return 'already-final';
     }
     await this.publishFailed(ids, failure);
     return 'recorded';
@@ -288,9 +277,8 @@ export class Pipeline {
    */
   async settleParked(pending: PendingFailure): Promise<void> {
     const local = await this.manifests.readLocal(pending.targetId, pending.backupId);
-    const recorded = await this.recordFailure(pending, pending.failure, local, pending.manifest);
-    if ((await this.pendingFailures.claim(pending)) && recorded)
-      await this.publishFailed(pending, pending.failure);
+    await this.recordFailure(pending, pending.failure, local, pending.manifest);
+    if (await this.pendingFailures.claim(pending)) await this.publishFailed(pending, pending.failure);
   }
 
   /** Fails a backup that nothing will finish (the reconciler's verdict), as a stage's final failure would. */
@@ -315,7 +303,7 @@ export class Pipeline {
     failure: Failure,
     local: Manifest | null,
     fallback: Manifest | null = null,
-  ): Promise<boolean> {
+  ): Promise<void> {
     if (local && local.status !== 'failed') {
       const failedLocal = markFailed(local, failure);
       if (failure.stage === 'dump') {
@@ -331,13 +319,10 @@ export class Pipeline {
     }
     // The catalog (Blob Storage) must know about the failure even when no artifact reached it.
     const entry = local && local.status !== 'failed' ? catalogEntryOfFailed(local, failure) : fallback;
-    let recorded = false;
     await this.manifests.transition(ids.targetId, ids.backupId, (remote) => {
-      const next = !remote ? entry : isFinal(remote.status) ? remote : markFailed(remote, failure);
-      recorded = next !== null && next !== remote;
-      return next;
+      if (!remote) return entry;
+      return isFinal(remote.status) ? remote : markFailed(remote, failure);
     });
-    return recorded;
   }
 }
 
