@@ -26,6 +26,7 @@ export {
   type ToolExit,
 } from './process';
 export {
+  restoreTestResult,
   SourceError,
   type ChainMember,
   type ChainSource,

@@ -47,6 +47,16 @@ export interface RestoreTestResult {
   checks: Check[];
 }
 
+/** A restore test's result: ok when every check is, timed from `startedAt` (a `performance.now()` reading). */
+export function restoreTestResult(scratch: string, checks: Check[], startedAt: number): RestoreTestResult {
+  return {
+    ok: checks.every((check) => check.ok),
+    durationMs: Math.round(performance.now() - startedAt),
+    scratch,
+    checks,
+  };
+}
+
 export interface StructureCheckResult {
   ok: boolean;
   tool: string;

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { ArtifactFormat, BackupContent } from '@tidemark/manifest';
 import {
+  restoreTestResult,
   type ChainMember,
   type ChainSource,
   type DumpContext,
@@ -110,12 +111,7 @@ export class AzureBlobSource implements ChainSource {
   ): Promise<RestoreTestResult> {
     const started = performance.now();
     const checks = await testPoint(members, point);
-    return {
-      ok: checks.every((check) => check.ok),
-      durationMs: Math.round(performance.now() - started),
-      scratch: scratch.name,
-      checks,
-    };
+    return restoreTestResult(scratch.name, checks, started);
   }
 
   async restore(

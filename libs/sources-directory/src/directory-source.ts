@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactFormat, BackupContent, Check } from '@tidemark/manifest';
 import {
+  restoreTestResult,
   type ChainMember,
   type ChainSource,
   type DumpContext,
@@ -155,12 +156,7 @@ export class DirectorySource implements ChainSource {
         if (!(err instanceof ContentMismatch)) throw err;
         checks = [{ name: 'restore', ok: false, detail: err.message }];
       }
-      return {
-        ok: checks.every((check) => check.ok),
-        durationMs: Math.round(performance.now() - started),
-        scratch: dest,
-        checks,
-      };
+      return restoreTestResult(dest, checks, started);
     } finally {
       await removeScratch(scratch);
     }

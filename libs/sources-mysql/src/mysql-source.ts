@@ -2,6 +2,7 @@ import { Readable, Transform, pipeline } from 'node:stream';
 import type { ArtifactFormat, BackupContent, Check, TableCount } from '@tidemark/manifest';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import {
+  restoreTestResult,
   busyError,
   compareCounts,
   describeFailure,
@@ -230,12 +231,7 @@ export class MysqlSource implements StreamSource {
         problem ? { name: 'dump complete', ok: false, detail: problem } : { name: 'dump complete', ok: true },
       );
       outcome = {
-        result: {
-          ok: checks.every((check) => check.ok),
-          durationMs: Math.round(performance.now() - started),
-          scratch: name,
-          checks,
-        },
+        result: restoreTestResult(name, checks, started),
       };
     } catch (err) {
       outcome = { error: err };

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { BackupContent, Check, TableCount } from '@tidemark/manifest';
 import type { Client } from 'pg';
 import {
+  restoreTestResult,
   describeFailure,
   type DumpHandle,
   feedTool,
@@ -164,12 +165,7 @@ export class PostgresGlobalsSource implements StreamSource {
         ...(scan.complete ? {} : { detail: `the script does not end with "${GLOBALS_TRAILER}"` }),
       },
     ];
-    return {
-      ok: checks.every((check) => check.ok),
-      durationMs: Math.round(performance.now() - started),
-      scratch: 'none (roles are cluster-wide)',
-      checks,
-    };
+    return restoreTestResult('none (roles are cluster-wide)', checks, started);
   }
 
   /**

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import type { ArtifactFormat, BackupContent, Check, TableCount } from '@tidemark/manifest';
 import type { Client } from 'pg';
 import {
+  restoreTestResult,
   busyError,
   compareCounts,
   type DumpContext,
@@ -128,12 +129,7 @@ export class PostgresSource implements StreamSource {
       });
       const checks = restored.ok ? await this.compare(scratchName, expected) : [failedCheck(restored)];
       outcome = {
-        result: {
-          ok: checks.every((check) => check.ok),
-          durationMs: Math.round(performance.now() - started),
-          scratch: scratchName,
-          checks,
-        },
+        result: restoreTestResult(scratchName, checks, started),
       };
     } catch (err) {
       outcome = { error: err };
