@@ -174,6 +174,33 @@ const SAMPLES: { [T in EventType]: EventDetails<T>[] } = {
       nextRun: '2026-11-22T02:00:00.000+01:00',
     },
   ],
+  'tidemark.wal.archived': [
+    {
+      timeline: 1,
+      segments: 3,
+      partials: 1,
+      histories: 0,
+      sizes: { raw: 50331648, compressed: 1048576 },
+      last: { file: '000000010000000000000004', receivedAt: '2026-12-03T07:00:00.000Z' },
+      route: 'stream',
+    },
+  ],
+  'tidemark.wal.archive_failed': [
+    {
+      file: '000000010000000000000004',
+      attempts: 3,
+      error: { code: 'storage-unavailable', message: 'down' },
+    },
+    { attempts: 1, error: { code: 'slot-lost', message: 'replication slot is gone' } },
+  ],
+  'tidemark.wal.gap': [
+    {
+      problems: [{ kind: 'missing-segment', timeline: 1, file: '000000010000000000000003' }],
+      problemCount: 1,
+      checkedFrom: '000000010000000000000002',
+      checkedTo: '000000010000000000000009',
+    },
+  ],
 };
 
 /** An event as a reader gets it: through JSON, as every bus carries it. */
@@ -207,6 +234,9 @@ describe('EVENTS: one contract per event type', () => {
       'tidemark.restore.failed',
       'tidemark.storage.low_disk',
       'tidemark.schedule.restored',
+      'tidemark.wal.archived',
+      'tidemark.wal.archive_failed',
+      'tidemark.wal.gap',
     ]);
     for (const type of EVENT_TYPES) {
       assert.equal(DEFAULT_SEVERITY[type], EVENTS[type].severity);

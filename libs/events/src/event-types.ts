@@ -151,6 +151,45 @@ export const EVENTS = {
       nextRun: isoTime,
     }),
   },
+  /** WAL shipped to Blob Storage, batched: one event per archiver flush, not one per segment. */
+  'tidemark.wal.archived': {
+    severity: 'info',
+    data: z.strictObject({
+      timeline: z.number().int().min(1),
+      segments: count,
+      partials: count,
+      histories: count,
+      sizes: z.object({ raw: bytes, compressed: bytes }),
+      /** The newest WAL file shipped in the batch, and when its last byte was received. */
+      last: z.object({ file: z.string(), receivedAt: isoTime }),
+      route: z.enum(['stream', 'spool']),
+    }),
+  },
+  /** Shipping WAL failed (it stays on the archiver's disk or in the slot and is retried). */
+  'tidemark.wal.archive_failed': {
+    severity: 'error',
+    data: z.strictObject({ file: z.string().optional(), attempts: count, error: failure }),
+  },
+  /** The archive cannot replay through some range: a missing segment or history file, or a checksum mismatch. */
+  'tidemark.wal.gap': {
+    severity: 'error',
+    data: z.strictObject({
+      problems: z
+        .array(
+          z.object({
+            kind: z.enum(['missing-segment', 'missing-history', 'checksum-mismatch', 'unreadable']),
+            timeline: z.number().int().min(1),
+            file: z.string(),
+            detail: z.string().optional(),
+          }),
+        )
+        .min(1),
+      /** How many problems there were in all (`problems` holds at most the first 50). */
+      problemCount: count,
+      checkedFrom: z.string(),
+      checkedTo: z.string(),
+    }),
+  },
 } as const satisfies Record<string, EventSpec>;
 
 export type EventType = keyof typeof EVENTS;

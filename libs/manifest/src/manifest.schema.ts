@@ -1,3 +1,4 @@
+import { physicalBackupSchema } from '@tidemark/wal';
 import { z } from 'zod';
 import { BACKUP_ID_PATTERN, TARGET_ID_PATTERN } from './ids';
 
@@ -68,6 +69,8 @@ export const contentSchema = z.object({
   vanished: z.array(z.string()).optional(),
   /** TimescaleDB: rows per hypertable (sum over its chunks) in the dump's snapshot. */
   hypertables: z.array(tableCountSchema).optional(),
+  /** Physical base backups (PostgreSQL `method: physical`): the WAL range, timeline and `backup_manifest`. */
+  physical: physicalBackupSchema.optional(),
 });
 export type BackupContent = z.infer<typeof contentSchema>;
 

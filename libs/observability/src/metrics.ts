@@ -26,6 +26,13 @@ export class TidemarkMetrics {
   readonly schedulesRestored: Counter<'target' | 'reason'>;
   /** Scheduled ticks that fell due while a target's job scheduler was missing or stalled. */
   readonly scheduleMissedTicks: Counter<'target'>;
+  /** When the newest WAL shipped for a target was received (its last byte); the archiver sets it. */
+  readonly walLastArchivedTimestamp: Gauge<'target'>;
+  /** Now minus that time, refreshed on every scrape (so it grows while nothing is shipped). */
+  readonly walArchiveLag: Gauge<'target'>;
+  readonly walSegmentsTotal: Counter<'target' | 'result'>;
+  /** Bytes of a target's WAL in Blob Storage per access tier. */
+  readonly walArchiveBytes: Gauge<'target' | 'tier'>;
 
   constructor(readonly service: string) {
     const registers = [this.registry];
@@ -107,6 +114,37 @@ export class TidemarkMetrics {
       name: 'tidemark_schedule_missed_ticks_total',
       help: 'Scheduled ticks that fell due while the job scheduler of a target was missing or stalled',
       labelNames: ['target'],
+      registers,
+    });
+    this.walLastArchivedTimestamp = new Gauge({
+      name: 'tidemark_wal_last_archived_timestamp_seconds',
+      help: 'Unix time at which the newest WAL shipped to Blob Storage was received from the server',
+      labelNames: ['target'],
+      registers,
+    });
+    const lastArchived = this.walLastArchivedTimestamp;
+    this.walArchiveLag = new Gauge({
+      name: 'tidemark_wal_archive_lag_seconds',
+      help: 'Seconds since the newest WAL shipped to Blob Storage was received (the recovery point lost now)',
+      labelNames: ['target'],
+      registers,
+      async collect() {
+        const now = Date.now() / 1000;
+        for (const sample of (await lastArchived.get()).values) {
+          this.set({ target: String(sample.labels['target']) }, Math.max(0, now - sample.value));
+        }
+      },
+    });
+    this.walSegmentsTotal = new Counter({
+      name: 'tidemark_wal_segments_total',
+      help: 'WAL files shipped to Blob Storage, by result (archived, duplicate, failed, partial)',
+      labelNames: ['target', 'result'],
+      registers,
+    });
+    this.walArchiveBytes = new Gauge({
+      name: 'tidemark_wal_archive_bytes',
+      help: "Compressed bytes of a target's WAL archive in Blob Storage per access tier",
+      labelNames: ['target', 'tier'],
       registers,
     });
   }

@@ -21,6 +21,13 @@ const DESIGN_METRICS = [
 ];
 // Beyond DESIGN §7: the scheduler's count of job schedulers Redis lost and it put back.
 const SCHEDULE_METRICS = ['tidemark_schedules_restored_total', 'tidemark_schedule_missed_ticks_total'];
+/** Set by the archiver (issue 13): the age of the newest shipped WAL is the recovery point at risk. */
+const WAL_METRICS = [
+  'tidemark_wal_archive_bytes',
+  'tidemark_wal_archive_lag_seconds',
+  'tidemark_wal_last_archived_timestamp_seconds',
+  'tidemark_wal_segments_total',
+];
 
 @Injectable()
 class PingCheck implements OnModuleInit {
@@ -91,12 +98,15 @@ describe('ObservabilityModule', () => {
     metrics.backupAge.set({ target: 'orders-db' }, 3600);
     metrics.schedulesRestored.inc({ target: 'orders-db', reason: 'missing' });
     metrics.scheduleMissedTicks.inc({ target: 'orders-db' }, 2);
+    metrics.walLastArchivedTimestamp.set({ target: 'orders-db' }, Date.now() / 1000 - 12);
+    metrics.walSegmentsTotal.inc({ target: 'orders-db', result: 'archived' });
+    metrics.walArchiveBytes.set({ target: 'orders-db', tier: 'Cool' }, 8192);
 
     const res = await fetch(`${base}/metrics`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     const text = await res.text();
-    for (const name of [...DESIGN_METRICS, ...SCHEDULE_METRICS]) {
+    for (const name of [...DESIGN_METRICS, ...SCHEDULE_METRICS, ...WAL_METRICS]) {
       assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} is declared`);
       assert.match(
         text,
@@ -117,6 +127,8 @@ describe('ObservabilityModule', () => {
     );
     assert.equal(sample(text, 'tidemark_storage_bytes', { target: 'orders-db', tier: 'Cool' }), 4096);
     assert.equal(sample(text, 'tidemark_upload_bytes_total', { service: 'probe-svc' }), 2048);
+    const lag = sample(text, 'tidemark_wal_archive_lag_seconds', { target: 'orders-db' }) ?? -1;
+    assert.ok(lag >= 12 && lag < 60, `the lag is now minus the last archived time: ${lag}`);
     assert.match(text, /^# TYPE tidemark_backup_duration_seconds histogram$/m);
     assert.match(text, /^# TYPE tidemark_upload_bytes_total counter$/m);
     assert.match(
@@ -127,8 +139,8 @@ describe('ObservabilityModule', () => {
     const tidemarkNames = new Set([...text.matchAll(/^# TYPE (tidemark_\S+)/gm)].map((m) => m[1]));
     assert.deepEqual(
       [...tidemarkNames].sort(),
-      [...DESIGN_METRICS, ...SCHEDULE_METRICS].sort(),
-      'exactly the metrics of the design and the schedule reconciler',
+      [...DESIGN_METRICS, ...SCHEDULE_METRICS, ...WAL_METRICS].sort(),
+      'exactly the metrics of the design, the schedule reconciler and the WAL archiver',
     );
   });
 
