@@ -75,7 +75,8 @@ export function* segmentRange(from: bigint, to: bigint): Generator<bigint> {
 
 export function checkSegmentBytes(bytes: number): number {
   // PostgreSQL allows powers of two from 1 MiB to 1 GiB.
-  if (!Number.isInteger(bytes) || bytes < 1 << 20 || bytes > 1 << 30 || (bytes & (bytes - 1)) !== 0) {
+  const powerOfTwo = Number.isInteger(Math.log2(bytes));
+  if (!powerOfTwo || bytes < 1 << 20 || bytes > 1 << 30) {
     throw new WalNameError(`${bytes} is not a WAL segment size (a power of two from 1 MiB to 1 GiB)`);
   }
   return bytes;

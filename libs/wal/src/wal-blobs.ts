@@ -80,7 +80,9 @@ export type WalBlobMetadata = z.infer<typeof walBlobMetadataSchema>;
 /** Metadata as Azure stores it: every value a string. */
 export function walBlobMetadata(value: WalBlobMetadata): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, field] of Object.entries(value)) if (field !== undefined) out[key] = String(field);
+  for (const [key, field] of Object.entries(value) as [string, string | number | undefined][]) {
+    if (field !== undefined) out[key] = String(field);
+  }
   return out;
 }
 
