@@ -32,3 +32,15 @@ export {
   walTimelinePrefix,
 } from './wal-blobs';
 export { type PhysicalBackup, physicalBackupSchema } from './physical';
+export {
+  type ArchivedWal,
+  type ArchiveState,
+  type BaseBackupPoint,
+  planRecovery,
+  type Reach,
+  reachOf,
+  type RecoveryPlan,
+  RecoveryRefused,
+  type RecoveryTarget,
+  recoveryWindows,
+} from './recovery-plan';
