@@ -10,7 +10,7 @@ import { parsePostgresUrl } from './connection';
 import { listPostgresDatabases, withDatabase } from './databases';
 import { PostgresGlobalsSource } from './globals-source';
 import { PostgresSource } from './postgres-source';
-import { postgresSettings, type PostgresSettings } from './settings';
+import { postgresSettings, postgresSettingsProblems, type PostgresSettings } from './settings';
 
 const CUSTOM = 'pg_dump-custom';
 /** `pg_dump -Fd` output as a tar: toc.dat plus one file per table, for `pg_restore -j`. */
@@ -40,6 +40,7 @@ export const postgresKind: SourceKind = {
   name: 'postgres',
   urlDescription: 'PostgreSQL URL',
   settings: postgresSettings,
+  refine: postgresSettingsProblems,
   chains: false,
   formats: [
     { format: CUSTOM, extension: 'pgc', restoreCommand: 'pg_restore --no-owner -d <database>' },
