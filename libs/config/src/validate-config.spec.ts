@@ -130,6 +130,51 @@ describe('validateConfig shape errors', () => {
     assert.deepEqual(problems(withTarget({ jobs: 1 })), ['targets[0].jobs: must be at least 2']);
   });
 
+  test('a postgres target takes method physical with pitr, whose fields default', () => {
+    const target = validateConfig(withTarget({ method: 'physical', pitr: {} })).targets[0];
+    assert.ok(target);
+    assert.equal(target['method'], 'physical');
+    assert.deepEqual(target['pitr'], { windowDays: 7, shipPartialSeconds: 30, maxLagSeconds: 300 });
+    assert.equal(validateConfig(withTarget({ method: 'physical' })).targets[0]?.['pitr'], undefined);
+    assert.equal(validateConfig(minimal()).targets[0]?.['method'], undefined);
+  });
+
+  test('method physical refuses the keys that pick databases or tables, and pitr needs method physical', () => {
+    assert.deepEqual(
+      problems(
+        withTarget({
+          method: 'physical',
+          databases: 'all',
+          jobs: 2,
+          excludeTables: ['a'],
+          excludeSchemas: ['b'],
+        }),
+      ),
+      [
+        'targets[0].databases: does not apply to method: physical (a base backup copies the whole cluster)',
+        'targets[0].jobs: does not apply to method: physical (a base backup copies the whole cluster)',
+        'targets[0].excludeTables: does not apply to method: physical (a base backup copies the whole cluster)',
+        'targets[0].excludeSchemas: does not apply to method: physical (a base backup copies the whole cluster)',
+      ],
+    );
+    assert.deepEqual(problems(withTarget({ pitr: { windowDays: 3 } })), [
+      'targets[0].pitr: only applies to method: physical (WAL archiving needs a base backup)',
+    ]);
+    assert.deepEqual(problems(withTarget({ method: 'logical', pitr: {} })), [
+      'targets[0].pitr: only applies to method: physical (WAL archiving needs a base backup)',
+    ]);
+    assert.deepEqual(
+      problems(withTarget({ method: 'physical', pitr: { shipPartialSeconds: 0, windowDays: 0 } })),
+      [
+        'targets[0].pitr.windowDays: must be at least 1',
+        'targets[0].pitr.shipPartialSeconds: must be at least 1',
+      ],
+    );
+    assert.deepEqual(problems(withTarget({ kind: 'mysql', method: 'physical' })), [
+      'targets[0].method: only applies to kind postgres, not mysql',
+    ]);
+  });
+
   test('every kind with its own settings validates', () => {
     const config = validateConfig({
       policies: { p: { schedule: '0 2 * * *' } },

@@ -14,6 +14,10 @@ export interface TargetKindRules {
   settings: z.ZodObject;
   /** Its backups form chains, so the target may set `incremental`. */
   chains: boolean;
+  /** Cross-field checks of one of its targets, each problem at the key at fault (`path` is a target key). */
+  readonly refine?: (
+    target: Readonly<Record<string, unknown>>,
+  ) => readonly { path: string; message: string }[];
 }
 
 // Archive blobs must be rehydrated before they can be read, so a fresh backup could not be verified there.
@@ -181,6 +185,10 @@ function targetSchemaFor(kinds: readonly TargetKindRules[]) {
           path: [key],
           message: `only applies to kind ${accepting.join(' or ')}, not ${target.kind}`,
         });
+      }
+      const refine = kinds.find((kind) => kind.name === target.kind)?.refine;
+      for (const problem of refine?.(fields) ?? []) {
+        ctx.addIssue({ code: 'custom', path: [problem.path], message: problem.message });
       }
     });
 }

@@ -51,6 +51,22 @@ describe('validateConfig with the kinds it is given', () => {
     assert.equal(chained.targets[0]?.incremental?.fullEvery, 7);
   });
 
+  test("a kind's refine hook reports cross-field problems at the key it names, only for its own targets", () => {
+    const refining = [
+      {
+        ...KINDS[0]!,
+        refine: (target: Readonly<Record<string, unknown>>) =>
+          target['level'] === 5 ? [{ path: 'level', message: 'five is taken' }] : [],
+      },
+      KINDS[1]!,
+    ];
+    assert.deepEqual(problems(config({ level: 5 }), refining), ['targets[0].level: five is taken']);
+    assert.equal(
+      validateConfig(config({ level: 4 }), undefined, { kinds: refining }).targets[0]?.['level'],
+      4,
+    );
+  });
+
   test('without kinds any kind is taken, and a key no kind declared is unknown', () => {
     assert.equal(validateConfig(config({ kind: 'anything' })).targets[0]?.kind, 'anything');
     assert.deepEqual(problems(config({ level: 3 }), []), ['targets[0]: unknown key "level"']);

@@ -41,6 +41,13 @@ export interface SourceKind {
   readonly settings: z.ZodObject;
   /** Backups form chains (a full, then changes only) when the target sets `incremental`. */
   readonly chains: boolean;
+  /**
+   * Cross-field checks of one target of this kind (already shaped by `settings`), each problem at the key at
+   * fault; the config file's target schema merges every kind's keys, so object-level rules live here.
+   */
+  readonly refine?: (
+    target: Readonly<Record<string, unknown>>,
+  ) => readonly { path: string; message: string }[];
   /** The formats this kind's sources write: name, file extension, and the stock tool that reads it. */
   readonly formats: readonly ArtifactFormatSpec[];
   /** Parses a resolved url the way the source will, throwing its SourceError; config validation uses the verdict. */

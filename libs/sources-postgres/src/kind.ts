@@ -1,5 +1,6 @@
 import {
   isUrlDestination,
+  SourceError,
   urlDatabaseLabel,
   type RunMember,
   type ServerRuns,
@@ -9,8 +10,9 @@ import {
 import { parsePostgresUrl } from './connection';
 import { listPostgresDatabases, withDatabase } from './databases';
 import { PostgresGlobalsSource } from './globals-source';
+import { PHYSICAL_FORMAT, PostgresPhysicalSource } from './physical/physical-source';
 import { PostgresSource } from './postgres-source';
-import { postgresSettings, type PostgresSettings } from './settings';
+import { postgresSettings, postgresSettingsProblems, type PostgresSettings } from './settings';
 
 const CUSTOM = 'pg_dump-custom';
 /** `pg_dump -Fd` output as a tar: toc.dat plus one file per table, for `pg_restore -j`. */
@@ -40,6 +42,7 @@ export const postgresKind: SourceKind = {
   name: 'postgres',
   urlDescription: 'PostgreSQL URL',
   settings: postgresSettings,
+  refine: postgresSettingsProblems,
   chains: false,
   formats: [
     { format: CUSTOM, extension: 'pgc', restoreCommand: 'pg_restore --no-owner -d <database>' },
@@ -49,6 +52,12 @@ export const postgresKind: SourceKind = {
       restoreCommand: 'tar -x -C <dir> && pg_restore --no-owner -j 4 -d <database> <dir>',
     },
     { format: GLOBALS, extension: 'globals.sql', restoreCommand: 'psql -d postgres' },
+    {
+      format: PHYSICAL_FORMAT,
+      extension: 'base.tar',
+      restoreCommand:
+        'mkdir -m 700 <datadir> && tar -x -C <datadir>, then set restore_command and touch <datadir>/recovery.signal',
+    },
   ],
   parseUrl: (url) => parsePostgresUrl(url, {}),
   databaseLabel: urlDatabaseLabel,
@@ -56,12 +65,21 @@ export const postgresKind: SourceKind = {
   localBytes: (format, estimatedBytes) => estimatedBytes * (format === DIRECTORY_TAR ? 2 : 1),
   runs: serverRuns,
   restoreTarget(to, backup) {
+    // A base backup restores to a data directory: `to` is its path.
+    if (backup.format === PHYSICAL_FORMAT)
+      if (isUrlDestination(to))
+        throw new SourceError(
+          'invalid-url',
+          'a physical backup restores to a data directory path, not a server URL',
+        );
+      else return { kind: 'postgres', url: to, options: { method: 'physical' } };
     if (!isUrlDestination(to)) return null;
     const jobs = backup.format === DIRECTORY_TAR ? (backup.jobs ?? 2) : undefined;
     return { kind: 'postgres', url: to, options: jobs ? { jobs } : {} };
   },
   create(target, options) {
     const settings = (target.options ?? {}) as PostgresSettings;
+    if (settings.method === 'physical') return new PostgresPhysicalSource(target.url, options);
     return settings.globalsOnly
       ? new PostgresGlobalsSource(target.url, options)
       : new PostgresSource(target.url, { ...options, settings });

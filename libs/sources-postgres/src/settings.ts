@@ -15,7 +15,39 @@ export const postgresSettings = z.object({
   excludeSchemas: z.array(z.string().min(1)).optional(),
   /** Parallel dump and restore workers: dump with `-Fd -j N`, restore with `pg_restore -j N`. */
   jobs: z.number().int().min(2).max(32).optional(),
+  /**
+   * `logical` (pg_dump per database, the default) or `physical` (a pg_basebackup of the whole cluster). No schema
+   * default: the target schema spreads every kind's settings, and a default would set the key on other kinds.
+   */
+  method: z.enum(['logical', 'physical']).optional(),
+  /** Point-in-time recovery for a physical target: how long WAL is kept and how fresh the archive must be. */
+  pitr: z
+    .strictObject({
+      windowDays: z.number().int().min(1).default(7),
+      shipPartialSeconds: z.number().int().min(1).max(3600).default(30),
+      maxLagSeconds: z.number().int().min(1).default(300),
+    })
+    .optional(),
 });
+
+/** The keys that pick databases or tables, which a base backup (always the whole cluster) cannot honour. */
+const LOGICAL_ONLY_KEYS = ['databases', 'jobs', 'excludeTables', 'excludeSchemas'] as const;
+
+/** Cross-field problems of a postgres target the per-key schemas cannot see, each at the key at fault. */
+export function postgresSettingsProblems(
+  target: Record<string, unknown>,
+): { path: string; message: string }[] {
+  const physical = target['method'] === 'physical';
+  if (!physical) {
+    return target['pitr'] === undefined
+      ? []
+      : [{ path: 'pitr', message: 'only applies to method: physical (WAL archiving needs a base backup)' }];
+  }
+  return LOGICAL_ONLY_KEYS.filter((key) => target[key] !== undefined).map((key) => ({
+    path: key,
+    message: 'does not apply to method: physical (a base backup copies the whole cluster)',
+  }));
+}
 
 export type PostgresSettings = z.infer<typeof postgresSettings> & {
   /** Set for the globals member of a server run: dump the cluster's roles and tablespaces instead of a database. */

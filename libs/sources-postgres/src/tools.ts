@@ -6,7 +6,8 @@ import { isExecutable, SourceError } from '@tidemark/source-contract';
 
 const run = promisify(execFile);
 
-export type PgToolName = 'pg_dump' | 'pg_restore' | 'pg_dumpall' | 'psql';
+export type PgToolName =
+  'pg_dump' | 'pg_restore' | 'pg_dumpall' | 'psql' | 'pg_basebackup' | 'pg_verifybackup' | 'pg_controldata';
 
 export interface PgTool {
   name: PgToolName;

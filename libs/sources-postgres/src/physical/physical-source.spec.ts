@@ -1,0 +1,157 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { BackupContent } from '@tidemark/manifest';
+import type { StreamSource } from '@tidemark/source-contract';
+import { PG_BIN, startScratchCluster, type ScratchCluster } from '@tidemark/testing';
+import { sourceError, toFile } from '@tidemark/testing-sources';
+import { postgresKind } from '../kind';
+
+const run = promisify(execFile);
+
+function physical(url: string): StreamSource {
+  return postgresKind.create(
+    { kind: 'postgres', url, options: { method: 'physical' } },
+    { binDir: PG_BIN },
+  ) as StreamSource;
+}
+
+/** The command lines of running pg_basebackup processes, from /proc. */
+async function basebackupCommandLines(): Promise<string[]> {
+  const lines: string[] = [];
+  for (const pid of (await readdir('/proc')).filter((name) => /^\d+$/.test(name))) {
+    const line = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (line.includes('pg_basebackup')) lines.push(line.split('\0').join(' '));
+  }
+  return lines;
+}
+
+describe('PostgresPhysicalSource against a scratch cluster', () => {
+  let cluster: ScratchCluster;
+  let work: string;
+  let tarPath: string;
+  let content: BackupContent;
+
+  before(async () => {
+    cluster = await startScratchCluster();
+    work = await mkdtemp(join(tmpdir(), 'tidemark-physical-'));
+    await cluster.query('CREATE TABLE orders (id int PRIMARY KEY, note text)');
+    await cluster.query("INSERT INTO orders SELECT g, 'note ' || g FROM generate_series(1, 1000) g");
+    tarPath = join(work, 'base.tar');
+    const handle = await physical(cluster.replicationUrl).dump({ backupId: 'b1', workDir: work });
+    // pg_basebackup waits on the unread pipe, so it is still running here.
+    const commandLines = await basebackupCommandLines();
+    assert.ok(commandLines.length > 0, 'pg_basebackup is running');
+    for (const line of commandLines) assert.ok(!line.includes(cluster.replicationPassword), line);
+    await toFile(handle.stdout, tarPath);
+    await handle.finished;
+    content = await handle.content;
+  });
+
+  after(async () => {
+    await cluster.remove();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  test('preCheck reports the server, pg_basebackup and the cluster size', async () => {
+    const info = await physical(cluster.replicationUrl).preCheck();
+    assert.equal(info.serverMajor, 15);
+    assert.match(info.dumpTool, /^pg_basebackup 15\./);
+    assert.ok(info.estimatedBytes > 1_000_000, String(info.estimatedBytes));
+  });
+
+  test("the dump's content describes the base backup from backup_label and backup_manifest", async () => {
+    const [row] = await cluster.query<{ id: string }>(
+      'SELECT system_identifier::text AS id FROM pg_control_system()',
+    );
+    const backup = content.physical;
+    assert.ok(backup);
+    assert.deepEqual(content.tables, []);
+    assert.equal(backup.timeline, 1);
+    assert.equal(backup.systemIdentifier, row?.id);
+    assert.equal(backup.walSegmentBytes, 16 * 1024 * 1024);
+    assert.ok(backup.databases.includes('postgres'));
+    const lsn = (text: string): bigint => {
+      const [high = '0', low = '0'] = text.split('/');
+      return (BigInt(`0x${high}`) << 32n) | BigInt(`0x${low}`);
+    };
+    assert.ok(lsn(backup.startLsn) <= lsn(backup.stopLsn), `${backup.startLsn} .. ${backup.stopLsn}`);
+    assert.ok(Array.isArray(backup.backupManifest['Files']));
+    assert.ok(Date.parse(backup.startedAt) <= Date.parse(backup.stoppedAt));
+  });
+
+  test('checkStructure finds backup_label, pg_control and backup_manifest', async () => {
+    const result = await physical(cluster.replicationUrl).checkStructure(createReadStream(tarPath));
+    assert.equal(result.ok, true, result.detail);
+    assert.ok(result.entries > 100);
+  });
+
+  test('restore creates a data directory pg_verifybackup accepts, and refuses a non-empty one', async () => {
+    const dir = join(work, 'restored');
+    await physical(dir).restore(createReadStream(tarPath), { clean: false });
+    await run(`${PG_BIN}/pg_verifybackup`, ['--no-parse-wal', dir]);
+    await assert.rejects(
+      physical(dir).restore(createReadStream(tarPath), { clean: false }),
+      sourceError('target-not-empty'),
+    );
+  });
+
+  test('restoreTest passes, and fails its pg_verifybackup check for a flipped byte in a data file', async () => {
+    const scratch = { name: 'scratch-1', dir: work };
+    const ok = await physical(cluster.replicationUrl).restoreTest(
+      createReadStream(tarPath),
+      content,
+      scratch,
+    );
+    assert.equal(ok.ok, true, JSON.stringify(ok.checks));
+    assert.deepEqual(
+      ok.checks.map((check) => check.name),
+      ['pg_verifybackup', 'system identifier'],
+    );
+
+    const damaged = join(work, 'damaged');
+    await physical(damaged).restore(createReadStream(tarPath), { clean: false });
+    const file = join(damaged, 'base', '1', '1259');
+    const bytes = await readFile(file);
+    bytes[100] = (bytes[100] ?? 0) ^ 0xff;
+    await writeFile(file, bytes);
+    const damagedTar = join(work, 'damaged.tar');
+    await run('tar', ['-cf', damagedTar, '-C', damaged, '.']);
+    const bad = await physical(cluster.replicationUrl).restoreTest(
+      createReadStream(damagedTar),
+      content,
+      scratch,
+    );
+    assert.equal(bad.ok, false);
+    assert.equal(bad.checks.find((check) => check.name === 'pg_verifybackup')?.ok, false);
+    assert.deepEqual(await readdir(work).then((names) => names.includes('scratch-1')), false);
+  });
+
+  test('a cluster with a second tablespace fails preCheck with invalid-settings', async () => {
+    // The server (run as postgres) must own the location; the work directory is this process's own.
+    const location = await mkdtemp(join(tmpdir(), 'tidemark-space-'));
+    if (process.getuid?.() === 0) await run('chown', ['postgres:postgres', location]);
+    await cluster.query(`CREATE TABLESPACE extra LOCATION '${location}'`);
+    try {
+      await assert.rejects(
+        physical(cluster.replicationUrl).preCheck(),
+        sourceError('invalid-settings', /tablespace extra/),
+      );
+    } finally {
+      await cluster.query('DROP TABLESPACE extra');
+      await rm(location, { recursive: true, force: true });
+    }
+  });
+
+  test('a role without REPLICATION fails preCheck saying how to grant it', async () => {
+    await assert.rejects(
+      physical(cluster.plainUrl).preCheck(),
+      sourceError('source-auth', /ALTER ROLE .* REPLICATION/),
+    );
+  });
+});

@@ -1,0 +1,240 @@
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import type { BackupContent, Check, TableCount } from '@tidemark/manifest';
+import {
+  describeFailure,
+  restoreTestResult,
+  SourceError,
+  startTool,
+  TarFormatError,
+  type DumpHandle,
+  type RestoreOptions,
+  type RestoreTestResult,
+  type Scratch,
+  type SourceInfo,
+  type SourceOptions,
+  type StreamSource,
+  type StructureCheckResult,
+} from '@tidemark/source-contract';
+import { address, parsePostgresUrl } from '../connection';
+import { PgContext } from '../context';
+import { serverVersion } from '../server';
+import { findTool } from '../tools';
+import { manifestWalRange, readBaseTar, type BaseTarSummary } from './base-tar';
+import { readClusterFacts } from './cluster';
+import { extractTar, restoreDataDirectory } from './extract';
+
+const run = promisify(execFile);
+
+export const PHYSICAL_FORMAT = 'pg_basebackup-tar';
+
+/**
+ * Arguments of pg_basebackup: one tar of the main tablespace on stdout, no WAL (the WAL archive holds it), the
+ * manifest (SHA-256 per file) injected as the tar's last member. Connection parameters travel in the environment.
+ */
+export const BASEBACKUP_ARGS = [
+  '-D',
+  '-',
+  '-Ft',
+  '-X',
+  'none',
+  '--checkpoint=fast',
+  '--manifest-checksums=SHA256',
+  '--no-password',
+];
+
+/**
+ * A PostgreSQL cluster's physical base backup (`method: physical`). The same class restores: then its url is the
+ * data directory to create.
+ */
+export class PostgresPhysicalSource implements StreamSource {
+  readonly kind = 'postgres';
+  readonly incremental = false;
+  readonly format = PHYSICAL_FORMAT;
+  private context: PgContext | undefined;
+
+  constructor(
+    private readonly url: string,
+    private readonly options: SourceOptions = {},
+  ) {}
+
+  private get env(): NodeJS.ProcessEnv {
+    return this.options.env ?? process.env;
+  }
+
+  /** Parsed on first use: a restore's url is a directory, never a server. */
+  private get ctx(): PgContext {
+    this.context ??= new PgContext(parsePostgresUrl(this.url, this.env), this.options);
+    return this.context;
+  }
+
+  async preCheck(): Promise<SourceInfo> {
+    const { ctx } = this;
+    const client = await ctx.connectMaintenance();
+    try {
+      const server = await ctx.query('source-unreachable', () => serverVersion(client));
+      const facts = await ctx.query('source-unreachable', () => readClusterFacts(client));
+      const tool = await ctx.dumpTool('pg_basebackup', server);
+      return {
+        kind: this.kind,
+        database: '(cluster)',
+        host: address(ctx.target),
+        serverVersion: server.version,
+        serverMajor: server.major,
+        dumpTool: tool.label,
+        estimatedBytes: facts.estimatedBytes,
+      };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async dump(): Promise<DumpHandle> {
+    const { ctx } = this;
+    const client = await ctx.connectMaintenance();
+    let prepared;
+    try {
+      const server = await ctx.query('dump-failed', () => serverVersion(client));
+      const facts = await ctx.query('dump-failed', () => readClusterFacts(client));
+      prepared = { server, facts, tool: await ctx.dumpTool('pg_basebackup', server) };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    const tool = startTool(prepared.tool.path, BASEBACKUP_ARGS, ctx.toolEnv(ctx.target.database), {
+      stdin: false,
+      stdout: true,
+    });
+    if (!tool.stdout) throw new Error('pg_basebackup was started without a stdout pipe');
+    // One copy for the caller, one for the parser that keeps only backup_label and backup_manifest.
+    const out = new PassThrough();
+    const parsed = new PassThrough();
+    tool.stdout.pipe(out);
+    tool.stdout.pipe(parsed);
+    const state = { aborted: false };
+    const summary = readBaseTar(parsed);
+    summary.catch(() => undefined);
+    const content = (async (): Promise<BackupContent> => {
+      const exit = await tool.exit;
+      const stoppedAt = new Date().toISOString();
+      if (state.aborted) throw new SourceError('dump-failed', 'pg_basebackup was aborted');
+      if (exit.code !== 0)
+        throw new SourceError('dump-failed', ctx.clean(describeFailure('pg_basebackup', exit)));
+      let tar: BaseTarSummary;
+      try {
+        tar = await summary;
+      } catch (err) {
+        throw new SourceError(
+          'dump-failed',
+          `pg_basebackup wrote an unreadable tar: ${(err as Error).message}`,
+        );
+      }
+      const { label, manifest } = tar;
+      if (!label || !manifest)
+        throw new SourceError('dump-failed', 'pg_basebackup wrote no backup_label or backup_manifest');
+      const range = manifestWalRange(manifest, label.timeline);
+      return {
+        tables: [],
+        physical: {
+          startLsn: range.startLsn,
+          stopLsn: range.stopLsn,
+          timeline: label.timeline,
+          startedAt: new Date(label.startTime).toISOString(),
+          stoppedAt,
+          serverVersion: prepared.server.version,
+          systemIdentifier: prepared.facts.systemIdentifier,
+          walSegmentBytes: prepared.facts.walSegmentBytes,
+          databases: prepared.facts.databases,
+          backupManifest: manifest as { 'PostgreSQL-Backup-Manifest-Version': number },
+        },
+      };
+    })();
+    content.catch(() => undefined);
+    const finished = content.then(() => undefined);
+    finished.catch(() => undefined);
+    return {
+      stdout: out,
+      content,
+      finished,
+      abort: () => {
+        state.aborted = true;
+        tool.kill();
+      },
+    };
+  }
+
+  async checkStructure(input: Readable): Promise<StructureCheckResult> {
+    const tool = 'tidemark base backup tar check';
+    try {
+      const tar = await readBaseTar(input);
+      const missing = [
+        tar.label ? undefined : 'backup_label',
+        tar.hasPgControl ? undefined : 'global/pg_control',
+        tar.manifest ? undefined : 'backup_manifest',
+      ].filter((name) => name !== undefined);
+      if (missing.length > 0)
+        return { ok: false, tool, entries: tar.entries, detail: `missing ${missing.join(', ')}` };
+      return { ok: true, tool, entries: tar.entries };
+    } catch (err) {
+      if (err instanceof TarFormatError) return { ok: false, tool, entries: 0, detail: err.message };
+      throw err;
+    }
+  }
+
+  /** `url` is the data directory to create; it must be missing or empty unless `clean`. */
+  async restore(input: Readable, options: RestoreOptions): Promise<void> {
+    await restoreDataDirectory(input, this.url, { clean: options.clean, env: this.env });
+  }
+
+  async restoreTest(input: Readable, expected: BackupContent, scratch: Scratch): Promise<RestoreTestResult> {
+    const startedAt = performance.now();
+    const dir = join(scratch.dir, scratch.name);
+    await rm(dir, { recursive: true, force: true });
+    try {
+      await extractTar(input, dir, this.env);
+      const checks = [await this.verifyBackup(dir), await this.compareSystemIdentifier(dir, expected)];
+      return restoreTestResult(dir, checks, startedAt);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Every file against backup_manifest's SHA-256 (WAL is not in the tar, so it is not parsed). */
+  private async verifyBackup(dir: string): Promise<Check> {
+    const tool = await this.localTool('pg_verifybackup');
+    try {
+      await run(tool, ['--no-parse-wal', dir], { env: this.toolEnv(), timeout: 3_600_000 });
+      return { name: 'pg_verifybackup', ok: true };
+    } catch (err) {
+      const stderr = (err as { stderr?: string }).stderr ?? (err as Error).message;
+      return { name: 'pg_verifybackup', ok: false, detail: stderr.trim().split('\n').slice(0, 5).join('; ') };
+    }
+  }
+
+  /** The extracted pg_control belongs to the cluster the backup was taken of. */
+  private async compareSystemIdentifier(dir: string, expected: BackupContent): Promise<Check> {
+    const want = expected.physical?.systemIdentifier ?? '(none recorded)';
+    const tool = await this.localTool('pg_controldata');
+    const { stdout } = await run(tool, [dir], { env: { ...this.toolEnv(), LC_ALL: 'C' }, timeout: 60_000 });
+    const actual = /^Database system identifier:\s+(\d+)/m.exec(stdout)?.[1] ?? '(unreadable)';
+    return { name: 'system identifier', ok: actual === want, expected: want, actual };
+  }
+
+  private toolEnv(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [key, value] of Object.entries(this.env)) if (!key.startsWith('PG')) env[key] = value;
+    return env;
+  }
+
+  private async localTool(name: 'pg_verifybackup' | 'pg_controldata'): Promise<string> {
+    return (await findTool(name, { binDir: this.options.binDir, env: this.env, serverMajor: undefined }))
+      .path;
+  }
+
+  /** A base backup has no per-snapshot row counts. */
+  tableCounts(): Promise<TableCount[]> {
+    return Promise.resolve([]);
+  }
+}
