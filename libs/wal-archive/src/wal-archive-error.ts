@@ -1,0 +1,14 @@
+export type WalArchiveErrorCode = 'conflict' | 'checksum-mismatch' | 'missing' | 'storage';
+
+/** Every failure of the WAL archive: one line naming the blob, never a credential. */
+export class WalArchiveError extends Error {
+  override readonly name = 'WalArchiveError';
+
+  constructor(
+    readonly code: WalArchiveErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
