@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MemoryLock } from '@tidemark/in-memory';
 import { type ScratchCluster, startScratchCluster, waitFor } from '@tidemark/testing';
-import { parseLsn, parseSegmentFileName, segmentStart, type Timeline } from '@tidemark/wal';
+import { parseLsn, parseSegmentFileName, segmentFileName, segmentStart, type Timeline } from '@tidemark/wal';
 import {
   ArchiverService,
   type CommitResult,
@@ -103,6 +103,20 @@ describe('archiving (real PostgreSQL 15, pg_receivewal)', () => {
       `SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = '${slotName(targetId)}'`,
     );
     return parseLsn((rows[0] as { restart_lsn: string }).restart_lsn);
+  };
+  /** Closes two segments, then waits until the sink holds every segment up to the server's current one. */
+  const archivedUpToNow = async (sink: RecordingSink) => {
+    await switchWal(2);
+    const rows = await cluster.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    const closed = segmentFileName(
+      { timeline: 1, segno: parseLsn((rows[0] as { lsn: string }).lsn) / BigInt(SEGMENT_BYTES) - 1n },
+      SEGMENT_BYTES,
+    );
+    await waitFor(() => Promise.resolve(sink.segments.includes(closed)), {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      what: `segment ${closed}`,
+    });
   };
   const receiver = (
     targetId: string,
@@ -208,22 +222,12 @@ describe('archiving (real PostgreSQL 15, pg_receivewal)', () => {
     const sink = new RecordingSink();
     const crashed = receiver('db-c', sink, {});
     await crashed.start();
-    await switchWal(2);
-    await waitFor(() => Promise.resolve(sink.segments.length >= 2), {
-      timeoutMs: 20_000,
-      intervalMs: 100,
-      what: '2 segments',
-    });
+    await archivedUpToNow(sink);
     await crashed.abort();
     await switchWal(3);
     const successor = receiver('db-c', sink, {});
     await successor.start();
-    await switchWal(1);
-    await waitFor(() => Promise.resolve(sink.segments.length >= 6), {
-      timeoutMs: 30_000,
-      intervalMs: 100,
-      what: '6 segments',
-    });
+    await archivedUpToNow(sink);
     assertNoGap(sink.segments);
     await successor.stop();
   });
@@ -255,6 +259,19 @@ describe('archiving (real PostgreSQL 15, pg_receivewal)', () => {
     assert.equal(failures[0]?.file, sink.segments[0]);
     assertNoGap(sink.segments);
     await flaky.stop();
+  });
+
+  it('restarts a pg_receivewal that died and streams on from where it stopped', async () => {
+    const sink = new RecordingSink();
+    const supervised = receiver('db-f', sink, {});
+    await supervised.start();
+    await archivedUpToNow(sink);
+    const killed = supervised.pid as number;
+    process.kill(killed, 'SIGKILL');
+    await archivedUpToNow(sink);
+    assert.notEqual(supervised.pid, killed);
+    assertNoGap(sink.segments);
+    await supervised.stop();
   });
 
   it('streams a target from one replica only and hands it over when the lease expires', async () => {

@@ -28,6 +28,8 @@ export class ReplicationSlot {
       application_name: 'tidemark-archiver',
       ...(this.target.password ? { password: this.target.password } : {}),
     });
+    // A dropped connection also rejects the pending query; unheard, the 'error' event would end the process.
+    client.on('error', () => undefined);
     await client.connect();
     try {
       return await use(client);
