@@ -220,14 +220,23 @@ describe('archiving (real PostgreSQL 15, pg_receivewal)', () => {
 
   it('continues after a crash from an empty directory with no gap and no different duplicate', async () => {
     const sink = new RecordingSink();
-    const crashed = receiver('db-c', sink, {});
+    const crashed = receiver('db-c', sink, { shipPartialSeconds: 0.2 });
     await crashed.start();
     await archivedUpToNow(sink);
+    await cluster.query('CREATE TABLE before_crash AS SELECT generate_series(1, 500) AS n');
+    const crashedPartial = await waitFor(() => Promise.resolve([...sink.partials.keys()][0]), {
+      timeoutMs: 5000,
+      intervalMs: 50,
+      what: 'a shipped partial',
+    });
     await crashed.abort();
     await switchWal(3);
     const successor = receiver('db-c', sink, {});
     await successor.start();
     await archivedUpToNow(sink);
+    // The successor removes the partial its predecessor shipped once that segment is complete.
+    assert.ok(sink.removedPartials.includes(crashedPartial));
+    assert.ok(!sink.partials.has(crashedPartial));
     assertNoGap(sink.segments);
     await successor.stop();
   });

@@ -208,6 +208,8 @@ export class WalReceiver {
     const seeded = await stat(join(this.options.directory, file));
     // The seed itself is no WAL: ship the partial only once pg_receivewal has written to it.
     this.partialMtime = { file, mtimeMs: seeded.mtimeMs };
+    // A receiver before this one (another replica, a crash) may have shipped this segment's partial.
+    this.shippedPartials.add(segmentFileName(start, this.segmentBytes));
     this.log(`streaming from segment ${file.replace(PARTIAL, '')}`);
   }
 
