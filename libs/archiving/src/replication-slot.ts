@@ -1,0 +1,91 @@
+import { formatLsn, type Lsn, parseLsn, type Timeline } from '@tidemark/wal';
+import { Client } from 'pg';
+import type { ReplicationTarget } from './connection';
+
+/** `tidemark_<targetId>` with `-` as `_`: slot names allow only lower-case letters, digits and underscores. */
+export function slotName(targetId: string): string {
+  return `tidemark_${targetId.replace(/-/g, '_')}`;
+}
+
+export interface SlotState {
+  restartLsn: Lsn | null;
+}
+
+/** A normal (non-replication) connection to the target for the slot's SQL. */
+export class ReplicationSlot {
+  constructor(
+    private readonly target: ReplicationTarget,
+    readonly name: string,
+  ) {}
+
+  private async withClient<T>(use: (client: Client) => Promise<T>): Promise<T> {
+    const client = new Client({
+      host: this.target.host,
+      port: this.target.port,
+      user: this.target.user,
+      database: this.target.database,
+      connectionTimeoutMillis: 10_000,
+      application_name: 'tidemark-archiver',
+      ...(this.target.password ? { password: this.target.password } : {}),
+    });
+    // A dropped connection also rejects the pending query; unheard, the 'error' event would end the process.
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      return await use(client);
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** Creates the slot, reserving WAL at once, unless it exists; true when it was created. */
+  ensure(): Promise<boolean> {
+    return this.withClient(async (client) => {
+      const found = await client.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [
+        this.name,
+      ]);
+      if (found.rowCount) return false;
+      await client.query('SELECT pg_create_physical_replication_slot($1, true)', [this.name]);
+      return true;
+    });
+  }
+
+  restartLsn(): Promise<Lsn | null> {
+    return this.withClient(async (client) => {
+      const rows = await client.query<{ restart_lsn: string | null }>(
+        'SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = $1',
+        [this.name],
+      );
+      const value = rows.rows[0]?.restart_lsn;
+      return value ? parseLsn(value) : null;
+    });
+  }
+
+  /** Moves restart_lsn forward to `lsn`; never backwards (PostgreSQL refuses that, and it would be wrong). */
+  advance(lsn: Lsn): Promise<void> {
+    return this.withClient(async (client) => {
+      const rows = await client.query<{ restart_lsn: string | null }>(
+        'SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = $1',
+        [this.name],
+      );
+      const current = rows.rows[0]?.restart_lsn;
+      if (current && parseLsn(current) >= lsn) return;
+      await client.query('SELECT pg_replication_slot_advance($1, $2::pg_lsn)', [this.name, formatLsn(lsn)]);
+    });
+  }
+
+  /** The server's wal_segment_size in bytes and its current timeline. */
+  serverWal(): Promise<{ segmentBytes: number; timeline: Timeline }> {
+    return this.withClient(async (client) => {
+      const rows = await client.query<{ bytes: string; timeline: number }>(
+        `SELECT setting::bigint * (CASE unit WHEN 'B' THEN 1 WHEN 'kB' THEN 1024 WHEN '8kB' THEN 8192
+                WHEN 'MB' THEN 1048576 ELSE 1 END) AS bytes,
+                ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS timeline
+           FROM pg_settings WHERE name = 'wal_segment_size'`,
+      );
+      const row = rows.rows[0];
+      if (!row) throw new Error('the server reports no wal_segment_size');
+      return { segmentBytes: Number(row.bytes), timeline: row.timeline };
+    });
+  }
+}
