@@ -49,9 +49,10 @@ class RecordingSink implements WalSink {
     return { result: 'archived', rawBytes: 1, compressedBytes: 1, sha256: await hashOf(input.path) };
   }
 
-  async shipPartial(input: ShipPartialInput): Promise<{ rawBytes: number; compressedBytes: number }> {
-    this.partials.set(input.file, await hashOf(input.path));
-    return { rawBytes: SEGMENT_BYTES, compressedBytes: 1 };
+  async shipPartial(input: ShipPartialInput): Promise<CommitResult> {
+    const sha256 = await hashOf(input.path);
+    this.partials.set(input.file, sha256);
+    return { result: 'archived', rawBytes: SEGMENT_BYTES, compressedBytes: 1, sha256 };
   }
 
   removePartial(_targetId: string, _timeline: Timeline, file: string): Promise<void> {

@@ -244,6 +244,25 @@ describe('partials', () => {
 });
 
 describe('list', () => {
+  test('newestSegment is the highest complete segment of the newest timeline, never a partial', async () => {
+    const archive = new WalArchive(new MemoryBlobStore());
+    assert.equal(await archive.newestSegment(TARGET), null);
+    await commit(archive, 1, 7);
+    await commit(archive, 1, 3);
+    assert.deepEqual(await archive.newestSegment(TARGET), { timeline: 1, file: segmentName(1, 7) });
+    await commit(archive, 2, 6);
+    const { path } = await segmentFile('p');
+    await archive.shipPartial({
+      targetId: TARGET,
+      timeline: 2,
+      file: segmentName(2, 8),
+      path,
+      receivedAt: RECEIVED,
+      route: 'stream',
+    });
+    assert.deepEqual(await archive.newestSegment(TARGET), { timeline: 2, file: segmentName(2, 6) });
+  });
+
   test('lists segments, partials and histories sorted by timeline and file, foreign blobs with null metadata', async () => {
     const store = new MemoryBlobStore();
     const archive = new WalArchive(store);

@@ -120,6 +120,16 @@ export class WalArchive {
     await this.storageCall(blobName, () => this.store.delete(blobName));
   }
 
+  /**
+   * The newest complete segment (highest timeline, then highest segment), where the archiver resumes streaming;
+   * null when the archive holds none.
+   */
+  async newestSegment(targetId: string): Promise<{ timeline: Timeline; file: string } | null> {
+    const segments = (await this.list(targetId)).filter((file) => file.kind === 'segment');
+    const newest = segments.at(-1);
+    return newest ? { timeline: newest.timeline, file: newest.file } : null;
+  }
+
   /** Every blob under the target's WAL directory that has a WAL name, sorted by timeline then file. */
   async list(targetId: string): Promise<ArchivedWalFile[]> {
     const prefix = walPrefix(targetId);
