@@ -8,15 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { MemoryLock } from '@tidemark/in-memory';
 import { type ScratchCluster, startScratchCluster, waitFor } from '@tidemark/testing';
 import { parseLsn, parseSegmentFileName, segmentFileName, segmentStart, type Timeline } from '@tidemark/wal';
-import {
-  ArchiverService,
-  type CommitResult,
-  type CommitSegmentInput,
-  type ShipPartialInput,
-  slotName,
-  WalReceiver,
-  type WalSink,
-} from './index';
+import type { CommitResult, CommitSegmentInput, ShipPartialInput } from '@tidemark/wal-archive';
+import { ArchiverService, slotName, WalReceiver, type WalSink } from './index';
 
 const SEGMENT_BYTES = 1 << 20;
 

@@ -7,11 +7,4 @@ export {
   type WalReceiverHooks,
   type WalReceiverOptions,
 } from './wal-receiver';
-export type {
-  CommitHistoryInput,
-  CommitResult,
-  CommitSegmentInput,
-  ShipPartialInput,
-  WalRoute,
-  WalSink,
-} from './wal-sink';
+export type { WalSink } from './wal-sink';

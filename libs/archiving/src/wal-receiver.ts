@@ -17,7 +17,8 @@ import {
   type ReplicationTarget,
 } from './connection';
 import { ReplicationSlot, slotName } from './replication-slot';
-import type { CommitResult, WalSink } from './wal-sink';
+import type { CommitResult } from '@tidemark/wal-archive';
+import type { WalSink } from './wal-sink';
 
 const PARTIAL = '.partial';
 

@@ -1,13 +1,5 @@
 import type { WalArchive } from '@tidemark/wal-archive';
 
-export type {
-  CommitHistoryInput,
-  CommitResult,
-  CommitSegmentInput,
-  ShipPartialInput,
-  WalRoute,
-} from '@tidemark/wal-archive';
-
 /**
  * Where a target's WAL goes: the part of the archive (libs/wal-archive) the receiver writes through, so a unit test
  * can hand it a fake and the archiver the real WalArchive.
