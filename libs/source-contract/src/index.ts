@@ -32,6 +32,8 @@ export {
   type ChainSource,
   type DumpContext,
   type DumpHandle,
+  type RecoveryRequest,
+  type RecoveryResult,
   type RestoreOptions,
   type RestoreTestResult,
   type Scratch,
@@ -43,6 +45,8 @@ export {
   type SourceTarget,
   type StreamSource,
   type StructureCheckResult,
+  type WalFileRequest,
+  type WalSupply,
 } from './source';
 export {
   isUrlDestination,

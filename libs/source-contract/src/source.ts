@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ArtifactFormat, BackupContent, Check, FileEntry, TableCount } from '@tidemark/manifest';
+import type { ArchivedWal, RecoveryTarget, Timeline } from '@tidemark/wal';
 
 /** What a pre-check learns about a source before a dump is started. */
 export interface SourceInfo {
@@ -70,6 +71,49 @@ export interface Scratch {
   name: string;
   /** A directory on the local tier for file-based scratch copies. */
   dir: string;
+  /** Physical backups: the target's WAL archive, to recover the scratch copy to the backup's end. */
+  wal?: WalSupply;
+}
+
+/** One file of a target's WAL archive, as PostgreSQL names it. */
+export interface WalFileRequest {
+  timeline: Timeline;
+  /** A segment name (`000000010000000000000003`) or a history file name (`00000002.history`). */
+  file: string;
+  /** Take the shipped partial of this segment (a recovery's last file), not the completed segment. */
+  partial?: boolean;
+}
+
+/**
+ * Reads a target's archived WAL for a restore, each file checked against its sha256 on the way. Implemented by
+ * the caller over its archive; the kind decides which files it needs.
+ */
+export interface WalSupply {
+  /**
+   * Writes the file, decompressed, to `destination` (created or replaced whole, never half-written). Rejects
+   * with SourceError('wal-missing') when the archive does not hold it (yet) and 'restore-failed' when its bytes
+   * do not match their checksum.
+   */
+  fetch(request: WalFileRequest, destination: string): Promise<void>;
+}
+
+/** What a point-in-time restore replays onto the base backup, as the recovery planner chose it. */
+export interface RecoveryRequest {
+  /** The files to put in place, in replay order (history files first, a trailing partial last). */
+  files: readonly ArchivedWal[];
+  wal: WalSupply;
+  target: RecoveryTarget;
+  /** Start the restored server on this port and wait until its recovery has ended (else it is left stopped). */
+  start?: { port: number };
+}
+
+export interface RecoveryResult {
+  /** Where the restored data directory is. */
+  destination: string;
+  /** When started: the time of the last transaction recovery replayed (null when it replayed none). */
+  reachedAt?: Date | null;
+  /** When started: the port it listens on (it keeps running). */
+  port?: number;
 }
 
 /** One decompressed, checksum-verified artifact of an incremental chain, handed over in chain order. */
@@ -99,6 +143,12 @@ export interface StreamSource extends SourceBase {
   restoreTest(input: Readable, expected: BackupContent, scratch: Scratch): Promise<RestoreTestResult>;
   /** Restores into the place this Source points at (created when missing). */
   restore(input: Readable, options: RestoreOptions): Promise<void>;
+  /**
+   * Kinds with a WAL archive (PostgreSQL physical): restores the base backup from `input` and the archived WAL
+   * `request` names into the place this Source points at, set to recover to `request.target`. Nothing appears
+   * there unless every file checked out.
+   */
+  recover?(input: Readable, request: RecoveryRequest, options: RestoreOptions): Promise<RecoveryResult>;
   tableCounts(): Promise<TableCount[]>;
   /**
    * Drops this server's scratch databases whose names start with `prefix` and that `isLive` does not claim (left
@@ -163,7 +213,9 @@ export type SourceErrorCode =
   | 'invalid-url'
   /** A target setting the tool would refuse (e.g. an exclude pattern): permanent until the config changes. */
   | 'invalid-settings'
-  | 'hook-failed';
+  | 'hook-failed'
+  /** An archived WAL file a restore needs is not (yet) in the archive. */
+  | 'wal-missing';
 
 /** Codes no retry mends: the same call fails the same way until the config, the tools or the source change. */
 const PERMANENT_CODES: ReadonlySet<SourceErrorCode> = new Set<SourceErrorCode>([
