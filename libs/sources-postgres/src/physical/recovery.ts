@@ -12,7 +12,13 @@ import {
 } from '@tidemark/wal';
 import { findTool } from '../tools';
 
-export { startRecoveredServer, type RecoveredServer, type RecoveredServerOptions } from './recovered-server';
+export {
+  freeLocalPort,
+  RecoveryFailed,
+  startRecoveredServer,
+  type RecoveredServer,
+  type RecoveredServerOptions,
+} from './recovered-server';
 
 /**
  * Where the placed WAL lives, relative to the data directory: restore_command runs in the data directory, so
