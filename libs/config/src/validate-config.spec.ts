@@ -198,12 +198,17 @@ describe('validateConfig shape errors', () => {
       'targets[0].pitr.spool: only applies to route: archive-command',
     ]);
     assert.deepEqual(
-      problems(withTarget({ method: 'physical', pitr: { route: 'archive-command', spool: "/tmp/x'; rm -rf /" } })),
+      problems(
+        withTarget({ method: 'physical', pitr: { route: 'archive-command', spool: "/tmp/x'; rm -rf /" } }),
+      ),
       [
         'targets[0].pitr.spool: must be an absolute path of letters, digits and . _ - / (it goes into a shell line)',
       ],
     );
-    assert.match(problems(withTarget({ method: 'physical', pitr: { route: 'rsync' } })).join(), /pitr\.route/);
+    assert.match(
+      problems(withTarget({ method: 'physical', pitr: { route: 'rsync' } })).join(),
+      /pitr\.route/,
+    );
   });
 
   test('every kind with its own settings validates', () => {

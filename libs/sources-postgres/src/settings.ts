@@ -3,7 +3,7 @@ import { z } from 'zod';
 const DATABASE_NAME = /^[^\s/]{1,63}$/;
 export const PITR_ROUTES = ['slot', 'archive-command'] as const;
 /** Quoted into the server's archive_command: nothing a shell would read as anything but a path. */
-const SPOOL_PATH = /^\/[A-Za-z0-9._\/-]*$/;
+const SPOOL_PATH = /^\/[A-Za-z0-9._/-]*$/;
 
 /** The target keys of a postgres target beside id, kind, url and policy. */
 export const postgresSettings = z.object({
@@ -38,7 +38,10 @@ export const postgresSettings = z.object({
       /** The directory shared by the server's archive_command and the archiver (route archive-command only). */
       spool: z
         .string()
-        .regex(SPOOL_PATH, 'must be an absolute path of letters, digits and . _ - / (it goes into a shell line)')
+        .regex(
+          SPOOL_PATH,
+          'must be an absolute path of letters, digits and . _ - / (it goes into a shell line)',
+        )
         .optional(),
     })
     .optional(),
@@ -69,7 +72,12 @@ function routeProblems(pitr: unknown): { path: string; message: string }[] {
   if (typeof pitr !== 'object' || pitr === null) return [];
   const { route, spool } = pitr as { route?: unknown; spool?: unknown };
   if (route === 'archive-command' && spool === undefined)
-    return [{ path: 'pitr.spool', message: 'is required with route: archive-command (where archive_command copies WAL)' }];
+    return [
+      {
+        path: 'pitr.spool',
+        message: 'is required with route: archive-command (where archive_command copies WAL)',
+      },
+    ];
   if (route !== 'archive-command' && spool !== undefined)
     return [{ path: 'pitr.spool', message: 'only applies to route: archive-command' }];
   return [];
