@@ -63,14 +63,17 @@ export class SpoolWatcher {
     if (options.ship) await this.pass();
   }
 
-  /** One look at the spool: history files, then complete segments in name order. */
+  /** One look at the spool: history files, then (once they are all in) complete segments in name order. */
   async pass(): Promise<void> {
     const names = (await readdir(this.options.spool)).filter((name) => !name.startsWith('.')).sort();
     const batch: ShippedFile[] = [];
+    let complete = true;
     for (const name of names.filter((n) => parseHistoryFileName(n) !== null)) {
-      if (!(await this.ship(name, batch, (path) => this.commitHistory(name, path)))) break;
+      complete = await this.ship(name, batch, (path) => this.commitHistory(name, path));
+      if (!complete) break;
     }
-    for (const name of names) {
+    // A new timeline's segments wait for its history file: recovery cannot follow them without it.
+    for (const name of complete ? names : []) {
       if (BACKUP_LABEL.test(name)) await rm(join(this.options.spool, name), { force: true });
       if (parseHistoryFileName(name) !== null || !parseSegmentFileName(name, SMALLEST_SEGMENT)) continue;
       if (!(await this.ship(name, batch, (path) => this.commitSegment(name, path)))) break;
