@@ -76,10 +76,14 @@ describe('archiver service (dist/, real PostgreSQL, Azurite, Redis)', () => {
       child,
       port,
       output: '',
-      exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal))),
+      exited: new Promise((resolve) => {
+        child.once('exit', (code, signal) => {
+          resolve(code ?? signal);
+        });
+      }),
     };
-    child.stdout?.on('data', (c: Buffer) => (running.output += c.toString()));
-    child.stderr?.on('data', (c: Buffer) => (running.output += c.toString()));
+    child.stdout.on('data', (c: Buffer) => (running.output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (running.output += c.toString()));
     archivers.push(running);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${String(port)}/readyz`)).ok, {
       timeoutMs: 30_000,
