@@ -7,7 +7,7 @@ import { errorData, EventPublisher } from '@tidemark/events';
 import { ACCESS_TIERS, markDeleting, markTier, type AccessTier, type Manifest } from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
 import type { TidemarkConfig } from '@tidemark/policy';
-import { REDIS, RedisLock } from '@tidemark/queues';
+import { REDIS, RedisLock, type Lock } from '@tidemark/queues';
 import { BLOB_STORE, LOCAL_TIER, StorageError, type BlobStore, type LocalTier } from '@tidemark/storage';
 import type { Redis } from 'ioredis';
 import {
@@ -109,7 +109,7 @@ export class RetentionService {
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     @Inject(LOCAL_TIER) private readonly local: LocalTier,
     private readonly planner: RetentionPlanner,
-    @Inject(RetentionLock) private readonly lock: RedisLock,
+    @Inject(RetentionLock) private readonly lock: Lock & { readonly ttlMs: number },
     private readonly events: EventPublisher,
     private readonly metrics: TidemarkMetrics,
   ) {}
