@@ -116,7 +116,7 @@ describe('WAL retention against Azure Blob Storage (real Azurite)', () => {
     // The pinned base went to Archive (5 days), and its WAL with it; the window's WAL stays online.
     assert.equal(left.get(segmentBlobName(targetId, 1, seg(4))), 'Archive');
     assert.equal(left.get(segmentBlobName(targetId, 1, seg(24))), 'Cool');
-    assert.deepEqual(report.wal?.tiered, [
+    assert.deepEqual(report.wal.tiered, [
       { blobName: segmentBlobName(targetId, 1, seg(4)), from: 'Cool', to: 'Archive' },
     ]);
 
@@ -132,8 +132,8 @@ describe('WAL retention against Azure Blob Storage (real Azurite)', () => {
       .map((e) => e.event)
       .filter((e) => isEvent(e, 'tidemark.retention.applied'));
     assert.ok(event && isEvent(event, 'tidemark.retention.applied'));
-    assert.equal(event.data.wal?.deleted, report.wal?.deleted.length);
-    assert.equal(event.data.wal?.bytesFreed, report.wal?.bytesFreed);
+    assert.equal(event.data.wal?.deleted, report.wal.deleted.length);
+    assert.equal(event.data.wal.bytesFreed, report.wal.bytesFreed);
   });
 
   test('Blob Storage failing part-way through the WAL deletions leaves every needed blob; the next run finishes', async () => {
@@ -149,7 +149,7 @@ describe('WAL retention against Azure Blob Storage (real Azurite)', () => {
     await assert.rejects(service(flaky).apply(targetId, { now: NOW }), (error: unknown) => {
       assert.ok(error instanceof RetentionRunError);
       assert.equal(error.report.wal?.deleted.length, 10);
-      assert.ok((error.report.wal?.failures.length ?? 0) > 0);
+      assert.ok(error.report.wal.failures.length > 0);
       return true;
     });
     const left = await blobsUnder(store, walPrefix(targetId));

@@ -11,14 +11,7 @@ import { TidemarkMetrics } from '@tidemark/observability';
 import { validateConfig, type TidemarkConfig } from '@tidemark/policy';
 import { sourceKinds } from '@tidemark/source-kinds';
 import { LocalTier, StorageError, type BlobStore } from '@tidemark/storage';
-import {
-  backupIdAt,
-  DAY_MS,
-  seedBaseManifest,
-  seedRemote,
-  WalSeeder,
-  type SeedBase,
-} from '@tidemark/testing-retention';
+import { DAY_MS, seedBaseManifest, seedRemote, WalSeeder, type SeedBase } from '@tidemark/testing-retention';
 import { segmentBlobName, segmentFileName, partialBlobName, walPrefix } from '@tidemark/wal';
 import { WalArchive } from '@tidemark/wal-archive';
 import { readRecoveryWindow } from './recovery-window';
@@ -200,7 +193,7 @@ describe('retention of a physical target: base backups and their WAL', () => {
     const report = await w.service().apply(w.targetId, { now: NOW });
     assert.deepEqual(report.wal?.deleted, dry.wal?.deleted);
     assert.equal(report.wal?.deleted.length, 120);
-    assert.deepEqual(report.wal?.failures, []);
+    assert.deepEqual(report.wal.failures, []);
     const left = walNames(w.store, w.targetId);
     assert.ok(left.includes(segmentBlob(w, 30)));
     assert.ok(!left.includes(segmentBlob(w, 29)) && !left.includes(segmentBlob(w, 119)));
@@ -234,7 +227,7 @@ describe('retention of a physical target: base backups and their WAL', () => {
         assert.deepEqual(error.report.wal?.failures, [
           { blobName: victim, step: 'delete-wal', message: `delete ${victim}: unavailable` },
         ]);
-        assert.equal(error.report.wal?.deleted.length, 119, 'the other deletions went ahead');
+        assert.equal(error.report.wal.deleted.length, 119, 'the other deletions went ahead');
         assert.match(error.message, /delete-wal .*000000010000000000000032\.zst/);
         return true;
       },
@@ -306,6 +299,6 @@ describe('retention of a physical target: base backups and their WAL', () => {
     const report = await w.service().apply(w.targetId, { now: NOW });
     assert.deepEqual(report.wal?.tiered, [{ blobName: segmentBlob(w, 30), from: 'Cool', to: 'Archive' }]);
     assert.equal((await w.store.properties(segmentBlob(w, 30)))?.tier, 'Archive');
-    assert.equal(report.wal?.bytesPerTier.Archive, (await w.store.properties(segmentBlob(w, 30)))?.size);
+    assert.equal(report.wal.bytesPerTier.Archive, (await w.store.properties(segmentBlob(w, 30)))?.size);
   });
 });

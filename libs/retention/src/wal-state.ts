@@ -23,7 +23,7 @@ export function isPhysicalTarget(target: Target): boolean {
 export function pitrWindowDays(target: Target): number {
   const pitr = target['pitr'];
   if (typeof pitr === 'object' && pitr !== null && 'windowDays' in pitr) {
-    const days = (pitr as { windowDays: unknown }).windowDays;
+    const days = pitr.windowDays;
     if (typeof days === 'number' && days > 0) return days;
   }
   return DEFAULT_PITR_WINDOW_DAYS;

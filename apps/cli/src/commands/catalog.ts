@@ -1,4 +1,5 @@
 import { declaredTargetsOf, targetEnvIssues } from '@tidemark/config';
+import { errorData } from '@tidemark/events';
 import { backupIdTime, displayStatus, type Manifest } from '@tidemark/manifest';
 import { policyOf } from '@tidemark/policy';
 import { isPhysicalTarget, readRecoveryWindow, type RecoveryWindowView } from '@tidemark/retention';
@@ -22,8 +23,17 @@ export function registerCatalog(program: Command, context: () => CliContext): vo
       const now = Date.now();
       // Physical targets: what `restore --at` can reach, from the catalog's base backups and the WAL archive.
       const windows = new Map<string, RecoveryWindowView>();
-      for (const target of config.targets.filter(isPhysicalTarget))
-        windows.set(target.id, await readRecoveryWindow(store, target.id, manifests));
+      for (const target of config.targets.filter(isPhysicalTarget)) {
+        const window = await readRecoveryWindow(store, target.id, manifests).catch(
+          (error: unknown): RecoveryWindowView => ({
+            earliest: null,
+            latest: null,
+            ranges: [],
+            none: `the WAL archive cannot be read: ${errorData(error).message}`,
+          }),
+        );
+        windows.set(target.id, window);
+      }
       const rows = config.targets.map((target) => {
         const policy = policyOf(config, target);
         const last = manifests.filter((m) => m.target.id === target.id && m.status === 'verified').at(-1);
@@ -35,7 +45,8 @@ export function registerCatalog(program: Command, context: () => CliContext): vo
           lastVerified: last?.backupId ?? null,
           age: ageMs === null ? null : formatAge(ageMs),
           rpo: ageMs !== null && ageMs <= policy.rpoHours * 3600_000 ? 'ok' : 'overdue',
-          recovery: recoveryCell(windows.get(target.id)),
+          // Only when a target has a recovery window: the table of logical targets stays as it was.
+          ...(windows.size > 0 && { recovery: recoveryCell(windows.get(target.id)) }),
           problem:
             problems
               .filter((problem) => problem.targetId === target.id)
