@@ -12,7 +12,7 @@ import { validateConfig, type TidemarkConfig } from '@tidemark/policy';
 import { sourceKinds } from '@tidemark/source-kinds';
 import { LocalTier, StorageError, type BlobStore } from '@tidemark/storage';
 import { DAY_MS, seedBaseManifest, seedRemote, WalSeeder, type SeedBase } from '@tidemark/testing-retention';
-import { segmentBlobName, segmentFileName, partialBlobName, walPrefix } from '@tidemark/wal';
+import { historyBlobName, partialBlobName, segmentBlobName, segmentFileName, walPrefix } from '@tidemark/wal';
 import { WalArchive } from '@tidemark/wal-archive';
 import { readRecoveryWindow } from './recovery-window';
 import { RetentionPlanner, type RetentionPlanView } from './retention-plan';
@@ -300,5 +300,31 @@ describe('retention of a physical target: base backups and their WAL', () => {
     assert.deepEqual(report.wal?.tiered, [{ blobName: segmentBlob(w, 30), from: 'Cool', to: 'Archive' }]);
     assert.equal((await w.store.properties(segmentBlob(w, 30)))?.tier, 'Archive');
     assert.equal(report.wal.bytesPerTier.Archive, (await w.store.properties(segmentBlob(w, 30)))?.size);
+  });
+
+  test('a history file that cannot be read: its timeline counts as unknown, its WAL stays, and the plan says so', async () => {
+    const w = await world();
+    const seeder = new WalSeeder(new WalArchive(w.store), w.targetId, dir);
+    await seeder.history(3, [[1, 60]], new Date(NOW.getTime() - 15 * DAY_MS));
+    for (const s of [150, 151]) await seeder.segment(s, new Date(NOW.getTime() - 15 * DAY_MS), 3);
+    w.store.corrupt(historyBlobName(w.targetId, 3), (data) => {
+      // A flipped byte in the frame: it no longer decompresses to what its sha256 says.
+      const middle = Math.floor(data.length / 2);
+      data[middle] = (data[middle] ?? 0) ^ 0xff;
+      return data;
+    });
+    const { wal } = await w.planner().plan(w.targetId, NOW);
+    assert.ok(wal);
+    assert.equal(wal.unreadableHistories.length, 1);
+    assert.equal(wal.unreadableHistories[0]?.timeline, 3);
+    const tl3 = wal.ranges.filter((r) => r.timeline === 3);
+    assert.deepEqual(
+      tl3.map((r) => [r.kind, r.count, r.action, r.reasons]),
+      [
+        ['segment', 2, 'keep', [`needed by base ${w.ids[12]}`]],
+        ['history', 1, 'keep', ['timeline history']],
+      ],
+    );
+    // Readable, the same history says timeline 3 left timeline 1 before every kept base: its old WAL could go.
   });
 });
