@@ -230,12 +230,20 @@ export class RetentionService {
     report.wal = await this.applyWal(survey, report, dryRun);
     if (dryRun) return report;
 
+    const failed = await this.publish(report);
+    if (failed > 0) throw new RetentionRunError(report);
+    return report;
+  }
+
+  /** Metrics, the `tidemark.retention.applied` event and the log line of a run; returns how many steps failed. */
+  private async publish(report: RetentionReport): Promise<number> {
+    const { targetId } = report;
+    const failed = report.failures.length + (report.wal?.failures.length ?? 0);
     for (const tier of ACCESS_TIERS) {
       this.metrics.storageBytes.set({ target: targetId, tier }, report.bytesPerTier[tier]);
       if (report.wal)
         this.metrics.walArchiveBytes.set({ target: targetId, tier }, report.wal.bytesPerTier[tier]);
     }
-    const failed = report.failures.length + (report.wal?.failures.length ?? 0);
     await this.events.emit(
       'tidemark.retention.applied',
       targetId,
@@ -285,8 +293,7 @@ export class RetentionService {
       },
       'retention applied',
     );
-    if (failed > 0) throw new RetentionRunError(report);
-    return report;
+    return failed;
   }
 
   /**
