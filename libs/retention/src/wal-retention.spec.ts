@@ -66,6 +66,7 @@ interface World {
   config: TidemarkConfig;
   local: LocalTier;
   ids: string[];
+  metrics: TidemarkMetrics;
   service: (store?: BlobStore) => RetentionService;
   planner: (store?: BlobStore) => RetentionPlanner;
 }
@@ -99,6 +100,7 @@ async function world(tiering?: Record<string, unknown>, name = 'orders'): Promis
   for (let s = 0; s < 10 * BASES; s++) await wal.segment(s, segmentReceivedAt(s));
   await wal.partial(199, segmentReceivedAt(199));
   await wal.partial(200, new Date(NOW.getTime() - 30_000));
+  const metrics = new TidemarkMetrics('retention-wal-test');
   const planner = (s: BlobStore = store) => new RetentionPlanner(config, new Catalog(s), local, s);
   const service = (s: BlobStore = store) =>
     new RetentionService(
@@ -110,9 +112,9 @@ async function world(tiering?: Record<string, unknown>, name = 'orders'): Promis
       planner(s),
       Object.assign(new MemoryLock(), { ttlMs: 60_000 }),
       new EventPublisher(new MemoryEventBus(), 'retention'),
-      new TidemarkMetrics('retention-wal-test'),
+      metrics,
     );
-  return { store, targetId, config, local, ids: manifests.map((m) => m.backupId), service, planner };
+  return { store, targetId, config, local, metrics, ids: manifests.map((m) => m.backupId), service, planner };
 }
 
 function walNames(store: MemoryBlobStore, targetId: string): string[] {
@@ -212,7 +214,12 @@ describe('retention of a physical target: base backups and their WAL', () => {
       from: new Date(baseAt(3).getTime() + 60_000).toISOString(),
       to: segmentReceivedAt(30).toISOString(),
     });
-    // A restore to any time inside the window picks a base the archive still reaches.
+    const cool = report.wal.bytesPerTier.Cool;
+    assert.ok(cool > 0);
+    assert.match(
+      await w.metrics.metricsText(),
+      new RegExp(`tidemark_wal_archive_bytes\\{[^}]*target="${w.targetId}",tier="Cool"[^}]*\\} ${cool}\\b`),
+    );
     const again = await w.service().apply(w.targetId, { now: NOW });
     assert.deepEqual(again.wal?.deleted, [], 'applying again deletes nothing');
   });

@@ -104,6 +104,19 @@ export function windowHolds(
     .filter((reach) => reach.consistent)
     .sort((a, b) => a.from.getTime() - b.from.getTime());
   const holds = new Map<string, string>();
+  // Insurance against a misread archive (an unreadable history, a timeline the planner follows wrongly): the
+  // newest base that ended before the window's start stays even when its WAL looks incomplete. It costs one base
+  // backup for at most a backup interval; deleting the one base a restore in the window needs costs the window.
+  const newestBefore = [...bases]
+    .filter((base) => Date.parse(base.physical.stoppedAt) <= windowStart)
+    .sort((a, b) => Date.parse(a.physical.stoppedAt) - Date.parse(b.physical.stoppedAt))
+    .at(-1);
+  if (newestBefore && !reaches.some((reach) => reach.base.backupId === newestBefore.backupId)) {
+    holds.set(
+      newestBefore.backupId,
+      `covers the start of the ${windowDays}-day PITR window (though the archive does not reach its stop LSN)`,
+    );
+  }
   const before = reaches.filter((reach) => reach.from.getTime() <= windowStart);
   const anchor = before.at(-1) ?? reaches[0];
   if (!anchor) return holds;
