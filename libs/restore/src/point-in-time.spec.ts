@@ -72,7 +72,7 @@ describe('restore to a point in time (real PostgreSQL, the WAL receiver, the sta
     await client.connect();
     try {
       const { rows } = await client.query<{ id: number }>('SELECT id FROM ticks ORDER BY id');
-      return rows.map((row) => Number(row.id));
+      return rows.map((row) => row.id);
     } finally {
       await client.end();
     }
