@@ -17,6 +17,7 @@ import {
   waitFor,
   type ScratchCluster,
 } from '@tidemark/testing';
+import { parseLsn } from '@tidemark/wal';
 import { WalArchive } from '@tidemark/wal-archive';
 import { PointInTimeRestoreService } from './point-in-time';
 import { RestoreError } from './restore.service';
@@ -36,6 +37,8 @@ interface Tick {
   id: number;
   /** The commit's own timestamp (track_commit_timestamp), the one recovery_target_time compares with. */
   committedAt: Date;
+  /** The WAL insert position right after the commit (before the next). */
+  lsn: string;
 }
 
 /**
@@ -61,7 +64,10 @@ describe('restore to a point in time (real PostgreSQL, the WAL receiver, the sta
       const [ts] = await cluster.query<{ committed: Date }>(
         `SELECT pg_xact_commit_timestamp(xmin) AS committed FROM ticks WHERE id = ${String(row?.id)}`,
       );
-      ticks.push({ id: Number(row?.id), committedAt: ts?.committed as Date });
+      const [position] = await cluster.query<{ lsn: string }>(
+        'SELECT pg_current_wal_insert_lsn()::text AS lsn',
+      );
+      ticks.push({ id: Number(row?.id), committedAt: ts?.committed as Date, lsn: position?.lsn ?? '' });
       if (n % switchEvery === 0) await cluster.query('SELECT pg_switch_wal()');
       await sleep(40);
     }
@@ -202,6 +208,55 @@ describe('restore to a point in time (real PostgreSQL, the WAL receiver, the sta
     assert.deepEqual(
       await rowsOf(port),
       ticks.map((t) => t.id),
+    );
+  });
+
+  test('a WAL position: the rows committed before it', async () => {
+    const k = ticks[ticks.length - 5] as Tick;
+    const to = join(work, 'lsn');
+    const port = await freePort();
+    const result = await service.restore({
+      targetId: 'cluster',
+      target: { type: 'lsn', lsn: parseLsn(k.lsn) },
+      to,
+      clean: false,
+      start: { port },
+    });
+    started.push(to);
+    assert.deepEqual(
+      await rowsOf(port),
+      ticks.slice(0, ticks.length - 4).map((t) => t.id),
+    );
+    assert.equal(result.manifest.backupId, base.backupId);
+  });
+
+  test('a named base backup alone: its end, none of the rows written after it', async () => {
+    const to = join(work, 'immediate');
+    const port = await freePort();
+    const result = await service.restore({
+      targetId: 'cluster',
+      backupId: base.backupId,
+      target: { type: 'immediate' },
+      to,
+      clean: false,
+      start: { port },
+    });
+    started.push(to);
+    assert.equal(result.manifest.backupId, base.backupId);
+    assert.deepEqual(await rowsOf(port), [1, 2, 3, 4]);
+  });
+
+  test('a target without base backups has no WAL archive to restore from', async () => {
+    assert.equal(await service.hasWalArchive('cluster'), true);
+    assert.equal(await service.hasWalArchive('elsewhere'), false);
+    await assert.rejects(
+      service.restore({
+        targetId: 'elsewhere',
+        target: { type: 'latest' },
+        to: join(work, 'x'),
+        clean: false,
+      }),
+      (error: unknown) => error instanceof RestoreError && error.code === 'not-found',
     );
   });
 
