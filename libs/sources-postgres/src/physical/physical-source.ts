@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -29,6 +29,7 @@ import { manifestWalRange, readBaseTar, type BaseTarSummary } from './base-tar';
 import { readClusterFacts } from './cluster';
 import { extractTar, restoreDataDirectory } from './extract';
 import { placeWal, startRecoveredServer, writeRecoverySettings } from './recovery';
+import { recoverAndCheck } from './restore-test';
 
 const run = promisify(execFile);
 
@@ -217,16 +218,37 @@ export class PostgresPhysicalSource implements StreamSource {
     return { destination: dir, reachedAt: server.reachedAt, port: server.port };
   }
 
+  /**
+   * Unpacks into `<scratch>/data`, checks every file against backup_manifest and the system identifier, then
+   * (given the target's WAL archive) recovers the copy to the backup's end and checks it running. The scratch is
+   * removed whatever happens; a server started on it is stopped first.
+   */
   async restoreTest(input: Readable, expected: BackupContent, scratch: Scratch): Promise<RestoreTestResult> {
     const startedAt = performance.now();
-    const dir = join(scratch.dir, scratch.name);
-    await rm(dir, { recursive: true, force: true });
+    const root = join(scratch.dir, scratch.name);
+    const dir = join(root, 'data');
+    await rm(root, { recursive: true, force: true });
+    // The server runs as postgres: it must pass through this directory to its own.
+    await mkdir(root, { recursive: true, mode: 0o711 });
+    await chmod(root, 0o711);
     try {
       await extractTar(input, dir, this.env);
       const checks = [await this.verifyBackup(dir), await this.compareSystemIdentifier(dir, expected)];
+      const backup = expected.physical;
+      if (scratch.wal && backup && checks.every((check) => check.ok))
+        checks.push(
+          ...(await recoverAndCheck(backup, {
+            dataDir: dir,
+            runDir: join(root, 'run'),
+            wal: scratch.wal,
+            role: this.ctx.target.user,
+            binDir: this.options.binDir,
+            env: this.env,
+          })),
+        );
       return restoreTestResult(dir, checks, startedAt);
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await rm(root, { recursive: true, force: true });
     }
   }
 

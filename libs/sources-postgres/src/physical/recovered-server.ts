@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -30,15 +32,34 @@ export interface RecoveredServerOptions {
 
 export interface RecoveredServer {
   port: number;
-  /** The unix socket directory (the run directory). */
+  /** The unix socket directory: the run directory, or one under the system's temp directory when that path is too long. */
   socketDir: string;
   /** The time of the last transaction recovery replayed (null: it replayed none). */
   reachedAt: Date | null;
+  /** A connection to `database` as the bootstrap superuser over the unix socket; the caller ends it. */
+  connect: (database: string) => Promise<Client>;
   /** Runs one statement in `database` as the cluster's bootstrap superuser, over the unix socket. */
   query: <T extends Record<string, unknown>>(database: string, sql: string) => Promise<T[]>;
   /** Stops the server (fast, then immediate); safe to call twice. */
   stop: () => Promise<void>;
 }
+
+/**
+ * A recovery the server itself gave up on (the log's FATAL or PANIC says why): the WAL or the backup cannot be
+ * replayed. Failures of the host (no port, no memory, no permission) are plain SourceErrors.
+ */
+export class RecoveryFailed extends SourceError {
+  constructor(message: string) {
+    super('restore-failed', message);
+  }
+}
+
+/** FATAL messages that say the host, not the data, is at fault. */
+const HOST_TROUBLE =
+  /could not (bind|create (lock file|shared memory|any TCP\/IP sockets|Unix-domain socket))|lock file .* already exists|Permission denied|out of memory|No space left/i;
+
+/** Unix socket paths may not exceed 107 bytes; leave room. */
+const SOCKET_PATH_LIMIT = 100;
 
 const READY = 'database system is ready to accept connections';
 const POLL_MS = 250;
@@ -61,10 +82,11 @@ export async function startRecoveredServer(
   const { runDir, port } = options;
   const log = join(runDir, 'server.log');
   await prepareRunDirectory(dataDir, runDir);
+  const socketDir = await socketDirectory(runDir, port);
   const settings: Record<string, string> = {
     port: String(port),
     listen_addresses: options.listenAddresses ?? '127.0.0.1',
-    unix_socket_directories: runDir,
+    unix_socket_directories: socketDir,
     hba_file: join(runDir, 'pg_hba.conf'),
     archive_mode: 'off',
     hot_standby: 'off',
@@ -83,19 +105,22 @@ export async function startRecoveredServer(
     '-o',
     commandLine(settings),
   ]);
-  if (started.code !== 0)
-    throw new SourceError(
-      'restore-failed',
-      `pg_ctl could not start ${dataDir}: ${firstLine(started.stderr)}`,
-    );
   const stop = async (): Promise<void> => {
     const fast = await asServerUser(ctl, ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60']);
     if (fast.code !== 0)
       await asServerUser(ctl, ['stop', '-D', dataDir, '-m', 'immediate', '-w', '-t', '30']);
+    if (socketDir !== runDir) await rm(socketDir, { recursive: true, force: true });
   };
+  if (started.code !== 0) {
+    await stop();
+    throw new SourceError(
+      'restore-failed',
+      `pg_ctl could not start ${dataDir}: ${firstLine(started.stderr)}`,
+    );
+  }
   try {
     await waitForEndOfRecovery(ctl, dataDir, log, options.timeoutMs ?? 6 * 3_600_000);
-    const query = await superuserQuery(runDir, port, options.role ?? 'postgres');
+    const { connect, query } = await superuserAccess(socketDir, port, options.role ?? 'postgres');
     const [state] = await query<{ recovering: boolean; replayed: Date | null }>(
       'postgres',
       'SELECT pg_catalog.pg_is_in_recovery() AS recovering, pg_catalog.pg_last_xact_replay_timestamp() AS replayed',
@@ -106,11 +131,35 @@ export async function startRecoveredServer(
         `${dataDir} is still in recovery after it accepted connections`,
       );
     const reachedAt = state.replayed ?? lastCompletedTransaction(await readLog(log));
-    return { port, socketDir: runDir, reachedAt, query, stop };
+    return { port, socketDir, reachedAt, connect, query, stop };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+async function socketDirectory(runDir: string, port: number): Promise<string> {
+  if (join(runDir, `.s.PGSQL.${String(port)}`).length <= SOCKET_PATH_LIMIT) return runDir;
+  const dir = await mkdtemp(join(tmpdir(), 'tidemark-pg-'));
+  if (process.getuid?.() === 0) await run('chown', ['postgres:postgres', dir]);
+  return dir;
+}
+
+/** A TCP port that was free on 127.0.0.1 a moment ago, for a scratch server. */
+export async function freeLocalPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => {
+    server.close(() => {
+      resolve();
+    });
+  });
+  if (address === null || typeof address === 'string') throw new Error('could not find a free TCP port');
+  return address.port;
 }
 
 async function prepareRunDirectory(dataDir: string, runDir: string): Promise<void> {
@@ -148,10 +197,12 @@ async function waitForEndOfRecovery(
     else {
       stoppedSince ??= Date.now();
       const fatal = fatalLine(text);
+      if (fatal !== undefined && !HOST_TROUBLE.test(fatal))
+        throw new RecoveryFailed(`PostgreSQL could not recover ${dataDir}: ${fatal}`);
       if (fatal !== undefined || Date.now() - stoppedSince > SILENT_DEATH_MS)
         throw new SourceError(
           'restore-failed',
-          `PostgreSQL could not recover ${dataDir}: ${fatal ?? lastLine(text) ?? 'it stopped without a message'}`,
+          `PostgreSQL could not start on ${dataDir}: ${fatal ?? lastLine(text) ?? 'it stopped without a message'}`,
         );
     }
     if (Date.now() > deadline)
@@ -195,35 +246,51 @@ function lastCompletedTransaction(log: string): Date | null {
 }
 
 /**
- * A query function over the socket as the bootstrap superuser (oid 10), whose name a restored cluster need not
- * share with this host: the first connection, as `role`, reads it.
+ * Connections over the socket as the bootstrap superuser (oid 10), whose name a restored cluster need not share
+ * with this host: the first connection, as `role`, reads it.
  */
-async function superuserQuery(
+async function superuserAccess(
   socketDir: string,
   port: number,
   role: string,
-): Promise<RecoveredServer['query']> {
-  const once = async <T extends Record<string, unknown>>(user: string, database: string, sql: string) => {
+): Promise<Pick<RecoveredServer, 'connect' | 'query'>> {
+  const connectAs = async (user: string, database: string): Promise<Client> => {
     const client = new Client({ host: socketDir, port, user, database });
     try {
       await client.connect();
+      return client;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw new SourceError(
+        'restore-failed',
+        `cannot connect to ${database} on the recovered server: ${(err as Error).message}`,
+      );
+    }
+  };
+  const queryOnce = async <T extends Record<string, unknown>>(client: Client, sql: string): Promise<T[]> => {
+    try {
       return (await client.query<T>(sql)).rows;
     } catch (err) {
       throw new SourceError(
         'restore-failed',
-        `the recovered server refused "${sql.slice(0, 80)}" in ${database}: ${(err as Error).message}`,
+        `the recovered server refused "${sql.slice(0, 80)}": ${(err as Error).message}`,
       );
     } finally {
       await client.end().catch(() => undefined);
     }
   };
-  const [row] = await once<{ name: string }>(
-    role,
-    'postgres',
+  const first = await connectAs(role, 'postgres');
+  const [row] = await queryOnce<{ name: string }>(
+    first,
     'SELECT rolname AS name FROM pg_catalog.pg_roles WHERE oid = 10',
   );
   const superuser = row?.name ?? role;
-  return (database, sql) => once(superuser, database, sql);
+  const connect = (database: string) => connectAs(superuser, database);
+  return {
+    connect,
+    query: async <T extends Record<string, unknown>>(database: string, sql: string) =>
+      queryOnce<T>(await connect(database), sql),
+  };
 }
 
 /** Runs a server tool as the `postgres` user when this process is root (PostgreSQL refuses to run as root). */

@@ -15,6 +15,7 @@ import { extractTar } from './extract';
 import {
   placeWal,
   startRecoveredServer,
+  RecoveryFailed,
   WAL_DIRECTORY,
   writeRecoverySettings,
   type WalToPlace,
@@ -128,12 +129,16 @@ describe('recovery of a base backup from archived WAL', () => {
     const conf = await readFile(join(dir, 'postgresql.auto.conf'), 'utf8');
     assert.match(conf, /restore_command = 'cp tidemark-wal\/%f "%p"'/);
     assert.match(conf, /recovery_target = 'immediate'/);
-    const server = await start(dir);
+    // A run directory too deep for a unix socket path: the socket goes to a short temp directory instead.
+    const runDir = join(work, 'a-run-directory-whose-path-is-too-long-for-a-unix-socket'.repeat(2));
+    const server = await startRecoveredServer(dir, { port: await freePort(), runDir, binDir: PG_BIN });
     try {
+      assert.ok(!server.socketDir.startsWith(runDir), server.socketDir);
       assert.equal(await count(server.query), 10);
     } finally {
       await server.stop();
     }
+    await assert.rejects(readFile(server.socketDir), { code: 'ENOENT' });
   });
 
   test('a time between two commits: the first is in, the second is not; reachedAt is the first', async () => {
@@ -178,10 +183,13 @@ describe('recovery of a base backup from archived WAL', () => {
       type: 'lsn',
       lsn: parseLsn('FF/0'),
     });
-    await assert.rejects(
-      start(dir),
-      sourceError('restore-failed', /FATAL: recovery ended before configured recovery target was reached/),
+    const failure = await start(dir).then(
+      () => assert.fail('the server started'),
+      (err: unknown) => err,
     );
+    assert.ok(failure instanceof RecoveryFailed, String(failure));
+    assert.match(failure.message, /FATAL: recovery ended before configured recovery target was reached/);
+    assert.equal(failure.code, 'restore-failed');
     await assert.rejects(readFile(join(dir, 'postmaster.pid')), { code: 'ENOENT' });
   });
 
