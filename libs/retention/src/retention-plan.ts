@@ -90,14 +90,19 @@ export interface Survey {
 const RESTORABLE: ReadonlySet<string> = new Set(['verified', 'dumping', 'dumped', 'uploaded']);
 
 /**
- * How a base backup holds WAL once planned (see WalHold): kept by a rule of the policy or the PITR window while
- * restorable (verified, or still on its way there: the verifier replays its WAL), it holds all WAL after it; kept
- * only as pinned, just its own range; otherwise (failed or corrupt in its grace period, or going) nothing.
+ * How a base backup holds WAL once planned (see WalHold). The base that serves the PITR window holds all WAL after
+ * it while restorable (verified, or still on its way there: the verifier replays its WAL); WAL received inside the
+ * window is kept anyway. Any other kept base (a monthly, a yearly, a pinned one) holds its own range, so it stays
+ * restorable to its end and a yearly rule does not keep a year of WAL. Failed or corrupt bases in their grace
+ * period, and bases going, hold nothing unless pinned.
  */
-export function walHoldOf(planned: Pick<PlannedBackup, 'action' | 'status' | 'pinned' | 'reasons'>): WalHold {
+export function walHoldOf(
+  planned: Pick<PlannedBackup, 'action' | 'status' | 'pinned' | 'reasons'>,
+  servesWindow: boolean,
+): WalHold {
   if (planned.action !== 'keep') return 'none';
   const policyReasons = planned.reasons.filter((reason) => reason !== 'pinned' && reason !== 'grace period');
-  if (RESTORABLE.has(planned.status) && policyReasons.length > 0) return 'onward';
+  if (RESTORABLE.has(planned.status) && policyReasons.length > 0) return servesWindow ? 'onward' : 'range';
   return planned.pinned ? 'range' : 'none';
 }
 
@@ -336,7 +341,7 @@ export function walHoldersOf(
       {
         backupId: planned.backupId,
         physical: point.physical,
-        hold: walHoldOf(planned),
+        hold: walHoldOf(planned, windowHeld.has(planned.backupId)),
         tier: planned.tierMove?.to ?? planned.tier,
         servesWindow: windowHeld.has(planned.backupId),
       },

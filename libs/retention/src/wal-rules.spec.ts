@@ -258,13 +258,19 @@ describe('windowHolds and walHoldOf', () => {
       pinned,
       reasons,
     });
-    assert.equal(walHoldOf(planned('keep', 'verified', ['keepLast'])), 'onward');
-    assert.equal(walHoldOf(planned('keep', 'uploaded', ['in progress'])), 'onward');
-    assert.equal(walHoldOf(planned('keep', 'verified', ['pinned'], true)), 'range');
-    assert.equal(walHoldOf(planned('keep', 'verified', ['pinned', 'daily 2026-12-01'], true)), 'onward');
-    assert.equal(walHoldOf(planned('keep', 'corrupt', ['grace period'])), 'none');
-    assert.equal(walHoldOf(planned('keep', 'corrupt', ['pinned', 'grace period'], true)), 'range');
-    assert.equal(walHoldOf(planned('delete', 'verified', ['expired'])), 'none');
+    const window = 'covers the start of the 7-day PITR window';
+    assert.equal(walHoldOf(planned('keep', 'verified', [window]), true), 'onward');
+    assert.equal(walHoldOf(planned('keep', 'uploaded', ['in progress']), true), 'onward');
+    // A monthly older than the window keeps only what restores it to its own end, not every segment after it.
+    assert.equal(walHoldOf(planned('keep', 'verified', ['monthly 2026-09']), false), 'range');
+    assert.equal(walHoldOf(planned('keep', 'verified', ['pinned'], true), false), 'range');
+    assert.equal(
+      walHoldOf(planned('keep', 'verified', ['pinned', 'daily 2026-12-01'], true), true),
+      'onward',
+    );
+    assert.equal(walHoldOf(planned('keep', 'corrupt', ['grace period']), true), 'none');
+    assert.equal(walHoldOf(planned('keep', 'corrupt', ['pinned', 'grace period'], true), false), 'range');
+    assert.equal(walHoldOf(planned('delete', 'verified', ['expired']), true), 'none');
   });
 });
 
