@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -203,7 +203,7 @@ describe('archiver service (dist/, real PostgreSQL, Azurite, Redis)', () => {
     assert.match(logical.stderr, /is not a physical PostgreSQL target/);
   });
 
-  test('two replicas: one streams; SIGKILL of the holder mid-segment, the other takes over with no gap', async () => {
+  test('two replicas: one streams; SIGKILL of the holder mid-segment, the other takes over with no gap', async (t) => {
     // The spooled target's spool exists, so whichever replica holds it just watches an empty directory.
     await mkdir(join(dir, 'spool'), { recursive: true });
     const one = await start('one');
@@ -275,6 +275,8 @@ describe('archiver service (dist/, real PostgreSQL, Azurite, Redis)', () => {
     assert.ok(types.includes('tidemark.wal.archived'), types.join());
     assert.ok(!types.includes('tidemark.wal.gap'));
 
+    const status = await readFile(`/proc/${String(standby.child.pid)}/status`, 'utf8');
+    t.diagnostic(`archiver peak RSS: ${/VmHWM:\s*(\d+ kB)/.exec(status)?.[1] ?? '?'}`);
     // SIGTERM: the standby ships what it has, hands the lease back and ends (Nest re-raises the signal once its
     // shutdown hooks are done, as every service does).
     standby.child.kill('SIGTERM');
