@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { slotName } from '@tidemark/archiving';
+import { manifestBlobName } from '@tidemark/manifest';
 import { AzureBlobStore, type BlobStore } from '@tidemark/storage';
 import {
   freePort,
@@ -16,7 +17,8 @@ import {
   uniqueName,
   waitFor,
 } from '@tidemark/testing';
-import { formatLsn, parseLsn, parseSegmentFileName, segmentFileName } from '@tidemark/wal';
+import { seedManifest } from '@tidemark/testing-retention';
+import { formatLsn, parseLsn, parseSegmentFileName, segmentBlobName, segmentFileName } from '@tidemark/wal';
 import { WalArchive } from '@tidemark/wal-archive';
 import { Redis } from 'ioredis';
 import { entryOf } from './support/app-env';
@@ -201,7 +203,7 @@ describe('archiver service (dist/, real PostgreSQL, Azurite, Redis)', () => {
     assert.match(logical.stderr, /is not a physical PostgreSQL target/);
   });
 
-  test('two replicas: one streams; SIGKILL of the holder mid-segment, the other takes over with no gap', async () => {
+  test('two replicas: one streams; SIGKILL of the holder mid-segment, the other takes over with no gap', async (t) => {
     // The spooled target's spool exists, so whichever replica holds it just watches an empty directory.
     await mkdir(join(dir, 'spool'), { recursive: true });
     const one = await start('one');
@@ -271,13 +273,69 @@ describe('archiver service (dist/, real PostgreSQL, Azurite, Redis)', () => {
     const events = (await redis.xrange(`tidemark-${namespace}:events`, '-', '+')) as [string, string[]][];
     const types = events.map(([, fields]) => fields[fields.indexOf('type') + 1]);
     assert.ok(types.includes('tidemark.wal.archived'), types.join());
-    assert.ok(!types.includes('tidemark.wal.gap'), 'the continuity check after start found nothing');
+    assert.ok(!types.includes('tidemark.wal.gap'));
 
+    const status = await readFile(`/proc/${String(standby.child.pid)}/status`, 'utf8');
+    t.diagnostic(`archiver peak RSS: ${/VmHWM:\s*(\d+ kB)/.exec(status)?.[1] ?? '?'}`);
     // SIGTERM: the standby ships what it has, hands the lease back and ends (Nest re-raises the signal once its
     // shutdown hooks are done, as every service does).
     standby.child.kill('SIGTERM');
     assert.ok([0, 'SIGTERM'].includes((await standby.exited) ?? ''), standby.output.slice(-2000));
     assert.equal(await holderPid(), null, 'the lease is released on a clean stop');
     assert.match(standby.output, /archiver stopped/);
+  });
+
+  test('the continuity check of a replica taking the lease reports a deleted segment as tidemark.wal.gap', async () => {
+    // A kept base backup whose WAL starts at the first archived segment, then one segment after it lost.
+    const segments = (await archived()).sort();
+    const [first, , lost] = segments;
+    assert.ok(first && lost, segments.join());
+    const segno = parseSegmentFileName(first, SEGMENT_BYTES)?.segno ?? 0n;
+    const seeded = seedManifest(container, { targetId: TARGET, takenAt: new Date(), status: 'verified' });
+    const startLsn = formatLsn(segno * BigInt(SEGMENT_BYTES) + 40n);
+    const manifest = {
+      ...seeded,
+      content: {
+        ...seeded.content,
+        physical: {
+          startLsn,
+          stopLsn: startLsn,
+          timeline: 1,
+          startedAt: new Date().toISOString(),
+          stoppedAt: new Date().toISOString(),
+          serverVersion: '15',
+          systemIdentifier: '1',
+          walSegmentBytes: SEGMENT_BYTES,
+          databases: ['postgres'],
+          backupManifest: { 'PostgreSQL-Backup-Manifest-Version': 1 },
+        },
+      },
+    };
+    await store.writeJson(manifestBlobName(TARGET, manifest.backupId), manifest, { ifNoneMatch: '*' });
+    await store.delete(segmentBlobName(TARGET, 1, lost));
+    const three = await start('three');
+    const gap = await waitFor(
+      async () => {
+        const events = (await redis.xrange(`tidemark-${namespace}:events`, '-', '+')) as [string, string[]][];
+        const found = events.find(([, fields]) => fields[fields.indexOf('type') + 1] === 'tidemark.wal.gap');
+        return found
+          ? (JSON.parse(found[1][found[1].indexOf('event') + 1] ?? '{}') as { data: unknown })
+          : false;
+      },
+      { timeoutMs: 20_000, intervalMs: 200, what: 'a tidemark.wal.gap event' },
+    );
+    const data = gap.data as {
+      problems: { kind: string; file: string }[];
+      problemCount: number;
+      checkedFrom: string;
+    };
+    assert.deepEqual(
+      data.problems.map((p) => [p.kind, p.file]),
+      [['missing-segment', lost]],
+    );
+    assert.equal(data.problemCount, 1);
+    assert.equal(data.checkedFrom, first);
+    three.child.kill('SIGTERM');
+    await three.exited;
   });
 });

@@ -79,6 +79,10 @@ export class ArchiverRunner implements OnApplicationBootstrap, BeforeApplication
       onFailure: (file, attempts, error, targetId) => {
         this.telemetry.failed(targetId, file, attempts, error);
       },
+      onLeaseTaken: (targetId) => {
+        this.logger.log({ msg: 'streaming lease taken', targetId, owner: this.owner });
+        this.continuity.checkSoon(targetId);
+      },
       log,
     });
     this.continuity = new ContinuityWatch({

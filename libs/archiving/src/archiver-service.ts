@@ -38,6 +38,8 @@ export interface ArchiverServiceOptions extends WalReceiverHooks {
   retryBaseMs?: number;
   env?: NodeJS.ProcessEnv;
   onLeaseLost?(targetId: string): void;
+  /** This replica took a target's lease and streams it now (at start, or taking over from a dead holder). */
+  onLeaseTaken?(targetId: string): void;
 }
 
 /** A target's receiver while this replica holds its lease; losing the lease kills pg_receivewal at once. */
@@ -143,11 +145,13 @@ export class ArchiverService {
   private async acquireFree(): Promise<void> {
     for (const [id, stream] of this.streams) {
       if (stream.receiver) continue;
-      await stream.tryStart().catch((err: unknown) => {
+      const started = await stream.tryStart().catch((err: unknown) => {
         this.options.log?.(
           `[archiver ${id}] cannot start: ${err instanceof Error ? err.message : String(err)}`,
         );
+        return false;
       });
+      if (started) this.options.onLeaseTaken?.(id);
     }
   }
 

@@ -44,7 +44,7 @@ export function oldestKeptBase(manifests: readonly Manifest[]): PhysicalBackup |
 }
 
 /**
- * The archiver's WAL continuity check: for each target it streams, once after start and then every interval,
+ * The archiver's WAL continuity check: for each target it streams, once when it takes the lease and then every interval,
  * walks the archive from the oldest kept base backup's start to the newest segment, downloads every file it has
  * not checked before (segments never change, so each is read once per process; a rewritten blob has a new
  * modification time and is read again), and reports each gap, missing history file or checksum mismatch as one
@@ -57,11 +57,16 @@ export class ContinuityWatch {
 
   constructor(private readonly options: ContinuityWatchOptions) {}
 
+  /** Every interval from now on; the first check of each target comes with its lease (checkSoon). */
   start(): void {
-    this.schedule();
     this.timer = setInterval(() => {
-      this.schedule();
+      this.schedule(this.options.held());
     }, this.options.intervalMs);
+  }
+
+  /** Checks a target once, soon: when this replica has just taken its lease (at start or on a takeover). */
+  checkSoon(targetId: string): void {
+    this.schedule([targetId]);
   }
 
   async stop(): Promise<void> {
@@ -70,9 +75,9 @@ export class ContinuityWatch {
     await this.running;
   }
 
-  private schedule(): void {
+  private schedule(targetIds: readonly string[]): void {
     this.running = this.running.then(async () => {
-      for (const targetId of this.options.held()) {
+      for (const targetId of targetIds) {
         await this.check(targetId).catch((error: unknown) => {
           this.options.log?.(`[archiver ${targetId}] continuity check failed: ${describe(error)}`);
         });
