@@ -13,7 +13,7 @@ import { sourceKinds } from '@tidemark/source-kinds';
 import { seedManifest } from '@tidemark/testing-retention';
 import { segmentBlobName, type PhysicalBackup } from '@tidemark/wal';
 import { WalArchive } from '@tidemark/wal-archive';
-import { archivedTargets, ContinuityWatch, oldestKeptBase, type ShippedFile, WalTelemetry } from './index';
+import { archivedTargets, ContinuityWatch, type ShippedFile, WalTelemetry, windowBase } from './index';
 
 const TARGET = 'orders-cluster';
 const SEGMENT_BYTES = 1 << 20;
@@ -186,6 +186,7 @@ describe('ContinuityWatch', () => {
       archiveOf: () => archive,
       events,
       metrics,
+      windowDaysOf: () => 7,
       held: () => [TARGET],
       intervalMs: 60_000,
     });
@@ -219,7 +220,7 @@ describe('ContinuityWatch', () => {
     }
   };
 
-  test('the oldest kept base backup is where the walk starts: failed, corrupt and deleting ones do not count', () => {
+  test('the walk starts at the base serving the window (else the oldest kept): failed, corrupt and deleting ones do not count', () => {
     const manifests = [
       manifest('2026-12-01T02:00:00Z', 'failed', base(1)),
       manifest('2026-12-01T03:00:00Z', 'verified', base(2), true),
@@ -227,8 +228,11 @@ describe('ContinuityWatch', () => {
       manifest('2026-12-02T03:00:00Z', 'verified', base(4)),
       manifest('2026-12-03T02:00:00Z', 'uploaded', base(6)),
     ];
-    assert.equal(oldestKeptBase(manifests)?.startLsn, base(4).startLsn);
-    assert.equal(oldestKeptBase([manifests[0] as Manifest]), null);
+    // No base ended before the window's start: the oldest kept one.
+    assert.equal(windowBase(manifests, 7, new Date('2026-12-04T00:00:00Z'))?.startLsn, base(4).startLsn);
+    // Bases 4 and 6 ended before the window's start (all stop at RECEIVED): the newest of them.
+    assert.equal(windowBase(manifests, 1, new Date('2027-01-01T00:00:00Z'))?.startLsn, base(6).startLsn);
+    assert.equal(windowBase([manifests[0] as Manifest], 7), null);
   });
 
   test('a whole archive: no event, every file checked once, bytes per tier recorded', async () => {
@@ -309,7 +313,7 @@ describe('archivedTargets', () => {
             method: 'physical',
             url: 'postgres://u@db/postgres',
             policy: 'p',
-            pitr: { route: 'archive-command', spool: '/var/spool/wal', shipPartialSeconds: 5 },
+            pitr: { route: 'archive-command', spool: '/var/spool/wal', shipPartialSeconds: 5, windowDays: 3 },
           },
         ],
       },
@@ -320,7 +324,14 @@ describe('archivedTargets', () => {
   test('every physical postgres target, its url resolved, route, spool and tier; other targets need no secret', () => {
     const targets = archivedTargets(config(), { STREAMED_URL: 'postgres://repl:pw@db:5432/postgres' });
     assert.deepEqual(targets, [
-      { id: 'streamed', url: 'postgres://repl:pw@db:5432/postgres', route: 'slot', tier: 'Hot' },
+      {
+        id: 'streamed',
+        url: 'postgres://repl:pw@db:5432/postgres',
+        route: 'slot',
+        tier: 'Hot',
+        windowDays: 7,
+        maxLagSeconds: 300,
+      },
       {
         id: 'spooled',
         url: 'postgres://u@db/postgres',
@@ -328,6 +339,8 @@ describe('archivedTargets', () => {
         spool: '/var/spool/wal',
         shipPartialSeconds: 5,
         tier: 'Hot',
+        windowDays: 3,
+        maxLagSeconds: 300,
       },
     ]);
   });

@@ -65,6 +65,7 @@ export class ArchiverRunner implements OnApplicationBootstrap, BeforeApplication
       tierOf: (targetId) => this.tierOf(targetId),
       batchMs: env.TIDEMARK_ARCHIVER_EVENT_BATCH_MS,
     });
+    for (const target of targets) metrics.walArchiveMaxLag.set({ target: target.id }, target.maxLagSeconds);
     this.service = new ArchiverService({
       targets,
       sink: routedSink(archiveOf),
@@ -79,6 +80,9 @@ export class ArchiverRunner implements OnApplicationBootstrap, BeforeApplication
       onFailure: (file, attempts, error, targetId) => {
         this.telemetry.failed(targetId, file, attempts, error);
       },
+      onCaughtUp: (targetId, at) => {
+        this.telemetry.caughtUp(targetId, at);
+      },
       onLeaseTaken: (targetId) => {
         this.logger.log({ msg: 'streaming lease taken', targetId, owner: this.owner });
         this.continuity.checkSoon(targetId);
@@ -90,14 +94,19 @@ export class ArchiverRunner implements OnApplicationBootstrap, BeforeApplication
       archiveOf,
       events,
       metrics,
+      windowDaysOf: (targetId) => this.targetOf(targetId)?.windowDays ?? 7,
       held: () => this.service.streaming(),
       intervalMs: env.TIDEMARK_ARCHIVER_CONTINUITY_INTERVAL_MS,
       log,
     });
   }
 
+  private targetOf(targetId: string): ArchivedTarget | undefined {
+    return this.targets.find((target) => target.id === targetId);
+  }
+
   private tierOf(targetId: string): AccessTier {
-    return this.targets.find((target) => target.id === targetId)?.tier ?? 'Cool';
+    return this.targetOf(targetId)?.tier ?? 'Cool';
   }
 
   async onApplicationBootstrap(): Promise<void> {

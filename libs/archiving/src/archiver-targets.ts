@@ -6,8 +6,13 @@ import type { PhysicalTarget } from './archiver-service';
 /** The archiver serves physical PostgreSQL targets only: the kind whose WAL it streams. */
 const ARCHIVED_KIND = 'postgres';
 
+/** The kind's defaults, for a physical target written without a `pitr` block. */
+const DEFAULT_WINDOW_DAYS = 7;
+const DEFAULT_MAX_LAG_SECONDS = 300;
+
 /** A target's `pitr` block as the postgres kind's settings shaped it (defaults filled in). */
 interface PitrSettings {
+  windowDays?: number;
   shipPartialSeconds?: number;
   maxLagSeconds?: number;
   route?: 'slot' | 'archive-command';
@@ -17,6 +22,10 @@ interface PitrSettings {
 export interface ArchivedTarget extends PhysicalTarget {
   /** The tier its WAL is written in: its policy's initial tier, as its base backups are. */
   tier: AccessTier;
+  /** pitr.windowDays: the continuity walk starts at the base backup that serves the window's start. */
+  windowDays: number;
+  /** pitr.maxLagSeconds, exported for the lag alert. */
+  maxLagSeconds: number;
 }
 
 export function isArchived(target: Target): boolean {
@@ -44,6 +53,8 @@ export function archivedTargets(config: TidemarkConfig, env: NodeJS.ProcessEnv):
       ...(pitr.spool === undefined ? {} : { spool: pitr.spool }),
       ...(pitr.shipPartialSeconds === undefined ? {} : { shipPartialSeconds: pitr.shipPartialSeconds }),
       tier: policyOf(config, target).tiering.initial,
+      windowDays: pitr.windowDays ?? DEFAULT_WINDOW_DAYS,
+      maxLagSeconds: pitr.maxLagSeconds ?? DEFAULT_MAX_LAG_SECONDS,
     };
   });
 }

@@ -20,6 +20,7 @@ class RecordingSink implements WalSink {
   readonly partials = new Map<string, string>();
   readonly removedPartials: string[] = [];
   failNext = 0;
+  failPartials = false;
   gate: Promise<void> | undefined;
   waiting: string[] = [];
 
@@ -43,6 +44,7 @@ class RecordingSink implements WalSink {
   }
 
   async shipPartial(input: ShipPartialInput): Promise<CommitResult> {
+    if (this.failPartials) throw new Error('blob storage unavailable');
     const sha256 = await hashOf(input.path);
     this.partials.set(input.file, sha256);
     return { result: 'archived', rawBytes: SEGMENT_BYTES, compressedBytes: 1, sha256 };
@@ -343,4 +345,28 @@ describe('archiving (real PostgreSQL 15, pg_receivewal)', () => {
     });
     assertNoGap(sink.segments);
   }
+
+  it('says the archive is current on a quiet server once its partial is shipped, never while WAL waits', async () => {
+    const sink = new RecordingSink();
+    const caughtUp: Date[] = [];
+    const quiet = receiver('db-quiet', sink, {
+      shipPartialSeconds: 1,
+      onCaughtUp: (_targetId, at) => caughtUp.push(at),
+    });
+    sink.failPartials = true;
+    await quiet.start();
+    await cluster.query('CREATE TABLE quiet AS SELECT generate_series(1, 100) AS n');
+    // The partial holding those rows cannot be shipped: the archive is not current, whatever the server does.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.equal(caughtUp.length, 0);
+    sink.failPartials = false;
+    await waitFor(() => Promise.resolve(caughtUp.length >= 2), {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      what: 'two caught-up reports after the partial was shipped',
+    });
+    assert.equal(sink.partials.size, 1);
+    // Nothing written since: each look finds the archive current again, so the reported time moves on.
+    assert.ok((caughtUp[1] as Date).getTime() > (caughtUp[0] as Date).getTime());
+  });
 });

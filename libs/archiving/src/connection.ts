@@ -41,14 +41,17 @@ function conninfoValue(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-/** libpq conninfo without the password: the password travels in PGPASSWORD, never in argv. */
-export function conninfo(target: ReplicationTarget): string {
+/**
+ * libpq conninfo without the password: the password travels in PGPASSWORD, never in argv. A receiver names its
+ * own connection, so it can find its walsender in pg_stat_replication.
+ */
+export function conninfo(target: ReplicationTarget, applicationName = 'tidemark-archiver'): string {
   return [
     `host=${conninfoValue(target.host)}`,
     `port=${String(target.port)}`,
     `user=${conninfoValue(target.user)}`,
     `dbname=${conninfoValue(target.database)}`,
-    `application_name=tidemark-archiver`,
+    `application_name=${conninfoValue(applicationName)}`,
   ].join(' ');
 }
 

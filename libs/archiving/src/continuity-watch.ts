@@ -21,6 +21,8 @@ export interface ContinuityWatchOptions {
   archiveOf(targetId: string): WalArchive;
   events: Pick<EventPublisher, 'emit'>;
   metrics: TidemarkMetrics;
+  /** pitr.windowDays of a target. */
+  windowDaysOf(targetId: string): number;
   /** The targets whose lease this replica holds now: only the streaming replica checks a target. */
   held(): string[];
   intervalMs: number;
@@ -34,18 +36,28 @@ export interface ContinuityOutcome {
   verified: number;
 }
 
-/** The oldest base backup retention keeps: where a restore can start, so where the archive must be whole from. */
-export function oldestKeptBase(manifests: readonly Manifest[]): PhysicalBackup | null {
+/**
+ * The base backup retention keeps all WAL after (the newest that ended before the PITR window's start, else the
+ * oldest kept): where the archive must be whole from. Older bases kept by the policy hold only their own range.
+ */
+export function windowBase(
+  manifests: readonly Manifest[],
+  windowDays: number,
+  now: Date = new Date(),
+): PhysicalBackup | null {
   const kept = manifests.filter(
     (m) => (m.status === 'uploaded' || m.status === 'verified') && m.deletion === null && m.content.physical,
   );
   kept.sort((a, b) => a.backupId.localeCompare(b.backupId));
-  return kept[0]?.content.physical ?? null;
+  const windowStart = now.getTime() - windowDays * 86_400_000;
+  const beforeWindow = kept.filter((m) => Date.parse(m.content.physical?.stoppedAt ?? '') <= windowStart);
+  return (beforeWindow.at(-1) ?? kept[0])?.content.physical ?? null;
 }
 
 /**
  * The archiver's WAL continuity check: for each target it streams, once when it takes the lease and then every interval,
- * walks the archive from the oldest kept base backup's start to the newest segment, downloads every file it has
+ * walks the archive from the start of the base backup that serves the PITR window (windowBase) to the newest
+ * segment, downloads every file it has
  * not checked before (segments never change, so each is read once per process; a rewritten blob has a new
  * modification time and is read again), and reports each gap, missing history file or checksum mismatch as one
  * `tidemark.wal.gap`. It also refreshes `tidemark_wal_archive_bytes` from the listing.
@@ -89,8 +101,11 @@ export class ContinuityWatch {
     const archive = this.options.archiveOf(targetId);
     const files = await archive.list(targetId);
     this.recordBytes(targetId, files);
-    const base = oldestKeptBase(await this.options.manifests(targetId));
-    if (!base) return { report: null, verified: 0 };
+    const base = windowBase(await this.options.manifests(targetId), this.options.windowDaysOf(targetId));
+    if (!base) {
+      this.options.metrics.walContinuityProblems.set({ target: targetId }, 0);
+      return { report: null, verified: 0 };
+    }
     const segmentBytes = base.walSegmentBytes;
     const report = await archive.checkContinuity(
       targetId,
@@ -101,6 +116,7 @@ export class ContinuityWatch {
     const toVerify = files.filter((file) => this.needsCheck(file, from, segmentBytes));
     const mismatches = await mapLimit(toVerify, VERIFY_CONCURRENCY, (file) => this.verify(archive, file));
     const problems = [...report.problems, ...mismatches.filter((p): p is ContinuityProblem => p !== null)];
+    this.options.metrics.walContinuityProblems.set({ target: targetId }, problems.length);
     if (problems.length > 0) await this.reportGap(targetId, { ...report, problems });
     return { report: { ...report, problems }, verified: toVerify.length };
   }

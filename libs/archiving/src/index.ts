@@ -9,7 +9,7 @@ export {
   type ContinuityOutcome,
   type ContinuityWatchOptions,
   MAX_LISTED_PROBLEMS,
-  oldestKeptBase,
+  windowBase,
 } from './continuity-watch';
 export { ReplicationSlot, slotName } from './replication-slot';
 export { SpoolWatcher, type SpoolWatcherOptions } from './spool-watcher';

@@ -74,6 +74,22 @@ export class ReplicationSlot {
     });
   }
 
+  /**
+   * Whether the walsender of `applicationName` has written everything the server has flushed: then a shipped
+   * partial that nothing was written to since holds all WAL there is, and the archive is current. False on a
+   * standby (no flush position there) and when no such walsender is connected.
+   */
+  caughtUp(applicationName: string): Promise<boolean> {
+    return this.withClient(async (client) => {
+      const rows = await client.query<{ caught_up: boolean | null }>(
+        `SELECT bool_or(write_lsn >= pg_current_wal_flush_lsn()) AS caught_up
+           FROM pg_stat_replication WHERE application_name = $1`,
+        [applicationName],
+      );
+      return rows.rows[0]?.caught_up === true;
+    });
+  }
+
   /** The server's wal_segment_size in bytes and its current timeline. */
   serverWal(): Promise<{ segmentBytes: number; timeline: Timeline }> {
     return this.withClient(async (client) => {

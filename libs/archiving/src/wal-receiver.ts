@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -39,6 +40,11 @@ export interface ShippedFile {
 export interface WalReceiverHooks {
   onShipped?(batch: ShippedFile[]): void;
   onFailure?(file: string, attempts: number, error: unknown, targetId: string): void;
+  /**
+   * The archive held everything the server had flushed at `at` (a quiet server writes no WAL: without this the
+   * age of the newest shipped WAL would grow and look like lag).
+   */
+  onCaughtUp?(targetId: string, at: Date): void;
   /** Lines for the log: pg_receivewal's stderr and the receiver's own notes; never a password. */
   log?(line: string): void;
 }
@@ -81,6 +87,9 @@ export class WalReceiver {
   private readonly shippedPartials = new Set<string>();
   private partialMtime: { file: string; mtimeMs: number } | undefined;
   private lastPartialShip = 0;
+  private lastCaughtUpCheck = 0;
+  /** pg_receivewal's application_name, unique per receiver: its row in pg_stat_replication. */
+  private readonly applicationName = `tidemark-archiver-${randomBytes(4).toString('hex')}`;
   private restarts = 0;
   /** The last spawned pg_receivewal's argv, for inspection (it holds no password). */
   spawnedArgs: string[] = [];
@@ -158,7 +167,7 @@ export class WalReceiver {
       '-D',
       this.options.directory,
       '-d',
-      conninfo(this.target),
+      conninfo(this.target, this.applicationName),
       '-n',
       '--no-password',
       '-s',
@@ -254,6 +263,18 @@ export class WalReceiver {
       await this.ship(partial, batch, () => this.shipPartial(partial));
     }
     if (batch.length) this.options.onShipped?.(batch);
+    if (!final && partial && Date.now() - this.lastCaughtUpCheck >= dueMs) await this.checkCaughtUp(partial);
+  }
+
+  /** When nothing is waiting and the shipped partial is the newest WAL the server has, the archive is current. */
+  private async checkCaughtUp(partial: string): Promise<void> {
+    this.lastCaughtUpCheck = Date.now();
+    if (this.retries.size > 0 || !this.options.onCaughtUp) return;
+    const info = await stat(join(this.options.directory, partial)).catch(() => null);
+    const last = this.partialMtime;
+    if (!info || last?.file !== partial || last.mtimeMs !== info.mtimeMs) return;
+    const at = new Date();
+    if (await this.slot.caughtUp(this.applicationName)) this.options.onCaughtUp(this.targetId, at);
   }
 
   /** Runs one upload unless its retry is not yet due; false when it failed or waits (later files must wait). */

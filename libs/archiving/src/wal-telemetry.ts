@@ -53,6 +53,11 @@ export class WalTelemetry {
     this.track(this.options.events.emit('tidemark.wal.archive_failed', targetId, undefined, details));
   }
 
+  /** The archive held all the server's WAL at `at`: the recovery point at risk is nil, so the gauge moves on. */
+  caughtUp(targetId: string, at: Date): void {
+    this.advance(targetId, at.getTime() / 1000);
+  }
+
   /** Publishes every waiting batch (on shutdown) and waits for the events in flight. */
   async close(): Promise<void> {
     for (const targetId of [...this.batches.keys()]) this.flush(targetId);
@@ -65,14 +70,14 @@ export class WalTelemetry {
     metrics.walSegmentsTotal.inc({ target, result: file.result });
     if (file.result === 'archived' && file.kind !== 'partial')
       metrics.walArchiveBytes.inc({ target, tier: this.options.tierOf(target) }, file.compressedBytes);
-    if (file.kind !== 'history') {
-      const seconds = file.receivedAt.getTime() / 1000;
-      // Files of one pass may finish out of order (a partial after its segment): the gauge never goes back.
-      if (seconds > (this.newest.get(target) ?? 0)) {
-        this.newest.set(target, seconds);
-        metrics.walLastArchivedTimestamp.set({ target }, seconds);
-      }
-    }
+    if (file.kind !== 'history') this.advance(target, file.receivedAt.getTime() / 1000);
+  }
+
+  /** Files of one pass may finish out of order (a partial after its segment): the gauge never goes back. */
+  private advance(target: string, seconds: number): void {
+    if (seconds <= (this.newest.get(target) ?? 0)) return;
+    this.newest.set(target, seconds);
+    this.options.metrics.walLastArchivedTimestamp.set({ target }, seconds);
   }
 
   private add(file: ShippedFile): void {
