@@ -17,10 +17,7 @@ import {
 } from '../restore-output';
 
 /** The options as commander gives them. */
-interface RestoreFlags extends PointInTimeFlags {
-  priority: string;
-  wait?: boolean;
-}
+type RestoreFlags = PointInTimeFlags;
 
 /** The flags checked: numbers, times and choices parsed, each bad one a clear error naming it. */
 interface RestoreOptions {
