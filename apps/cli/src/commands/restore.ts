@@ -31,7 +31,9 @@ interface RestoreOptions {
 export function registerRestore(program: Command, context: () => CliContext): void {
   program
     .command('restore <target>')
-    .description('restore a backup (the newest verified one by default) into a database or a file')
+    .description(
+      'restore a backup (the newest verified one by default) into a database or a file; a target with a WAL archive to a point in time',
+    )
     .option('--backup <backupId>', 'restore this backup')
     .option(
       '--at <time>',
