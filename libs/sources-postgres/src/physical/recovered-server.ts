@@ -113,10 +113,12 @@ export async function startRecoveredServer(
   };
   if (started.code !== 0) {
     await stop();
-    throw new SourceError(
-      'restore-failed',
-      `pg_ctl could not start ${dataDir}: ${firstLine(started.stderr)}`,
-    );
+    const reason = firstLine(started.stderr);
+    // As root the server runs as postgres, which needs to pass through every directory above the data directory.
+    const hint = /Permission denied/.test(reason)
+      ? ' (the postgres user must be able to enter every parent directory)'
+      : '';
+    throw new SourceError('restore-failed', `pg_ctl could not start ${dataDir}: ${reason}${hint}`);
   }
   try {
     await waitForEndOfRecovery(ctl, dataDir, log, options.timeoutMs ?? 6 * 3_600_000);
