@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -191,6 +191,23 @@ describe('recovery of a base backup from archived WAL', () => {
     assert.match(failure.message, /FATAL: recovery ended before configured recovery target was reached/);
     assert.equal(failure.code, 'restore-failed');
     await assert.rejects(readFile(join(dir, 'postmaster.pid')), { code: 'ENOENT' });
+  });
+
+  test("the server tools must be of the data directory's major release", async () => {
+    const dir = join(work, 'other-major');
+    await mkdir(dir, { recursive: true });
+    const start = () =>
+      startRecoveredServer(dir, { port: 1, runDir: join(work, 'run-other'), binDir: PG_BIN });
+    await assert.rejects(start(), sourceError('restore-failed', /no readable PG_VERSION/));
+    await writeFile(join(dir, 'PG_VERSION'), '14\n');
+    await assert.rejects(
+      start(),
+      sourceError('tool-missing', /pg_ctl 15\.\d+ cannot work on a PostgreSQL 14 data directory/),
+    );
+    await assert.rejects(
+      writeRecoverySettings(dir, { target: { type: 'time', at: new Date() }, timeline: 1, binDir: PG_BIN }),
+      sourceError('tool-missing', /pg_waldump/),
+    );
   });
 
   test('a file the archive does not hold rejects placeWal with wal-missing', async () => {
