@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -190,6 +191,28 @@ describe('recovery of a base backup from archived WAL', () => {
     assert.ok(failure instanceof RecoveryFailed, String(failure));
     assert.match(failure.message, /FATAL: recovery ended before configured recovery target was reached/);
     assert.equal(failure.code, 'restore-failed');
+    await assert.rejects(readFile(join(dir, 'postmaster.pid')), { code: 'ENOENT' });
+  });
+
+  test('a port another process holds is a host failure (not a failed recovery), and the server is stopped', async () => {
+    const { dir } = await prepared(segments(startSegment(), stopSegment, false), { type: 'immediate' });
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const { port } = holder.address() as AddressInfo;
+    try {
+      const failure = await startRecoveredServer(dir, {
+        port,
+        runDir: join(work, 'run-busy'),
+        binDir: PG_BIN,
+      }).then(
+        () => assert.fail('the server started'),
+        (err: unknown) => err,
+      );
+      assert.ok(failure instanceof SourceError && !(failure instanceof RecoveryFailed), String(failure));
+      assert.match(failure.message, /could not (bind|create any TCP)/);
+    } finally {
+      holder.close();
+    }
     await assert.rejects(readFile(join(dir, 'postmaster.pid')), { code: 'ENOENT' });
   });
 
