@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { access, chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { access, chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,6 +20,7 @@ import {
 import { parseLsn } from '@tidemark/wal';
 import { WalArchive } from '@tidemark/wal-archive';
 import { PointInTimeRestoreService } from './point-in-time';
+import { WalFetcher } from './wal-supply';
 import { RestoreError } from './restore.service';
 
 const CONFIG = `
@@ -132,6 +133,7 @@ describe('restore to a point in time (real PostgreSQL, the WAL receiver, the sta
     );
     service = new PointInTimeRestoreService(
       harness.catalog,
+      harness.manifests,
       harness.store,
       new EventPublisher(harness.bus, 'restore-test'),
       { ...process.env, TIDEMARK_PG_BIN: PG_BIN },
@@ -291,6 +293,60 @@ describe('restore to a point in time (real PostgreSQL, the WAL receiver, the sta
     } finally {
       harness.store.corrupt(blobName, () => original);
     }
+  });
+
+  test('a base backup in the Archive tier: refused without rehydrate, rehydrated (to Cool) with it', async () => {
+    const blobName = base.locations.remote?.blobName ?? '';
+    await harness.store.setTier(blobName, 'Archive');
+    const to = join(work, 'archived');
+    await assert.rejects(
+      service.restore({ targetId: 'cluster', target: { type: 'latest' }, to, clean: false }),
+      (error: unknown) =>
+        error instanceof RestoreError && error.code === 'archived' && error.message.includes(blobName),
+    );
+    const started = await service.restore({
+      targetId: 'cluster',
+      target: { type: 'latest' },
+      to,
+      clean: false,
+      rehydrate: { priority: 'High', wait: false },
+    });
+    assert.ok('rehydrating' in started && !started.alreadyPending);
+    assert.equal((await harness.store.properties(blobName))?.tier, 'Cool');
+    assert.equal(await exists(to), false);
+    const restored = await service.restore({
+      targetId: 'cluster',
+      target: { type: 'latest' },
+      to,
+      clean: false,
+    });
+    assert.equal(restored.manifest.backupId, base.backupId);
+    assert.ok(await exists(join(to, 'recovery.signal')), 'set to recover on its first start');
+  });
+
+  test('a partial replaced by the archiver after the listing is read as it is now', async () => {
+    // This test plays the archiver itself: the real one stops, so no other partial lands meanwhile.
+    await receiver.stop({ ship: false });
+    const archive = new WalArchive(harness.store);
+    const listed = await archive.list('cluster');
+    const partial = listed.find((file) => file.kind === 'partial');
+    assert.ok(partial);
+    const fetcher = new WalFetcher(archive, harness.store, listed);
+    // What a running archiver does every shipPartialSeconds: the same name, new bytes and a new sha256.
+    const newer = join(work, 'newer-partial');
+    await writeFile(newer, Buffer.alloc(1 << 20, 7));
+    await archive.shipPartial({
+      targetId: 'cluster',
+      timeline: partial.timeline,
+      file: partial.file,
+      path: newer,
+      receivedAt: new Date(),
+      route: 'stream',
+    });
+    const into = join(work, 'fetched-partial');
+    await fetcher.fetch({ timeline: partial.timeline, file: partial.file, partial: true }, into);
+    assert.deepEqual(await readFile(into), await readFile(newer));
+    assert.equal(fetcher.fetched, 1);
   });
 
   test('a destination that is not empty is refused without --clean', async () => {

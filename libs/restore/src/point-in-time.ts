@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Catalog } from '@tidemark/catalog';
+import { Catalog, ManifestStore } from '@tidemark/catalog';
 import { TIDEMARK_ENV } from '@tidemark/config';
 import { errorData, EventPublisher } from '@tidemark/events';
-import type { Manifest } from '@tidemark/manifest';
+import { markTier, type Manifest } from '@tidemark/manifest';
 import type { RecoveryResult, StreamSource } from '@tidemark/source-contract';
 import { sourceKind } from '@tidemark/source-kinds';
 import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
@@ -16,6 +16,8 @@ import {
 } from '@tidemark/wal';
 import { WalArchive } from '@tidemark/wal-archive';
 import { openArtifact, RestoreError } from './artifact-stream';
+import { isArchived, isRehydrating, waitUntilOnline } from './rehydration';
+import { REHYDRATE_TIER, type RehydrateOptions, type RehydrationStarted } from './restore.service';
 import { readArchiveState, WalFetcher } from './wal-supply';
 
 export interface PointInTimeRequest {
@@ -31,6 +33,8 @@ export interface PointInTimeRequest {
   /** Called once the plan stands, before anything is downloaded or written. */
   onPlanned?: (plan: RecoveryPlan, manifest: Manifest, totalBytes: number) => void;
   onProgress?: (bytes: number) => void;
+  /** How to treat blobs in the Archive tier; without it, such a restore is refused ('archived'). */
+  rehydrate?: RehydrateOptions;
 }
 
 export interface PointInTimeResult {
@@ -57,6 +61,7 @@ export interface PointInTimeResult {
 export class PointInTimeRestoreService {
   constructor(
     private readonly catalog: Catalog,
+    private readonly manifests: ManifestStore,
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     private readonly events: EventPublisher,
     @Inject(TIDEMARK_ENV) private readonly env: NodeJS.ProcessEnv = process.env,
@@ -68,10 +73,17 @@ export class PointInTimeRestoreService {
     return manifests.some((m) => m.content.physical !== undefined);
   }
 
-  async restore(request: PointInTimeRequest): Promise<PointInTimeResult> {
+  /**
+   * Publishes `restore.completed` (not when it stops at a started rehydration) or `restore.failed`. Without
+   * `rehydrate` a blob in the Archive tier is refused, so the result is a finished restore.
+   */
+  async restore(request: PointInTimeRequest & { rehydrate?: undefined }): Promise<PointInTimeResult>;
+  async restore(request: PointInTimeRequest): Promise<PointInTimeResult | RehydrationStarted>;
+  async restore(request: PointInTimeRequest): Promise<PointInTimeResult | RehydrationStarted> {
     const started = Date.now();
     try {
       const result = await this.recover(request, started);
+      if ('rehydrating' in result) return result;
       await this.events.emit('tidemark.restore.completed', request.targetId, result.manifest.backupId, {
         stage: 'restore',
         destination: result.destination,
@@ -107,12 +119,16 @@ export class PointInTimeRestoreService {
     }
     const manifest = manifests.find((m) => m.backupId === plan.base.backupId);
     if (!manifest) throw new Error(`the planner chose ${plan.base.backupId}, which was not offered`);
-    return { plan, manifest, fetcher: new WalFetcher(archive, state.files) };
+    return { plan, manifest, fetcher: new WalFetcher(archive, this.store, state.files) };
   }
 
-  private async recover(request: PointInTimeRequest, started: number): Promise<PointInTimeResult> {
+  private async recover(
+    request: PointInTimeRequest,
+    started: number,
+  ): Promise<PointInTimeResult | RehydrationStarted> {
     const { plan, manifest, fetcher } = await this.plan(request.targetId, request.target, request.backupId);
-    await this.refuseArchived(manifest, fetcher, plan);
+    const rehydrating = await this.bringOnline(manifest, fetcher, plan, request.rehydrate);
+    if (rehydrating) return rehydrating;
     const recover = this.recoverer(manifest, request.to);
     let bytes = 0;
     const artifact = await openArtifact(this.store, manifest, (n) => {
@@ -176,25 +192,49 @@ export class PointInTimeRestoreService {
   }
 
   /**
-   * Reading from the Archive tier takes hours of rehydration, which a point-in-time restore does not start: it
-   * says so before anything is written.
+   * The base backup and every planned WAL file must be readable. Archived ones are refused without `rehydrate`;
+   * with it their rehydration to Cool is started (and, with `wait`, waited for), as for any restore. Returns the
+   * started rehydration when the caller should stop there.
    */
-  private async refuseArchived(manifest: Manifest, fetcher: WalFetcher, plan: RecoveryPlan): Promise<void> {
+  private async bringOnline(
+    manifest: Manifest,
+    fetcher: WalFetcher,
+    plan: RecoveryPlan,
+    rehydrate: RehydrateOptions | undefined,
+  ): Promise<RehydrationStarted | null> {
     const blobName = manifest.locations.remote?.blobName;
     if (!blobName || !manifest.artifact.sha256)
       throw new RestoreError('not-restorable', `backup ${manifest.backupId} has no artifact in Blob Storage`);
-    const props = await this.store.properties(blobName);
-    if (!props)
-      throw new RestoreError('not-found', `the artifact ${blobName} of ${manifest.backupId} is missing`);
-    const archived = [
-      ...(props.tier === 'Archive' ? [`base backup ${manifest.backupId}`] : []),
-      ...fetcher.archivedAmong(plan.files),
-    ];
-    if (archived.length > 0)
+    const candidates = [blobName, ...fetcher.archivedAmong(plan.files)];
+    const archived: { blobName: string; pending: boolean }[] = [];
+    for (const name of candidates) {
+      const props = await this.store.properties(name);
+      if (!props) throw new RestoreError('not-found', `${name} is missing from Blob Storage`);
+      if (isArchived(props)) archived.push({ blobName: name, pending: isRehydrating(props) });
+    }
+    if (archived.length === 0) return null;
+    if (!rehydrate)
       throw new RestoreError(
         'archived',
-        `${archived.length === 1 ? (archived[0] ?? '') : `${String(archived.length)} blobs (${archived.slice(0, 3).join(', ')}…)`} in the Archive tier: rehydrate to Cool first (az storage blob set-tier --tier Cool)`,
+        `${String(archived.length)} blob(s) of this restore (${archived[0]?.blobName ?? ''}…) are in the Archive tier and must be rehydrated first`,
       );
+    for (const blob of archived)
+      if (!blob.pending)
+        await this.store.setTier(blob.blobName, REHYDRATE_TIER, { rehydratePriority: rehydrate.priority });
+    const info: RehydrationStarted = {
+      rehydrating: true,
+      manifest,
+      priority: rehydrate.priority,
+      alreadyPending: archived.every((blob) => blob.pending),
+    };
+    rehydrate.onStarted?.(info);
+    if (!rehydrate.wait) return info;
+    for (const blob of archived) await waitUntilOnline(this.store, blob.blobName, rehydrate);
+    if (archived.some((blob) => blob.blobName === blobName))
+      await this.manifests.update(manifest.target.id, manifest.backupId, (latest) =>
+        latest.locations.remote?.tier === 'Archive' ? markTier(latest, REHYDRATE_TIER, new Date()) : latest,
+      );
+    return null;
   }
 
   /** The kind's `recover` for a data directory at `to`; kinds without a WAL archive have none. */

@@ -6,11 +6,11 @@ import { backupIdTime, markTier, type AccessTier, type Manifest } from '@tidemar
 import { errorData, EventPublisher, redact } from '@tidemark/events';
 import { runMemberTarget, sourceKind, type Source } from '@tidemark/source-kinds';
 import { BLOB_STORE, type BlobStore, type RehydratePriority } from '@tidemark/storage';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { constants } from 'node:fs';
 import { access, open, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { asRestoreError, openArtifact, RestoreError } from './artifact-stream';
+import { isArchived, waitUntilOnline } from './rehydration';
 
 export { RestoreError };
 
@@ -206,18 +206,6 @@ export class RestoreService {
     return to.includes('${') ? resolveEnvRefs(to, this.env, '--to') : to;
   }
 
-  private async waitUntilOnline(blobName: string, rehydrate: RehydrateOptions): Promise<void> {
-    const started = Date.now();
-    for (;;) {
-      const props = await this.store.properties(blobName);
-      if (!props)
-        throw new RestoreError('not-found', `${blobName} disappeared while it was being rehydrated`);
-      if (!isArchived(props)) return;
-      rehydrate.onWaiting?.({ archiveStatus: props.archiveStatus, elapsedMs: Date.now() - started });
-      await sleep(rehydrate.pollMs ?? 60_000);
-    }
-  }
-
   /** The manifest follows the blob out of Archive, so `list` and retention see where it is now. */
   private async recordRehydrated(manifest: Manifest): Promise<Manifest> {
     return this.manifests.update(manifest.target.id, manifest.backupId, (latest) =>
@@ -368,11 +356,7 @@ export class RestoreService {
     };
     rehydrate.onStarted?.(info);
     if (!rehydrate.wait) return info;
-    for (const blob of archived) await this.waitUntilOnline(blob.blobName, rehydrate);
+    for (const blob of archived) await waitUntilOnline(this.store, blob.blobName, rehydrate);
     return null;
   }
-}
-
-function isArchived(props: { tier: string | undefined; archiveStatus?: string }): boolean {
-  return props.tier === 'Archive' || (props.archiveStatus?.startsWith('rehydrate-pending') ?? false);
 }

@@ -1,14 +1,21 @@
 import { SourceError, type WalFileRequest, type WalSupply } from '@tidemark/source-contract';
+import type { BlobStore } from '@tidemark/storage';
 import {
   type ArchivedWal,
   type ArchiveState,
   parseTimelineHistory,
+  parseWalBlobName,
+  readWalBlobMetadata,
+  segmentBlobName,
   type Timeline,
   type TimelineSwitch,
   type WalFileKind,
 } from '@tidemark/wal';
 import { type ArchivedWalFile, type WalArchive, WalArchiveError } from '@tidemark/wal-archive';
 import { RestoreError } from './artifact-stream';
+
+/** How often a partial replaced while it was read is read again. */
+const PARTIAL_ATTEMPTS = 3;
 
 function key(timeline: Timeline, kind: WalFileKind, file: string): string {
   return `${String(timeline)}/${kind}/${file}`;
@@ -51,6 +58,7 @@ export class WalFetcher implements WalSupply {
 
   constructor(
     private readonly archive: WalArchive,
+    private readonly store: BlobStore,
     files: readonly ArchivedWalFile[],
   ) {
     this.byKey = new Map(files.map((file) => [key(file.timeline, file.kind, file.file), file]));
@@ -63,8 +71,29 @@ export class WalFetcher implements WalSupply {
         ? 'partial'
         : 'segment';
     const what = `${request.file}${kind === 'partial' ? '.partial' : ''} (timeline ${String(request.timeline)})`;
-    const file = this.byKey.get(key(request.timeline, kind, request.file));
-    if (!file) throw new SourceError('wal-missing', `the WAL archive holds no ${what}`);
+    const listed = this.byKey.get(key(request.timeline, kind, request.file));
+    if (!listed) throw new SourceError('wal-missing', `the WAL archive holds no ${what}`);
+    if (kind !== 'partial') return this.fetchOne(listed, what, destination);
+    // A running archiver replaces the partial as it grows and removes it once the segment is complete: read what
+    // is there now (more WAL than planned, never less), and again when it was replaced while being read.
+    for (let attempt = 1; ; attempt++) {
+      const current =
+        (await this.current(listed.blobName)) ??
+        (await this.current(
+          segmentBlobName(parseWalBlobName(listed.blobName)?.targetId ?? '', listed.timeline, listed.file),
+        ));
+      if (!current) throw new SourceError('wal-missing', `the WAL archive holds no ${what} any more`);
+      try {
+        await this.fetchOne(current, what, destination);
+        return;
+      } catch (error) {
+        const replaced = error instanceof SourceError && error.code === 'restore-failed';
+        if (!replaced || attempt >= PARTIAL_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private async fetchOne(file: ArchivedWalFile, what: string, destination: string): Promise<void> {
     try {
       await this.archive.fetch(file, destination);
     } catch (error) {
@@ -77,11 +106,28 @@ export class WalFetcher implements WalSupply {
     this.fetched += 1;
   }
 
-  /** The planned files whose blobs sit in the Archive tier (unreadable until rehydrated). */
+  /** The blob as it is now (its metadata read again), or null when it is gone. */
+  private async current(blobName: string): Promise<ArchivedWalFile | null> {
+    const parsed = parseWalBlobName(blobName);
+    const props = await this.store.properties(blobName);
+    if (!parsed || !props) return null;
+    return {
+      blobName,
+      timeline: parsed.timeline,
+      file: parsed.file,
+      kind: parsed.kind,
+      metadata: readWalBlobMetadata(props.metadata),
+      compressedBytes: props.size,
+      tier: props.tier,
+      lastModified: props.lastModified,
+    };
+  }
+
+  /** The blobs of the planned files that were in the Archive tier when listed (unreadable until rehydrated). */
   archivedAmong(files: readonly ArchivedWal[]): string[] {
-    return files
-      .map((file) => this.byKey.get(key(file.timeline, file.kind, file.file)))
-      .filter((file) => file?.tier === 'Archive')
-      .map((file) => `WAL ${file?.blobName ?? ''}`);
+    return files.flatMap((planned) => {
+      const file = this.byKey.get(key(planned.timeline, planned.kind, planned.file));
+      return file?.tier === 'Archive' ? [file.blobName] : [];
+    });
   }
 }

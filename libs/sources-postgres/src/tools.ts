@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { isExecutable, SourceError } from '@tidemark/source-contract';
@@ -84,6 +84,38 @@ async function locate(name: PgToolName, lookup: ToolLookup): Promise<string> {
     'tool-missing',
     `${name} not found in ${DEBIAN_ROOT}/*/bin or on PATH (set TIDEMARK_PG_BIN)`,
   );
+}
+
+/**
+ * A server tool (pg_ctl, pg_waldump) of exactly the major release of the data directory (its PG_VERSION): another
+ * major's server refuses the directory, and another major's pg_waldump cannot read its WAL.
+ */
+export async function findServerTool(
+  name: PgToolName,
+  dataDir: string,
+  lookup: Omit<ToolLookup, 'serverMajor'>,
+): Promise<PgTool> {
+  const release = (await readFile(join(dataDir, 'PG_VERSION'), 'utf8').catch(() => '')).trim();
+  const match = /^(\d+)(?:\.(\d+))?$/.exec(release);
+  if (!match)
+    throw new SourceError(
+      'restore-failed',
+      `${dataDir} has no readable PG_VERSION: it is not a PostgreSQL data directory`,
+    );
+  const major = Number(match[1]);
+  const wanted = major >= 10 ? major * 10000 : major * 10000 + Number(match[2] ?? 0) * 100;
+  const debian = join(DEBIAN_ROOT, release, 'bin');
+  const binDir =
+    lookup.binDir ??
+    lookup.env['TIDEMARK_PG_BIN'] ??
+    ((await isExecutable(join(debian, name))) ? debian : undefined);
+  const tool = await findTool(name, { ...lookup, binDir, serverMajor: major });
+  if (tool.majorNum !== wanted)
+    throw new SourceError(
+      'tool-missing',
+      `${tool.label} cannot work on a PostgreSQL ${release} data directory: install the PostgreSQL ${release} server package (or set TIDEMARK_PG_BIN to its bin directory)`,
+    );
+  return tool;
 }
 
 /** Installed major versions under /usr/lib/postgresql, newest first. */

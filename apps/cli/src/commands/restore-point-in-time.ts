@@ -2,7 +2,7 @@ import { describeRecoveryTarget, type PointInTimeResult } from '@tidemark/restor
 import { isLsn, parseLsn, type RecoveryTarget } from '@tidemark/wal';
 import type { CliContext } from '../context';
 import { formatBytes, printJson } from '../output';
-import { restoreProgress } from '../restore-output';
+import { printRehydrating, rehydrationReporter, restoreProgress } from '../restore-output';
 
 /** The restore flags a point-in-time restore reads (commander's strings, unchecked). */
 export interface PointInTimeFlags {
@@ -17,6 +17,8 @@ export interface PointInTimeFlags {
   database?: string;
   allDatabases?: boolean;
   jobs?: string;
+  priority: string;
+  wait?: boolean;
 }
 
 /** The flags only a target with a WAL archive understands, as typed, for the error on any other target. */
@@ -109,9 +111,37 @@ export async function restoreToPoint(
         progress.onStart(manifest, size);
       },
       onProgress: progress.onProgress,
+      rehydrate: {
+        priority: flags.priority === 'High' ? 'High' : 'Standard',
+        wait: Boolean(flags.wait),
+        pollMs: Number(ctx.env['TIDEMARK_REHYDRATE_POLL_MS'] ?? 60_000),
+        ...rehydrationReporter(ctx),
+      },
     })
     .finally(progress.stop);
+  if ('rehydrating' in result) {
+    printRehydrating(ctx, result, resumeCommand(targetId, flags));
+    return;
+  }
   printRecovered(ctx, result);
+}
+
+/** The same restore once the rehydration is done, typed as given so it is safe to copy. */
+function resumeCommand(targetId: string, flags: PointInTimeFlags): string {
+  const quoted = (value: string) => `'${value}'`;
+  return [
+    'tidemark restore',
+    targetId,
+    ...(flags.backup ? ['--backup', flags.backup] : []),
+    ...(flags.at === undefined ? [] : ['--at', quoted(flags.at)]),
+    ...(flags.lsn === undefined ? [] : ['--lsn', flags.lsn]),
+    ...(flags.latest ? ['--latest'] : []),
+    '--to',
+    quoted(flags.to),
+    ...(flags.clean ? ['--clean'] : []),
+    ...(flags.start ? ['--start', '--port', flags.port ?? ''] : []),
+    '--wait',
+  ].join(' ');
 }
 
 function printRecovered(ctx: CliContext, result: PointInTimeResult): void {

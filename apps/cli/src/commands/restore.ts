@@ -17,10 +17,7 @@ import {
 } from '../restore-output';
 
 /** The options as commander gives them. */
-interface RestoreFlags extends PointInTimeFlags {
-  priority: string;
-  wait?: boolean;
-}
+type RestoreFlags = PointInTimeFlags;
 
 /** The flags checked: numbers, times and choices parsed, each bad one a clear error naming it. */
 interface RestoreOptions {
@@ -34,7 +31,9 @@ interface RestoreOptions {
 export function registerRestore(program: Command, context: () => CliContext): void {
   program
     .command('restore <target>')
-    .description('restore a backup (the newest verified one by default) into a database or a file')
+    .description(
+      'restore a backup (the newest verified one by default) into a database or a file; a target with a WAL archive to a point in time',
+    )
     .option('--backup <backupId>', 'restore this backup')
     .option(
       '--at <time>',

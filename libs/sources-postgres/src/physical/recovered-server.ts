@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { SourceError } from '@tidemark/source-contract';
-import { findTool } from '../tools';
+import { findServerTool } from '../tools';
 
 const run = promisify(execFile);
 
@@ -56,7 +56,7 @@ export class RecoveryFailed extends SourceError {
 
 /** FATAL messages that say the host, not the data, is at fault. */
 const HOST_TROUBLE =
-  /could not (bind|create (lock file|shared memory|any TCP\/IP sockets|Unix-domain socket))|lock file .* already exists|Permission denied|out of memory|No space left/i;
+  /could not (bind|create (lock file|shared memory|any TCP\/IP sockets|Unix-domain socket))|lock file .* already exists|Permission denied|out of memory|No space left|database files are incompatible with server/i;
 
 /** Unix socket paths may not exceed 107 bytes; leave room. */
 const SOCKET_PATH_LIMIT = 100;
@@ -78,7 +78,7 @@ export async function startRecoveredServer(
   options: RecoveredServerOptions,
 ): Promise<RecoveredServer> {
   const env = options.env ?? process.env;
-  const ctl = (await findTool('pg_ctl', { binDir: options.binDir, env, serverMajor: undefined })).path;
+  const ctl = (await findServerTool('pg_ctl', dataDir, { binDir: options.binDir, env })).path;
   const { runDir, port } = options;
   const log = join(runDir, 'server.log');
   await prepareRunDirectory(dataDir, runDir);
@@ -113,10 +113,12 @@ export async function startRecoveredServer(
   };
   if (started.code !== 0) {
     await stop();
-    throw new SourceError(
-      'restore-failed',
-      `pg_ctl could not start ${dataDir}: ${firstLine(started.stderr)}`,
-    );
+    const reason = firstLine(started.stderr);
+    // As root the server runs as postgres, which needs to pass through every directory above the data directory.
+    const hint = /Permission denied/.test(reason)
+      ? ' (the postgres user must be able to enter every parent directory)'
+      : '';
+    throw new SourceError('restore-failed', `pg_ctl could not start ${dataDir}: ${reason}${hint}`);
   }
   try {
     await waitForEndOfRecovery(ctl, dataDir, log, options.timeoutMs ?? 6 * 3_600_000);

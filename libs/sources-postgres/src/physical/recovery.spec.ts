@@ -1,7 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -191,6 +192,45 @@ describe('recovery of a base backup from archived WAL', () => {
     assert.match(failure.message, /FATAL: recovery ended before configured recovery target was reached/);
     assert.equal(failure.code, 'restore-failed');
     await assert.rejects(readFile(join(dir, 'postmaster.pid')), { code: 'ENOENT' });
+  });
+
+  test('a port another process holds is a host failure (not a failed recovery), and the server is stopped', async () => {
+    const { dir } = await prepared(segments(startSegment(), stopSegment, false), { type: 'immediate' });
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const { port } = holder.address() as AddressInfo;
+    try {
+      const failure = await startRecoveredServer(dir, {
+        port,
+        runDir: join(work, 'run-busy'),
+        binDir: PG_BIN,
+      }).then(
+        () => assert.fail('the server started'),
+        (err: unknown) => err,
+      );
+      assert.ok(failure instanceof SourceError && !(failure instanceof RecoveryFailed), String(failure));
+      assert.match(failure.message, /could not (bind|create any TCP)/);
+    } finally {
+      holder.close();
+    }
+    await assert.rejects(readFile(join(dir, 'postmaster.pid')), { code: 'ENOENT' });
+  });
+
+  test("the server tools must be of the data directory's major release", async () => {
+    const dir = join(work, 'other-major');
+    await mkdir(dir, { recursive: true });
+    const start = () =>
+      startRecoveredServer(dir, { port: 1, runDir: join(work, 'run-other'), binDir: PG_BIN });
+    await assert.rejects(start(), sourceError('restore-failed', /no readable PG_VERSION/));
+    await writeFile(join(dir, 'PG_VERSION'), '14\n');
+    await assert.rejects(
+      start(),
+      sourceError('tool-missing', /pg_ctl 15\.\d+ cannot work on a PostgreSQL 14 data directory/),
+    );
+    await assert.rejects(
+      writeRecoverySettings(dir, { target: { type: 'time', at: new Date() }, timeline: 1, binDir: PG_BIN }),
+      sourceError('tool-missing', /pg_waldump/),
+    );
   });
 
   test('a file the archive does not hold rejects placeWal with wal-missing', async () => {

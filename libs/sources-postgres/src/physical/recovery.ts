@@ -3,14 +3,8 @@ import { appendFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { SourceError, type WalFileRequest, type WalSupply } from '@tidemark/source-contract';
-import {
-  formatLsn,
-  parseSegmentFileName,
-  type ArchivedWal,
-  type RecoveryTarget,
-  type Timeline,
-} from '@tidemark/wal';
-import { findTool } from '../tools';
+import { formatLsn, type ArchivedWal, type RecoveryTarget, type Timeline } from '@tidemark/wal';
+import { findServerTool } from '../tools';
 
 export {
   freeLocalPort,
@@ -87,7 +81,7 @@ export async function writeRecoverySettings(
 ): Promise<RecoveryTarget> {
   let { target } = settings;
   if (target.type === 'time') {
-    const last = await lastTransactionMicros(join(dataDir, WAL_DIRECTORY), settings);
+    const last = await lastTransactionMicros(dataDir, settings);
     if (last === null || BigInt(target.at.getTime()) * 1000n >= last) target = { type: 'latest' };
   }
   const lines = [
@@ -131,22 +125,23 @@ const TRANSACTION_TIME =
  * none). pg_waldump reads one timeline per run, so each timeline's run of segments is read on its own; it exits
  * non-zero at the end of the valid WAL, which is expected, so only its output counts.
  */
-async function lastTransactionMicros(walDir: string, settings: RecoverySettings): Promise<bigint | null> {
-  const byTimeline = new Map<Timeline, string[]>();
-  for (const name of (await readdir(walDir)).sort()) {
-    const segment = parseSegmentFileName(name);
-    if (!segment) continue;
-    byTimeline.set(segment.timeline, [...(byTimeline.get(segment.timeline) ?? []), name]);
-  }
-  const tool = await findTool('pg_waldump', {
+async function lastTransactionMicros(dataDir: string, settings: RecoverySettings): Promise<bigint | null> {
+  const walDir = join(dataDir, WAL_DIRECTORY);
+  const tool = await findServerTool('pg_waldump', dataDir, {
     binDir: settings.binDir,
     env: settings.env ?? process.env,
-    serverMajor: undefined,
   });
+  // Segment names sort in WAL order within a timeline (the first 8 hex digits), whatever the segment size.
+  const byTimeline = new Map<string, string[]>();
+  const names = await readdir(walDir).catch(() => [] as string[]);
+  for (const name of names.filter((entry) => /^[0-9A-F]{24}$/.test(entry)).sort()) {
+    const timeline = name.slice(0, 8);
+    byTimeline.set(timeline, [...(byTimeline.get(timeline) ?? []), name]);
+  }
   let last: bigint | null = null;
-  for (const names of byTimeline.values()) {
-    const first = names[0] as string;
-    const end = names.at(-1) as string;
+  for (const run of byTimeline.values()) {
+    const first = run[0] as string;
+    const end = run.at(-1) as string;
     const found = await scanTransactionTimes(tool.path, ['--path', walDir, '--rmgr=Transaction', first, end]);
     if (found !== null && (last === null || found > last)) last = found;
   }
