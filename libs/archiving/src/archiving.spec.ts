@@ -328,7 +328,13 @@ describe('archiving (real PostgreSQL 15, pg_receivewal)', () => {
       what: 'the handover',
     });
     assert.equal(await lock.holder('db-e'), 'replica-2');
-    assert.ok(firstPid !== undefined && !existsSync(`/proc/${String(firstPid)}/cmdline`));
+    assert.ok(firstPid !== undefined);
+    // The lease is given up at once; the killed pg_receivewal is reaped a moment later.
+    await waitFor(() => Promise.resolve(!existsSync(`/proc/${String(firstPid)}/cmdline`)), {
+      timeoutMs: 5000,
+      intervalMs: 50,
+      what: "replica-1's pg_receivewal gone",
+    });
     await switchWal(2);
     await waitFor(() => Promise.resolve(sink.segments.length >= 3), {
       timeoutMs: 20_000,

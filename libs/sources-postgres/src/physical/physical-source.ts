@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { chmod, mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { BackupContent, Check, TableCount } from '@tidemark/manifest';
@@ -11,6 +11,8 @@ import {
   startTool,
   TarFormatError,
   type DumpHandle,
+  type RecoveryRequest,
+  type RecoveryResult,
   type RestoreOptions,
   type RestoreTestResult,
   type Scratch,
@@ -26,6 +28,7 @@ import { findTool } from '../tools';
 import { manifestWalRange, readBaseTar, type BaseTarSummary } from './base-tar';
 import { readClusterFacts } from './cluster';
 import { extractTar, restoreDataDirectory } from './extract';
+import { placeWal, startRecoveredServer, writeRecoverySettings } from './recovery';
 import { recoverAndCheck } from './restore-test';
 
 const run = promisify(execFile);
@@ -187,6 +190,32 @@ export class PostgresPhysicalSource implements StreamSource {
   /** `url` is the data directory to create; it must be missing or empty unless `clean`. */
   async restore(input: Readable, options: RestoreOptions): Promise<void> {
     await restoreDataDirectory(input, this.url, { clean: options.clean, env: this.env });
+  }
+
+  /**
+   * The base backup unpacked beside `url`, the planned WAL placed in it and the recovery settings written, then
+   * renamed into place: a failed fetch (a missing or damaged file) leaves nothing at `url`. With `start` the
+   * server recovers on that port and keeps running; its socket and log are in `<url>.run` beside it.
+   */
+  async recover(input: Readable, request: RecoveryRequest, options: RestoreOptions): Promise<RecoveryResult> {
+    const dir = this.url;
+    const settings = { binDir: this.options.binDir, env: this.env };
+    await restoreDataDirectory(input, dir, {
+      clean: options.clean,
+      env: this.env,
+      prepare: async (staging) => {
+        await placeWal(staging, request.files, request.wal);
+        // 'latest' follows the newest history file placed: the planner placed only those on the way.
+        await writeRecoverySettings(staging, { target: request.target, timeline: 'latest', ...settings });
+      },
+    });
+    if (!request.start) return { destination: dir };
+    const server = await startRecoveredServer(dir, {
+      port: request.start.port,
+      runDir: join(dirname(dir), `${basename(dir)}.run`),
+      ...settings,
+    });
+    return { destination: dir, reachedAt: server.reachedAt, port: server.port };
   }
 
   /**

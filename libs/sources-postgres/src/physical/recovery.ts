@@ -45,9 +45,18 @@ export async function placeWal(
   }));
   const worker = async (): Promise<void> => {
     for (let request = queue.shift(); request; request = queue.shift())
-      await wal.fetch(request, join(dir, request.file));
+      await wal.fetch(request, join(dir, request.file)).catch((err: unknown) => {
+        queue.length = 0;
+        throw err;
+      });
   };
-  await Promise.all(Array.from({ length: Math.min(FETCH_PARALLELISM, queue.length) }, worker));
+  // Every fetch settles before the first failure is thrown: the caller removes the directory next, and a fetch
+  // still writing into it would make that removal fail (ENOTEMPTY) and hide the real error.
+  const settled = await Promise.allSettled(
+    Array.from({ length: Math.min(FETCH_PARALLELISM, queue.length) }, worker),
+  );
+  const failed = settled.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
   return dir;
 }
 
