@@ -281,7 +281,14 @@ async function superuserAccess(
       await client.end().catch(() => undefined);
     }
   };
-  const first = await connectAs(role, 'postgres');
+  // The role may have lost CONNECT on postgres; the conventional superuser name is the fallback.
+  let first: Client;
+  try {
+    first = await connectAs(role, 'postgres');
+  } catch (err) {
+    if (role === 'postgres') throw err;
+    first = await connectAs('postgres', 'postgres');
+  }
   const [row] = await queryOnce<{ name: string }>(
     first,
     'SELECT rolname AS name FROM pg_catalog.pg_roles WHERE oid = 10',

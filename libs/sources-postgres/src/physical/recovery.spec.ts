@@ -165,7 +165,13 @@ describe('recovery of a base backup from archived WAL', () => {
       at: new Date(Date.now() + 3_600_000),
     });
     assert.equal(written.type, 'latest');
-    const server = await start(dir);
+    // A first role the cluster does not have: the conventional superuser name answers instead.
+    const server = await startRecoveredServer(dir, {
+      port: await freePort(),
+      runDir: join(work, `run-${String(dirs)}`),
+      role: 'no_such_role',
+      binDir: PG_BIN,
+    });
     try {
       assert.equal(await count(server.query), 40);
       const [state] = await server.query<{ recovering: boolean }>(
