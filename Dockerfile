@@ -34,14 +34,21 @@ FROM ${NODE_IMAGE} AS runtime
 # The local tier (/var/lib/tidemark/backups), the archiver's WAL directory (/var/lib/tidemark/wal), both mounted
 # volumes, and /tmp are the only places written.
 ARG PG_MAJOR=17
+# A physical backup's restore test starts the restored copy, with the server binaries (postgres, pg_ctl,
+# pg_waldump) of exactly the cluster's major: one server package per major backed up physically. No cluster is
+# created by the packages (createcluster.conf), nothing runs but what the verifier starts.
+ARG PG_SERVER_MAJORS="15 16 17"
 ADD --chmod=644 https://www.postgresql.org/media/keys/ACCC4CF8.asc /usr/share/keyrings/pgdg.asc
 RUN set -eux; \
     . /etc/os-release; \
     echo "deb [signed-by=/usr/share/keyrings/pgdg.asc] https://apt.postgresql.org/pub/repos/apt ${VERSION_CODENAME}-pgdg main" \
       > /etc/apt/sources.list.d/pgdg.list; \
     apt-get update; \
+    install -d /etc/postgresql-common; \
+    echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf; \
     apt-get install -y --no-install-recommends \
-      ca-certificates tini zstd sqlite3 mariadb-client "postgresql-client-${PG_MAJOR}"; \
+      ca-certificates tini zstd sqlite3 mariadb-client "postgresql-client-${PG_MAJOR}" \
+      $(for major in ${PG_SERVER_MAJORS}; do echo "postgresql-${major}"; done); \
     rm -rf /var/lib/apt/lists/*; \
     groupadd --system --gid 10001 tidemark; \
     useradd --system --uid 10001 --gid 10001 --home-dir /tmp --shell /usr/sbin/nologin tidemark; \

@@ -69,6 +69,10 @@ describe('Dockerfile', () => {
       run,
       /install -d -o 10001 -g 10001 -m 0700 \/var\/lib\/tidemark\/backups \/var\/lib\/tidemark\/wal/,
     );
+    // Physical restore tests start the restored cluster: a server package per major, no cluster made by it.
+    assert.ok(dockerfile.some((i) => i.op === 'ARG' && i.args === 'PG_SERVER_MAJORS="15 16 17"'));
+    assert.match(run, /for major in \$\{PG_SERVER_MAJORS\}; do echo "postgresql-\$\{major\}"; done/);
+    assert.match(run, /create_main_cluster = false' > \/etc\/postgresql-common\/createcluster.conf/);
   });
 
   test('.dockerignore keeps host builds, dependencies and secrets out of the context', () => {

@@ -128,7 +128,9 @@ export const STAGE_BACKOFF = 'tidemark-stage';
 export function isUnavailable(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const { code, name, message } = error as { code?: unknown; name?: unknown; message?: unknown };
-  if (code === 'unavailable') return true;
+  // wal-missing: a physical backup's restore test waits for the archiver to ship its stop segment; a lagging
+  // archiver is an outage to outlast, not a reason to fail a good backup after three quick attempts.
+  if (code === 'unavailable' || code === 'wal-missing') return true;
   if (typeof code === 'string' && isNetworkErrorCode(code)) return true;
   if (name === 'MaxRetriesPerRequestError') return true;
   return typeof message === 'string' && /^(Connection is closed|Stream isn't writeable)/.test(message);

@@ -57,6 +57,9 @@ describe('stage retry policy', () => {
   test('what counts as unavailable', () => {
     assert.ok(isUnavailable(unavailable));
     assert.ok(isUnavailable(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })));
+    assert.ok(
+      isUnavailable(Object.assign(new Error('stop segment not archived yet'), { code: 'wal-missing' })),
+    );
     assert.ok(isUnavailable(Object.assign(new Error('x'), { name: 'MaxRetriesPerRequestError' })));
     assert.ok(isUnavailable(new Error('Connection is closed.')));
     assert.ok(!isUnavailable(Object.assign(new Error('denied'), { code: 'auth' })));
