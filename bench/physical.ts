@@ -318,7 +318,13 @@ async function cli(stack: TestStack, args: string[]): Promise<Ran> {
 async function tidemarkBackup(
   stack: TestStack,
   bus: RedisStreamEventBus,
-): Promise<{ ms: number; backupId: string; raw: number; compressed: number }> {
+): Promise<{
+  ms: number;
+  backupId: string;
+  raw: number;
+  compressed: number;
+  stages: Record<string, number>;
+}> {
   const started = performance.now();
   const trigger = await cli(stack, ['backup', TARGET_ID, '--json']);
   if (trigger.code !== 0) throw new Error(`tidemark backup failed: ${trigger.stderr}`);
@@ -343,7 +349,19 @@ async function tidemarkBackup(
     what: `backup ${backupId} to be verified`,
   });
   const sizes = dumped?.event.data.sizes ?? {};
-  return { ms, backupId, raw: sizes['raw'] ?? 0, compressed: sizes['compressed'] ?? 0 };
+  const history = await bus.history({ backupId });
+  const uploaded = history.find((e) => e.event.type === 'tidemark.backup.uploaded');
+  return {
+    ms,
+    backupId,
+    raw: sizes['raw'] ?? 0,
+    compressed: sizes['compressed'] ?? 0,
+    // Where the time went: the dumper's stage (pg_basebackup → zstd → sha256 → parts) and the uploader's commit.
+    stages: {
+      dump: seconds(dumped?.event.data.durations?.['dump'] ?? 0),
+      upload: seconds(uploaded?.event.data.durations?.['upload'] ?? 0),
+    },
+  };
 }
 
 async function benchBaseBackups(
@@ -354,12 +372,14 @@ async function benchBaseBackups(
   const bus = new RedisStreamEventBus(stack.redisUrl);
   const times = { bare: [] as number[], tidemark: [] as number[], pgbackrest: [] as number[] };
   let last: Awaited<ReturnType<typeof tidemarkBackup>> | undefined;
+  const stages: Array<Record<string, number>> = [];
   try {
     // Interleaved, so a burst of load from the machine's other users hits every tool alike.
     for (let round = 1; round <= SETTINGS.backupRounds; round++) {
       times.bare.push(await bareBasebackup(cluster));
       last = await tidemarkBackup(stack, bus);
       times.tidemark.push(last.ms);
+      stages.push(last.stages);
       times.pgbackrest.push((await pgbackrest.run(['backup', '--type=full'])).ms);
       console.log(
         `round ${round}: pg_basebackup ${seconds(times.bare.at(-1)!)} s, tidemark ${seconds(last.ms)} s ` +
@@ -374,6 +394,7 @@ async function benchBaseBackups(
   const tidemark = seconds(median(times.tidemark));
   details['baseBackup'] = {
     rounds: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.map(seconds)])),
+    tidemarkStageSeconds: stages,
     rawBytes: last.raw,
     compressedBytes: last.compressed,
     tidemarkMiBps: round1(last.raw / MiB / (median(times.tidemark) / 1000)),
