@@ -25,14 +25,19 @@
  * bench/results/physical-<date>[-smoke].json. The machine may be shared: `nproc` and the load average are recorded
  * per phase; compare ratios within one run.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { transformFile } from '@swc/core';
 import { Client } from 'pg';
+import { createCompressor } from '@tidemark/artifact';
 import { RedisStreamEventBus } from '@tidemark/events';
+import { createSource } from '@tidemark/source-kinds';
 import { AzureBlobStore } from '@tidemark/storage';
 import {
   freePort,
@@ -43,7 +48,8 @@ import {
   type RedisServerHandle,
   type ScratchCluster,
 } from '@tidemark/testing';
-import { formatLsn } from '@tidemark/wal';
+import { formatLsn, parseWalBlobName, readWalBlobMetadata, walPrefix } from '@tidemark/wal';
+import { slotName } from '@tidemark/archiving';
 import { WalArchive } from '@tidemark/wal-archive';
 import { REPO_ROOT, SERVICE_NAMES, TestStack } from '../test/src/support/stack';
 import type { ArchiverMessage } from './physical-archiver';
@@ -227,7 +233,20 @@ interface Shipped {
   compressedBytes: number;
 }
 
-class Archiver {
+/** What the WAL measurements read from whichever archiver ships: the files committed, when, and how far. */
+interface WalShipper {
+  readonly label: string;
+  readonly shipped: Shipped[];
+  readonly failures: string[];
+  /** End of the newest segment committed. */
+  readonly archivedLsn: bigint;
+  /** Stops it when the bench started it; resolves with its peak RSS (VmHWM, and its own maxRSS when known). */
+  stop(): Promise<{ vmHwm: number; maxRss: number }>;
+}
+
+/** The archiver libs in a process of the bench's own (bench/physical-archiver.ts), reporting over IPC. */
+class Archiver implements WalShipper {
+  readonly label = 'archiver (ArchiverService, bench/physical-archiver.ts)';
   readonly shipped: Shipped[] = [];
   readonly failures: string[] = [];
   archivedLsn = 0n;
@@ -250,6 +269,8 @@ class Archiver {
   static async start(stack: TestStack, cluster: ScratchCluster, spool: string): Promise<Archiver> {
     const script = await compileArchiver();
     const child = fork(script, [], {
+      // Not this process's `-r tools/register.js`: the archiver runs as plain JavaScript, as in production.
+      execArgv: [],
       env: {
         ...stack.env,
         BENCH_TARGET_ID: TARGET_ID,
@@ -271,6 +292,8 @@ class Archiver {
         reject(new Error(`the archiver exited ${String(code)} before streaming: ${log}`));
       });
     });
+    // How much of the peak is there before any WAL is shipped (modules loaded, the stream started).
+    details['archiverRssAtReadyMiB'] = round1((await peakRss(child.pid!)) / MiB);
     return archiver;
   }
 
@@ -294,12 +317,132 @@ class Archiver {
   }
 }
 
+/**
+ * The archiver app (apps/archiver, from dist) once it exists: the stack's own when SERVICE_NAMES has it, else
+ * started here. It reports nothing to the bench, so its commits are seen by listing the target's WAL blobs every
+ * 250 ms (a commit is counted up to 250 ms late: the lag comes out a little worse, never better).
+ */
+class ArchiverApp implements WalShipper {
+  readonly label = 'archiver (apps/archiver)';
+  readonly shipped: Shipped[] = [];
+  readonly failures: string[] = [];
+  archivedLsn = 0n;
+  private readonly seen = new Set<string>();
+  private readonly timer: NodeJS.Timeout;
+  private polling: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly ownChild: boolean,
+    private readonly store: AzureBlobStore,
+  ) {
+    this.timer = setInterval(() => {
+      this.polling = this.polling
+        .then(() => this.poll())
+        .catch((error: unknown) => {
+          this.failures.push(`listing the archive: ${String(error)}`);
+        });
+    }, 250);
+  }
+
+  static async start(stack: TestStack, cluster: ScratchCluster, spool: string): Promise<ArchiverApp> {
+    const store = AzureBlobStore.fromConnectionString(
+      stack.env['AZURE_STORAGE_CONNECTION_STRING']!,
+      CONTAINER,
+    );
+    const inStack = (SERVICE_NAMES as readonly string[]).includes('archiver');
+    let child: ChildProcess;
+    if (inStack) child = stack.service('archiver' as (typeof SERVICE_NAMES)[number]).child;
+    else {
+      const port = await freePort();
+      child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'apps', 'archiver', 'src', 'main.js')], {
+        cwd: REPO_ROOT,
+        env: { ...stack.env, PORT: String(port), TIDEMARK_ARCHIVER_SPOOL_DIR: spool },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+    }
+    const app = new ArchiverApp(child, !inStack, store);
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`the archiver app exited ${String(child.exitCode)}`);
+        const rows = await cluster.query<{ active: boolean }>(
+          `SELECT active FROM pg_replication_slots WHERE slot_name = '${slotName(TARGET_ID)}'`,
+        );
+        return rows[0]?.active === true;
+      },
+      { timeoutMs: 120_000, intervalMs: 250, what: 'the archiver app to stream' },
+    );
+    return app;
+  }
+
+  private async poll(): Promise<void> {
+    for await (const item of this.store.list(walPrefix(TARGET_ID))) {
+      const parsed = parseWalBlobName(item.name);
+      if (!parsed || this.seen.has(item.name)) continue;
+      if (parsed.kind === 'partial') {
+        // A partial is replaced in place: count each new version (its etag changes) as one shipment.
+        const props = await this.store.properties(item.name);
+        const key = `${item.name}@${props?.etag ?? ''}`;
+        if (this.seen.has(key)) continue;
+        this.seen.add(key);
+        this.record(parsed.file, 'partial', item.size, props?.metadata);
+        continue;
+      }
+      this.seen.add(item.name);
+      const props = await this.store.properties(item.name);
+      this.record(parsed.file, parsed.kind, item.size, props?.metadata);
+    }
+  }
+
+  private record(
+    file: string,
+    kind: Shipped['kind'],
+    compressedBytes: number,
+    metadata?: Record<string, string>,
+  ): void {
+    const rawBytes = (metadata && readWalBlobMetadata(metadata)?.size) ?? 0;
+    this.shipped.push({ at: Date.now(), file, kind, rawBytes, compressedBytes });
+    if (kind === 'segment') {
+      const end = segmentEndLsn(file, SEGMENT_BYTES);
+      if (end > this.archivedLsn) this.archivedLsn = end;
+    }
+  }
+
+  async stop(): Promise<{ vmHwm: number; maxRss: number }> {
+    clearInterval(this.timer);
+    await this.polling;
+    const vmHwm = this.child.pid ? await peakRss(this.child.pid) : 0;
+    if (this.ownChild && this.child.exitCode === null) {
+      const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+      this.child.kill('SIGTERM');
+      await exited;
+    }
+    return { vmHwm, maxRss: 0 };
+  }
+}
+
+/** The archiver app when it is built (or asked for with --archiver app), else the libs in a process of their own. */
+async function startShipper(stack: TestStack, cluster: ScratchCluster, spool: string): Promise<WalShipper> {
+  const mode =
+    flag('--archiver') ??
+    (existsSync(join(REPO_ROOT, 'apps', 'archiver', 'src', 'main.ts')) ? 'app' : 'worker');
+  console.log(
+    `WAL archiver: ${mode === 'app' ? 'apps/archiver from dist' : 'bench/physical-archiver.ts (the libs)'}`,
+  );
+  return mode === 'app' ? ArchiverApp.start(stack, cluster, spool) : Archiver.start(stack, cluster, spool);
+}
+
 // ---------------------------------------------------------------- 1. base backups
 
-async function bareBasebackup(cluster: ScratchCluster): Promise<number> {
+/** The issue's baseline; `sha256Manifest` adds what Tidemark passes on top (a SHA-256 per file in the manifest). */
+async function bareBasebackup(cluster: ScratchCluster, sha256Manifest = false): Promise<number> {
   const ran = await mustRun(
     join(PG_BIN, 'pg_basebackup'),
-    ['-D', '-', '-Ft', '-X', 'none', '--checkpoint=fast', ...pgArgs(cluster)],
+    [
+      ...['-D', '-', '-Ft', '-X', 'none', '--checkpoint=fast'],
+      ...(sha256Manifest ? ['--manifest-checksums=SHA256'] : []),
+      ...pgArgs(cluster),
+    ],
     { stdoutFile: '/dev/null' },
   );
   return ran.ms;
@@ -364,25 +507,62 @@ async function tidemarkBackup(
   };
 }
 
+/**
+ * Not a target: where Tidemark's dump time goes, in this process (one round, after the measured ones). The
+ * physical source alone (pg_basebackup with the SHA-256 manifest, its stdout teed into the tar parser that keeps
+ * backup_label and backup_manifest) to nowhere, then the same through zstd level 1. The rest of the end-to-end
+ * time is the artifact sha256, the parts on the local tier, the upload, the queues and the CLI.
+ */
+async function dumpBreakdown(cluster: ScratchCluster, scratch: string): Promise<Record<string, number>> {
+  const source = createSource({
+    kind: 'postgres',
+    url: cluster.replicationUrl,
+    options: { method: 'physical' },
+  });
+  const dumpTo = async (through: Array<NodeJS.ReadWriteStream>): Promise<number> => {
+    const workDir = await mkdtemp(join(scratch, 'dump-'));
+    const started = performance.now();
+    const handle = await source.dump({ backupId: 'bench-breakdown', workDir });
+    const discard = new Writable({
+      write: (_chunk, _encoding, done) => {
+        done();
+      },
+    });
+    await Promise.all([pipeline([handle.stdout, ...through, discard]), handle.finished]);
+    await rm(workDir, { recursive: true, force: true });
+    return seconds(performance.now() - started);
+  };
+  return { sourceOnly: await dumpTo([]), sourceThroughZstd: await dumpTo([createCompressor('zstd')]) };
+}
+
 async function benchBaseBackups(
   cluster: ScratchCluster,
   stack: TestStack,
   pgbackrest: PgBackRest,
+  scratch: string,
 ): Promise<string> {
   const bus = new RedisStreamEventBus(stack.redisUrl);
-  const times = { bare: [] as number[], tidemark: [] as number[], pgbackrest: [] as number[] };
+  const times = {
+    bare: [] as number[],
+    bareSha256Manifest: [] as number[],
+    tidemark: [] as number[],
+    pgbackrest: [] as number[],
+  };
   let last: Awaited<ReturnType<typeof tidemarkBackup>> | undefined;
   const stages: Array<Record<string, number>> = [];
   try {
     // Interleaved, so a burst of load from the machine's other users hits every tool alike.
     for (let round = 1; round <= SETTINGS.backupRounds; round++) {
       times.bare.push(await bareBasebackup(cluster));
+      // Not a target: shows how much of Tidemark's time its manifest's SHA-256 costs pg_basebackup itself.
+      times.bareSha256Manifest.push(await bareBasebackup(cluster, true));
       last = await tidemarkBackup(stack, bus);
       times.tidemark.push(last.ms);
       stages.push(last.stages);
       times.pgbackrest.push((await pgbackrest.run(['backup', '--type=full'])).ms);
       console.log(
-        `round ${round}: pg_basebackup ${seconds(times.bare.at(-1)!)} s, tidemark ${seconds(last.ms)} s ` +
+        `round ${round}: pg_basebackup ${seconds(times.bare.at(-1)!)} s ` +
+          `(with SHA-256 manifest ${seconds(times.bareSha256Manifest.at(-1)!)} s), tidemark ${seconds(last.ms)} s ` +
           `(${(last.raw / MiB).toFixed(0)} → ${(last.compressed / MiB).toFixed(0)} MiB), ` +
           `pgbackrest ${seconds(times.pgbackrest.at(-1)!)} s (load ${load()[0]})`,
       );
@@ -391,6 +571,8 @@ async function benchBaseBackups(
     await bus.close();
   }
   if (!last) throw new Error('no backup round ran');
+  details['dumpBreakdownSeconds'] = await dumpBreakdown(cluster, scratch);
+  console.log(`Tidemark's dump pieces: ${JSON.stringify(details['dumpBreakdownSeconds'])}`);
   const tidemark = seconds(median(times.tidemark));
   details['baseBackup'] = {
     rounds: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.map(seconds)])),
@@ -516,7 +698,11 @@ async function pgbenchLoad(
   return chunks;
 }
 
-async function sampleWhile(client: Client, archiver: Archiver, running: () => boolean): Promise<WalSample[]> {
+async function sampleWhile(
+  client: Client,
+  archiver: WalShipper,
+  running: () => boolean,
+): Promise<WalSample[]> {
   const samples: WalSample[] = [];
   const sample = async (): Promise<void> => {
     const [serverLsn, pgbackrest] = await Promise.all([currentLsn(client), pgBackRestArchived(client)]);
@@ -541,7 +727,7 @@ interface LoadRun {
   chunks: PgbenchChunk[];
 }
 
-async function runLoad(cluster: ScratchCluster, client: Client, archiver: Archiver): Promise<LoadRun> {
+async function runLoad(cluster: ScratchCluster, client: Client, archiver: WalShipper): Promise<LoadRun> {
   const calibration = await pgbenchChunk(cluster, client, SETTINGS.calibrateSeconds, null);
   console.log(
     `calibration (unthrottled): ${calibration.tps.toFixed(0)} tps, ` +
@@ -577,7 +763,7 @@ async function runLoad(cluster: ScratchCluster, client: Client, archiver: Archiv
   }
 }
 
-async function benchWalArchiving(cluster: ScratchCluster, archiver: Archiver): Promise<LoadRun> {
+async function benchWalArchiving(cluster: ScratchCluster, archiver: WalShipper): Promise<LoadRun> {
   const client = new Client({ connectionString: cluster.url });
   await client.connect();
   try {
@@ -602,7 +788,7 @@ function segmentLatencies(run: LoadRun, segments: Shipped[]): number[] {
     .filter((v) => v !== undefined);
 }
 
-function reportWal(run: LoadRun, archiver: Archiver): void {
+function reportWal(run: LoadRun, archiver: WalShipper): void {
   const lags = (archive: 'tidemark' | 'pgbackrest'): number[] =>
     run.samples.map((_, i) => lagAt(run.samples, i, archive));
   const lag = { tidemark: lags('tidemark'), pgbackrest: lags('pgbackrest') };
@@ -681,7 +867,7 @@ function walFigures(
 }
 
 /** Every segment from the first one shipped to the newest is in the archive, checked with its sha256. */
-async function checkArchive(stack: TestStack, archiver: Archiver): Promise<void> {
+async function checkArchive(stack: TestStack, archiver: WalShipper): Promise<void> {
   const first = archiver.shipped.find((s) => s.kind === 'segment' || s.kind === 'partial');
   if (!first) throw new Error('the archiver shipped nothing');
   const archive = new WalArchive(
@@ -846,7 +1032,10 @@ async function benchPointInTime(
 
 // ---------------------------------------------------------------- 3. peak RSS
 
-async function reportRss(stack: TestStack, archiver: { vmHwm: number; maxRss: number }): Promise<void> {
+async function reportRss(
+  stack: TestStack,
+  archiver: { label: string; vmHwm: number; maxRss: number },
+): Promise<void> {
   const rows: Array<[string, number]> = [];
   const breakdown: Record<string, unknown> = {};
   for (const name of SERVICE_NAMES) {
@@ -857,7 +1046,8 @@ async function reportRss(stack: TestStack, archiver: { vmHwm: number; maxRss: nu
   }
   breakdown['archiver'] = { VmHWM: round1(archiver.vmHwm / MiB), maxRSS: round1(archiver.maxRss / MiB) };
   details['rssAtEndMiB'] = breakdown;
-  rows.push(['archiver (ArchiverService)', Math.max(archiver.vmHwm, archiver.maxRss)]);
+  if (!(SERVICE_NAMES as readonly string[]).includes('archiver'))
+    rows.push([archiver.label, Math.max(archiver.vmHwm, archiver.maxRss)]);
   for (const [command, bytes] of Object.entries(cliPeaks)) rows.push([command, bytes]);
   details['peakRssMiB'] = Object.fromEntries(rows.map(([name, bytes]) => [name, round1(bytes / MiB)]));
   for (const [name, bytes] of rows)
@@ -935,16 +1125,24 @@ async function main(): Promise<void> {
     cleanups.push(() => redis.stop());
     const stack = await startStack(cluster, redis);
     cleanups.push(() => stack.stop());
+    details['servicesRssAtStartMiB'] = Object.fromEntries(
+      await Promise.all(
+        SERVICE_NAMES.map(async (name) => [
+          name,
+          round1((await peakRss(stack.service(name).child.pid!)) / MiB),
+        ]),
+      ),
+    );
     // The archiver streams from here on, as in production: the base backups' WAL is archived too.
-    const archiver = await Archiver.start(stack, cluster, join(scratch, 'spool'));
+    const archiver = await startShipper(stack, cluster, join(scratch, 'spool'));
     let archiverRss: Promise<{ vmHwm: number; maxRss: number }> | undefined;
     cleanups.push(() => (archiverRss ??= archiver.stop()));
-    const backupId = await phase('base backups', () => benchBaseBackups(cluster, stack, pgbackrest));
+    const backupId = await phase('base backups', () => benchBaseBackups(cluster, stack, pgbackrest, scratch));
     await phase('base backup restores', () => benchBaseRestores(stack, pgbackrest, backupId, scratch));
     const run = await phase('WAL archiving under load', () => benchWalArchiving(cluster, archiver));
     await phase('archive check', () => checkArchive(stack, archiver));
     await phase('restore to a time', () => benchPointInTime(stack, pgbackrest, run, scratch));
-    await reportRss(stack, await (archiverRss ??= archiver.stop()));
+    await reportRss(stack, { label: archiver.label, ...(await (archiverRss ??= archiver.stop())) });
     printTable();
     console.log(`\nresults: ${await writeResults(startedAt)}`);
   } finally {
