@@ -413,7 +413,11 @@ class ArchiverApp implements WalShipper {
     await this.polling;
     const vmHwm = this.child.pid ? await peakRss(this.child.pid) : 0;
     if (this.ownChild && this.child.exitCode === null) {
-      const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+      const exited = new Promise<void>((resolve) =>
+        this.child.once('exit', () => {
+          resolve();
+        }),
+      );
       this.child.kill('SIGTERM');
       await exited;
     }

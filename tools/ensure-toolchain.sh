@@ -10,8 +10,10 @@ if [ "$(tidemark_node_major)" -lt 24 ]; then
       { echo "tidemark: could not install Node.js 24 from the npm registry" >&2; exit 1; }
   fi
 fi
-if [ ! -f "$tidemark_root/node_modules/.package-lock.json" ] ||
-   [ "$tidemark_root/package-lock.json" -nt "$tidemark_root/node_modules/.package-lock.json" ]; then
+# A linked node_modules (a git worktree sharing another checkout's) is that checkout's to install: `npm ci`
+# here would empty it through the link.
+if [ ! -L "$tidemark_root/node_modules" ] && { [ ! -f "$tidemark_root/node_modules/.package-lock.json" ] ||
+   [ "$tidemark_root/package-lock.json" -nt "$tidemark_root/node_modules/.package-lock.json" ]; }; then
   echo "tidemark: installing dependencies from package-lock.json" >&2
   # npm 11 leaves other platforms' optional binaries (@swc/core-darwin-*, …) out of the lock and `npm ci` then
   # refuses it as out of sync; `npm install` installs the same locked versions.
