@@ -358,20 +358,32 @@ class ArchiverApp implements WalShipper {
       child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'apps', 'archiver', 'src', 'main.js')], {
         cwd: REPO_ROOT,
         env: { ...stack.env, PORT: String(port), TIDEMARK_ARCHIVER_SPOOL_DIR: spool },
-        stdio: ['ignore', 'ignore', 'inherit'],
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
     }
+    let log = '';
+    const keep = (chunk: Buffer): void => {
+      log = (log + chunk.toString('utf8')).slice(-4000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
     const app = new ArchiverApp(child, !inStack, store);
     await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Error(`the archiver app exited ${String(child.exitCode)}`);
-        const rows = await cluster.query<{ active: boolean }>(
-          `SELECT active FROM pg_replication_slots WHERE slot_name = '${slotName(TARGET_ID)}'`,
+        if (child.exitCode !== null)
+          throw new Error(`the archiver app exited ${String(child.exitCode)}: ${log}`);
+        // The receiver makes the slot, then streams with pg_receivewal (which does not hold the slot itself).
+        const rows = await cluster.query<{ slot: boolean; streaming: boolean }>(
+          `SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '${slotName(TARGET_ID)}') AS slot,
+                  EXISTS (SELECT 1 FROM pg_stat_replication WHERE usename = '${cluster.replicationRole}') AS streaming`,
         );
-        return rows[0]?.active === true;
+        return rows[0]?.slot === true && rows[0].streaming;
       },
       { timeoutMs: 120_000, intervalMs: 250, what: 'the archiver app to stream' },
-    );
+    ).catch(async (error: unknown) => {
+      await app.stop();
+      throw new Error(`${String(error)}; its log: ${log}`);
+    });
     return app;
   }
 
@@ -419,7 +431,10 @@ class ArchiverApp implements WalShipper {
         }),
       );
       this.child.kill('SIGTERM');
+      // A shutdown that hangs (e.g. on a Redis already gone) must not hang the bench.
+      const killer = setTimeout(() => this.child.kill('SIGKILL'), 20_000);
       await exited;
+      clearTimeout(killer);
     }
     return { vmHwm, maxRss: 0 };
   }
