@@ -31,7 +31,8 @@ FROM ${NODE_IMAGE} AS runtime
 # so one client, the newest major we support, covers every supported server. Debian's own package
 # follows the distribution's major (15 on bookworm), which could not dump a 16/17 server, hence the
 # PGDG repository. libs/sources-postgres finds /usr/lib/postgresql/<N>/bin by itself (TIDEMARK_PG_BIN overrides).
-# The local tier (/var/lib/tidemark/backups, a mounted volume) and /tmp are the only places written.
+# The local tier (/var/lib/tidemark/backups), the archiver's WAL directory (/var/lib/tidemark/wal), both mounted
+# volumes, and /tmp are the only places written.
 ARG PG_MAJOR=17
 ADD --chmod=644 https://www.postgresql.org/media/keys/ACCC4CF8.asc /usr/share/keyrings/pgdg.asc
 RUN set -eux; \
@@ -44,7 +45,7 @@ RUN set -eux; \
     rm -rf /var/lib/apt/lists/*; \
     groupadd --system --gid 10001 tidemark; \
     useradd --system --uid 10001 --gid 10001 --home-dir /tmp --shell /usr/sbin/nologin tidemark; \
-    install -d -o 10001 -g 10001 -m 0700 /var/lib/tidemark/backups; \
+    install -d -o 10001 -g 10001 -m 0700 /var/lib/tidemark/backups /var/lib/tidemark/wal; \
     install -d -m 0755 /etc/tidemark
 
 WORKDIR /app

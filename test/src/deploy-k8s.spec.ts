@@ -16,8 +16,8 @@ import {
   entryOf,
   envRole,
   envVarsOf,
-  opensTargets,
   queuesOf,
+  refsNeededBy,
   type Service,
 } from './support/app-env';
 import { REPO_ROOT } from './support/stack';
@@ -242,17 +242,25 @@ describe('deploy/k8s overlays/aks', { skip: hasKubectl ? false : 'kubectl is not
         const configPath = c.env?.find((e) => e.name === 'TIDEMARK_CONFIG')?.value;
         assert.equal(configPath, `${mounts.get('config')}/tidemark.yaml`);
         const config = loadClusterConfig();
-        assert.equal(config.local.path, mounts.get('backups'));
         const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]));
         assert.equal(volumes.get('config')?.configMap?.name, configMap('tidemark-config').metadata.name);
+        if (service === 'archiver') {
+          // No local tier: received WAL waits in a volume of the pod's own until it is in Blob Storage.
+          assert.ok(!mounts.has('backups'));
+          assert.equal(mounts.get('wal'), '/var/lib/tidemark/wal');
+          assert.ok((volumes.get('wal') as { emptyDir?: unknown } | undefined)?.emptyDir);
+          return;
+        }
+        assert.equal(config.local.path, mounts.get('backups'));
         assert.equal(volumes.get('backups')?.persistentVolumeClaim?.claimName, 'tidemark-backups');
       });
 
       test('gets the target database URLs only if it opens the databases', () => {
         const env = new Set((container(service).env ?? []).map((e) => e.name));
+        const needed = refsNeededBy(service, loadClusterConfig().targets, envRefs);
         for (const name of envRefsOfConfig()) {
-          if (opensTargets(service)) assert.ok(env.has(name), `${service} opens targets and needs ${name}`);
-          else assert.ok(!env.has(name), `${service} never opens a database and must not get ${name}`);
+          if (needed.includes(name)) assert.ok(env.has(name), `${service} opens targets and needs ${name}`);
+          else assert.ok(!env.has(name), `${service} never opens that database and must not get ${name}`);
         }
       });
 
@@ -277,6 +285,7 @@ describe('deploy/k8s overlays/aks', { skip: hasKubectl ? false : 'kubectl is not
           uploader: 300,
           verifier: 300,
           retention: 60,
+          archiver: 60,
         };
         assert.ok((pod.terminationGracePeriodSeconds ?? 30) >= minimumGrace[service]);
         assert.ok(c.image.includes('/tidemark:'), `image ${c.image} comes from the overlay's registry`);
@@ -309,6 +318,16 @@ describe('deploy/k8s overlays/aks', { skip: hasKubectl ? false : 'kubectl is not
       });
 
       test('scales with KEDA on the Redis lists of exactly the queue it consumes', () => {
+        if (service === 'archiver') {
+          // It consumes no queue: a fixed pair of replicas, one streaming each target under its lease.
+          assert.deepEqual(queuesOf(service), []);
+          assert.ok(
+            !objects.some((o) => o.kind === 'ScaledObject' && o.metadata.name === 'tidemark-archiver'),
+          );
+          const replicas = (deploymentNamed('tidemark-archiver').spec as { replicas?: number }).replicas;
+          assert.ok((replicas ?? 1) >= 2, 'at least two replicas, so another takes over a dead one');
+          return;
+        }
         const scaled = find('ScaledObject', `tidemark-${service}`) as ScaledObject;
         assert.equal(scaled.spec.scaleTargetRef.name, `tidemark-${service}`);
         const queues = queuesOf(service);
@@ -490,7 +509,7 @@ describe('deploy/terraform', { skip: hasTerraform ? false : 'terraform is not in
       /subject\s+= "system:serviceaccount:\$\{var\.kubernetes_namespace\}:tidemark-\$\{each\.key\}"/,
     );
     for (const service of SERVICES)
-      assert.match(identity, new RegExp(`\\b${service}\\s+= "(reader|writer|retention)"`));
+      assert.match(identity, new RegExp(`\\b${service}\\s+= "(reader|writer|retention|wal_archiver)"`));
     const writer =
       /resource "azurerm_role_definition" "backup_writer" \{([\s\S]*?)\n\}/.exec(identity)?.[1] ?? '';
     assert.ok(
@@ -500,6 +519,17 @@ describe('deploy/terraform', { skip: hasTerraform ? false : 'terraform is not in
     const retention =
       /resource "azurerm_role_definition" "retention" \{([\s\S]*?)\n\}/.exec(identity)?.[1] ?? '';
     assert.ok(retention.includes('blobs/delete') && !retention.includes('deleteBlobVersion'));
+    // The archiver writes WAL and never deletes it; the one delete it has is of its own replaced partials.
+    const archiver =
+      /resource "azurerm_role_definition" "wal_archiver" \{([\s\S]*?)\n\}/.exec(identity)?.[1] ?? '';
+    assert.ok(
+      archiver.includes('blobs/write') && !archiver.includes('/delete'),
+      'the archiver role must not delete',
+    );
+    const partials =
+      /resource "azurerm_role_assignment" "wal_partials" \{([\s\S]*?)\n\}/.exec(identity)?.[1] ?? '';
+    assert.match(partials, /StringLike '\*\/wal\/\*\.partial\.zst'/, 'delete only of partial segments');
+    assert.match(partials, /principal_id\s+= azurerm_user_assigned_identity\.service\["archiver"\]/);
     assert.match(readFileSync(join(dir, 'storage.tf'), 'utf8'), /versioning_enabled = true/);
   });
 });

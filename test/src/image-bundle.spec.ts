@@ -65,7 +65,10 @@ describe('Dockerfile', () => {
     const run = inStage('runtime', 'RUN').join(' ');
     for (const pkg of ['ca-certificates', 'tini', 'zstd', 'sqlite3', 'mariadb-client', 'postgresql-client-'])
       assert.ok(run.includes(pkg), pkg);
-    assert.match(run, /install -d -o 10001 -g 10001 -m 0700 \/var\/lib\/tidemark\/backups/);
+    assert.match(
+      run,
+      /install -d -o 10001 -g 10001 -m 0700 \/var\/lib\/tidemark\/backups \/var\/lib\/tidemark\/wal/,
+    );
   });
 
   test('.dockerignore keeps host builds, dependencies and secrets out of the context', () => {

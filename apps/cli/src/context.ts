@@ -5,7 +5,7 @@ import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import type { EventBus } from '@tidemark/events';
 import { Pipeline } from '@tidemark/pipeline';
 import { REDIS } from '@tidemark/queues';
-import { RestoreService } from '@tidemark/restore';
+import { PointInTimeRestoreService, RestoreService } from '@tidemark/restore';
 import { RetentionPlanner, RetentionService } from '@tidemark/retention';
 import { BLOB_STORE, LOCAL_TIER, type BlobStore, type LocalTier } from '@tidemark/storage';
 import type { Redis } from 'ioredis';
@@ -27,6 +27,8 @@ export interface CliStorage {
   manifests: ManifestStore;
   local: LocalTier;
   restores: RestoreService;
+  /** Restores of targets with a WAL archive to a time, a WAL position or the latest. */
+  pointInTime: PointInTimeRestoreService;
   /** Reads only, so `retention plan` works without Redis. */
   retentionPlanner: RetentionPlanner;
 }
@@ -129,6 +131,7 @@ function storageOf(app: INestApplicationContext): CliStorage {
     manifests: app.get(ManifestStore),
     local: app.get<LocalTier>(LOCAL_TIER),
     restores: app.get(RestoreService),
+    pointInTime: app.get(PointInTimeRestoreService),
     retentionPlanner: app.get(RetentionPlanner),
   };
 }

@@ -11,6 +11,7 @@ import { registerRestore } from './commands/restore';
 import { registerRetention } from './commands/retention';
 import { registerUp } from './commands/up';
 import { registerVerify } from './commands/verify';
+import { registerWal } from './commands/wal';
 import { CliContext, type GlobalOptions } from './context';
 
 // The CLI reports for itself; the libraries' Nest loggers would otherwise write into its output.
@@ -38,6 +39,7 @@ registerRestore(program, getContext);
 registerRetention(program, getContext);
 registerPin(program, getContext);
 registerEvents(program, getContext);
+registerWal(program, getContext);
 
 /** Errors are one line and a non-zero exit, never a stack trace (set TIDEMARK_DEBUG=1 for one). */
 async function main(): Promise<void> {

@@ -1,11 +1,23 @@
 import { join } from 'node:path';
 import type { Lock } from '@tidemark/queues';
+import { SpoolWatcher } from './spool-watcher';
 import { WalReceiver, type WalReceiverHooks } from './wal-receiver';
 import type { WalSink } from './wal-sink';
 
 export interface PhysicalTarget {
   id: string;
   url: string;
+  /** `slot` (default): pg_receivewal on the target's slot. `archive-command`: the server fills `spool`. */
+  route?: 'slot' | 'archive-command';
+  spool?: string;
+  /** The target's pitr.shipPartialSeconds (the slot route's partial segment). */
+  shipPartialSeconds?: number;
+}
+
+/** What streams one target while this replica holds its lease. */
+interface WalStream {
+  start(): Promise<void>;
+  stop(options: { ship: boolean }): Promise<void>;
 }
 
 export interface ArchiverServiceOptions extends WalReceiverHooks {
@@ -31,7 +43,7 @@ export interface ArchiverServiceOptions extends WalReceiverHooks {
 /** A target's receiver while this replica holds its lease; losing the lease kills pg_receivewal at once. */
 class TargetStream {
   private extender: NodeJS.Timeout | undefined;
-  receiver: WalReceiver | undefined;
+  receiver: WalStream | undefined;
 
   constructor(
     private readonly target: PhysicalTarget,
@@ -42,17 +54,18 @@ class TargetStream {
   async tryStart(): Promise<boolean> {
     const { lock, owner } = this.options;
     if ((await lock.acquire(this.target.id, owner)) !== owner) return false;
-    const receiver = new WalReceiver({
-      ...this.options,
-      targetId: this.target.id,
-      url: this.target.url,
-      directory: join(this.options.spoolDirectory, this.target.id),
-    });
+    let receiver: WalStream;
+    try {
+      receiver = this.createStream();
+    } catch (err) {
+      await lock.release(this.target.id, owner);
+      throw err;
+    }
     this.receiver = receiver;
     try {
       await receiver.start();
     } catch (err) {
-      await receiver.abort();
+      await receiver.stop({ ship: false });
       await lock.release(this.target.id, owner);
       this.receiver = undefined;
       throw err;
@@ -62,6 +75,21 @@ class TargetStream {
       Math.max(1, Math.floor(this.options.leaseTtlMs / 3)),
     );
     return true;
+  }
+
+  private createStream(): WalStream {
+    const { id, url, route, spool, shipPartialSeconds } = this.target;
+    if (route === 'archive-command') {
+      if (!spool) throw new Error(`target ${id} has route archive-command but no spool`);
+      return new SpoolWatcher({ ...this.options, targetId: id, spool });
+    }
+    return new WalReceiver({
+      ...this.options,
+      ...(shipPartialSeconds === undefined ? {} : { shipPartialSeconds }),
+      targetId: id,
+      url,
+      directory: join(this.options.spoolDirectory, id),
+    });
   }
 
   private async extend(): Promise<void> {
@@ -96,8 +124,10 @@ export class ArchiverService {
     return [...this.streams.entries()].filter(([, stream]) => stream.receiver).map(([id]) => id);
   }
 
+  /** The slot route's receiver of a target this replica streams (undefined for the spool route). */
   receiverOf(targetId: string): WalReceiver | undefined {
-    return this.streams.get(targetId)?.receiver;
+    const stream = this.streams.get(targetId)?.receiver;
+    return stream instanceof WalReceiver ? stream : undefined;
   }
 
   async start(): Promise<void> {

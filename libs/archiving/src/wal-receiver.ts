@@ -8,6 +8,7 @@ import {
   segmentOf,
   segmentStart,
   type SegmentName,
+  type Timeline,
 } from '@tidemark/wal';
 import {
   conninfo,
@@ -17,7 +18,7 @@ import {
   type ReplicationTarget,
 } from './connection';
 import { ReplicationSlot, slotName } from './replication-slot';
-import type { CommitResult } from '@tidemark/wal-archive';
+import type { CommitResult, WalRoute } from '@tidemark/wal-archive';
 import type { WalSink } from './wal-sink';
 
 const PARTIAL = '.partial';
@@ -25,15 +26,19 @@ const PARTIAL = '.partial';
 export interface ShippedFile {
   targetId: string;
   kind: 'segment' | 'history' | 'partial';
+  timeline: Timeline;
   file: string;
   rawBytes: number;
   compressedBytes: number;
   result: CommitResult['result'] | 'partial';
+  /** When its last byte reached the archiver (the file's mtime): what the archive lag is measured from. */
+  receivedAt: Date;
+  route: WalRoute;
 }
 
 export interface WalReceiverHooks {
   onShipped?(batch: ShippedFile[]): void;
-  onFailure?(file: string, attempts: number, error: unknown): void;
+  onFailure?(file: string, attempts: number, error: unknown, targetId: string): void;
   /** Lines for the log: pg_receivewal's stderr and the receiver's own notes; never a password. */
   log?(line: string): void;
 }
@@ -268,7 +273,7 @@ export class WalReceiver {
       const attempts = (retry?.attempts ?? 0) + 1;
       this.retries.set(name, { attempts, notBefore: Date.now() + this.backoff(attempts) });
       this.log(`shipping ${name} failed (attempt ${String(attempts)}): ${describe(err)}`);
-      this.options.onFailure?.(name, attempts, err);
+      this.options.onFailure?.(name, attempts, err, this.targetId);
       return false;
     }
   }
@@ -282,22 +287,17 @@ export class WalReceiver {
     if (this.shippedPartials.delete(name)) {
       await this.options.sink.removePartial(this.targetId, segment.timeline, name);
     }
-    return { ...shippedOf(this.targetId, 'segment', name, committed), result: committed.result };
+    return { ...shippedOf(base, 'segment', committed), result: committed.result };
   }
 
   private async commitHistory(name: string): Promise<ShippedFile> {
     const path = join(this.options.directory, name);
     const timeline = parseHistoryFileName(name) ?? 0;
     const receivedAt = (await stat(path)).mtime;
-    const committed = await this.options.sink.commitHistory({
-      targetId: this.targetId,
-      timeline,
-      path,
-      receivedAt,
-      route: 'stream',
-    });
+    const base = { targetId: this.targetId, timeline, file: name, path, receivedAt };
+    const committed = await this.options.sink.commitHistory({ ...base, route: 'stream' });
     await rm(path);
-    return { ...shippedOf(this.targetId, 'history', name, committed), result: committed.result };
+    return { ...shippedOf(base, 'history', committed), result: committed.result };
   }
 
   private async shipPartial(name: string): Promise<ShippedFile | null> {
@@ -321,12 +321,21 @@ export class WalReceiver {
     this.partialMtime = { file: name, mtimeMs: info.mtimeMs };
     this.lastPartialShip = Date.now();
     this.shippedPartials.add(file);
-    return { targetId: this.targetId, kind: 'partial', file, ...shipped, result: 'partial' };
+    const base = { targetId: this.targetId, timeline: segment.timeline, file, receivedAt: info.mtime };
+    return { ...shippedOf(base, 'partial', shipped), result: 'partial' };
   }
 }
 
-function shippedOf(targetId: string, kind: ShippedFile['kind'], file: string, committed: CommitResult) {
-  return { targetId, kind, file, rawBytes: committed.rawBytes, compressedBytes: committed.compressedBytes };
+/** What the hooks learn of a shipped file (the receiver's route is always the stream). */
+export function shippedOf(
+  base: { targetId: string; timeline: Timeline; file: string; receivedAt: Date },
+  kind: ShippedFile['kind'],
+  committed: CommitResult,
+  route: WalRoute = 'stream',
+): Omit<ShippedFile, 'result'> {
+  const { targetId, timeline, file, receivedAt } = base;
+  const { rawBytes, compressedBytes } = committed;
+  return { targetId, kind, timeline, file, rawBytes, compressedBytes, receivedAt, route };
 }
 
 function describe(err: unknown): string {

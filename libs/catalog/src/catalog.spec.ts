@@ -114,4 +114,24 @@ describe('Catalog: the manifests in Blob Storage (real Azurite)', () => {
     assert.equal(users.unreadable.length, 1);
     assert.equal(users.unreadable[0]?.blobName, 'users/20261120T020000Z-dddddd/manifest.json');
   });
+
+  test('WAL blobs under <target>/wal/ are never taken for backups or manifests', async () => {
+    await manifests.create(manifest('cluster', '20261122T020000Z-ffffff'));
+    // The archive's layout: segments, a partial and a history file per timeline, all JSON-free blobs.
+    const wal = [
+      'cluster/wal/00000001/000000010000000000000003.zst',
+      'cluster/wal/00000001/000000010000000000000004.partial.zst',
+      'cluster/wal/00000002/00000002.history.zst',
+      'cluster/wal/00000002/000000020000000000000004.zst',
+    ];
+    for (const name of wal) await store.writeJson(name, { notAManifest: true }, 'overwrite');
+    const listing = await catalog.list('cluster');
+    assert.deepEqual(
+      listing.manifests.map((m) => m.backupId),
+      ['20261122T020000Z-ffffff'],
+    );
+    assert.deepEqual(listing.unreadable, [], 'no WAL blob is reported as an unreadable manifest');
+    assert.ok(!(await catalog.list()).manifests.some((m) => m.backupId.includes('wal')));
+    assert.equal((await catalog.find('20261122T020000Z-ffffff'))?.manifest.target.id, 'cluster');
+  });
 });

@@ -134,7 +134,12 @@ describe('validateConfig shape errors', () => {
     const target = validateConfig(withTarget({ method: 'physical', pitr: {} })).targets[0];
     assert.ok(target);
     assert.equal(target['method'], 'physical');
-    assert.deepEqual(target['pitr'], { windowDays: 7, shipPartialSeconds: 30, maxLagSeconds: 300 });
+    assert.deepEqual(target['pitr'], {
+      windowDays: 7,
+      shipPartialSeconds: 30,
+      maxLagSeconds: 300,
+      route: 'slot',
+    });
     assert.equal(validateConfig(withTarget({ method: 'physical' })).targets[0]?.['pitr'], undefined);
     assert.equal(validateConfig(minimal()).targets[0]?.['method'], undefined);
   });
@@ -173,6 +178,37 @@ describe('validateConfig shape errors', () => {
     assert.deepEqual(problems(withTarget({ kind: 'mysql', method: 'physical' })), [
       'targets[0].method: only applies to kind postgres, not mysql',
     ]);
+  });
+
+  test('pitr route archive-command takes a spool directory; the slot route takes none', () => {
+    const spooled = validateConfig(
+      withTarget({ method: 'physical', pitr: { route: 'archive-command', spool: '/var/spool/wal' } }),
+    ).targets[0];
+    assert.deepEqual(spooled?.['pitr'], {
+      windowDays: 7,
+      shipPartialSeconds: 30,
+      maxLagSeconds: 300,
+      route: 'archive-command',
+      spool: '/var/spool/wal',
+    });
+    assert.deepEqual(problems(withTarget({ method: 'physical', pitr: { route: 'archive-command' } })), [
+      'targets[0].pitr.spool: is required with route: archive-command (where archive_command copies WAL)',
+    ]);
+    assert.deepEqual(problems(withTarget({ method: 'physical', pitr: { spool: '/var/spool/wal' } })), [
+      'targets[0].pitr.spool: only applies to route: archive-command',
+    ]);
+    assert.deepEqual(
+      problems(
+        withTarget({ method: 'physical', pitr: { route: 'archive-command', spool: "/tmp/x'; rm -rf /" } }),
+      ),
+      [
+        'targets[0].pitr.spool: must be an absolute path of letters, digits and . _ - / (it goes into a shell line)',
+      ],
+    );
+    assert.match(
+      problems(withTarget({ method: 'physical', pitr: { route: 'rsync' } })).join(),
+      /pitr\.route/,
+    );
   });
 
   test('every kind with its own settings validates', () => {

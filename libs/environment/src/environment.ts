@@ -99,6 +99,19 @@ export const environmentSchema = z.object({
    * mistaken for a dead one even if its state could not be read.
    */
   TIDEMARK_RECONCILE_STUCK_AFTER_MS: positive(30 * 60_000),
+  /** The archiver's local WAL directory: pg_receivewal writes `<dir>/<targetId>` (lost data is refetched). */
+  TIDEMARK_ARCHIVER_SPOOL_DIR: z.string().default('/var/lib/tidemark/wal'),
+  /**
+   * How long a target's streaming lease outlives its holder's last renewal (renewed every third of it): how long a
+   * target goes unstreamed after its archiver dies.
+   */
+  TIDEMARK_ARCHIVER_LEASE_TTL_MS: positive(30_000),
+  /** How often an archiver that streams nothing tries to take a free lease. */
+  TIDEMARK_ARCHIVER_ACQUIRE_INTERVAL_MS: positive(5000),
+  /** How often the archiver checks each target's WAL continuity (and once after start). */
+  TIDEMARK_ARCHIVER_CONTINUITY_INTERVAL_MS: positive(10 * 60_000),
+  /** At most one `tidemark.wal.archived` per target this often. */
+  TIDEMARK_ARCHIVER_EVENT_BATCH_MS: positive(10_000),
 });
 export type Environment = z.output<typeof environmentSchema>;
 

@@ -112,6 +112,18 @@ export const EVENTS = {
       unreadable: z.array(z.string()).optional(),
       localKept: z.array(z.object({ backupId: z.string(), reason: z.string() })).optional(),
       failures: z.array(z.object({ backupId: z.string(), step: z.string(), message: z.string() })).optional(),
+      /** Physical targets: the WAL archive's share of the run. */
+      wal: z
+        .strictObject({
+          deleted: count,
+          tiered: count,
+          bytesFreed: bytes,
+          bytesPerTier: z.record(tier, bytes),
+          failures: z
+            .array(z.object({ blobName: z.string(), step: z.string(), message: z.string() }))
+            .optional(),
+        })
+        .optional(),
     }),
   },
   'tidemark.restore.completed': {

@@ -1,4 +1,4 @@
-export { MemoryBlobStore, type BlobOperation } from './memory-blob-store';
+export { MemoryBlobStore, type BlobOperation } from '@tidemark/testing-storage';
 export { MemoryEventBus } from './memory-event-bus';
 export { MemoryLock } from './memory-lock';
 export { MemoryPendingFailures } from './memory-pending-failures';

@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryBlobStore } from './memory-blob-store';
+import { MemoryBlobStore } from '@tidemark/testing-storage';
 import { MemoryEventBus } from './memory-event-bus';
 import { MemoryLock } from './memory-lock';
 import { MemoryPendingFailures } from './memory-pending-failures';

@@ -33,6 +33,8 @@ export class TidemarkMetrics {
   readonly walSegmentsTotal: Counter<'target' | 'result'>;
   /** Bytes of a target's WAL in Blob Storage per access tier. */
   readonly walArchiveBytes: Gauge<'target' | 'tier'>;
+  readonly walArchiveMaxLag: Gauge<'target'>;
+  readonly walContinuityProblems: Gauge<'target'>;
 
   constructor(readonly service: string) {
     const registers = [this.registry];
@@ -145,6 +147,19 @@ export class TidemarkMetrics {
       name: 'tidemark_wal_archive_bytes',
       help: "Compressed bytes of a target's WAL archive in Blob Storage per access tier",
       labelNames: ['target', 'tier'],
+      registers,
+    });
+    // The alert compares the lag with each target's own pitr.maxLagSeconds, which only the config knows.
+    this.walArchiveMaxLag = new Gauge({
+      name: 'tidemark_wal_archive_max_lag_seconds',
+      help: "The archive lag a target's policy allows (pitr.maxLagSeconds)",
+      labelNames: ['target'],
+      registers,
+    });
+    this.walContinuityProblems = new Gauge({
+      name: 'tidemark_wal_continuity_problems',
+      help: "Gaps, missing history files and checksum mismatches the last WAL continuity check found in a target's archive",
+      labelNames: ['target'],
       registers,
     });
   }

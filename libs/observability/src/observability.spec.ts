@@ -25,6 +25,8 @@ const SCHEDULE_METRICS = ['tidemark_schedules_restored_total', 'tidemark_schedul
 const WAL_METRICS = [
   'tidemark_wal_archive_bytes',
   'tidemark_wal_archive_lag_seconds',
+  'tidemark_wal_archive_max_lag_seconds',
+  'tidemark_wal_continuity_problems',
   'tidemark_wal_last_archived_timestamp_seconds',
   'tidemark_wal_segments_total',
 ];
@@ -101,6 +103,8 @@ describe('ObservabilityModule', () => {
     metrics.walLastArchivedTimestamp.set({ target: 'orders-db' }, Date.now() / 1000 - 12);
     metrics.walSegmentsTotal.inc({ target: 'orders-db', result: 'archived' });
     metrics.walArchiveBytes.set({ target: 'orders-db', tier: 'Cool' }, 8192);
+    metrics.walArchiveMaxLag.set({ target: 'orders-db' }, 300);
+    metrics.walContinuityProblems.set({ target: 'orders-db' }, 0);
 
     const res = await fetch(`${base}/metrics`);
     assert.equal(res.status, 200);

@@ -14,7 +14,7 @@ export interface TargetKindRules {
   settings: z.ZodObject;
   /** Its backups form chains, so the target may set `incremental`. */
   chains: boolean;
-  /** Cross-field checks of one of its targets, each problem at the key at fault (`path` is a target key). */
+  /** Cross-field checks of one of its targets, each problem at the key at fault (`path`: a target key, dotted into it). */
   readonly refine?: (
     target: Readonly<Record<string, unknown>>,
   ) => readonly { path: string; message: string }[];
@@ -188,7 +188,7 @@ function targetSchemaFor(kinds: readonly TargetKindRules[]) {
       }
       const refine = kinds.find((kind) => kind.name === target.kind)?.refine;
       for (const problem of refine?.(fields) ?? []) {
-        ctx.addIssue({ code: 'custom', path: [problem.path], message: problem.message });
+        ctx.addIssue({ code: 'custom', path: problem.path.split('.'), message: problem.message });
       }
     });
 }

@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ChecksumMismatchError, createDecompressor, VerifiedStream } from '@tidemark/artifact';
-import { Catalog, chainOf, ChainError, ManifestStore, readChain } from '@tidemark/catalog';
+import { Catalog, chainOf, ManifestStore, readChain } from '@tidemark/catalog';
 import { TIDEMARK_ENV } from '@tidemark/config';
 import { resolveEnvRefs } from '@tidemark/policy';
 import { backupIdTime, markTier, type AccessTier, type Manifest } from '@tidemark/manifest';
@@ -10,8 +9,10 @@ import { BLOB_STORE, type BlobStore, type RehydratePriority } from '@tidemark/st
 import { setTimeout as sleep } from 'node:timers/promises';
 import { constants } from 'node:fs';
 import { access, open, rm } from 'node:fs/promises';
-import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { asRestoreError, openArtifact, RestoreError } from './artifact-stream';
+
+export { RestoreError };
 
 export interface RestoreRequest {
   targetId: string;
@@ -64,15 +65,6 @@ export interface RestoreResult {
   destination: string;
   bytes: number;
   durationMs: number;
-}
-
-export class RestoreError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /**
@@ -303,43 +295,18 @@ export class RestoreService {
       return { manifest, destination: redact(to), bytes, durationMs: Date.now() - started };
     }
 
-    const remote = manifest.locations.remote;
-    const sha256 = manifest.artifact.sha256;
-    if (!remote || !sha256)
-      throw new RestoreError('not-restorable', `backup ${manifest.backupId} has no artifact in Blob Storage`);
-    const download = await this.store.download(remote.blobName);
-    request.onStart?.(manifest, download.size);
-    const progress = new Transform({
-      transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-        count(chunk.length);
-        done(null, chunk);
-      },
-    });
-    const verified = new VerifiedStream(sha256);
-    const decompressor = createDecompressor(manifest.artifact.compression);
-
+    const artifact = await openArtifact(this.store, manifest, count);
+    request.onStart?.(manifest, artifact.size);
     if (destination) {
-      const input = new PassThrough();
-      const feeding = pipeline(download.stream, progress, verified, decompressor, input);
-      // If the checksum fails the input is destroyed before its end, and the restore (one transaction) fails too.
-      // If the restore refuses or fails first, the download is torn down instead of stalling with nobody reading.
-      const restoring = destination.restore(input, { clean: request.clean }).catch((error: unknown) => {
-        input.destroy();
-        throw error;
-      });
-      const [feed, restored] = await Promise.allSettled([feeding, restoring]);
-      if (feed.status === 'rejected' && feed.reason instanceof ChecksumMismatchError) throw feed.reason;
-      if (restored.status === 'rejected') throw asRestoreError(restored.reason);
-      if (feed.status === 'rejected') throw asRestoreError(feed.reason);
+      await artifact.feed((input) => destination.restore(input, { clean: request.clean }));
       return { manifest, destination: redact(to), bytes, durationMs: Date.now() - started };
     }
-
     const file = await open(to, 'w', 0o600);
     try {
-      await pipeline(download.stream, progress, verified, decompressor, file.createWriteStream());
+      await artifact.feed((input) => pipeline(input, file.createWriteStream()));
     } catch (error) {
       await rm(to, { force: true });
-      throw asRestoreError(error);
+      throw error;
     } finally {
       await file.close().catch(() => undefined);
     }
@@ -408,10 +375,4 @@ export class RestoreService {
 
 function isArchived(props: { tier: string | undefined; archiveStatus?: string }): boolean {
   return props.tier === 'Archive' || (props.archiveStatus?.startsWith('rehydrate-pending') ?? false);
-}
-
-function asRestoreError(error: unknown): Error {
-  if (error instanceof ChainError) return new RestoreError(error.code, error.message);
-  if (error instanceof Error && typeof (error as { code?: unknown }).code === 'string') return error;
-  return new RestoreError('restore-failed', error instanceof Error ? error.message : String(error));
 }

@@ -3,3 +3,7 @@ export * from './retention-retry';
 export * from './retention-triggers';
 export * from './retention.module';
 export * from './retention.service';
+export * from './wal-apply';
+export * from './wal-retention';
+export * from './wal-state';
+export * from './recovery-window';

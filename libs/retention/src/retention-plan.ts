@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Catalog, type UnreadableManifest } from '@tidemark/catalog';
 import { TIDEMARK_CONFIG } from '@tidemark/config';
 import {
@@ -16,10 +16,21 @@ import {
   targetById,
   type BackupSnapshot,
   type Policy,
+  type RetentionDecision,
   type TidemarkConfig,
   type TierChange,
 } from '@tidemark/policy';
-import { LOCAL_TIER, type LocalTier } from '@tidemark/storage';
+import { BLOB_STORE, LOCAL_TIER, type BlobStore, type LocalTier } from '@tidemark/storage';
+import { WalArchive } from '@tidemark/wal-archive';
+import { basePointOf, isPhysicalTarget, pitrWindowDays, readWalListing, type WalListing } from './wal-state';
+import {
+  planWalRetention,
+  windowHolds,
+  type WalHold,
+  type WalHolder,
+  type WalPlan,
+  type WalRetentionInput,
+} from './wal-retention';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -59,12 +70,35 @@ export interface RetentionPlanView {
   local: PlannedLocalCopy[];
   /** Manifests that could not be parsed: never touched, only reported. */
   unreadable: UnreadableManifest[];
+  /** Physical targets: the WAL archive's ranges kept, moved and deleted, and why; null for other targets. */
+  wal: WalPlanView | null;
 }
+
+export type WalPlanView = Omit<WalPlan, 'files'> & {
+  /** History files that could not be read: their timelines' WAL is kept (ancestry unknown). */
+  unreadableHistories: WalListing['unreadableHistories'];
+};
 
 /** The plan together with the manifests it was made from, for carrying it out. */
 export interface Survey {
   view: RetentionPlanView;
   manifests: Map<string, Manifest>;
+  /** Physical targets: the WAL plan's input and its decision per file, for carrying it out. */
+  wal: { input: WalRetentionInput; plan: WalPlan } | null;
+}
+
+const RESTORABLE: ReadonlySet<string> = new Set(['verified', 'dumping', 'dumped', 'uploaded']);
+
+/**
+ * How a base backup holds WAL once planned (see WalHold): kept by a rule of the policy or the PITR window while
+ * restorable (verified, or still on its way there: the verifier replays its WAL), it holds all WAL after it; kept
+ * only as pinned, just its own range; otherwise (failed or corrupt in its grace period, or going) nothing.
+ */
+export function walHoldOf(planned: Pick<PlannedBackup, 'action' | 'status' | 'pinned' | 'reasons'>): WalHold {
+  if (planned.action !== 'keep') return 'none';
+  const policyReasons = planned.reasons.filter((reason) => reason !== 'pinned' && reason !== 'grace period');
+  if (RESTORABLE.has(planned.status) && policyReasons.length > 0) return 'onward';
+  return planned.pinned ? 'range' : 'none';
 }
 
 /** The blob holding a backup's artifact; a manifest that never recorded one still names it by the layout. */
@@ -126,6 +160,8 @@ export class RetentionPlanner {
     @Inject(TIDEMARK_CONFIG) private readonly config: TidemarkConfig,
     private readonly catalog: Catalog,
     @Inject(LOCAL_TIER) private readonly local: LocalTier,
+    // Needed for physical targets only (their WAL archive); a planner without it refuses to plan one.
+    @Optional() @Inject(BLOB_STORE) private readonly store?: BlobStore,
   ) {}
 
   policyFor(targetId: string): { name: string; policy: Policy } {
@@ -139,10 +175,12 @@ export class RetentionPlanner {
 
   async survey(targetId: string, now: Date): Promise<Survey> {
     const { name, policy } = this.policyFor(targetId);
+    const target = targetById(this.config, targetId);
     const listing = await this.catalog.list(targetId);
     const manifests = new Map(listing.manifests.map((m) => [m.backupId, m]));
     // A backup whose deletion has started is no longer a candidate for anything: it is finished off.
     const active = listing.manifests.filter((m) => !m.deletion);
+    const physical = isPhysicalTarget(target) ? await this.physicalContext(targetId, active, now) : null;
     const decisions = new Map(
       planRetention(
         active.map((m) => snapshotOf(m, manifests)),
@@ -151,36 +189,22 @@ export class RetentionPlanner {
       ).map((d) => [d.backupId, d]),
     );
     const backups = listing.manifests.map((m): PlannedBackup => {
-      const takenAt = backupIdTime(m.backupId);
-      const base = {
-        backupId: m.backupId,
-        takenAt: takenAt.toISOString(),
-        ageDays: Math.floor((now.getTime() - takenAt.getTime()) / DAY_MS),
-        status: displayStatus(m),
-        pinned: m.pinned,
-        tier: m.locations.remote?.tier ?? null,
-        sizeBytes: m.artifact.size ?? 0,
-      };
-      if (m.deletion) {
-        return {
-          ...base,
-          action: 'delete',
-          reasons: [`deletion started ${m.deletion.at} (${m.deletion.reason})`],
-          tierMove: null,
-        };
-      }
-      const decision = decisions.get(m.backupId);
-      // The engine answers for every snapshot; a missing answer must never turn into a deletion.
-      if (!decision) return { ...base, action: 'keep', reasons: ['no decision'], tierMove: null };
-      return {
-        ...base,
-        action: decision.action,
-        reasons: decision.reasons,
-        tierMove: decision.action === 'keep' ? decision.tier : null,
-        ...(decision.tierNote !== undefined && { tierNote: decision.tierNote }),
-      };
+      const planned = plannedBackup(m, decisions.get(m.backupId), now);
+      const hold = physical?.holds.get(m.backupId);
+      return hold === undefined ? planned : withWindowHold(planned, hold);
     });
     const local = await this.planLocal(targetId, policy.retention.local.days, manifests, now);
+    let wal: Survey['wal'] = null;
+    if (physical) {
+      const input: WalRetentionInput = {
+        files: physical.listing.files,
+        histories: physical.listing.state.histories,
+        holders: walHoldersOf(backups, manifests, physical.holds),
+        windowDays: physical.windowDays,
+        now,
+      };
+      wal = { input, plan: planWalRetention(input) };
+    }
     return {
       view: {
         targetId,
@@ -189,9 +213,23 @@ export class RetentionPlanner {
         backups,
         local,
         unreadable: listing.unreadable,
+        wal: wal && {
+          ...withoutFiles(wal.plan),
+          unreadableHistories: physical?.listing.unreadableHistories ?? [],
+        },
       },
       manifests,
+      wal,
     };
+  }
+
+  /** The WAL archive of a physical target and the base backups its PITR window holds. */
+  private async physicalContext(targetId: string, active: readonly Manifest[], now: Date) {
+    if (!this.store) throw new Error(`retention of physical target ${targetId} needs Blob Storage`);
+    const windowDays = pitrWindowDays(targetById(this.config, targetId));
+    const listing = await readWalListing(new WalArchive(this.store), targetId);
+    const bases = active.filter((m) => m.status === 'verified').flatMap((m) => basePointOf(m) ?? []);
+    return { windowDays, listing, holds: windowHolds(bases, listing.state, windowDays, now) };
   }
 
   /**
@@ -236,4 +274,77 @@ export class RetentionPlanner {
     }
     return planned;
   }
+}
+
+function plannedBackup(m: Manifest, decision: RetentionDecision | undefined, now: Date): PlannedBackup {
+  const takenAt = backupIdTime(m.backupId);
+  const base = {
+    backupId: m.backupId,
+    takenAt: takenAt.toISOString(),
+    ageDays: Math.floor((now.getTime() - takenAt.getTime()) / DAY_MS),
+    status: displayStatus(m),
+    pinned: m.pinned,
+    tier: m.locations.remote?.tier ?? null,
+    sizeBytes: m.artifact.size ?? 0,
+  };
+  if (m.deletion) {
+    return {
+      ...base,
+      action: 'delete',
+      reasons: [`deletion started ${m.deletion.at} (${m.deletion.reason})`],
+      tierMove: null,
+    };
+  }
+  // The engine answers for every snapshot; a missing answer must never turn into a deletion.
+  if (!decision) return { ...base, action: 'keep', reasons: ['no decision'], tierMove: null };
+  return {
+    ...base,
+    action: decision.action,
+    reasons: decision.reasons,
+    tierMove: decision.action === 'keep' ? decision.tier : null,
+    ...(decision.tierNote !== undefined && { tierNote: decision.tierNote }),
+  };
+}
+
+/**
+ * A base backup the PITR window needs stays whatever the policy says, and stays readable: a policy deletion
+ * becomes a keep in its current tier, and a move to Archive (hours of rehydration before a restore) is not made.
+ */
+function withWindowHold(planned: PlannedBackup, hold: string): PlannedBackup {
+  if (planned.action === 'delete') return { ...planned, action: 'keep', reasons: [hold], tierMove: null };
+  const reasons = [...planned.reasons, hold];
+  if (planned.tierMove?.to !== 'Archive') return { ...planned, reasons };
+  return {
+    ...planned,
+    reasons,
+    tierMove: null,
+    tierNote: `stays ${planned.tierMove.from}: serves the PITR window (Archive cannot be read without rehydration)`,
+  };
+}
+
+/** Every physical base backup with how it holds WAL after this plan and the tier it will be in. */
+export function walHoldersOf(
+  backups: readonly PlannedBackup[],
+  manifests: ReadonlyMap<string, Manifest>,
+  windowHeld: ReadonlyMap<string, string>,
+): WalHolder[] {
+  return backups.flatMap((planned) => {
+    const manifest = manifests.get(planned.backupId);
+    const point = manifest ? basePointOf(manifest) : null;
+    if (!point || planned.status === 'deleting') return [];
+    return [
+      {
+        backupId: planned.backupId,
+        physical: point.physical,
+        hold: walHoldOf(planned),
+        tier: planned.tierMove?.to ?? planned.tier,
+        servesWindow: windowHeld.has(planned.backupId),
+      },
+    ];
+  });
+}
+
+function withoutFiles(plan: WalPlan): Omit<WalPlan, 'files'> {
+  const { files: _files, ...rest } = plan;
+  return rest;
 }

@@ -7,7 +7,7 @@ import { errorData, EventPublisher } from '@tidemark/events';
 import { ACCESS_TIERS, markDeleting, markTier, type AccessTier, type Manifest } from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
 import type { TidemarkConfig } from '@tidemark/policy';
-import { REDIS, RedisLock } from '@tidemark/queues';
+import { REDIS, RedisLock, type Lock } from '@tidemark/queues';
 import { BLOB_STORE, LOCAL_TIER, StorageError, type BlobStore, type LocalTier } from '@tidemark/storage';
 import type { Redis } from 'ioredis';
 import {
@@ -16,7 +16,9 @@ import {
   RetentionPlanner,
   type PlannedBackup,
   type RetentionPlanView,
+  type Survey,
 } from './retention-plan';
+import { applyWalPlan, type WalReport } from './wal-apply';
 
 /** Redis lock purpose: one retention run per target at a time, across all replicas. */
 export const RETENTION_LOCK_PURPOSE = 'retention';
@@ -64,6 +66,8 @@ export interface RetentionReport {
   bytesPerTier: Record<AccessTier, number>;
   unreadable: UnreadableManifest[];
   failures: RetentionFailure[];
+  /** Physical targets: what was done to the WAL archive; null for other targets. */
+  wal: WalReport | null;
 }
 
 /** A run that could not do all it planned; what it did is in `report`, and the next run picks up the rest. */
@@ -71,9 +75,15 @@ export class RetentionRunError extends Error {
   override readonly name = 'RetentionRunError';
   constructor(readonly report: RetentionReport) {
     const first = report.failures[0];
+    const firstWal = report.wal?.failures[0];
+    const count = report.failures.length + (report.wal?.failures.length ?? 0);
     super(
-      `retention of ${report.targetId}: ${report.failures.length} step(s) failed` +
-        (first ? `, first: ${first.step} ${first.backupId}: ${first.message}` : ''),
+      `retention of ${report.targetId}: ${count} step(s) failed` +
+        (first
+          ? `, first: ${first.step} ${first.backupId}: ${first.message}`
+          : firstWal
+            ? `, first: ${firstWal.step} ${firstWal.blobName}: ${firstWal.message}`
+            : ''),
     );
   }
 }
@@ -99,7 +109,7 @@ export class RetentionService {
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     @Inject(LOCAL_TIER) private readonly local: LocalTier,
     private readonly planner: RetentionPlanner,
-    @Inject(RetentionLock) private readonly lock: RedisLock,
+    @Inject(RetentionLock) private readonly lock: Lock & { readonly ttlMs: number },
     private readonly events: EventPublisher,
     private readonly metrics: TidemarkMetrics,
   ) {}
@@ -158,7 +168,8 @@ export class RetentionService {
   }
 
   private async run(targetId: string, now: Date, dryRun: boolean): Promise<RetentionReport> {
-    const { view, manifests } = await this.planner.survey(targetId, now);
+    const survey = await this.planner.survey(targetId, now);
+    const { view, manifests } = survey;
     const report: RetentionReport = { ...emptyReport(targetId, now, dryRun), unreadable: view.unreadable };
     // What is left in Blob Storage after the run, with tiers as moved; starts as everything listed.
     const remaining = new Map(manifests);
@@ -215,10 +226,24 @@ export class RetentionService {
     }
 
     report.bytesPerTier = bytesPerTier(remaining.values());
+    // WAL last: what it may delete depends on which base backups are really gone and where they now are.
+    report.wal = await this.applyWal(survey, report, dryRun);
     if (dryRun) return report;
 
-    for (const tier of ACCESS_TIERS)
+    const failed = await this.publish(report);
+    if (failed > 0) throw new RetentionRunError(report);
+    return report;
+  }
+
+  /** Metrics, the `tidemark.retention.applied` event and the log line of a run; returns how many steps failed. */
+  private async publish(report: RetentionReport): Promise<number> {
+    const { targetId } = report;
+    const failed = report.failures.length + (report.wal?.failures.length ?? 0);
+    for (const tier of ACCESS_TIERS) {
       this.metrics.storageBytes.set({ target: targetId, tier }, report.bytesPerTier[tier]);
+      if (report.wal)
+        this.metrics.walArchiveBytes.set({ target: targetId, tier }, report.wal.bytesPerTier[tier]);
+    }
     await this.events.emit(
       'tidemark.retention.applied',
       targetId,
@@ -233,7 +258,7 @@ export class RetentionService {
           localRemoved: report.local.removed.length,
           localKept: report.local.kept.length,
           unreadable: report.unreadable.length,
-          failed: report.failures.length,
+          failed,
         },
         sizes: { freed: report.bytesFreed },
         bytesFreed: report.bytesFreed,
@@ -243,8 +268,17 @@ export class RetentionService {
         ...(report.unreadable.length > 0 && { unreadable: report.unreadable.map((u) => u.blobName) }),
         ...(report.local.kept.length > 0 && { localKept: report.local.kept }),
         ...(report.failures.length > 0 && { failures: report.failures }),
+        ...(report.wal && {
+          wal: {
+            deleted: report.wal.deleted.length,
+            tiered: report.wal.tiered.length,
+            bytesFreed: report.wal.bytesFreed,
+            bytesPerTier: report.wal.bytesPerTier,
+            ...(report.wal.failures.length > 0 && { failures: report.wal.failures }),
+          },
+        }),
       },
-      report.failures.length > 0 ? 'warning' : 'info',
+      failed > 0 ? 'warning' : 'info',
     );
     this.logger.log(
       {
@@ -254,12 +288,36 @@ export class RetentionService {
         tiered: report.tiered.length,
         localRemoved: report.local.removed.length,
         bytesFreed: report.bytesFreed,
-        failures: report.failures.length,
+        ...(report.wal && { walDeleted: report.wal.deleted.length, walTiered: report.wal.tiered.length }),
+        failures: failed,
       },
       'retention applied',
     );
-    if (report.failures.length > 0) throw new RetentionRunError(report);
-    return report;
+    return failed;
+  }
+
+  /**
+   * Carries out the WAL plan of a physical target, planned again with what this run actually did to the base
+   * backups: a base whose deletion did not happen keeps holding all WAL after it, a base whose tier move failed
+   * keeps its WAL where it is. Only what the shown plan also said is done.
+   */
+  private async applyWal(
+    survey: Survey,
+    report: RetentionReport,
+    dryRun: boolean,
+  ): Promise<WalReport | null> {
+    if (!survey.wal) return null;
+    const deleted = new Set(report.deleted);
+    const moved = new Map(report.tiered.map((t) => [t.backupId, t.to]));
+    const planned = new Map(survey.view.backups.map((b) => [b.backupId, b]));
+    const holders = survey.wal.input.holders.map((holder) => {
+      const backup = planned.get(holder.backupId);
+      if (backup?.action === 'delete' && !deleted.has(holder.backupId)) {
+        return { ...holder, hold: 'onward' as const, tier: backup.tier };
+      }
+      return { ...holder, tier: moved.get(holder.backupId) ?? backup?.tier ?? holder.tier };
+    });
+    return applyWalPlan(this.store, survey.wal.plan, { ...survey.wal.input, holders }, dryRun);
   }
 
   /** Mark, delete the artifact, delete the manifest. Returns false when the backup is kept after all or a step failed. */
@@ -357,5 +415,6 @@ function emptyReport(targetId: string, now: Date, dryRun: boolean): RetentionRep
     bytesPerTier: bytesPerTier([]),
     unreadable: [],
     failures: [],
+    wal: null,
   };
 }

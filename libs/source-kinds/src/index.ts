@@ -25,4 +25,6 @@ export {
   type SourceTarget,
   type StreamSource,
   type StructureCheckResult,
+  type WalFileRequest,
+  type WalSupply,
 } from '@tidemark/source-contract';

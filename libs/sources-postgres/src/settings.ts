@@ -1,6 +1,9 @@
 import { z } from 'zod';
 
 const DATABASE_NAME = /^[^\s/]{1,63}$/;
+export const PITR_ROUTES = ['slot', 'archive-command'] as const;
+/** Quoted into the server's archive_command: nothing a shell would read as anything but a path. */
+const SPOOL_PATH = /^\/[A-Za-z0-9._/-]*$/;
 
 /** The target keys of a postgres target beside id, kind, url and policy. */
 export const postgresSettings = z.object({
@@ -26,6 +29,20 @@ export const postgresSettings = z.object({
       windowDays: z.number().int().min(1).default(7),
       shipPartialSeconds: z.number().int().min(1).max(3600).default(30),
       maxLagSeconds: z.number().int().min(1).default(300),
+      /**
+       * How WAL reaches the archiver: `slot` (pg_receivewal on a replication slot Tidemark creates) or, for servers
+       * that allow no slot, `archive-command` (the server's archive_command copies each file into `spool`, which
+       * the archiver empties into Blob Storage).
+       */
+      route: z.enum(PITR_ROUTES).default('slot'),
+      /** The directory shared by the server's archive_command and the archiver (route archive-command only). */
+      spool: z
+        .string()
+        .regex(
+          SPOOL_PATH,
+          'must be an absolute path of letters, digits and . _ - / (it goes into a shell line)',
+        )
+        .optional(),
     })
     .optional(),
 });
@@ -43,10 +60,27 @@ export function postgresSettingsProblems(
       ? []
       : [{ path: 'pitr', message: 'only applies to method: physical (WAL archiving needs a base backup)' }];
   }
-  return LOGICAL_ONLY_KEYS.filter((key) => target[key] !== undefined).map((key) => ({
+  const logicalOnly = LOGICAL_ONLY_KEYS.filter((key) => target[key] !== undefined).map((key) => ({
     path: key,
     message: 'does not apply to method: physical (a base backup copies the whole cluster)',
   }));
+  return [...logicalOnly, ...routeProblems(target['pitr'])];
+}
+
+/** `route: archive-command` needs the spool its archive_command writes into; `route: slot` has none. */
+function routeProblems(pitr: unknown): { path: string; message: string }[] {
+  if (typeof pitr !== 'object' || pitr === null) return [];
+  const { route, spool } = pitr as { route?: unknown; spool?: unknown };
+  if (route === 'archive-command' && spool === undefined)
+    return [
+      {
+        path: 'pitr.spool',
+        message: 'is required with route: archive-command (where archive_command copies WAL)',
+      },
+    ];
+  if (route !== 'archive-command' && spool !== undefined)
+    return [{ path: 'pitr.spool', message: 'only applies to route: archive-command' }];
+  return [];
 }
 
 export type PostgresSettings = z.infer<typeof postgresSettings> & {

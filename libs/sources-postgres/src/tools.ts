@@ -7,7 +7,15 @@ import { isExecutable, SourceError } from '@tidemark/source-contract';
 const run = promisify(execFile);
 
 export type PgToolName =
-  'pg_dump' | 'pg_restore' | 'pg_dumpall' | 'psql' | 'pg_basebackup' | 'pg_verifybackup' | 'pg_controldata';
+  | 'pg_dump'
+  | 'pg_restore'
+  | 'pg_dumpall'
+  | 'psql'
+  | 'pg_basebackup'
+  | 'pg_verifybackup'
+  | 'pg_controldata'
+  | 'pg_ctl'
+  | 'pg_waldump';
 
 export interface PgTool {
   name: PgToolName;

@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SCRATCH_PREFIX, ScratchLeases } from './scratch-leases';
+import { endProcessesUnder } from './scratch-processes';
 
 /**
  * Removes what restore tests that died left behind (scratch databases on the targets' servers, scratch files and
@@ -124,6 +125,10 @@ export class ScratchCleaner implements OnApplicationBootstrap, OnApplicationShut
         () => 0,
       );
       if (Date.now() - modified < this.leases.ttlMs) continue;
+      // A server the dead test started on its copy would go on running (and holding its port) without its files.
+      const ended = await endProcessesUnder(join(this.dir, name));
+      if (ended.length > 0)
+        this.logger.warn({ scratch: name, pids: ended }, 'ended processes a dead restore test left running');
       await rm(join(this.dir, name), { recursive: true, force: true });
       this.logger.warn({ scratch: name }, 'removed a scratch copy left by a restore test that died');
     }

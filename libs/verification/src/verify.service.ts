@@ -17,6 +17,7 @@ import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
 import { mkdir } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { archiveCoversStart, archiveWalSupply } from './archive-wal-supply';
 import { ScratchCleaner } from './scratch-cleaner';
 import { scratchName, ScratchLeases } from './scratch-leases';
 
@@ -120,7 +121,7 @@ export class VerifyService {
   ): Promise<NonNullable<Verification['restoreTest']>> {
     const dir = this.scratch.dir;
     await mkdir(dir, { recursive: true });
-    const scratch: Scratch = { name: scratchName(manifest.backupId), dir };
+    const scratch: Scratch = { name: scratchName(manifest.backupId), dir, ...(await this.walOf(manifest)) };
     await this.scratch.beforeRestoreTest(manifest.target.id, source);
     await this.scratch.record(scratch.name, manifest.target.id);
     return this.leases.hold(scratch.name, async () => {
@@ -137,6 +138,16 @@ export class VerifyService {
       ]);
       return result;
     });
+  }
+
+  /**
+   * A base backup whose target's WAL archive was streaming when it began is recovered to its end in the test; a
+   * 'wal-missing' of its last segment fails the job, which is retried (the segment follows within seconds).
+   */
+  private async walOf(manifest: Manifest): Promise<Pick<Scratch, 'wal'>> {
+    const backup = manifest.content.physical;
+    if (!backup || !(await archiveCoversStart(this.store, manifest.target.id, backup))) return {};
+    return { wal: archiveWalSupply(this.store, manifest.target.id) };
   }
 
   /** The restore test runs on the target's own server; the structural check needs only the tools. */

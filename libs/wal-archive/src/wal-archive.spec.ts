@@ -5,7 +5,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { MemoryBlobStore } from '@tidemark/in-memory';
+import { MemoryBlobStore } from '@tidemark/testing-storage';
 import {
   DEFAULT_SEGMENT_BYTES,
   partialBlobName,

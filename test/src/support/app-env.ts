@@ -6,7 +6,7 @@ import { REPO_ROOT } from './stack';
  * What the deployment files must give each service, read from the code rather than listed by hand, so a
  * deployment test fails when a service starts reading a new variable or another queue.
  */
-export const SERVICES = ['scheduler', 'dumper', 'uploader', 'verifier', 'retention'] as const;
+export const SERVICES = ['scheduler', 'dumper', 'uploader', 'verifier', 'retention', 'archiver'] as const;
 export type Service = (typeof SERVICES)[number];
 
 /** How deployments treat each variable the code reads. A variable missing here fails the tests. */
@@ -47,6 +47,11 @@ export const ENV_ROLES: Record<string, EnvRole> = {
   TIDEMARK_EVENTS_TOPIC: 'default', // tidemark-events, the topic Terraform creates
   TIDEMARK_EVENTS_SUBSCRIPTION: 'default', // cli, used by `tidemark events` only
   TIDEMARK_DEBUG: 'default', // CLI only
+  TIDEMARK_ARCHIVER_SPOOL_DIR: 'default', // /var/lib/tidemark/wal, a volume of the archiver's own
+  TIDEMARK_ARCHIVER_LEASE_TTL_MS: 'default', // 30 s
+  TIDEMARK_ARCHIVER_ACQUIRE_INTERVAL_MS: 'default', // 5 s
+  TIDEMARK_ARCHIVER_CONTINUITY_INTERVAL_MS: 'default', // 10 min
+  TIDEMARK_ARCHIVER_EVENT_BATCH_MS: 'default', // 10 s
 };
 /** libpq's own variables: fallbacks when a target URL lacks a part, and what the dump tools' children get. */
 const LIBPQ = /^PG[A-Z_]+$/;
@@ -102,6 +107,37 @@ export function opensTargets(app: string): boolean {
     (file) =>
       !file.includes(join('libs', 'config')) && /resolveTarget(Url)?\(/.test(readFileSync(file, 'utf8')),
   );
+}
+
+/**
+ * Which targets' urls the app resolves: every target's (it opens any database), only the physical targets' (the
+ * archiver streams their WAL and never needs another target's secret), or none.
+ */
+export function targetsOpenedBy(app: string): 'all' | 'physical' | 'none' {
+  if (!opensTargets(app)) return 'none';
+  const resolvesAny = appSources(app).some(
+    (file) =>
+      !file.includes(join('libs', 'config')) &&
+      !file.includes(join('libs', 'archiving')) &&
+      /resolveTarget(Url)?\(/.test(readFileSync(file, 'utf8')),
+  );
+  return resolvesAny ? 'all' : 'physical';
+}
+
+/** The `${VAR}`s of the given targets' urls that an app needs, by what it opens. */
+export function refsNeededBy(
+  app: string,
+  targets: readonly { url: string; [key: string]: unknown }[],
+  refsOf: (url: string) => string[],
+): string[] {
+  const opened = targetsOpenedBy(app);
+  const chosen =
+    opened === 'all'
+      ? targets
+      : opened === 'physical'
+        ? targets.filter((t) => t['method'] === 'physical')
+        : [];
+  return [...new Set(chosen.flatMap((t) => refsOf(t.url)))];
 }
 
 /** The port the service listens on when PORT is unset (bootstrapService's defaultPort in main.ts). */

@@ -1,6 +1,8 @@
 import { declaredTargetsOf, targetEnvIssues } from '@tidemark/config';
+import { errorData } from '@tidemark/events';
 import { backupIdTime, displayStatus, type Manifest } from '@tidemark/manifest';
 import { policyOf } from '@tidemark/policy';
+import { isPhysicalTarget, readRecoveryWindow, type RecoveryWindowView } from '@tidemark/retention';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
 import { formatAge, formatBytes, printJson, printTable } from '../output';
@@ -14,11 +16,24 @@ export function registerCatalog(program: Command, context: () => CliContext): vo
     )
     .action(async () => {
       const ctx = context();
-      const { config, catalog } = await ctx.storage();
+      const { config, catalog, store } = await ctx.storage();
       // Unset ${VAR}s and urls they make unparseable, in this environment: the services' own start check.
       const problems = targetEnvIssues(declaredTargetsOf(config), ctx.env);
       const { manifests } = await catalog.list();
       const now = Date.now();
+      // Physical targets: what `restore --at` can reach, from the catalog's base backups and the WAL archive.
+      const windows = new Map<string, RecoveryWindowView>();
+      for (const target of config.targets.filter(isPhysicalTarget)) {
+        const window = await readRecoveryWindow(store, target.id, manifests).catch(
+          (error: unknown): RecoveryWindowView => ({
+            earliest: null,
+            latest: null,
+            ranges: [],
+            none: `the WAL archive cannot be read: ${errorData(error).message}`,
+          }),
+        );
+        windows.set(target.id, window);
+      }
       const rows = config.targets.map((target) => {
         const policy = policyOf(config, target);
         const last = manifests.filter((m) => m.target.id === target.id && m.status === 'verified').at(-1);
@@ -30,6 +45,8 @@ export function registerCatalog(program: Command, context: () => CliContext): vo
           lastVerified: last?.backupId ?? null,
           age: ageMs === null ? null : formatAge(ageMs),
           rpo: ageMs !== null && ageMs <= policy.rpoHours * 3600_000 ? 'ok' : 'overdue',
+          // Only when a target has a recovery window: the table of logical targets stays as it was.
+          ...(windows.size > 0 && { recovery: recoveryCell(windows.get(target.id)) }),
           problem:
             problems
               .filter((problem) => problem.targetId === target.id)
@@ -37,7 +54,12 @@ export function registerCatalog(program: Command, context: () => CliContext): vo
               .join('; ') || null,
         };
       });
-      printTable(rows, Boolean(ctx.options.json));
+      if (ctx.options.json) {
+        // The whole view (every range, or why there is none) rather than the table's one cell.
+        printJson(rows.map((row) => ({ ...row, recoveryWindow: windows.get(row.target) ?? null })));
+        return;
+      }
+      printTable(rows, false);
     });
 
   program
@@ -77,6 +99,15 @@ export function registerCatalog(program: Command, context: () => CliContext): vo
       if (!found) throw new Error(`no backup ${backupId} in container ${config.storage.container}`);
       printJson(found.manifest);
     });
+}
+
+/** earliest → latest (and how many ranges a WAL gap makes), `none: <why>`, or null for a logical target. */
+function recoveryCell(window: RecoveryWindowView | undefined): string | null {
+  if (!window) return null;
+  if (window.none !== null || window.earliest === null || window.latest === null)
+    return `none: ${window.none ?? 'nothing restorable'}`;
+  const gaps = window.ranges.length > 1 ? ` (${window.ranges.length} ranges: WAL gap)` : '';
+  return `${window.earliest} → ${window.latest}${gaps}`;
 }
 
 /** `full`, `incr 3` (third after its full), or the run a server target's backup belongs to. */

@@ -2,6 +2,13 @@ import type { Command } from 'commander';
 import type { RehydratePriority } from '@tidemark/storage';
 import type { CliContext } from '../context';
 import {
+  parseRecoveryTarget,
+  parseStart,
+  pointInTimeOnlyFlags,
+  restoreToPoint,
+  type PointInTimeFlags,
+} from './restore-point-in-time';
+import {
   printRehydrating,
   printRestored,
   printRunRestored,
@@ -10,16 +17,9 @@ import {
 } from '../restore-output';
 
 /** The options as commander gives them. */
-interface RestoreFlags {
-  backup?: string;
-  at?: string;
-  to: string;
-  clean?: boolean;
+interface RestoreFlags extends PointInTimeFlags {
   priority: string;
   wait?: boolean;
-  database?: string;
-  allDatabases?: boolean;
-  jobs?: string;
 }
 
 /** The flags checked: numbers, times and choices parsed, each bad one a clear error naming it. */
@@ -36,10 +36,17 @@ export function registerRestore(program: Command, context: () => CliContext): vo
     .command('restore <target>')
     .description('restore a backup (the newest verified one by default) into a database or a file')
     .option('--backup <backupId>', 'restore this backup')
-    .option('--at <time>', 'restore the newest verified backup taken at or before this ISO time')
+    .option(
+      '--at <time>',
+      'restore the newest verified backup taken at or before this ISO time; targets with a WAL archive: recover to this time',
+    )
+    .option('--lsn <X/Y>', 'targets with a WAL archive: recover to this WAL position')
+    .option('--latest', 'targets with a WAL archive: recover to the newest archived WAL (the default)')
+    .option('--start', 'targets with a WAL archive: start the restored server and wait until recovery ended')
+    .option('--port <n>', 'with --start: the port the restored server listens on')
     .requiredOption(
       '--to <url|path>',
-      'destination: a database URL (use ${ENV_VAR} to keep its password out of argv) or a file path',
+      'destination: a database URL (use ${ENV_VAR} to keep its password out of argv), a file path, or an empty data directory',
     )
     .option('--clean', 'replace what the destination already holds')
     .option('--database <name>', 'server targets (databases:): restore this database')
@@ -55,9 +62,23 @@ export function registerRestore(program: Command, context: () => CliContext): vo
     )
     .option('--wait', 'when the backup is in the Archive tier: wait for its rehydration, then restore')
     .action(async (targetId: string, flags: RestoreFlags) => {
+      // Every flag is checked before anything is opened: a typo fails at once, whatever the target.
       const options = parseRestoreOptions(targetId, flags);
-      if (flags.allDatabases) await restoreWholeRun(context(), options);
-      else await restoreOneBackup(context(), options);
+      parseRecoveryTarget(flags);
+      parseStart(flags);
+      const ctx = context();
+      const { pointInTime } = await ctx.storage();
+      if (await pointInTime.hasWalArchive(targetId)) {
+        await restoreToPoint(ctx, targetId, flags);
+        return;
+      }
+      const only = pointInTimeOnlyFlags(flags);
+      if (only.length > 0)
+        throw new Error(
+          `${only.join(', ')}: only for targets with base backups and a WAL archive (method: physical); ${targetId} has none`,
+        );
+      if (flags.allDatabases) await restoreWholeRun(ctx, options);
+      else await restoreOneBackup(ctx, options);
     });
 }
 

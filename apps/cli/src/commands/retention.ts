@@ -1,4 +1,4 @@
-import type { RetentionReport } from '@tidemark/retention';
+import type { RetentionReport, WalPlanView } from '@tidemark/retention';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
 import { formatBytes, printJson, printTable } from '../output';
@@ -42,6 +42,7 @@ export function registerRetention(program: Command, context: () => CliContext): 
           `(${formatBytes(deletes.reduce((n, b) => n + b.sizeBytes, 0))}), ${moves.length} tier move(s), ` +
           `${localRemovals.length} local cop${localRemovals.length === 1 ? 'y' : 'ies'} to remove`,
       );
+      if (plan.wal) printWalPlan(plan.wal);
       for (const copy of plan.local.filter((l) => l.attention))
         console.log(`local copy ${copy.backupId} kept: ${copy.reason}`);
       for (const bad of plan.unreadable)
@@ -80,8 +81,41 @@ function printReport(r: RetentionReport): void {
   for (const k of r.local.kept) console.log(`  local copy ${k.backupId} kept: ${k.reason}`);
   for (const u of r.unreadable)
     console.error(`tidemark: unreadable manifest ${u.blobName} left alone: ${u.error}`);
+  if (r.wal) {
+    const w = r.wal;
+    console.log(
+      `  WAL: ${w.kept} kept, ${verb} ${w.deleted.length} (${formatBytes(w.bytesFreed)}), ${w.tiered.length} tier move(s)`,
+    );
+    for (const f of w.failures) console.error(`tidemark: ${f.step} ${f.blobName}: ${f.message}`);
+  }
   const tiers = Object.entries(r.bytesPerTier)
     .filter(([, bytes]) => bytes > 0)
     .map(([tier, bytes]) => `${tier} ${formatBytes(bytes)}`);
   console.log(`  in Blob Storage after: ${tiers.join(', ') || 'nothing'}`);
+}
+
+/** The WAL archive's ranges: what stays and why, what goes and why, what moves tier. */
+function printWalPlan(wal: WalPlanView): void {
+  console.log(`\nWAL archive (PITR window ${wal.windowDays} d, from ${wal.windowStart})`);
+  printTable(
+    wal.ranges.map((r) => ({
+      timeline: r.timeline,
+      kind: r.kind,
+      files: r.count === 1 ? r.first : `${r.first} … ${r.last}`,
+      count: r.count,
+      size: formatBytes(r.bytes),
+      received: r.from === r.to ? r.from : `${r.from ?? '?'} … ${r.to ?? '?'}`,
+      action: r.action,
+      reasons: r.reasons.join(', '),
+      tierMove: r.tierMove ? `${r.tierMove.from} → ${r.tierMove.to}` : null,
+    })),
+    false,
+    'no WAL archived yet',
+  );
+  console.log(
+    `WAL: ${wal.kept.count} file(s) kept (${formatBytes(wal.kept.bytes)}), ${wal.deleted.count} to delete ` +
+      `(${formatBytes(wal.deleted.bytes)}), ${wal.tierMoves} tier move(s)`,
+  );
+  for (const h of wal.unreadableHistories)
+    console.error(`tidemark: history of timeline ${h.timeline} unreadable, its WAL kept: ${h.error}`);
 }

@@ -12,6 +12,7 @@ export const SERVICES = [
   { name: 'uploader', port: 3002 },
   { name: 'verifier', port: 3003 },
   { name: 'retention', port: 3004 },
+  { name: 'archiver', port: 3005 },
 ] as const;
 
 export interface RunningProcess {

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { ManifestStore } from '@tidemark/catalog';
 import { manifestBlobName, markDumped, newManifest, ManifestError, type Manifest } from '@tidemark/manifest';
 import { LocalTier, StorageError } from '@tidemark/storage';
-import { MemoryBlobStore } from '../memory-blob-store';
+import { MemoryBlobStore } from '@tidemark/testing-storage';
 
 const sha = 'a'.repeat(64);
 

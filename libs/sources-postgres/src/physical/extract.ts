@@ -26,12 +26,13 @@ async function isFree(dir: string): Promise<boolean> {
 
 /**
  * Unpacks into a sibling staging directory and renames it into place, so a failure leaves nothing at `dir`.
- * `clean` replaces what is there; otherwise a non-empty `dir` is refused.
+ * `clean` replaces what is there; otherwise a non-empty `dir` is refused. `prepare` completes the staged copy
+ * (WAL, recovery settings) before the rename; its failure too leaves nothing at `dir`.
  */
 export async function restoreDataDirectory(
   input: Readable,
   dir: string,
-  options: { clean: boolean; env: NodeJS.ProcessEnv },
+  options: { clean: boolean; env: NodeJS.ProcessEnv; prepare?: (staging: string) => Promise<void> },
 ): Promise<void> {
   if (!options.clean && !(await isFree(dir))) {
     input.resume();
@@ -41,6 +42,7 @@ export async function restoreDataDirectory(
   await rm(staging, { recursive: true, force: true });
   try {
     await extractTar(input, staging, options.env);
+    await options.prepare?.(staging);
     await rm(dir, { recursive: true, force: true });
     await rename(staging, dir);
   } catch (err) {

@@ -2,12 +2,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { BackupContent } from '@tidemark/manifest';
-import type { StreamSource } from '@tidemark/source-contract';
+import { SourceError, type StreamSource, type WalSupply } from '@tidemark/source-contract';
 import { PG_BIN, startScratchCluster, type ScratchCluster } from '@tidemark/testing';
 import { sourceError, toFile } from '@tidemark/testing-sources';
 import { postgresKind } from '../kind';
@@ -31,6 +32,28 @@ async function basebackupCommandLines(): Promise<string[]> {
   return lines;
 }
 
+/** The source cluster's pg_wal as the archive (the cluster keeps its segments: wal_keep_size). */
+function pgWal(cluster: ScratchCluster, fetched: string[] = []): WalSupply {
+  return {
+    fetch: async (request, destination) => {
+      fetched.push(request.file);
+      await copyFile(join(cluster.dataDir, 'pg_wal', request.file), destination).catch(() => {
+        throw new SourceError('wal-missing', `${request.file} is not archived yet`);
+      });
+    },
+  };
+}
+
+/** Whether any process runs with its working directory (a postmaster's is its data directory) under `dir`. */
+async function processesUnder(dir: string): Promise<number> {
+  let found = 0;
+  for (const pid of (await readdir('/proc')).filter((name) => /^\d+$/.test(name))) {
+    const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => '');
+    if (cwd.startsWith(dir)) found += 1;
+  }
+  return found;
+}
+
 describe('PostgresPhysicalSource against a scratch cluster', () => {
   let cluster: ScratchCluster;
   let work: string;
@@ -38,8 +61,9 @@ describe('PostgresPhysicalSource against a scratch cluster', () => {
   let content: BackupContent;
 
   before(async () => {
-    cluster = await startScratchCluster();
+    cluster = await startScratchCluster({ settings: ['wal_keep_size = 1GB'] });
     work = await mkdtemp(join(tmpdir(), 'tidemark-physical-'));
+    await chmod(work, 0o755); // restore tests start a server as postgres under it
     await cluster.query('CREATE TABLE orders (id int PRIMARY KEY, note text)');
     await cluster.query("INSERT INTO orders SELECT g, 'note ' || g FROM generate_series(1, 1000) g");
     tarPath = join(work, 'base.tar');
@@ -130,6 +154,61 @@ describe('PostgresPhysicalSource against a scratch cluster', () => {
     assert.equal(bad.ok, false);
     assert.equal(bad.checks.find((check) => check.name === 'pg_verifybackup')?.ok, false);
     assert.deepEqual(await readdir(work).then((names) => names.includes('scratch-1')), false);
+  });
+
+  test('restoreTest with the WAL archive recovers the copy, connects to every database and counts every table', async () => {
+    const fetched: string[] = [];
+    const result = await physical(cluster.replicationUrl).restoreTest(createReadStream(tarPath), content, {
+      name: 'scratch-wal',
+      dir: work,
+      wal: pgWal(cluster, fetched),
+    });
+    assert.equal(result.ok, true, JSON.stringify(result.checks));
+    const names = result.checks.map((check) => check.name);
+    assert.deepEqual(names.slice(0, 3), ['pg_verifybackup', 'system identifier', 'recovery']);
+    for (const database of content.physical?.databases ?? [])
+      assert.ok(names.includes(`database ${database} connects`), database);
+    assert.deepEqual(
+      result.checks.find((check) => check.name === 'rows postgres.public.orders'),
+      { name: 'rows postgres.public.orders', ok: true, actual: 1000 },
+    );
+    assert.ok(fetched.length >= 1 && fetched.every((file) => /^[0-9A-F]{24}$/.test(file)), fetched.join());
+    assert.equal(await readdir(work).then((entries) => entries.includes('scratch-wal')), false);
+    assert.equal(await processesUnder(join(work, 'scratch-wal')), 0);
+  });
+
+  test('restoreTest rejects with wal-missing while the archive lacks a segment, and removes the scratch', async () => {
+    const missing: WalSupply = {
+      fetch: (request) =>
+        Promise.reject(new SourceError('wal-missing', `${request.file} is not archived yet`)),
+    };
+    await assert.rejects(
+      physical(cluster.replicationUrl).restoreTest(createReadStream(tarPath), content, {
+        name: 'scratch-missing',
+        dir: work,
+        wal: missing,
+      }),
+      sourceError('wal-missing'),
+    );
+    assert.equal(await readdir(work).then((entries) => entries.includes('scratch-missing')), false);
+  });
+
+  test('restoreTest fails its recovery check when the archived WAL cannot be replayed, and stops the server', async () => {
+    // Right size, wrong bytes: what a damaged archive would hand over after its checksum was (wrongly) accepted.
+    const garbage: WalSupply = {
+      fetch: (_request, destination) => writeFile(destination, Buffer.alloc(16 * 1024 * 1024, 0x5a)),
+    };
+    const result = await physical(cluster.replicationUrl).restoreTest(createReadStream(tarPath), content, {
+      name: 'scratch-garbage',
+      dir: work,
+      wal: garbage,
+    });
+    assert.equal(result.ok, false);
+    const recovery = result.checks.find((check) => check.name === 'recovery');
+    assert.equal(recovery?.ok, false, JSON.stringify(result.checks));
+    assert.match(recovery.detail ?? '', /PANIC|FATAL/);
+    assert.equal(await readdir(work).then((entries) => entries.includes('scratch-garbage')), false);
+    assert.equal(await processesUnder(join(work, 'scratch-garbage')), 0);
   });
 
   test('a cluster with a second tablespace fails preCheck with invalid-settings', async () => {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { BackupContent, Check, TableCount } from '@tidemark/manifest';
@@ -11,6 +11,8 @@ import {
   startTool,
   TarFormatError,
   type DumpHandle,
+  type RecoveryRequest,
+  type RecoveryResult,
   type RestoreOptions,
   type RestoreTestResult,
   type Scratch,
@@ -26,6 +28,8 @@ import { findTool } from '../tools';
 import { manifestWalRange, readBaseTar, type BaseTarSummary } from './base-tar';
 import { readClusterFacts } from './cluster';
 import { extractTar, restoreDataDirectory } from './extract';
+import { placeWal, startRecoveredServer, writeRecoverySettings } from './recovery';
+import { recoverAndCheck } from './restore-test';
 
 const run = promisify(execFile);
 
@@ -188,16 +192,63 @@ export class PostgresPhysicalSource implements StreamSource {
     await restoreDataDirectory(input, this.url, { clean: options.clean, env: this.env });
   }
 
+  /**
+   * The base backup unpacked beside `url`, the planned WAL placed in it and the recovery settings written, then
+   * renamed into place: a failed fetch (a missing or damaged file) leaves nothing at `url`. With `start` the
+   * server recovers on that port and keeps running; its socket and log are in `<url>.run` beside it.
+   */
+  async recover(input: Readable, request: RecoveryRequest, options: RestoreOptions): Promise<RecoveryResult> {
+    const dir = this.url;
+    const settings = { binDir: this.options.binDir, env: this.env };
+    await restoreDataDirectory(input, dir, {
+      clean: options.clean,
+      env: this.env,
+      prepare: async (staging) => {
+        await placeWal(staging, request.files, request.wal);
+        // 'latest' follows the newest history file placed: the planner placed only those on the way.
+        await writeRecoverySettings(staging, { target: request.target, timeline: 'latest', ...settings });
+      },
+    });
+    if (!request.start) return { destination: dir };
+    const server = await startRecoveredServer(dir, {
+      port: request.start.port,
+      runDir: join(dirname(dir), `${basename(dir)}.run`),
+      ...settings,
+    });
+    return { destination: dir, reachedAt: server.reachedAt, port: server.port };
+  }
+
+  /**
+   * Unpacks into `<scratch>/data`, checks every file against backup_manifest and the system identifier, then
+   * (given the target's WAL archive) recovers the copy to the backup's end and checks it running. The scratch is
+   * removed whatever happens; a server started on it is stopped first.
+   */
   async restoreTest(input: Readable, expected: BackupContent, scratch: Scratch): Promise<RestoreTestResult> {
     const startedAt = performance.now();
-    const dir = join(scratch.dir, scratch.name);
-    await rm(dir, { recursive: true, force: true });
+    const root = join(scratch.dir, scratch.name);
+    const dir = join(root, 'data');
+    await rm(root, { recursive: true, force: true });
+    // The server runs as postgres: it must pass through this directory to its own.
+    await mkdir(root, { recursive: true, mode: 0o711 });
+    await chmod(root, 0o711);
     try {
       await extractTar(input, dir, this.env);
       const checks = [await this.verifyBackup(dir), await this.compareSystemIdentifier(dir, expected)];
+      const backup = expected.physical;
+      if (scratch.wal && backup && checks.every((check) => check.ok))
+        checks.push(
+          ...(await recoverAndCheck(backup, {
+            dataDir: dir,
+            runDir: join(root, 'run'),
+            wal: scratch.wal,
+            role: this.ctx.target.user,
+            binDir: this.options.binDir,
+            env: this.env,
+          })),
+        );
       return restoreTestResult(dir, checks, startedAt);
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await rm(root, { recursive: true, force: true });
     }
   }
 

@@ -1,0 +1,232 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Catalog } from '@tidemark/catalog';
+import { TIDEMARK_ENV } from '@tidemark/config';
+import { errorData, EventPublisher } from '@tidemark/events';
+import type { Manifest } from '@tidemark/manifest';
+import type { RecoveryResult, StreamSource } from '@tidemark/source-contract';
+import { sourceKind } from '@tidemark/source-kinds';
+import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
+import {
+  type BaseBackupPoint,
+  formatLsn,
+  planRecovery,
+  type RecoveryPlan,
+  RecoveryRefused,
+  type RecoveryTarget,
+} from '@tidemark/wal';
+import { WalArchive } from '@tidemark/wal-archive';
+import { openArtifact, RestoreError } from './artifact-stream';
+import { readArchiveState, WalFetcher } from './wal-supply';
+
+export interface PointInTimeRequest {
+  targetId: string;
+  target: RecoveryTarget;
+  /** The base backup to start from; without it the planner picks the newest that reaches the target. */
+  backupId?: string;
+  /** The data directory to create (missing or empty unless `clean`). */
+  to: string;
+  clean: boolean;
+  /** Start the restored server on this port and wait until its recovery has ended. */
+  start?: { port: number };
+  /** Called once the plan stands, before anything is downloaded or written. */
+  onPlanned?: (plan: RecoveryPlan, manifest: Manifest, totalBytes: number) => void;
+  onProgress?: (bytes: number) => void;
+}
+
+export interface PointInTimeResult {
+  manifest: Manifest;
+  plan: RecoveryPlan;
+  destination: string;
+  /** Compressed bytes of the base backup read. */
+  bytes: number;
+  /** WAL files (segments, partials, history files) fetched into the data directory. */
+  walFiles: number;
+  durationMs: number;
+  /** When started: the time of the last transaction replayed (null: none was). */
+  reachedAt?: Date | null;
+  port?: number;
+}
+
+/**
+ * Point-in-time restores of targets whose kind keeps a WAL archive: plans from the catalog's base backups and the
+ * archive (a target it cannot reach is refused before anything is written), streams the chosen base backup
+ * through its sha256 check into the kind's `recover`, which places the planned WAL files, fetched checked, and
+ * sets the recovery target. Published as `restore.completed` or `restore.failed`, like any restore.
+ */
+@Injectable()
+export class PointInTimeRestoreService {
+  constructor(
+    private readonly catalog: Catalog,
+    @Inject(BLOB_STORE) private readonly store: BlobStore,
+    private readonly events: EventPublisher,
+    @Inject(TIDEMARK_ENV) private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  /** Whether the target's backups are base backups a WAL archive rolls forward (its restores name a point in time). */
+  async hasWalArchive(targetId: string): Promise<boolean> {
+    const { manifests } = await this.catalog.list(targetId);
+    return manifests.some((m) => m.content.physical !== undefined);
+  }
+
+  async restore(request: PointInTimeRequest): Promise<PointInTimeResult> {
+    const started = Date.now();
+    try {
+      const result = await this.recover(request, started);
+      await this.events.emit('tidemark.restore.completed', request.targetId, result.manifest.backupId, {
+        stage: 'restore',
+        destination: result.destination,
+        sizes: { compressed: result.bytes },
+        durations: { restore: result.durationMs },
+      });
+      return result;
+    } catch (error) {
+      await this.events.emit('tidemark.restore.failed', request.targetId, request.backupId, {
+        stage: 'restore',
+        durations: { restore: Date.now() - started },
+        error: errorData(error),
+      });
+      throw error;
+    }
+  }
+
+  /** The plan alone: which base backup and WAL files a restore to `target` would use; refuses like restore. */
+  async plan(targetId: string, target: RecoveryTarget, backupId?: string): Promise<RecoveryPlanned> {
+    const manifests = await this.baseBackups(targetId, backupId);
+    const archive = new WalArchive(this.store);
+    const state = await readArchiveState(archive, targetId);
+    const bases: BaseBackupPoint[] = manifests.flatMap((m) =>
+      m.content.physical ? [{ backupId: m.backupId, physical: m.content.physical }] : [],
+    );
+    let plan: RecoveryPlan;
+    try {
+      plan = planRecovery(target, bases, state.archive);
+    } catch (error) {
+      if (!(error instanceof RecoveryRefused)) throw error;
+      const from = backupId ? ` from base backup ${backupId}` : '';
+      throw new RestoreError('not-reachable', `${targetId}${from}: ${error.message}`);
+    }
+    const manifest = manifests.find((m) => m.backupId === plan.base.backupId);
+    if (!manifest) throw new Error(`the planner chose ${plan.base.backupId}, which was not offered`);
+    return { plan, manifest, fetcher: new WalFetcher(archive, state.files) };
+  }
+
+  private async recover(request: PointInTimeRequest, started: number): Promise<PointInTimeResult> {
+    const { plan, manifest, fetcher } = await this.plan(request.targetId, request.target, request.backupId);
+    await this.refuseArchived(manifest, fetcher, plan);
+    const recover = this.recoverer(manifest, request.to);
+    let bytes = 0;
+    const artifact = await openArtifact(this.store, manifest, (n) => {
+      bytes += n;
+      request.onProgress?.(bytes);
+    });
+    request.onPlanned?.(plan, manifest, artifact.size);
+    const recovered: RecoveryResult = await artifact.feed((input) =>
+      recover(
+        input,
+        {
+          files: plan.files,
+          wal: fetcher,
+          target: plan.target,
+          ...(request.start ? { start: request.start } : {}),
+        },
+        { clean: request.clean },
+      ),
+    );
+    return {
+      manifest,
+      plan,
+      destination: recovered.destination,
+      bytes,
+      walFiles: fetcher.fetched,
+      durationMs: Date.now() - started,
+      ...(recovered.reachedAt === undefined ? {} : { reachedAt: recovered.reachedAt }),
+      ...(recovered.port === undefined ? {} : { port: recovered.port }),
+    };
+  }
+
+  /**
+   * The base backups a plan may start from: the named one (uploaded or verified, as any restore), else every
+   * verified one: an unverified base backup is never chosen on its own.
+   */
+  private async baseBackups(targetId: string, backupId: string | undefined): Promise<Manifest[]> {
+    if (backupId) {
+      const found = await this.catalog.find(backupId, targetId);
+      if (!found) throw new RestoreError('not-found', `no backup ${backupId} of target ${targetId}`);
+      const { manifest } = found;
+      if (manifest.status !== 'verified' && manifest.status !== 'uploaded')
+        throw new RestoreError(
+          'not-restorable',
+          `backup ${backupId} is ${manifest.status}; only uploaded or verified backups can be restored`,
+        );
+      if (!manifest.content.physical)
+        throw new RestoreError(
+          'not-restorable',
+          `backup ${backupId} is not a base backup: it cannot be rolled forward to a point in time`,
+        );
+      return [manifest];
+    }
+    const { manifests } = await this.catalog.list(targetId);
+    const bases = manifests.filter((m) => m.content.physical !== undefined && m.status === 'verified');
+    if (bases.length === 0)
+      throw new RestoreError(
+        'not-found',
+        `no verified base backup of ${targetId}: a point-in-time restore starts from one`,
+      );
+    return bases;
+  }
+
+  /**
+   * Reading from the Archive tier takes hours of rehydration, which a point-in-time restore does not start: it
+   * says so before anything is written.
+   */
+  private async refuseArchived(manifest: Manifest, fetcher: WalFetcher, plan: RecoveryPlan): Promise<void> {
+    const blobName = manifest.locations.remote?.blobName;
+    if (!blobName || !manifest.artifact.sha256)
+      throw new RestoreError('not-restorable', `backup ${manifest.backupId} has no artifact in Blob Storage`);
+    const props = await this.store.properties(blobName);
+    if (!props)
+      throw new RestoreError('not-found', `the artifact ${blobName} of ${manifest.backupId} is missing`);
+    const archived = [
+      ...(props.tier === 'Archive' ? [`base backup ${manifest.backupId}`] : []),
+      ...fetcher.archivedAmong(plan.files),
+    ];
+    if (archived.length > 0)
+      throw new RestoreError(
+        'archived',
+        `${archived.length === 1 ? (archived[0] ?? '') : `${String(archived.length)} blobs (${archived.slice(0, 3).join(', ')}…)`} in the Archive tier: rehydrate to Cool first (az storage blob set-tier --tier Cool)`,
+      );
+  }
+
+  /** The kind's `recover` for a data directory at `to`; kinds without a WAL archive have none. */
+  private recoverer(manifest: Manifest, to: string): NonNullable<StreamSource['recover']> {
+    const kind = sourceKind(manifest.target.kind);
+    const target = kind.restoreTarget(to, { format: manifest.artifact.format });
+    const source = target ? kind.create(target, { env: this.env }) : undefined;
+    if (!source || source.incremental || !source.recover)
+      throw new RestoreError(
+        'unsupported-kind',
+        `${manifest.target.kind} backups in ${manifest.artifact.format} cannot be rolled forward to a point in time`,
+      );
+    return source.recover.bind(source);
+  }
+}
+
+export interface RecoveryPlanned {
+  plan: RecoveryPlan;
+  manifest: Manifest;
+  fetcher: WalFetcher;
+}
+
+/** A recovery target in words, for output and messages. */
+export function describeRecoveryTarget(target: RecoveryTarget): string {
+  switch (target.type) {
+    case 'time':
+      return target.at.toISOString();
+    case 'lsn':
+      return `WAL position ${formatLsn(target.lsn)}`;
+    case 'latest':
+      return 'the latest archived WAL';
+    case 'immediate':
+      return "the base backup's end";
+  }
+}

@@ -1,0 +1,87 @@
+import { SourceError, type WalFileRequest, type WalSupply } from '@tidemark/source-contract';
+import {
+  type ArchivedWal,
+  type ArchiveState,
+  parseTimelineHistory,
+  type Timeline,
+  type TimelineSwitch,
+  type WalFileKind,
+} from '@tidemark/wal';
+import { type ArchivedWalFile, type WalArchive, WalArchiveError } from '@tidemark/wal-archive';
+import { RestoreError } from './artifact-stream';
+
+function key(timeline: Timeline, kind: WalFileKind, file: string): string {
+  return `${String(timeline)}/${kind}/${file}`;
+}
+
+/**
+ * The archive as the recovery planner sees it: every file Tidemark wrote (a blob without its metadata cannot be
+ * checked, so it counts as missing) and the parsed history of each timeline, read checked.
+ */
+export async function readArchiveState(
+  archive: WalArchive,
+  targetId: string,
+): Promise<{ archive: ArchiveState; files: ArchivedWalFile[] }> {
+  const files = (await archive.list(targetId)).filter((file) => file.metadata !== null);
+  const histories = new Map<Timeline, readonly TimelineSwitch[]>();
+  for (const file of files) {
+    if (file.kind !== 'history') continue;
+    const text = await archive.readText(file).catch((error: unknown) => {
+      throw new RestoreError(
+        'restore-failed',
+        `cannot read the history of timeline ${String(file.timeline)}: ${(error as Error).message}`,
+      );
+    });
+    histories.set(file.timeline, parseTimelineHistory(text));
+  }
+  const planned: ArchivedWal[] = files.map((file) => ({
+    timeline: file.timeline,
+    file: file.file,
+    kind: file.kind,
+    receivedAt: new Date(file.metadata?.receivedat ?? file.lastModified),
+  }));
+  return { archive: { files: planned, histories }, files };
+}
+
+/** The kind's WalSupply over the target's archive: each file fetched checked, the archive's errors in its terms. */
+export class WalFetcher implements WalSupply {
+  private readonly byKey: Map<string, ArchivedWalFile>;
+  /** How many files were fetched so far. */
+  fetched = 0;
+
+  constructor(
+    private readonly archive: WalArchive,
+    files: readonly ArchivedWalFile[],
+  ) {
+    this.byKey = new Map(files.map((file) => [key(file.timeline, file.kind, file.file), file]));
+  }
+
+  async fetch(request: WalFileRequest, destination: string): Promise<void> {
+    const kind: WalFileKind = request.file.endsWith('.history')
+      ? 'history'
+      : request.partial
+        ? 'partial'
+        : 'segment';
+    const what = `${request.file}${kind === 'partial' ? '.partial' : ''} (timeline ${String(request.timeline)})`;
+    const file = this.byKey.get(key(request.timeline, kind, request.file));
+    if (!file) throw new SourceError('wal-missing', `the WAL archive holds no ${what}`);
+    try {
+      await this.archive.fetch(file, destination);
+    } catch (error) {
+      if (!(error instanceof WalArchiveError)) throw error;
+      if (error.code === 'missing') throw new SourceError('wal-missing', error.message);
+      if (error.code === 'checksum-mismatch')
+        throw new SourceError('restore-failed', `WAL ${what} is damaged: ${error.message}`);
+      throw new SourceError('restore-failed', `cannot fetch WAL ${what}: ${error.message}`);
+    }
+    this.fetched += 1;
+  }
+
+  /** The planned files whose blobs sit in the Archive tier (unreadable until rehydrated). */
+  archivedAmong(files: readonly ArchivedWal[]): string[] {
+    return files
+      .map((file) => this.byKey.get(key(file.timeline, file.kind, file.file)))
+      .filter((file) => file?.tier === 'Archive')
+      .map((file) => `WAL ${file?.blobName ?? ''}`);
+  }
+}
