@@ -25,7 +25,8 @@ function buildOnce(): Promise<void> {
 }
 /** Every service of a deployment, in start order: the one table the e2e stack and the chaos suite draw from. */
 export const SERVICE_NAMES = ['scheduler', 'dumper', 'uploader', 'verifier', 'retention'] as const;
-export type ServiceName = (typeof SERVICE_NAMES)[number];
+/** The archiver streams WAL of physical targets only: a stack starts it when asked (`archiver: true`). */
+export type ServiceName = (typeof SERVICE_NAMES)[number] | 'archiver';
 
 export interface RunningService {
   child: ChildProcess;
@@ -45,6 +46,8 @@ export interface TestStackOptions {
   localDir?: string;
   /** Processes per service (default 1); `services` holds the first, `replicasOf` all of them. */
   replicas?: number;
+  /** Also run the archiver (WAL of `method: physical` targets; its WAL directory under the stack's). */
+  archiver?: boolean;
 }
 
 /**
@@ -62,6 +65,7 @@ export class TestStack {
     readonly azurite: AzuriteHandle,
     readonly redisUrl: string,
     env: NodeJS.ProcessEnv,
+    readonly names: readonly ServiceName[],
   ) {
     this.env = env;
   }
@@ -99,13 +103,15 @@ export class TestStack {
       TIDEMARK_CONFIG: configPath,
       REDIS_URL: redisUrl,
       AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+      TIDEMARK_ARCHIVER_SPOOL_DIR: join(dir, 'wal'),
     };
-    const stack = new TestStack(dir, azurite, redisUrl, env);
+    const names: ServiceName[] = [...SERVICE_NAMES, ...(options.archiver ? (['archiver'] as const) : [])];
+    const stack = new TestStack(dir, azurite, redisUrl, env, names);
     const replicas = options.replicas ?? 1;
-    for (const name of SERVICE_NAMES)
+    for (const name of names)
       for (let replica = 0; replica < replicas; replica++) await stack.startService(name, {}, replica);
     await Promise.all(
-      SERVICE_NAMES.flatMap((name) =>
+      names.flatMap((name) =>
         stack.replicasOf(name).map((_, replica) => stack.waitReady(name, replica)),
       ),
     );
@@ -237,7 +243,7 @@ export class TestStack {
 
   async stop(): Promise<void> {
     await Promise.all(
-      SERVICE_NAMES.flatMap((n) =>
+      this.names.flatMap((n) =>
         this.replicasOf(n).map((_, replica) => this.stopService(n, 'SIGTERM', replica)),
       ),
     );
