@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { access, chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,7 +33,7 @@ import {
   type ScratchCluster,
 } from '@tidemark/testing';
 import { WalArchive } from '@tidemark/wal-archive';
-import { runCli } from './support/stack';
+import { REPO_ROOT, runCli } from './support/stack';
 
 const run = promisify(execFile);
 
@@ -251,7 +252,7 @@ describe('restore to a point in time from Blob Storage (CLI and stock tools, rea
       new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY),
     ).toString();
     const script = join(work, 'recipe.sh');
-    await writeFile(script, RECIPE, { mode: 0o755 });
+    await writeFile(script, readmeRecipe(), { mode: 0o755 });
     await run('bash', [script], {
       cwd: work,
       env: {
@@ -272,35 +273,32 @@ describe('restore to a point in time from Blob Storage (CLI and stock tools, rea
   });
 });
 
-/** docs-pending/pitr-restore.md's recipe, steps 1 to 4 (runuser for `sudo -u postgres`). */
-const RECIPE = String.raw`set -euo pipefail
-curl -fsS "$BLOB/$TARGET/$BACKUP/manifest.json?$SAS" -o manifest.json
-ARTIFACT=$(jq -r .artifact.name manifest.json)
-curl -fsS "$BLOB/$TARGET/$BACKUP/$ARTIFACT?$SAS" -o base.tar.zst
-echo "$(jq -r .artifact.sha256 manifest.json)  base.tar.zst" | sha256sum -c
-mkdir -m 700 "$DATA" && zstd -dc base.tar.zst | tar -x -C "$DATA"
-mkdir -m 700 "$DATA/tidemark-wal"
-curl -fsS "$BLOB?restype=container&comp=list&prefix=$TARGET/wal/&$SAS" \
-  | grep -o '<Name>[^<]*</Name>' | sed 's/<[^>]*>//g' | sort > wal-blobs.txt
-while read -r name; do
-  file=$(basename "$name" .zst); file=${'$'}{file%.partial}
-  curl -fsS "$BLOB/$name?$SAS" | zstd -dc > "$DATA/tidemark-wal/$file"
-  want=$(curl -fsSI "$BLOB/$name?$SAS" | tr -d '\r' | sed -n 's/^x-ms-meta-sha256: *//Ip')
-  echo "$want  $DATA/tidemark-wal/$file" | sha256sum -c --quiet
-done < wal-blobs.txt
-cat >> "$DATA/postgresql.auto.conf" <<EOF
-restore_command = 'cp tidemark-wal/%f "%p"'
-recovery_target_time = '$AT'
-recovery_target_timeline = 'latest'
-recovery_target_action = 'promote'
-EOF
-touch "$DATA/recovery.signal"
-if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$DATA"; AS="runuser -u postgres --"; else AS=; fi
-$AS pg_ctl -D "$DATA" -l "$DATA/recovery.log" -o "-c port=$PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp -c archive_mode=off" -w start \
-  || { tail -5 "$DATA/recovery.log" >&2; exit 1; }
+/**
+ * The README's recipe ("Restore to a time with stock tools alone") as written there, so the test fails when the
+ * README does: its variable lines give way to the test's environment, `sudo -u postgres` to runuser (the test runs
+ * as root), port 5433 to a free one on loopback; then it waits until recovery has ended.
+ */
+function readmeRecipe(): string {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const heading = readme.indexOf('### Restore to a time with stock tools alone');
+  assert.ok(heading >= 0, 'the README has the stock-tools recipe');
+  const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(heading))?.[1];
+  assert.ok(block, 'the recipe is a sh block');
+  const steps = block
+    .split('\n')
+    .filter((line) => !/^(BLOB|SAS|TARGET|BACKUP|AT|DATA)=/.test(line))
+    .join('\n')
+    .replaceAll('sudo -u postgres ', '$AS ')
+    .replaceAll('-c port=5433', '-c port=$PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp')
+    .replaceAll('psql -p 5433', 'psql -h 127.0.0.1 -p "$PORT" -U postgres -d postgres');
+  assert.ok(steps.includes('$AS pg_ctl'), 'the recipe starts PostgreSQL as postgres');
+  return `set -euo pipefail
+if [ "$(id -u)" = 0 ]; then AS="runuser -u postgres --"; else AS=; fi
+${steps}
 for i in $(seq 1 100); do
   [ "$(psql -h 127.0.0.1 -p "$PORT" -U postgres -Atc 'SELECT pg_is_in_recovery()' postgres 2>/dev/null)" = f ] && exit 0
   sleep 0.2
 done
 echo "recovery did not end" >&2; exit 1
 `;
+}

@@ -120,7 +120,9 @@ export class VerifyService {
     blobName: string,
   ): Promise<NonNullable<Verification['restoreTest']>> {
     const dir = this.scratch.dir;
-    await mkdir(dir, { recursive: true });
+    // Traverse-only for others: a kind whose scratch copy is run by another user (PostgreSQL as postgres when the
+    // verifier is root) must be able to enter it; nothing in it can be listed.
+    await mkdir(dir, { recursive: true, mode: 0o711 });
     const scratch: Scratch = { name: scratchName(manifest.backupId), dir, ...(await this.walOf(manifest)) };
     await this.scratch.beforeRestoreTest(manifest.target.id, source);
     await this.scratch.record(scratch.name, manifest.target.id);
