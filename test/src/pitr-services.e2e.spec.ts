@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { access, chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -215,7 +215,17 @@ targets:
     started.push(to);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, new RegExp(`restored base backup ${base.backupId}`));
-    assert.deepEqual(await rowsOf(port), committedBy(at));
+    const rows = await rowsOf(port);
+    if (rows.length !== committedBy(at).length) {
+      const files = (await archive.list(TARGET)).map(
+        (f) => `${f.file} ${f.kind} ${f.metadata?.receivedat ?? ''}`,
+      );
+      const near = ticks.slice(20, 30).map((t) => `${String(t.id)} ${t.committedAt.toISOString()}`);
+      console.error(['DEBUG at', at.toISOString(), result.stdout, ...files, ...near].join('\n'));
+      console.error(await readFile(join(`${to}.run`, 'postgresql.log'), 'utf8').catch(() => 'no log'));
+      console.error(await readFile(join(to, 'postgresql.auto.conf'), 'utf8').catch(() => 'no conf'));
+    }
+    assert.deepEqual(rows, committedBy(at));
   });
 
   test('the latest: every committed row, the last ones from the shipped partial segment', async () => {

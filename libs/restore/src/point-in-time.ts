@@ -141,6 +141,7 @@ export class PointInTimeRestoreService {
         input,
         {
           files: plan.files,
+          more: plan.more,
           wal: fetcher,
           target: plan.target,
           ...(request.start ? { start: request.start } : {}),

@@ -101,6 +101,11 @@ export interface WalSupply {
 export interface RecoveryRequest {
   /** The files to put in place, in replay order (history files first, a trailing partial last). */
   files: readonly ArchivedWal[];
+  /**
+   * Time targets: the archive's files after `files`, fetched in order only while the placed WAL holds no
+   * transaction after the target (where the target lies cannot be told from receive times alone).
+   */
+  more?: readonly ArchivedWal[];
   wal: WalSupply;
   target: RecoveryTarget;
   /** Start the restored server on this port and wait until its recovery has ended (else it is left stopped). */

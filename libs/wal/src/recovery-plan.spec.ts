@@ -80,6 +80,13 @@ describe('planRecovery', () => {
       'segment 05 (received at 5) holds 4.5; 06 follows',
     );
     assert.equal(planRecovery({ type: 'latest' }, [first], archive).files.at(-1)?.kind, 'partial');
+    // Receive times bound a file's commits from above only: the rest of the reach comes as `more`, in order,
+    // for the restore to fetch while the target is not yet inside the placed WAL.
+    assert.deepEqual(
+      plan.more.map((file) => [file.file.slice(-2), file.kind]),
+      [['07', 'partial']],
+    );
+    assert.deepEqual(planRecovery({ type: 'latest' }, [first], archive).more, []);
   });
 
   it('refuses a time before the base backup ended or past the archive, naming the window', () => {

@@ -54,6 +54,13 @@ export interface RecoveryPlan {
   target: RecoveryTarget;
   timeline: Timeline;
   files: ArchivedWal[];
+  /**
+   * Time targets: the reach's files after `files`, in order. A file's receive time bounds the commits it holds
+   * from above only (a receiver catching up after an outage writes minutes of WAL at once), so the commit just
+   * before the target may lie in a later file: a restore fetches these, in order, while the WAL it placed holds no
+   * transaction after the target.
+   */
+  more: ArchivedWal[];
   /** The archive's reach from this base, for messages. */
   reach: { from: Date; to: Date };
 }
@@ -202,7 +209,7 @@ export function planRecovery(
     base: chosen.base,
     target,
     timeline: chosen.timeline,
-    files: filesFor(target, chosen),
+    ...filesFor(target, chosen),
     reach: { from: chosen.from, to: chosen.to },
   };
 }
@@ -234,8 +241,11 @@ function describeTarget(target: RecoveryTarget): string {
   }
 }
 
-/** The files up to the one that holds the target, plus the next (so replay sees a record past the target). */
-function filesFor(target: RecoveryTarget, reach: Reach): ArchivedWal[] {
+/**
+ * The files up to the first received at or after the target, plus the next (so replay sees a record past the
+ * target); for a time target the rest of the reach as `more`.
+ */
+function filesFor(target: RecoveryTarget, reach: Reach): { files: ArchivedWal[]; more: ArchivedWal[] } {
   const histories = reach.files.filter((file) => file.kind === 'history');
   const segments = reach.files.filter((file) => file.kind !== 'history');
   const segmentBytes = BigInt(reach.base.physical.walSegmentBytes);
@@ -254,5 +264,8 @@ function filesFor(target: RecoveryTarget, reach: Reach): ArchivedWal[] {
     }
   })();
   const end = stop < 0 ? segments.length : Math.min(segments.length, stop + 2);
-  return [...histories, ...segments.slice(0, end)];
+  return {
+    files: [...histories, ...segments.slice(0, end)],
+    more: target.type === 'time' ? segments.slice(end) : [],
+  };
 }

@@ -28,7 +28,7 @@ import { findTool } from '../tools';
 import { manifestWalRange, readBaseTar, type BaseTarSummary } from './base-tar';
 import { readClusterFacts } from './cluster';
 import { extractTar, restoreDataDirectory } from './extract';
-import { placeWal, startRecoveredServer, writeRecoverySettings } from './recovery';
+import { placeWalFor, startRecoveredServer, writeRecoverySettings } from './recovery';
 import { recoverAndCheck } from './restore-test';
 
 const run = promisify(execFile);
@@ -204,7 +204,7 @@ export class PostgresPhysicalSource implements StreamSource {
       clean: options.clean,
       env: this.env,
       prepare: async (staging) => {
-        await placeWal(staging, request.files, request.wal);
+        await placeWalFor(staging, request, settings);
         // 'latest' follows the newest history file placed: the planner placed only those on the way.
         await writeRecoverySettings(staging, { target: request.target, timeline: 'latest', ...settings });
       },

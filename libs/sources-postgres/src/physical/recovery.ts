@@ -60,6 +60,37 @@ export async function placeWal(
   return dir;
 }
 
+/** How many of the planner's further files are placed at a time while the target is not yet inside the WAL. */
+const MORE_BATCH = 4;
+
+/**
+ * Places `files`, then for a time target the files of `more` in batches while the placed WAL holds no
+ * transaction after the target: the planner chose `files` by receive times, which bound a file's commits from
+ * above only, so the commit before the target may lie further on. Returns the directory.
+ */
+export async function placeWalFor(
+  dataDir: string,
+  request: {
+    files: readonly WalToPlace[];
+    more?: readonly WalToPlace[];
+    target: RecoveryTarget;
+    wal: WalSupply;
+  },
+  settings: Pick<RecoverySettings, 'binDir' | 'env'>,
+): Promise<string> {
+  const dir = await placeWal(dataDir, request.files, request.wal);
+  const { target } = request;
+  if (target.type !== 'time') return dir;
+  const more = [...(request.more ?? [])];
+  const targetMicros = BigInt(target.at.getTime()) * 1000n;
+  while (more.length > 0) {
+    const last = await lastTransactionMicros(dataDir, settings);
+    if (last !== null && last > targetMicros) break;
+    await placeWal(dataDir, more.splice(0, MORE_BATCH), request.wal);
+  }
+  return dir;
+}
+
 export interface RecoverySettings {
   target: RecoveryTarget;
   /** The timeline to recover along: a number, or 'latest' to follow the newest history file placed. */
@@ -125,7 +156,10 @@ const TRANSACTION_TIME =
  * none). pg_waldump reads one timeline per run, so each timeline's run of segments is read on its own; it exits
  * non-zero at the end of the valid WAL, which is expected, so only its output counts.
  */
-async function lastTransactionMicros(dataDir: string, settings: RecoverySettings): Promise<bigint | null> {
+async function lastTransactionMicros(
+  dataDir: string,
+  settings: Pick<RecoverySettings, 'binDir' | 'env'>,
+): Promise<bigint | null> {
   const walDir = join(dataDir, WAL_DIRECTORY);
   const tool = await findServerTool('pg_waldump', dataDir, {
     binDir: settings.binDir,
