@@ -68,6 +68,11 @@ export class ReplicationSlot {
         'SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = $1',
         [this.name],
       );
+      // A promoted standby has no slot of ours (base backups leave slots out): make it, reserving from now.
+      if (rows.rowCount === 0) {
+        await client.query('SELECT pg_create_physical_replication_slot($1, true)', [this.name]);
+        return;
+      }
       const current = rows.rows[0]?.restart_lsn;
       if (current && parseLsn(current) >= lsn) return;
       await client.query('SELECT pg_replication_slot_advance($1, $2::pg_lsn)', [this.name, formatLsn(lsn)]);

@@ -108,7 +108,6 @@ export class WalReceiver {
     if (this.running) return;
     this.running = true;
     await mkdir(this.options.directory, { recursive: true });
-    if (await this.slot.ensure()) this.log(`created replication slot ${this.slot.name}`);
     this.segmentBytes = (await this.slot.serverWal()).segmentBytes;
     await this.spawnReceiver();
     this.timer = setInterval(() => {
@@ -160,6 +159,8 @@ export class WalReceiver {
   }
 
   private async spawnReceiver(): Promise<void> {
+    // Again at every (re)start: after a failover the server is another one, without our slot.
+    if (await this.slot.ensure()) this.log(`created replication slot ${this.slot.name}`);
     await this.seed();
     const env = this.options.env ?? process.env;
     const binary = await findPgReceivewal(env);
@@ -187,16 +188,21 @@ export class WalReceiver {
     });
     child.on('exit', (code, signal) => {
       if (this.child !== child || !this.running) return;
-      this.restarts++;
-      const delay = this.backoff(this.restarts);
-      this.log(`pg_receivewal exited (${signal ?? String(code)}); restarting in ${String(delay)} ms`);
-      setTimeout(() => {
-        if (this.running)
-          this.spawnReceiver().catch((err: unknown) => {
-            this.log(describe(err));
-          });
-      }, delay);
+      this.respawnLater(`pg_receivewal exited (${signal ?? String(code)})`);
     });
+  }
+
+  /** Starts pg_receivewal again after a backoff, and again after that while the start itself fails. */
+  private respawnLater(why: string): void {
+    this.restarts++;
+    const delay = this.backoff(this.restarts);
+    this.log(`${why}; restarting in ${String(delay)} ms`);
+    setTimeout(() => {
+      if (!this.running) return;
+      this.spawnReceiver().catch((err: unknown) => {
+        this.respawnLater(`starting pg_receivewal failed: ${describe(err)}`);
+      });
+    }, delay);
   }
 
   private backoff(attempts: number): number {
@@ -255,9 +261,15 @@ export class WalReceiver {
       if (info.size !== this.segmentBytes) continue;
       if (!(await this.ship(name, batch, () => this.commitSegment(name, segment, info.mtime)))) break;
     }
-    const partial = names.find(
+    // After a timeline switch pg_receivewal leaves the old timeline's last segment as a .partial it never writes
+    // again: it is shipped once more (the end of that timeline) and removed; the newest is the live one.
+    const partials = names.filter(
       (n) => n.endsWith(PARTIAL) && parseSegmentFileName(n.slice(0, -PARTIAL.length)),
     );
+    const partial = partials.at(-1);
+    for (const stale of partials.slice(0, -1)) {
+      if (!(await this.ship(stale, batch, () => this.retirePartial(stale)))) break;
+    }
     const dueMs = (this.options.shipPartialSeconds ?? 10) * 1000;
     if (partial && (final || Date.now() - this.lastPartialShip >= dueMs)) {
       await this.ship(partial, batch, () => this.shipPartial(partial));
@@ -319,6 +331,15 @@ export class WalReceiver {
     const committed = await this.options.sink.commitHistory({ ...base, route: 'stream' });
     await rm(path);
     return { ...shippedOf(base, 'history', committed), result: committed.result };
+  }
+
+  /** Ships a partial of an older timeline a last time and removes it: no segment will ever complete it. */
+  private async retirePartial(name: string): Promise<ShippedFile | null> {
+    this.partialMtime = undefined;
+    const shipped = await this.shipPartial(name);
+    this.shippedPartials.delete(name.slice(0, -PARTIAL.length));
+    await rm(join(this.options.directory, name), { force: true });
+    return shipped;
   }
 
   private async shipPartial(name: string): Promise<ShippedFile | null> {
