@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { access, chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { parseManifest, type Manifest } from '@tidemark/manifest';
 import { AzureBlobStore } from '@tidemark/storage';
@@ -20,6 +22,7 @@ import { WalArchive } from '@tidemark/wal-archive';
 import { TestStack } from './support/stack';
 
 const TARGET = 'orders-cluster';
+const run = promisify(execFile);
 
 /** One committed row: its id and the commit time PostgreSQL recorded (track_commit_timestamp). */
 interface Tick {
@@ -41,6 +44,7 @@ describe('point-in-time recovery through the running services (real PostgreSQL, 
   let base: Manifest;
   const ticks: Tick[] = [];
   const started: string[] = [];
+  let standby: string | undefined;
 
   const commitTick = async (): Promise<void> => {
     const [row] = await cluster.query<{ id: number; committed: Date }>(
@@ -130,7 +134,7 @@ targets:
   });
 
   after(async () => {
-    for (const dir of started)
+    for (const dir of [...started, ...(standby ? [standby] : [])])
       await asPostgres(`${PG_BIN}/pg_ctl`, ['-D', dir, '-m', 'immediate', '-w', 'stop']).catch(
         () => undefined,
       );
@@ -247,5 +251,53 @@ targets:
       await rowsOf(port),
       ticks.map((t) => t.id),
     );
+  });
+
+  test('a promoted standby: the archive follows the new timeline, and a time on it is restorable', async () => {
+    const dir = join(work, 'standby');
+    standby = dir;
+    await mkdir(dir, { mode: 0o700 });
+    await run('chown', ['postgres:postgres', dir]);
+    const ctl = (args: string[]) => asPostgres(`${PG_BIN}/pg_ctl`, ['-D', dir, ...args]);
+    const on = (port: number) => ['-o', `-c port=${String(port)} -c unix_socket_directories=${dir}`];
+    await asPostgres(`${PG_BIN}/pg_basebackup`, [
+      ...['-D', dir, '-R', '-X', 'stream', '-c', 'fast'],
+      ...['-d', `host=127.0.0.1 port=${String(cluster.port)} user=postgres`],
+    ]);
+    // The scratch cluster keeps its socket in its data directory: the copy holds the primary's socket lock file,
+    // which would keep the promoted standby off the primary's port.
+    for (const name of await readdir(dir))
+      if (name.startsWith('.s.PGSQL.')) await rm(join(dir, name), { force: true });
+    await ctl(['-l', join(dir, 'server.log'), ...on(await freePort()), '-w', 'start']);
+    await write(4, 2);
+    // A switchover: the primary stops (its standby receives everything first), the standby is promoted and
+    // takes the primary's address, without the archiver's slot (base backups leave slots out).
+    await cluster.stop();
+    await ctl(['-w', 'promote']);
+    await ctl(['-m', 'fast', '-w', 'stop']);
+    await ctl(['-l', join(dir, 'server.log'), ...on(cluster.port), '-w', 'start']);
+    const [control] = await cluster.query<{ timeline_id: number }>(
+      'SELECT timeline_id FROM pg_control_checkpoint()',
+    );
+    assert.equal(control?.timeline_id, 2);
+    const firstOnNewTimeline = ticks.length;
+    await write(8, 4);
+    await archivedUpToLastCommit();
+    const files = await archive.list(TARGET);
+    assert.ok(files.some((file) => file.kind === 'history' && file.file === '00000002.history'));
+    assert.ok(files.some((file) => file.kind === 'segment' && file.timeline === 2));
+
+    const k = ticks[firstOnNewTimeline + 4] as Tick;
+    const next = ticks[firstOnNewTimeline + 5] as Tick;
+    const at = new Date((k.committedAt.getTime() + next.committedAt.getTime()) / 2);
+    const to = join(work, 'on-timeline-2');
+    const port = await freePort();
+    const result = await stack.cli([
+      ...['restore', TARGET, '--at', at.toISOString(), '--to', to],
+      ...['--start', '--port', String(port)],
+    ]);
+    started.push(to);
+    assert.equal(result.code, 0, result.stderr + stack.logs('archiver'));
+    assert.deepEqual(await rowsOf(port), committedBy(at));
   });
 });
