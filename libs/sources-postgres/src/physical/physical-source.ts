@@ -25,7 +25,7 @@ import { address, parsePostgresUrl } from '../connection';
 import { PgContext } from '../context';
 import { serverVersion } from '../server';
 import { findTool } from '../tools';
-import { manifestWalRange, readBaseTar, type BaseTarSummary } from './base-tar';
+import { manifestWalRange, scanBaseTar, readBaseTar, type BaseTarSummary } from './base-tar';
 import { readClusterFacts } from './cluster';
 import { extractTar, restoreDataDirectory } from './extract';
 import { placeWal, startRecoveredServer, writeRecoverySettings } from './recovery';
@@ -34,6 +34,9 @@ import { recoverAndCheck } from './restore-test';
 const run = promisify(execFile);
 
 export const PHYSICAL_FORMAT = 'pg_basebackup-tar';
+
+/** How far pg_basebackup may run ahead of the artifact's compressor. */
+const OUT_BUFFER = 4 * 1024 * 1024;
 
 /**
  * Arguments of pg_basebackup: one tar of the main tablespace on stdout, no WAL (the WAL archive holds it), the
@@ -111,15 +114,16 @@ export class PostgresPhysicalSource implements StreamSource {
       stdin: false,
       stdout: true,
     });
-    if (!tool.stdout) throw new Error('pg_basebackup was started without a stdout pipe');
-    // One copy for the caller, one for the parser that keeps only backup_label and backup_manifest.
-    const out = new PassThrough();
-    const parsed = new PassThrough();
-    tool.stdout.pipe(out);
-    tool.stdout.pipe(parsed);
+    const { stdout } = tool;
+    if (!stdout) throw new Error('pg_basebackup was started without a stdout pipe');
+    // The caller reads the tar; the scanner looks at the same chunks in passing (headers only, bodies skipped by
+    // arithmetic) for backup_label and backup_manifest. A roomy buffer lets pg_basebackup run ahead while the
+    // compressor downstream works on the thread pool.
+    const out = new PassThrough({ highWaterMark: OUT_BUFFER });
+    const scanned = scanBaseTar(stdout);
+    scanned.catch(() => undefined);
+    stdout.pipe(out);
     const state = { aborted: false };
-    const summary = readBaseTar(parsed);
-    summary.catch(() => undefined);
     const content = (async (): Promise<BackupContent> => {
       const exit = await tool.exit;
       const stoppedAt = new Date().toISOString();
@@ -128,7 +132,7 @@ export class PostgresPhysicalSource implements StreamSource {
         throw new SourceError('dump-failed', ctx.clean(describeFailure('pg_basebackup', exit)));
       let tar: BaseTarSummary;
       try {
-        tar = await summary;
+        tar = await scanned;
       } catch (err) {
         throw new SourceError(
           'dump-failed',
