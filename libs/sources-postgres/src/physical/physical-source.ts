@@ -25,7 +25,7 @@ import { address, parsePostgresUrl } from '../connection';
 import { PgContext } from '../context';
 import { serverVersion } from '../server';
 import { findTool } from '../tools';
-import { manifestWalRange, scanBaseTar, readBaseTar, type BaseTarSummary } from './base-tar';
+import { manifestWalRange, readBaseTar, scanBaseTar, type BaseTarSummary } from './base-tar';
 import { readClusterFacts } from './cluster';
 import { extractTar, restoreDataDirectory } from './extract';
 import { placeWal, startRecoveredServer, writeRecoverySettings } from './recovery';
