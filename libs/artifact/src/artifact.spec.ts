@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import type { Part } from '@tidemark/manifest';
 import {
+  BatchingStream,
   ChecksumMismatchError,
   createCompressor,
   createDecompressor,
@@ -93,6 +94,37 @@ describe('compression', () => {
       assert.ok(Buffer.concat(chunks).equals(data));
     });
   }
+});
+
+describe('BatchingStream', () => {
+  test('joins small chunks into chunks of at least the batch size, the last one the rest, bytes unchanged', async () => {
+    const data = randomBytes(10_000);
+    const pieces = [...Array(100).keys()].map((i) => data.subarray(i * 100, (i + 1) * 100));
+    const out: Buffer[] = [];
+    const sink = new PassThrough();
+    sink.on('data', (c: Buffer) => out.push(c));
+    await pipeline(Readable.from(pieces), new BatchingStream(3000), sink);
+    assert.deepEqual(
+      out.map((c) => c.length),
+      [3000, 3000, 3000, 1000],
+    );
+    assert.ok(Buffer.concat(out).equals(data));
+  });
+
+  test('passes a chunk as large as the batch on as it is, and an empty stream as nothing', async () => {
+    const big = randomBytes(5000);
+    const out: Buffer[] = [];
+    const sink = new PassThrough();
+    sink.on('data', (c: Buffer) => out.push(c));
+    await pipeline(Readable.from([big]), new BatchingStream(3000), sink);
+    assert.equal(out.length, 1);
+    assert.equal(out[0], big);
+    const none: Buffer[] = [];
+    const empty = new PassThrough();
+    empty.on('data', (c: Buffer) => none.push(c));
+    await pipeline(Readable.from([]), new BatchingStream(3000), empty);
+    assert.deepEqual(none, []);
+  });
 });
 
 describe('VerifiedStream', () => {

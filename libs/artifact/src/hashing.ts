@@ -120,3 +120,37 @@ function waitFor(stream: Writable, event: 'drain' | 'finish'): Promise<void> {
     stream.once('close', done);
   });
 }
+
+/**
+ * Joins small chunks (a child's stdout arrives in 64 KiB pipe reads) into chunks of at least `bytes`: every write
+ * to a node:zlib compressor is a round trip to the thread pool, and zstd level 1 over 64 KiB writes took twice the
+ * CPU of 1 MiB ones (a 337 MB base backup tar: 1.24 s against 0.58 s). One copy of each chunk, no more.
+ */
+export class BatchingStream extends Transform {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(private readonly bytes = 1024 * 1024) {
+    super({ highWaterMark: bytes });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    done(null, this.pendingBytes >= this.bytes ? this.joined() : undefined);
+  }
+
+  override _flush(done: TransformCallback): void {
+    done(null, this.pendingBytes > 0 ? this.joined() : undefined);
+  }
+
+  private joined(): Buffer {
+    const whole =
+      this.pending.length === 1 && this.pending[0]
+        ? this.pending[0]
+        : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    return whole;
+  }
+}

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
-import { CountingStream, createCompressor, PartWriter } from '@tidemark/artifact';
+import { BatchingStream, CountingStream, createCompressor, PartWriter } from '@tidemark/artifact';
 import { Catalog, ManifestStore } from '@tidemark/catalog';
 import { resolveTarget, TIDEMARK_CONFIG, type LoadedConfig, type ResolvedTarget } from '@tidemark/config';
 import {
@@ -319,7 +319,7 @@ export class DumpService implements BeforeApplicationShutdown {
     });
     try {
       await Promise.all([
-        pipe(handle.stdout, counter, createCompressor(compression), writer),
+        pipe(handle.stdout, counter, new BatchingStream(), createCompressor(compression), writer),
         handle.finished,
       ]);
     } catch (error) {
