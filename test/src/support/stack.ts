@@ -111,9 +111,7 @@ export class TestStack {
     for (const name of names)
       for (let replica = 0; replica < replicas; replica++) await stack.startService(name, {}, replica);
     await Promise.all(
-      names.flatMap((name) =>
-        stack.replicasOf(name).map((_, replica) => stack.waitReady(name, replica)),
-      ),
+      names.flatMap((name) => stack.replicasOf(name).map((_, replica) => stack.waitReady(name, replica))),
     );
     return stack;
   }
