@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import { access, chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import {
@@ -12,7 +11,6 @@ import {
   generateBlobSASQueryParameters,
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
-import { Client } from 'pg';
 import { WalReceiver } from '@tidemark/archiving';
 import { StageHarness, type MemoryBlobStore } from '@tidemark/in-memory';
 import type { Manifest } from '@tidemark/manifest';
@@ -31,6 +29,8 @@ import {
   type AzuriteHandle,
   type RedisServerHandle,
   type ScratchCluster,
+  type Tick,
+  TickWriter,
 } from '@tidemark/testing';
 import { WalArchive } from '@tidemark/wal-archive';
 import { REPO_ROOT, runCli } from './support/stack';
@@ -47,11 +47,6 @@ policies:
 targets:
   - { id: cluster, kind: postgres, method: physical, url: "\${CLUSTER_URL}", policy: quick }
 `;
-
-interface Tick {
-  id: number;
-  committedAt: Date;
-}
 
 /** Every blob of the in-memory store into Azurite, bytes, metadata and tags as they are. */
 async function copyInto(from: MemoryBlobStore, to: AzureBlobStore): Promise<void> {
@@ -83,36 +78,17 @@ describe('restore to a point in time from Blob Storage (CLI and stock tools, rea
   let base: Manifest;
   let env: NodeJS.ProcessEnv;
   const container = uniqueName('pitr');
-  const ticks: Tick[] = [];
+  let writer: TickWriter;
   const started: string[] = [];
 
-  const insertTicks = async (count: number, switchEvery: number): Promise<void> => {
-    for (let n = 1; n <= count; n++) {
-      const [row] = await cluster.query<{ id: number; committed: Date }>(
-        'INSERT INTO ticks (at) VALUES (clock_timestamp()) RETURNING id',
-      );
-      const [ts] = await cluster.query<{ committed: Date }>(
-        `SELECT pg_xact_commit_timestamp(xmin) AS committed FROM ticks WHERE id = ${String(row?.id)}`,
-      );
-      ticks.push({ id: Number(row?.id), committedAt: ts?.committed as Date });
-      if (n % switchEvery === 0) await cluster.query('SELECT pg_switch_wal()');
-      await sleep(40);
-    }
-  };
-  const rowsOf = async (port: number): Promise<number[]> => {
-    const client = new Client({ connectionString: `postgres://postgres@127.0.0.1:${String(port)}/postgres` });
-    await client.connect();
-    try {
-      return (await client.query<{ id: number }>('SELECT id FROM ticks ORDER BY id')).rows.map((r) => r.id);
-    } finally {
-      await client.end();
-    }
-  };
   const middle = (offset: number): { at: Date; expected: number[] } => {
-    const k = ticks[ticks.length - offset] as Tick;
-    const next = ticks[ticks.length - offset + 1] as Tick;
+    const k = writer.ticks[writer.ticks.length - offset] as Tick;
+    const next = writer.ticks[writer.ticks.length - offset + 1] as Tick;
     const at = new Date((k.committedAt.getTime() + next.committedAt.getTime()) / 2);
-    return { at, expected: ticks.filter((t) => t.committedAt.getTime() <= at.getTime()).map((t) => t.id) };
+    return {
+      at,
+      expected: writer.ticks.filter((t) => t.committedAt.getTime() <= at.getTime()).map((t) => t.id),
+    };
   };
   const exists = (path: string) =>
     access(path).then(
@@ -138,9 +114,10 @@ describe('restore to a point in time from Blob Storage (CLI and stock tools, rea
       pollMs: 100,
       retryBaseMs: 100,
     });
-    await cluster.query('CREATE TABLE ticks (id serial PRIMARY KEY, at timestamptz NOT NULL)');
+    writer = new TickWriter(cluster);
+    await writer.createTable();
     await receiver.start();
-    await insertTicks(3, 2);
+    await writer.write(3, 2);
     harness = await StageHarness.create(HARNESS_CONFIG, {
       CLUSTER_URL: cluster.replicationUrl,
       TIDEMARK_PG_BIN: PG_BIN,
@@ -151,9 +128,9 @@ describe('restore to a point in time from Blob Storage (CLI and stock tools, rea
     assert.equal(found?.manifest.status, 'verified');
     base = found.manifest;
     await copyInto(harness.store, store);
-    await insertTicks(12, 4);
-    await insertTicks(2, 1000);
-    const last = ticks.at(-1)?.committedAt.getTime() ?? 0;
+    await writer.write(12, 4);
+    await writer.write(2, 1000);
+    const last = writer.ticks.at(-1)?.committedAt.getTime() ?? 0;
     await waitFor(
       async () =>
         (await archive.list('cluster')).some(
@@ -216,7 +193,7 @@ describe('restore to a point in time from Blob Storage (CLI and stock tools, rea
 
   test('restore --at before the base backup ended is refused with the window; nothing is written', async () => {
     const to = join(work, 'early');
-    const at = (ticks[0] as Tick).committedAt.toISOString();
+    const at = (writer.ticks[0] as Tick).committedAt.toISOString();
     const result = await runCli(['restore', 'cluster', '--at', at, '--to', to], env);
     assert.equal(result.code, 1);
     assert.match(result.stderr, new RegExp(`${at.replace(/[.]/g, '\\.')} cannot be reached: restorable: `));
@@ -236,7 +213,7 @@ describe('restore to a point in time from Blob Storage (CLI and stock tools, rea
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, new RegExp(`restored base backup ${base.backupId} and \\d+ WAL file\\(s\\)`));
     assert.match(result.stdout, new RegExp(`started on port ${String(port)}; recovery ended`));
-    assert.deepEqual(await rowsOf(port), expected);
+    assert.deepEqual(await TickWriter.rowsOn(port), expected);
   });
 
   test("the README's recipe with curl, a SAS, zstd, tar and sha256sum alone", async () => {
@@ -269,7 +246,7 @@ describe('restore to a point in time from Blob Storage (CLI and stock tools, rea
       timeout: 180_000,
     });
     started.push(data);
-    assert.deepEqual(await rowsOf(port), expected);
+    assert.deepEqual(await TickWriter.rowsOn(port), expected);
   });
 });
 

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { access, chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Client } from 'pg';
 import { parseManifest, type Manifest } from '@tidemark/manifest';
 import { AzureBlobStore } from '@tidemark/storage';
 import {
@@ -16,6 +15,8 @@ import {
   startScratchCluster,
   waitFor,
   type ScratchCluster,
+  type Tick,
+  TickWriter,
 } from '@tidemark/testing';
 import { parseLsn } from '@tidemark/wal';
 import { WalArchive } from '@tidemark/wal-archive';
@@ -23,12 +24,6 @@ import { TestStack } from './support/stack';
 
 const TARGET = 'orders-cluster';
 const run = promisify(execFile);
-
-/** One committed row: its id and the commit time PostgreSQL recorded (track_commit_timestamp). */
-interface Tick {
-  id: number;
-  committedAt: Date;
-}
 
 /**
  * Issue 13's end-to-end proof: the six services from dist/ against a PostgreSQL cluster of the test's own, Azurite
@@ -42,38 +37,11 @@ describe('point-in-time recovery through the running services (real PostgreSQL, 
   let archive: WalArchive;
   let work: string;
   let base: Manifest;
-  const ticks: Tick[] = [];
+  let writer: TickWriter;
   const started: string[] = [];
   let standby: string | undefined;
 
-  const commitTick = async (): Promise<void> => {
-    const [row] = await cluster.query<{ id: number; committed: Date }>(
-      'INSERT INTO ticks (at) VALUES (clock_timestamp()) RETURNING id',
-    );
-    const [ts] = await cluster.query<{ committed: Date }>(
-      `SELECT pg_xact_commit_timestamp(xmin) AS committed FROM ticks WHERE id = ${String(row?.id)}`,
-    );
-    ticks.push({ id: Number(row?.id), committedAt: ts?.committed as Date });
-  };
-  /** `count` commits, 50 ms apart, closing the segment after every `switchEvery`. */
-  const write = async (count: number, switchEvery = Number.POSITIVE_INFINITY): Promise<void> => {
-    for (let n = 1; n <= count; n++) {
-      await commitTick();
-      if (n % switchEvery === 0) await cluster.query('SELECT pg_switch_wal()');
-      await sleep(50);
-    }
-  };
-  const rowsOf = async (port: number): Promise<number[]> => {
-    const client = new Client({ connectionString: `postgres://postgres@127.0.0.1:${String(port)}/postgres` });
-    await client.connect();
-    try {
-      return (await client.query<{ id: number }>('SELECT id FROM ticks ORDER BY id')).rows.map((r) => r.id);
-    } finally {
-      await client.end();
-    }
-  };
-  const committedBy = (at: Date): number[] =>
-    ticks.filter((t) => t.committedAt.getTime() <= at.getTime()).map((t) => t.id);
+  const write = (count: number, switchEvery?: number) => writer.write(count, switchEvery, 50);
   const exists = (path: string) =>
     access(path).then(
       () => true,
@@ -81,7 +49,7 @@ describe('point-in-time recovery through the running services (real PostgreSQL, 
     );
   /** Waits until the archive holds WAL received after the newest commit (a segment or the shipped partial). */
   const archivedUpToLastCommit = async (): Promise<void> => {
-    const last = ticks.at(-1)?.committedAt.getTime() ?? 0;
+    const last = writer.ticks.at(-1)?.committedAt.getTime() ?? 0;
     await waitFor(
       async () =>
         (await archive.list(TARGET)).some(
@@ -96,7 +64,8 @@ describe('point-in-time recovery through the running services (real PostgreSQL, 
     work = await mkdtemp(join(tmpdir(), 'tidemark-pitr-services-'));
     // The restored servers run as postgres: it must reach their directories.
     await chmod(work, 0o755);
-    await cluster.query('CREATE TABLE ticks (id serial PRIMARY KEY, at timestamptz NOT NULL)');
+    writer = new TickWriter(cluster);
+    await writer.createTable();
     const local = join(work, 'local');
     await mkdir(local, { mode: 0o755 });
     stack = await TestStack.start({
@@ -158,7 +127,7 @@ targets:
     for (const name of ['pg_verifybackup', 'system identifier', 'recovery'])
       assert.ok(names.includes(name), `${name} in ${names.join(', ')}`);
     const ticksCount = checks.find((check) => check.name === 'rows postgres.public.ticks');
-    assert.ok(ticksCount?.ok, 'the recovered copy counted the ticks table');
+    assert.ok(ticksCount?.ok, 'the recovered copy counted the writer.ticks table');
     assert.equal(Number(ticksCount.actual), 6, 'the rows committed before the backup');
   });
 
@@ -190,7 +159,7 @@ targets:
 
   test('a time before the base backup ended is refused with the window, nothing written', async () => {
     const to = join(work, 'too-early');
-    const at = (ticks[2] as Tick).committedAt.toISOString();
+    const at = (writer.ticks[2] as Tick).committedAt.toISOString();
     const result = await stack.cli(['restore', TARGET, '--at', at, '--to', to]);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /cannot be reached: restorable: /);
@@ -200,8 +169,8 @@ targets:
 
   test('a time in the middle: exactly the rows committed up to then, after the restart and the outage', async () => {
     // Between the 25th and 26th commit: after the restart, before the outage ended.
-    const k = ticks[24] as Tick;
-    const next = ticks[25] as Tick;
+    const k = writer.ticks[24] as Tick;
+    const next = writer.ticks[25] as Tick;
     const at = new Date((k.committedAt.getTime() + next.committedAt.getTime()) / 2);
     const to = join(work, 'middle');
     const port = await freePort();
@@ -219,17 +188,7 @@ targets:
     started.push(to);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, new RegExp(`restored base backup ${base.backupId}`));
-    const rows = await rowsOf(port);
-    if (rows.length !== committedBy(at).length) {
-      const files = (await archive.list(TARGET)).map(
-        (f) => `${f.file} ${f.kind} ${f.metadata?.receivedat ?? ''}`,
-      );
-      const near = ticks.slice(20, 30).map((t) => `${String(t.id)} ${t.committedAt.toISOString()}`);
-      console.error(['DEBUG at', at.toISOString(), result.stdout, ...files, ...near].join('\n'));
-      console.error(await readFile(join(`${to}.run`, 'postgresql.log'), 'utf8').catch(() => 'no log'));
-      console.error(await readFile(join(to, 'postgresql.auto.conf'), 'utf8').catch(() => 'no conf'));
-    }
-    assert.deepEqual(rows, committedBy(at));
+    assert.deepEqual(await TickWriter.rowsOn(port), writer.committedBy(at));
   });
 
   test('the latest: every committed row, the last ones from the shipped partial segment', async () => {
@@ -248,8 +207,8 @@ targets:
     started.push(to);
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(
-      await rowsOf(port),
-      ticks.map((t) => t.id),
+      await TickWriter.rowsOn(port),
+      writer.ticks.map((t) => t.id),
     );
   });
 
@@ -280,15 +239,15 @@ targets:
       'SELECT timeline_id FROM pg_control_checkpoint()',
     );
     assert.equal(control?.timeline_id, 2);
-    const firstOnNewTimeline = ticks.length;
+    const firstOnNewTimeline = writer.ticks.length;
     await write(8, 4);
     await archivedUpToLastCommit();
     const files = await archive.list(TARGET);
     assert.ok(files.some((file) => file.kind === 'history' && file.file === '00000002.history'));
     assert.ok(files.some((file) => file.kind === 'segment' && file.timeline === 2));
 
-    const k = ticks[firstOnNewTimeline + 4] as Tick;
-    const next = ticks[firstOnNewTimeline + 5] as Tick;
+    const k = writer.ticks[firstOnNewTimeline + 4] as Tick;
+    const next = writer.ticks[firstOnNewTimeline + 5] as Tick;
     const at = new Date((k.committedAt.getTime() + next.committedAt.getTime()) / 2);
     const to = join(work, 'on-timeline-2');
     const port = await freePort();
@@ -298,6 +257,6 @@ targets:
     ]);
     started.push(to);
     assert.equal(result.code, 0, result.stderr + stack.logs('archiver'));
-    assert.deepEqual(await rowsOf(port), committedBy(at));
+    assert.deepEqual(await TickWriter.rowsOn(port), writer.committedBy(at));
   });
 });

@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { access, chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { Client } from 'pg';
 import { WalReceiver } from '@tidemark/archiving';
 import { EventPublisher } from '@tidemark/events';
 import { StageHarness } from '@tidemark/in-memory';
@@ -16,6 +14,8 @@ import {
   startScratchCluster,
   waitFor,
   type ScratchCluster,
+  type Tick,
+  TickWriter,
 } from '@tidemark/testing';
 import { parseLsn } from '@tidemark/wal';
 import { WalArchive } from '@tidemark/wal-archive';
@@ -34,14 +34,6 @@ targets:
   - { id: cluster, kind: postgres, method: physical, url: "\${CLUSTER_URL}", policy: quick }
 `;
 
-interface Tick {
-  id: number;
-  /** The commit's own timestamp (track_commit_timestamp), the one recovery_target_time compares with. */
-  committedAt: Date;
-  /** The WAL insert position right after the commit (before the next). */
-  lsn: string;
-}
-
 /**
  * A real cluster with a writer, its WAL streamed by the archiver's receiver into the archive, one base backup
  * through the stages, then restores to a time before the backup's end, one in the middle, the latest, and over a
@@ -54,36 +46,8 @@ describe('restore to a point in time (real PostgreSQL, the WAL receiver, the sta
   let work: string;
   let service: PointInTimeRestoreService;
   let base: Manifest;
-  const ticks: Tick[] = [];
+  let writer: TickWriter;
   const started: string[] = [];
-
-  const insertTicks = async (count: number, switchEvery: number): Promise<void> => {
-    for (let n = 1; n <= count; n++) {
-      const [row] = await cluster.query<{ id: number; committed: Date }>(
-        'INSERT INTO ticks (at) VALUES (clock_timestamp()) RETURNING id',
-      );
-      const [ts] = await cluster.query<{ committed: Date }>(
-        `SELECT pg_xact_commit_timestamp(xmin) AS committed FROM ticks WHERE id = ${String(row?.id)}`,
-      );
-      const [position] = await cluster.query<{ lsn: string }>(
-        'SELECT pg_current_wal_insert_lsn()::text AS lsn',
-      );
-      ticks.push({ id: Number(row?.id), committedAt: ts?.committed as Date, lsn: position?.lsn ?? '' });
-      if (n % switchEvery === 0) await cluster.query('SELECT pg_switch_wal()');
-      await sleep(40);
-    }
-  };
-
-  const rowsOf = async (port: number): Promise<number[]> => {
-    const client = new Client({ connectionString: `postgres://postgres@127.0.0.1:${String(port)}/postgres` });
-    await client.connect();
-    try {
-      const { rows } = await client.query<{ id: number }>('SELECT id FROM ticks ORDER BY id');
-      return rows.map((row) => row.id);
-    } finally {
-      await client.end();
-    }
-  };
 
   const exists = (path: string) =>
     access(path).then(
@@ -110,9 +74,10 @@ describe('restore to a point in time (real PostgreSQL, the WAL receiver, the sta
       pollMs: 100,
       retryBaseMs: 100,
     });
-    await cluster.query('CREATE TABLE ticks (id serial PRIMARY KEY, at timestamptz NOT NULL)');
+    writer = new TickWriter(cluster);
+    await writer.createTable();
     await receiver.start();
-    await insertTicks(4, 2);
+    await writer.write(4, 2);
 
     const { backupId } = await harness.pipeline.request('cluster', 'manual');
     await harness.drain();
@@ -121,9 +86,9 @@ describe('restore to a point in time (real PostgreSQL, the WAL receiver, the sta
     base = found.manifest;
 
     // Several segment switches after the base backup, then rows that only the shipped partial holds.
-    await insertTicks(15, 5);
-    await insertTicks(3, 1000);
-    const last = ticks.at(-1)?.committedAt.getTime() ?? 0;
+    await writer.write(15, 5);
+    await writer.write(3, 1000);
+    const last = writer.ticks.at(-1)?.committedAt.getTime() ?? 0;
     await waitFor(
       async () =>
         (await archive.list('cluster')).some(
@@ -153,7 +118,7 @@ describe('restore to a point in time (real PostgreSQL, the WAL receiver, the sta
 
   test('a time before the base backup ended is refused with the restorable window, nothing written', async () => {
     const to = join(work, 'too-early');
-    const before = ticks[0]?.committedAt as Date;
+    const before = writer.ticks[0]?.committedAt as Date;
     await assert.rejects(
       service.restore({ targetId: 'cluster', target: { type: 'time', at: before }, to, clean: false }),
       (error: unknown) =>
@@ -170,9 +135,9 @@ describe('restore to a point in time (real PostgreSQL, the WAL receiver, the sta
 
   test('a time in the middle: exactly the rows committed up to it', async () => {
     // Between two commits well after the base backup: half way, so neither lies on the target.
-    const index = ticks.length - 8;
-    const k = ticks[index] as Tick;
-    const next = ticks[index + 1] as Tick;
+    const index = writer.ticks.length - 8;
+    const k = writer.ticks[index] as Tick;
+    const next = writer.ticks[index + 1] as Tick;
     const at = new Date((k.committedAt.getTime() + next.committedAt.getTime()) / 2);
     assert.ok(at.getTime() > k.committedAt.getTime() && at.getTime() < next.committedAt.getTime());
     const to = join(work, 'middle');
@@ -189,8 +154,8 @@ describe('restore to a point in time (real PostgreSQL, the WAL receiver, the sta
     assert.ok(result.walFiles > 0);
     assert.equal(result.port, port);
     assert.deepEqual(
-      await rowsOf(port),
-      ticks.filter((t) => t.committedAt.getTime() <= at.getTime()).map((t) => t.id),
+      await TickWriter.rowsOn(port),
+      writer.ticks.filter((t) => t.committedAt.getTime() <= at.getTime()).map((t) => t.id),
     );
     assert.equal(result.reachedAt?.getTime(), k.committedAt.getTime());
   });
@@ -208,13 +173,13 @@ describe('restore to a point in time (real PostgreSQL, the WAL receiver, the sta
     started.push(to);
     assert.equal(result.plan.files.at(-1)?.kind, 'partial');
     assert.deepEqual(
-      await rowsOf(port),
-      ticks.map((t) => t.id),
+      await TickWriter.rowsOn(port),
+      writer.ticks.map((t) => t.id),
     );
   });
 
   test('a WAL position: the rows committed before it', async () => {
-    const k = ticks[ticks.length - 5] as Tick;
+    const k = writer.ticks[writer.ticks.length - 5] as Tick;
     const to = join(work, 'lsn');
     const port = await freePort();
     const result = await service.restore({
@@ -226,8 +191,8 @@ describe('restore to a point in time (real PostgreSQL, the WAL receiver, the sta
     });
     started.push(to);
     assert.deepEqual(
-      await rowsOf(port),
-      ticks.slice(0, ticks.length - 4).map((t) => t.id),
+      await TickWriter.rowsOn(port),
+      writer.ticks.slice(0, writer.ticks.length - 4).map((t) => t.id),
     );
     assert.equal(result.manifest.backupId, base.backupId);
   });
@@ -245,7 +210,7 @@ describe('restore to a point in time (real PostgreSQL, the WAL receiver, the sta
     });
     started.push(to);
     assert.equal(result.manifest.backupId, base.backupId);
-    assert.deepEqual(await rowsOf(port), [1, 2, 3, 4]);
+    assert.deepEqual(await TickWriter.rowsOn(port), [1, 2, 3, 4]);
   });
 
   test('a target without base backups has no WAL archive to restore from', async () => {

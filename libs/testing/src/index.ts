@@ -7,3 +7,4 @@ export { startRedisServer } from './redis-server';
 export type { RedisServerHandle } from './redis-server';
 export { asPostgres, PG_BIN, startScratchCluster } from './scratch-cluster';
 export type { ScratchCluster, ScratchClusterOptions } from './scratch-cluster';
+export { type Tick, TickWriter } from './tick-writer';
