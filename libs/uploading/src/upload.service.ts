@@ -105,10 +105,13 @@ export class UploadService {
       }
       etag = existing.etag;
     } else {
-      const missing = await this.missingParts(blobName, manifest);
-      if (missing.length > 0) {
-        const pending = await this.pendingPartJobs(job.backupId, missing);
+      const unstaged = await this.missingParts(blobName, manifest);
+      if (unstaged.length > 0) {
+        const pending = await this.pendingPartJobs(job.backupId, unstaged);
         if (pending.length > 0) return { status: 'waiting', parts: pending };
+        // Listed again now that none of their part jobs is live: one may have staged its part between the first
+        // listing and the state check, and staging it again would upload it twice.
+        const missing = await this.missingParts(blobName, manifest);
         for (const part of missing) {
           await this.stageFile(
             blobName,

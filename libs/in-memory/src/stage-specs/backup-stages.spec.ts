@@ -177,6 +177,31 @@ describe('one backup through the stages, in memory', () => {
     assert.equal(harness.store.calls.filter((c) => c.startsWith('stageBlock')).length > 0, true);
   });
 
+  test('a part job that finishes while the commit looks: its part is staged once, not again by the commit', async () => {
+    await start();
+    const { backupId } = await harness.pipeline.request('files', 'manual');
+    await harness.drain({ 'dump/dump': harness.handlers['dump/dump'] });
+    const parts = harness.queues.list('upload').filter((j) => j.name === 'part');
+    assert.ok(parts.length > 0);
+    // Another replica runs each part job just after the commit listed the staged blocks and before it asked
+    // whether the part job is still live: a race that staged a part twice under load.
+    const state = harness.queues.state.bind(harness.queues);
+    const stagePart = harness.handlers['upload/part'];
+    assert.ok(stagePart);
+    harness.queues.state = async (queue, jobId) => {
+      const job = parts.find((p) => p.id === jobId && p.state === 'waiting');
+      if (job) {
+        await stagePart(job.data, job);
+        job.state = 'completed';
+      }
+      return state(queue, jobId);
+    };
+    await harness.drain({ 'upload/commit': harness.handlers['upload/commit'] });
+    const staged = harness.store.calls.filter((c) => c.startsWith('stageBlock'));
+    assert.equal(staged.length, parts.length, 'one stageBlock per part (each part is under one block)');
+    assert.equal((await remote(backupId))?.status, 'uploaded');
+  });
+
   test('a blob of another backup under the name: the upload fails for good and the parts stay local', async () => {
     await start();
     const { backupId } = await harness.pipeline.request('files', 'manual');
