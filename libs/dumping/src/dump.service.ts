@@ -301,7 +301,12 @@ export class DumpService implements BeforeApplicationShutdown {
     const { backupId } = manifest;
     const workDir = join(dir, 'work');
     await mkdir(workDir, { recursive: true });
-    const context: DumpContext = { backupId, workDir, ...(dump.previous ? { previous: dump.previous } : {}) };
+    const context: DumpContext = {
+      backupId,
+      workDir,
+      compression,
+      ...(dump.previous ? { previous: dump.previous } : {}),
+    };
     const handle = await dump.source.dump(context).catch((error: unknown) => {
       throw asJobError(error);
     });
@@ -319,7 +324,10 @@ export class DumpService implements BeforeApplicationShutdown {
     });
     try {
       await Promise.all([
-        pipe(handle.stdout, counter, new BatchingStream(), createCompressor(compression), writer),
+        // A stream the tool compressed itself goes to the parts as it is.
+        handle.precompressed
+          ? pipe(handle.stdout, writer)
+          : pipe(handle.stdout, counter, new BatchingStream(), createCompressor(compression), writer),
         handle.finished,
       ]);
     } catch (error) {
@@ -333,7 +341,12 @@ export class DumpService implements BeforeApplicationShutdown {
     const content = await handle.content;
     const dumped = markDumped(
       { ...manifest, content },
-      { size: writer.bytes, rawSize: counter.bytes, sha256: writer.sha256(), parts: writer.parts },
+      {
+        size: writer.bytes,
+        rawSize: handle.precompressed?.rawBytes() ?? counter.bytes,
+        sha256: writer.sha256(),
+        parts: writer.parts,
+      },
       new Date(),
     );
     await this.saveLocal(dumped);

@@ -1,5 +1,12 @@
 import type { Readable } from 'node:stream';
-import type { ArtifactFormat, BackupContent, Check, FileEntry, TableCount } from '@tidemark/manifest';
+import type {
+  ArtifactFormat,
+  BackupContent,
+  Check,
+  Compression,
+  FileEntry,
+  TableCount,
+} from '@tidemark/manifest';
 import type { ArchivedWal, RecoveryTarget, Timeline } from '@tidemark/wal';
 
 /** What a pre-check learns about a source before a dump is started. */
@@ -25,11 +32,24 @@ export interface DumpContext {
    * Entries whose size, mtime (and, where cheap, hash) are unchanged keep their `in`; the rest are written.
    */
   previous?: { backupId: string; files: FileEntry[] };
+  /**
+   * The artifact's compression. A source whose tool compresses faster than the dumper can (in C, on several
+   * threads) may emit the stream already compressed this way, and says so in {@link DumpHandle.precompressed}.
+   */
+  compression?: Compression;
 }
 
 export interface DumpHandle {
-  /** The raw dump stream; the caller compresses it. Not buffered here: the tool waits while it is not read. */
+  /**
+   * The dump stream, raw (the caller compresses it) unless {@link precompressed}. Not buffered here: the tool
+   * waits while it is not read.
+   */
   stdout: Readable;
+  /**
+   * Set when `stdout` is already in the context's compression: the caller stores it as it is. `rawBytes` is the
+   * uncompressed size, known once `finished` settles.
+   */
+  precompressed?: { rawBytes(): number };
   /**
    * What the backup holds: row counts taken in the same snapshot as the dump, or the file listing. Settles
    * no later than `finished`.

@@ -2,12 +2,12 @@ import type { Readable } from 'node:stream';
 import { readTar, TarFormatError } from '@tidemark/source-contract';
 
 /** The members of a base backup's tar that Tidemark reads; every other member is skipped unbuffered. */
-const LABEL = 'backup_label';
-const MANIFEST = 'backup_manifest';
-const PG_CONTROL = 'global/pg_control';
+export const LABEL = 'backup_label';
+export const MANIFEST = 'backup_manifest';
+export const PG_CONTROL = 'global/pg_control';
 /** backup_manifest lists every file of the cluster with a checksum: far below this even for large clusters. */
-const MANIFEST_LIMIT = 256 * 1024 * 1024;
-const LABEL_LIMIT = 64 * 1024;
+export const MANIFEST_LIMIT = 256 * 1024 * 1024;
+export const LABEL_LIMIT = 64 * 1024;
 
 /** What `backup_label` says about where the backup starts. */
 export interface BackupLabel {
@@ -39,7 +39,7 @@ export async function readBaseTar(input: Readable): Promise<BaseTarSummary> {
       const path = name.replace(/^\.\//, '');
       if (path === PG_CONTROL) hasPgControl = true;
       if (path === LABEL) label = parseBackupLabel(await collect(body, size, LABEL_LIMIT, path));
-      if (path === MANIFEST) manifest = parseManifest(await collect(body, size, MANIFEST_LIMIT, path));
+      if (path === MANIFEST) manifest = parseBackupManifest(await collect(body, size, MANIFEST_LIMIT, path));
     },
     { onError: 'drain' },
   );
@@ -190,7 +190,7 @@ export class BaseTarScanner {
     if (member.type === 'L') this.longName = text.replace(/\0+$/, '');
     else if (member.type === 'x') this.longName = paxPath(text) ?? this.longName;
     else if (member.name === LABEL) this.summary.label = parseBackupLabel(text);
-    else if (member.name === MANIFEST) this.summary.manifest = parseManifest(text);
+    else if (member.name === MANIFEST) this.summary.manifest = parseBackupManifest(text);
   }
 }
 
@@ -283,7 +283,7 @@ export function parseBackupLabel(text: string): BackupLabel {
   return { startLsn, timeline, startTime: field('START TIME') };
 }
 
-function parseManifest(text: string): Record<string, unknown> {
+export function parseBackupManifest(text: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

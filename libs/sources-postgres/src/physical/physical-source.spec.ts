@@ -6,7 +6,9 @@ import { chmod, copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readlink } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import { zstdDecompressSync } from 'node:zlib';
 import type { BackupContent } from '@tidemark/manifest';
 import { SourceError, type StreamSource, type WalSupply } from '@tidemark/source-contract';
 import { PG_BIN, startScratchCluster, type ScratchCluster } from '@tidemark/testing';
@@ -107,6 +109,27 @@ describe('PostgresPhysicalSource against a scratch cluster', () => {
     assert.ok(lsn(backup.startLsn) <= lsn(backup.stopLsn), `${backup.startLsn} .. ${backup.stopLsn}`);
     assert.ok(Array.isArray(backup.backupManifest['Files']));
     assert.ok(Date.parse(backup.startedAt) <= Date.parse(backup.stoppedAt));
+  });
+
+  test('for a zstd artifact pg_basebackup compresses: a zstd stream of the same tar, its raw size, the same facts', async () => {
+    const handle = await physical(cluster.replicationUrl).dump({
+      backupId: 'b2',
+      workDir: work,
+      compression: 'zstd',
+    });
+    assert.ok(handle.precompressed, 'the handle says the stream is compressed');
+    const compressed = join(work, 'base.tar.zst');
+    await toFile(handle.stdout, compressed);
+    await handle.finished;
+    const zstdContent = await handle.content;
+    const bytes = await readFile(compressed);
+    assert.equal(bytes.readUInt32LE(0), 0xfd2fb528, 'a zstd frame');
+    const tar = zstdDecompressSync(bytes);
+    assert.equal(handle.precompressed.rawBytes(), tar.length);
+    assert.equal(zstdContent.physical?.systemIdentifier, content.physical?.systemIdentifier);
+    assert.ok(Array.isArray(zstdContent.physical?.backupManifest['Files']));
+    const result = await physical(cluster.replicationUrl).checkStructure(Readable.from([tar]));
+    assert.equal(result.ok, true, result.detail);
   });
 
   test('checkStructure finds backup_label, pg_control and backup_manifest', async () => {

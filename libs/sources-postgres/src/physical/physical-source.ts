@@ -1,11 +1,13 @@
 import { execFile } from 'node:child_process';
 import { chmod, mkdir, rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { BackupContent, Check, TableCount } from '@tidemark/manifest';
 import {
   describeFailure,
+  type DumpContext,
   restoreTestResult,
   SourceError,
   startTool,
@@ -27,6 +29,7 @@ import { serverVersion } from '../server';
 import { findTool } from '../tools';
 import { manifestWalRange, readBaseTar, scanBaseTar, type BaseTarSummary } from './base-tar';
 import { readClusterFacts } from './cluster';
+import { scanCompressedBaseTar } from './compressed-scan';
 import { extractTar, restoreDataDirectory } from './extract';
 import { placeWalFor, startRecoveredServer, writeRecoverySettings } from './recovery';
 import { recoverAndCheck } from './restore-test';
@@ -59,6 +62,22 @@ export const BASEBACKUP_ARGS = [
   '--manifest-checksums=CRC32C',
   '--no-password',
 ];
+
+/**
+ * pg_basebackup compresses the tar itself when the artifact is zstd and the tool can (15 and later): zstd level 1
+ * in C on up to this many threads, where Node's zlib binding compresses on one (ZSTD_c_nbWorkers does not work
+ * there). 1 GiB cluster: placeholder
+ * (bench/physical.ts). Its frames carry no content checksum; the artifact's sha256 (whole and per part) covers that.
+ * The dump then looks into the tar through GNU tar and zstd (compressed-scan.ts), which the image carries.
+ */
+const TOOL_ZSTD_WORKERS = Math.min(4, availableParallelism());
+const TOOL_ZSTD_FROM = 150000;
+
+/** The compression pg_basebackup applies itself, or null when the dumper compresses. */
+function toolCompression(context: DumpContext, toolMajorNum: number): string | null {
+  if (context.compression !== 'zstd' || toolMajorNum < TOOL_ZSTD_FROM) return null;
+  return `--compress=client-zstd:level=1,workers=${TOOL_ZSTD_WORKERS}`;
+}
 
 /**
  * A PostgreSQL cluster's physical base backup (`method: physical`). The same class restores: then its url is the
@@ -106,7 +125,7 @@ export class PostgresPhysicalSource implements StreamSource {
     }
   }
 
-  async dump(): Promise<DumpHandle> {
+  async dump(context?: DumpContext): Promise<DumpHandle> {
     const { ctx } = this;
     const client = await ctx.connectMaintenance();
     let prepared;
@@ -117,17 +136,27 @@ export class PostgresPhysicalSource implements StreamSource {
     } finally {
       await client.end().catch(() => undefined);
     }
-    const tool = startTool(prepared.tool.path, BASEBACKUP_ARGS, ctx.toolEnv(ctx.target.database), {
+    const compress = context ? toolCompression(context, prepared.tool.majorNum) : null;
+    const scanDir = context ? join(context.workDir, 'base-tar-members') : '';
+    if (compress) await mkdir(scanDir, { recursive: true });
+    const args = compress ? [...BASEBACKUP_ARGS, compress] : BASEBACKUP_ARGS;
+    const tool = startTool(prepared.tool.path, args, ctx.toolEnv(ctx.target.database), {
       stdin: false,
       stdout: true,
     });
     const { stdout } = tool;
     if (!stdout) throw new Error('pg_basebackup was started without a stdout pipe');
-    // The caller reads the tar; the scanner looks at the same chunks in passing (headers only, bodies skipped by
-    // arithmetic) for backup_label and backup_manifest. A roomy buffer lets pg_basebackup run ahead while the
-    // compressor downstream works on the thread pool.
+    // The caller reads the stream; the same chunks are looked into in passing for backup_label and
+    // backup_manifest: by the scanner (headers only, bodies skipped by arithmetic), or by GNU tar when the tool
+    // compressed them. A roomy buffer lets pg_basebackup run ahead while the consumers work.
     const out = new PassThrough({ highWaterMark: OUT_BUFFER });
-    const scanned = scanBaseTar(stdout);
+    const raw = { bytes: 0 };
+    const scanned = compress
+      ? scanCompressedBaseTar(stdout, scanDir, this.env).then((scan) => {
+          raw.bytes = scan.rawBytes;
+          return scan.summary;
+        })
+      : scanBaseTar(stdout);
     scanned.catch(() => undefined);
     stdout.pipe(out);
     const state = { aborted: false };
@@ -171,6 +200,7 @@ export class PostgresPhysicalSource implements StreamSource {
     finished.catch(() => undefined);
     return {
       stdout: out,
+      ...(compress ? { precompressed: { rawBytes: () => raw.bytes } } : {}),
       content,
       finished,
       abort: () => {
