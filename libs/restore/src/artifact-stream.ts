@@ -22,7 +22,12 @@ export interface ArtifactDownload {
    * is destroyed before its end, so the consumer fails too; if the consumer fails first the download is torn
    * down instead of stalling with nobody reading. A checksum mismatch wins over the consumer's own error.
    */
-  feed<T>(consume: (input: Readable) => Promise<T>): Promise<T>;
+  feed<T>(consume: (input: Readable) => Promise<T>, options?: FeedOptions): Promise<T>;
+}
+
+export interface FeedOptions {
+  /** Hand the consumer the checked bytes still compressed (a source that unpacks them itself). */
+  packed?: boolean;
 }
 
 /** Opens the backup's blob; `count` hears every compressed byte read. */
@@ -38,7 +43,7 @@ export async function openArtifact(
   const download = await store.download(remote.blobName);
   return {
     size: download.size,
-    feed: async <T>(consume: (input: Readable) => Promise<T>): Promise<T> => {
+    feed: async <T>(consume: (input: Readable) => Promise<T>, options: FeedOptions = {}): Promise<T> => {
       const progress = new Transform({
         transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
           count(chunk.length);
@@ -50,7 +55,7 @@ export async function openArtifact(
         download.stream,
         progress,
         new VerifiedStream(sha256),
-        createDecompressor(manifest.artifact.compression),
+        options.packed ? new PassThrough() : createDecompressor(manifest.artifact.compression),
         input,
       );
       const consuming = consume(input).catch((error: unknown) => {

@@ -3,7 +3,7 @@ import { Catalog, ManifestStore } from '@tidemark/catalog';
 import { TIDEMARK_ENV } from '@tidemark/config';
 import { errorData, EventPublisher } from '@tidemark/events';
 import { markTier, type Manifest } from '@tidemark/manifest';
-import type { RecoveryResult, StreamSource } from '@tidemark/source-contract';
+import { unpacksItself, type RecoveryResult, type StreamSource } from '@tidemark/source-contract';
 import { sourceKind } from '@tidemark/source-kinds';
 import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
 import {
@@ -129,25 +129,28 @@ export class PointInTimeRestoreService {
     const { plan, manifest, fetcher } = await this.plan(request.targetId, request.target, request.backupId);
     const rehydrating = await this.bringOnline(manifest, fetcher, plan, request.rehydrate);
     if (rehydrating) return rehydrating;
-    const recover = this.recoverer(manifest, request.to);
+    const { recover, packed } = this.recoverer(manifest, request.to);
+    const { compression } = manifest.artifact;
     let bytes = 0;
     const artifact = await openArtifact(this.store, manifest, (n) => {
       bytes += n;
       request.onProgress?.(bytes);
     });
     request.onPlanned?.(plan, manifest, artifact.size);
-    const recovered: RecoveryResult = await artifact.feed((input) =>
-      recover(
-        input,
-        {
-          files: plan.files,
-          more: plan.more,
-          wal: fetcher,
-          target: plan.target,
-          ...(request.start ? { start: request.start } : {}),
-        },
-        { clean: request.clean },
-      ),
+    const recovered: RecoveryResult = await artifact.feed(
+      (input) =>
+        recover(
+          input,
+          {
+            files: plan.files,
+            more: plan.more,
+            wal: fetcher,
+            target: plan.target,
+            ...(request.start ? { start: request.start } : {}),
+          },
+          { clean: request.clean, ...(packed ? { compression } : {}) },
+        ),
+      { packed },
     );
     return {
       manifest,
@@ -238,8 +241,14 @@ export class PointInTimeRestoreService {
     return null;
   }
 
-  /** The kind's `recover` for a data directory at `to`; kinds without a WAL archive have none. */
-  private recoverer(manifest: Manifest, to: string): NonNullable<StreamSource['recover']> {
+  /**
+   * The kind's `recover` for a data directory at `to` (kinds without a WAL archive have none), and whether it
+   * unpacks the artifact's compression itself.
+   */
+  private recoverer(
+    manifest: Manifest,
+    to: string,
+  ): { recover: NonNullable<StreamSource['recover']>; packed: boolean } {
     const kind = sourceKind(manifest.target.kind);
     const target = kind.restoreTarget(to, { format: manifest.artifact.format });
     const source = target ? kind.create(target, { env: this.env }) : undefined;
@@ -248,7 +257,10 @@ export class PointInTimeRestoreService {
         'unsupported-kind',
         `${manifest.target.kind} backups in ${manifest.artifact.format} cannot be rolled forward to a point in time`,
       );
-    return source.recover.bind(source);
+    return {
+      recover: source.recover.bind(source),
+      packed: unpacksItself(source, manifest.artifact.compression),
+    };
   }
 }
 

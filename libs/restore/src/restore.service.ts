@@ -4,7 +4,7 @@ import { TIDEMARK_ENV } from '@tidemark/config';
 import { resolveEnvRefs } from '@tidemark/policy';
 import { backupIdTime, markTier, type AccessTier, type Manifest } from '@tidemark/manifest';
 import { errorData, EventPublisher, redact } from '@tidemark/events';
-import { runMemberTarget, sourceKind, type Source } from '@tidemark/source-kinds';
+import { runMemberTarget, sourceKind, unpacksItself, type Source } from '@tidemark/source-kinds';
 import { BLOB_STORE, type BlobStore, type RehydratePriority } from '@tidemark/storage';
 import { constants } from 'node:fs';
 import { access, open, rm } from 'node:fs/promises';
@@ -286,7 +286,12 @@ export class RestoreService {
     const artifact = await openArtifact(this.store, manifest, count);
     request.onStart?.(manifest, artifact.size);
     if (destination) {
-      await artifact.feed((input) => destination.restore(input, { clean: request.clean }));
+      const { compression } = manifest.artifact;
+      const packed = unpacksItself(destination, compression);
+      await artifact.feed(
+        (input) => destination.restore(input, { clean: request.clean, ...(packed ? { compression } : {}) }),
+        { packed },
+      );
       return { manifest, destination: redact(to), bytes, durationMs: Date.now() - started };
     }
     const file = await open(to, 'w', 0o600);

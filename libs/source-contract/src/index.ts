@@ -47,6 +47,7 @@ export {
   type StructureCheckResult,
   type WalFileRequest,
   type WalSupply,
+  unpacksItself,
 } from './source';
 export {
   isUrlDestination,

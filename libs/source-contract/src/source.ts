@@ -150,6 +150,13 @@ export interface ChainMember {
 export interface RestoreOptions {
   /** Replace what is at the destination; without it a non-empty destination is refused ('target-not-empty'). */
   clean: boolean;
+  /** Set when the input is still compressed this way: only for a source whose `unpacks` lists it. */
+  compression?: Compression;
+}
+
+/** Whether `source` takes its restore input still compressed with `compression` (see StreamSource.unpacks). */
+export function unpacksItself(source: Source, compression: Compression): boolean {
+  return !source.incremental && compression !== 'none' && (source.unpacks?.includes(compression) ?? false);
 }
 
 interface SourceBase {
@@ -164,8 +171,19 @@ interface SourceBase {
 /** A source whose every backup is one self-contained artifact (a database dump, a file copy). */
 export interface StreamSource extends SourceBase {
   readonly incremental: false;
+  /**
+   * Compressions whose artifacts this source unpacks itself in a tool (GNU tar with zstd, in C): its restore,
+   * recover and restoreTest then receive the stored bytes checked but still compressed, with the compression
+   * named in their options, instead of a stream Node decompressed (slower, and every byte through the heap).
+   */
+  readonly unpacks?: readonly Compression[];
   /** Restores into a scratch copy, compares it with `expected` (row counts, integrity), always removes the scratch. */
-  restoreTest(input: Readable, expected: BackupContent, scratch: Scratch): Promise<RestoreTestResult>;
+  restoreTest(
+    input: Readable,
+    expected: BackupContent,
+    scratch: Scratch,
+    options?: Pick<RestoreOptions, 'compression'>,
+  ): Promise<RestoreTestResult>;
   /** Restores into the place this Source points at (created when missing). */
   restore(input: Readable, options: RestoreOptions): Promise<void>;
   /**

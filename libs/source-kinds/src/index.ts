@@ -27,4 +27,5 @@ export {
   type StructureCheckResult,
   type WalFileRequest,
   type WalSupply,
+  unpacksItself,
 } from '@tidemark/source-contract';

@@ -12,6 +12,7 @@ import {
   SourceError,
   type Scratch,
   type Source,
+  unpacksItself,
 } from '@tidemark/source-kinds';
 import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
 import { mkdir } from 'node:fs/promises';
@@ -133,9 +134,16 @@ export class VerifyService {
       }
       const again = await this.store.download(blobName);
       const restoreInput = new PassThrough();
-      const feeding = pipeline(again.stream, createDecompressor(manifest.artifact.compression), restoreInput);
+      const { compression } = manifest.artifact;
+      // A kind that unpacks the compression in its own tool gets the bytes as stored (pass 1 checked them).
+      const packed = unpacksItself(source, compression);
+      const feeding = pipeline(
+        again.stream,
+        packed ? new PassThrough() : createDecompressor(compression),
+        restoreInput,
+      );
       const [result] = await Promise.all([
-        source.restoreTest(restoreInput, manifest.content, scratch),
+        source.restoreTest(restoreInput, manifest.content, scratch, packed ? { compression } : {}),
         feeding,
       ]);
       return result;

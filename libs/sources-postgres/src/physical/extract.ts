@@ -1,12 +1,25 @@
 import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { Compression } from '@tidemark/manifest';
 import { describeFailure, feedTool, SourceError, startTool } from '@tidemark/source-contract';
 
-/** Unpacks a tar stream into `dir` (created with mode 700, as PostgreSQL requires of a data directory). */
-export async function extractTar(input: Readable, dir: string, env: NodeJS.ProcessEnv): Promise<void> {
+/** The compressions GNU tar unpacks itself (through the zstd binary the image carries). */
+export const TAR_UNPACKS = ['zstd'] as const satisfies readonly Compression[];
+
+/**
+ * Unpacks a tar stream, raw or (`compression`) still compressed, into `dir` (created with mode 700, as PostgreSQL
+ * requires of a data directory).
+ */
+export async function extractTar(
+  input: Readable,
+  dir: string,
+  env: NodeJS.ProcessEnv,
+  compression?: Compression,
+): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tool = startTool('tar', ['-x', '-f', '-', '-C', dir], env, { stdin: true, stdout: false });
+  const filter = compression === 'zstd' ? ['--zstd'] : [];
+  const tool = startTool('tar', [...filter, '-x', '-f', '-', '-C', dir], env, { stdin: true, stdout: false });
   await feedTool(input, tool);
   const exit = await tool.exit;
   if (exit.code !== 0)
@@ -32,7 +45,12 @@ async function isFree(dir: string): Promise<boolean> {
 export async function restoreDataDirectory(
   input: Readable,
   dir: string,
-  options: { clean: boolean; env: NodeJS.ProcessEnv; prepare?: (staging: string) => Promise<void> },
+  options: {
+    clean: boolean;
+    env: NodeJS.ProcessEnv;
+    compression?: Compression;
+    prepare?: (staging: string) => Promise<void>;
+  },
 ): Promise<void> {
   if (!options.clean && !(await isFree(dir))) {
     input.resume();
@@ -41,7 +59,7 @@ export async function restoreDataDirectory(
   const staging = join(dirname(dir), `.${basename(dir)}.tidemark-staging`);
   await rm(staging, { recursive: true, force: true });
   try {
-    await extractTar(input, staging, options.env);
+    await extractTar(input, staging, options.env, options.compression);
     await options.prepare?.(staging);
     await rm(dir, { recursive: true, force: true });
     await rename(staging, dir);

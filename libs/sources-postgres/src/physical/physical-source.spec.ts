@@ -125,11 +125,29 @@ describe('PostgresPhysicalSource against a scratch cluster', () => {
     const bytes = await readFile(compressed);
     assert.equal(bytes.readUInt32LE(0), 0xfd2fb528, 'a zstd frame');
     const tar = zstdDecompressSync(bytes);
-    assert.equal(handle.precompressed.rawBytes(), tar.length);
+    // As GNU tar counts it: whole 10 KiB records.
+    const raw = handle.precompressed.rawBytes();
+    assert.ok(raw >= tar.length && raw < tar.length + 10240, `${raw} for a tar of ${tar.length}`);
     assert.equal(zstdContent.physical?.systemIdentifier, content.physical?.systemIdentifier);
     assert.ok(Array.isArray(zstdContent.physical?.backupManifest['Files']));
     const result = await physical(cluster.replicationUrl).checkStructure(Readable.from([tar]));
     assert.equal(result.ok, true, result.detail);
+    // The source unpacks it still compressed (GNU tar with zstd), into a data directory pg_verifybackup accepts.
+    const source = physical(cluster.replicationUrl);
+    assert.ok(!source.incremental && source.unpacks?.includes('zstd'));
+    const dir = join(work, 'restored-from-zstd');
+    await physical(dir).restore(createReadStream(compressed), { clean: false, compression: 'zstd' });
+    await run(`${PG_BIN}/pg_verifybackup`, ['--no-parse-wal', dir]);
+    // A truncated stream fails the restore and leaves nothing at the destination.
+    const cut = join(work, 'restored-from-cut');
+    await assert.rejects(
+      physical(cut).restore(Readable.from([bytes.subarray(0, bytes.length >> 1)]), {
+        clean: false,
+        compression: 'zstd',
+      }),
+      sourceError('restore-failed'),
+    );
+    await assert.rejects(readdir(cut), { code: 'ENOENT' });
   });
 
   test('checkStructure finds backup_label, pg_control and backup_manifest', async () => {

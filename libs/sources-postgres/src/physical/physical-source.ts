@@ -30,7 +30,7 @@ import { findTool } from '../tools';
 import { manifestWalRange, readBaseTar, scanBaseTar, type BaseTarSummary } from './base-tar';
 import { readClusterFacts } from './cluster';
 import { scanCompressedBaseTar } from './compressed-scan';
-import { extractTar, restoreDataDirectory } from './extract';
+import { extractTar, restoreDataDirectory, TAR_UNPACKS } from './extract';
 import { placeWalFor, startRecoveredServer, writeRecoverySettings } from './recovery';
 import { recoverAndCheck } from './restore-test';
 
@@ -87,6 +87,7 @@ export class PostgresPhysicalSource implements StreamSource {
   readonly kind = 'postgres';
   readonly incremental = false;
   readonly format = PHYSICAL_FORMAT;
+  readonly unpacks = TAR_UNPACKS;
   private context: PgContext | undefined;
 
   constructor(
@@ -230,7 +231,11 @@ export class PostgresPhysicalSource implements StreamSource {
 
   /** `url` is the data directory to create; it must be missing or empty unless `clean`. */
   async restore(input: Readable, options: RestoreOptions): Promise<void> {
-    await restoreDataDirectory(input, this.url, { clean: options.clean, env: this.env });
+    await restoreDataDirectory(input, this.url, {
+      clean: options.clean,
+      env: this.env,
+      ...(options.compression ? { compression: options.compression } : {}),
+    });
   }
 
   /**
@@ -244,6 +249,7 @@ export class PostgresPhysicalSource implements StreamSource {
     await restoreDataDirectory(input, dir, {
       clean: options.clean,
       env: this.env,
+      ...(options.compression ? { compression: options.compression } : {}),
       prepare: async (staging) => {
         await placeWalFor(staging, request, settings);
         // 'latest' follows the newest history file placed: the planner placed only those on the way.
@@ -264,7 +270,12 @@ export class PostgresPhysicalSource implements StreamSource {
    * (given the target's WAL archive) recovers the copy to the backup's end and checks it running. The scratch is
    * removed whatever happens; a server started on it is stopped first.
    */
-  async restoreTest(input: Readable, expected: BackupContent, scratch: Scratch): Promise<RestoreTestResult> {
+  async restoreTest(
+    input: Readable,
+    expected: BackupContent,
+    scratch: Scratch,
+    options: Pick<RestoreOptions, 'compression'> = {},
+  ): Promise<RestoreTestResult> {
     const startedAt = performance.now();
     const root = join(scratch.dir, scratch.name);
     const dir = join(root, 'data');
@@ -273,7 +284,7 @@ export class PostgresPhysicalSource implements StreamSource {
     await mkdir(root, { recursive: true, mode: 0o711 });
     await chmod(root, 0o711);
     try {
-      await extractTar(input, dir, this.env);
+      await extractTar(input, dir, this.env, options.compression);
       const checks = [await this.verifyBackup(dir), await this.compareSystemIdentifier(dir, expected)];
       const backup = expected.physical;
       if (scratch.wal && backup && checks.every((check) => check.ok))
