@@ -134,7 +134,7 @@ describe('PostgresPhysicalSource against a scratch cluster', () => {
     assert.equal(result.ok, true, result.detail);
     // The source unpacks it still compressed (GNU tar with zstd), into a data directory pg_verifybackup accepts.
     const source = physical(cluster.replicationUrl);
-    assert.ok(!source.incremental && source.unpacks?.includes('zstd'));
+    assert.equal(source.unpacks?.includes('zstd'), true);
     const dir = join(work, 'restored-from-zstd');
     await physical(dir).restore(createReadStream(compressed), { clean: false, compression: 'zstd' });
     await run(`${PG_BIN}/pg_verifybackup`, ['--no-parse-wal', dir]);
