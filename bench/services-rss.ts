@@ -2,9 +2,10 @@
 // physical base backup of a small scratch cluster (dump → upload → verify with a restore test), with the archiver
 // streaming its WAL. A light counterpart of bench/physical.ts's RSS figures, for trying memory changes.
 //
-//   node -r ./tools/register.js bench/services-rss.ts [--mib 256] [--node-options "--max-semi-space-size=1"]
+//   node -r ./tools/register.js bench/services-rss.ts [--mib 256] [--idle-only] [--node-options=-r ./x.js]
 //
-// --mib: table data written before the backup (default 256); --node-options: given to the services only.
+// --mib: table data written before the backup (default 256); --node-options: NODE_OPTIONS of the services and the
+// CLI (the stack's SERVICE_NODE_FLAGS come later on the command line, so they win over the same flag here).
 import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
