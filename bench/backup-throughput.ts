@@ -45,7 +45,7 @@ async function ensureDatabase(): Promise<number> {
     });
   }
   return withClient(dbUrl(DB), async (c) =>
-    Number((await c.query('SELECT pg_database_size(current_database()) AS s')).rows[0].s),
+    Number((await c.query<{ s: string }>('SELECT pg_database_size(current_database()) AS s')).rows[0]?.s),
   );
 }
 
@@ -56,7 +56,10 @@ async function bareDump(): Promise<number> {
     const child = spawn('pg_dump', ['-Fc', '-Z0', '-h', '127.0.0.1', '-U', 'postgres', DB], {
       stdio: ['ignore', devnull.fd, 'inherit'],
     });
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pg_dump exited ${code}`))));
+    child.once('exit', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`pg_dump exited ${String(code)}`));
+    });
   });
   await devnull.close();
   return performance.now() - started;

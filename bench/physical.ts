@@ -353,7 +353,7 @@ class ArchiverApp implements WalShipper {
     );
     const inStack = (SERVICE_NAMES as readonly string[]).includes('archiver');
     let child: ChildProcess;
-    if (inStack) child = stack.service('archiver' as (typeof SERVICE_NAMES)[number]).child;
+    if (inStack) child = stack.service('archiver').child;
     else {
       const port = await freePort();
       child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'apps', 'archiver', 'src', 'main.js')], {
