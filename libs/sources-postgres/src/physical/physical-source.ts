@@ -66,8 +66,8 @@ export const BASEBACKUP_ARGS = [
 /**
  * pg_basebackup compresses the tar itself when the artifact is zstd and the tool can (15 and later): zstd level 1
  * in C on up to this many threads, where Node's zlib binding compresses on one (ZSTD_c_nbWorkers does not work
- * there). 1 GiB cluster: placeholder
- * (bench/physical.ts). Its frames carry no content checksum; the artifact's sha256 (whole and per part) covers that.
+ * there). 1 GiB cluster, idle 2-core machine: the dump took 2.2 s this way against 3.9-4.8 s through Node's zstd
+ * (bench/physical.ts breakdown). Its frames carry no content checksum; the artifact's sha256 (whole and per part) covers that.
  * The dump then looks into the tar through GNU tar and zstd (compressed-scan.ts), which the image carries.
  */
 const TOOL_ZSTD_WORKERS = Math.min(4, availableParallelism());
@@ -126,7 +126,7 @@ export class PostgresPhysicalSource implements StreamSource {
     }
   }
 
-  async dump(context?: DumpContext): Promise<DumpHandle> {
+  async dump(context: DumpContext): Promise<DumpHandle> {
     const { ctx } = this;
     const client = await ctx.connectMaintenance();
     let prepared;
@@ -137,8 +137,8 @@ export class PostgresPhysicalSource implements StreamSource {
     } finally {
       await client.end().catch(() => undefined);
     }
-    const compress = context ? toolCompression(context, prepared.tool.majorNum) : null;
-    const scanDir = context ? join(context.workDir, 'base-tar-members') : '';
+    const compress = toolCompression(context, prepared.tool.majorNum);
+    const scanDir = join(context.workDir, 'base-tar-members');
     if (compress) await mkdir(scanDir, { recursive: true });
     const args = compress ? [...BASEBACKUP_ARGS, compress] : BASEBACKUP_ARGS;
     const tool = startTool(prepared.tool.path, args, ctx.toolEnv(ctx.target.database), {
