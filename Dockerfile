@@ -62,7 +62,9 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 
+# NODE_OPTIONS: SERVICE_NODE_FLAGS of @tidemark/environment (a 1 MiB young generation: ~40 MiB less RSS per process).
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=1 \
     TIDEMARK_CONFIG=/etc/tidemark/tidemark.yaml \
     TMPDIR=/tmp
 USER 10001:10001

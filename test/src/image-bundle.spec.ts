@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SERVICE_NODE_FLAGS } from '@tidemark/environment';
 import { freePort, startAzurite, waitFor, type AzuriteHandle } from '@tidemark/testing';
 import { SERVICES, entryOf } from './support/app-env';
 import { REPO_ROOT } from './support/stack';
@@ -46,6 +47,11 @@ describe('Dockerfile', () => {
     for (const dir of ['apps', 'libs', 'tools'])
       assert.ok(inStage('build', 'COPY').includes(`${dir} ./${dir}`), dir);
     assert.match(build, /'apps\/\*\/src\/\*\*\/\*\.ts', 'libs\/\*\/src\/\*\*\/\*\.ts'/);
+  });
+
+  test("gives every node process of the image the services' V8 flags (SERVICE_NODE_FLAGS)", () => {
+    const env = inStage('runtime', 'ENV').join(' ');
+    assert.match(env, new RegExp(`\\bNODE_OPTIONS=${SERVICE_NODE_FLAGS.join(' ')}(\\s|$)`));
   });
 
   test('runs node under tini as uid 10001 with the scheduler by default', () => {
@@ -134,6 +140,7 @@ describe('the image bundle, outside Docker', () => {
       env: {
         PATH: process.env['PATH'] ?? '',
         NODE_ENV: 'production',
+        NODE_OPTIONS: SERVICE_NODE_FLAGS.join(' '),
         PORT: String(port),
         REDIS_URL: 'redis://127.0.0.1:6379/13',
         AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,

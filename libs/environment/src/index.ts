@@ -8,3 +8,4 @@ export {
   parseEnvironment,
 } from './environment';
 export type { Environment, EnvironmentIssue, RawEnvironment } from './environment';
+export { SERVICE_NODE_FLAGS } from './node-flags';

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
-import {
+import type { TokenCredential } from '@azure/identity';
+import type {
   ServiceBusClient,
-  type ServiceBusMessage,
-  type ServiceBusReceivedMessage,
-  type ServiceBusReceiver,
+  ServiceBusMessage,
+  ServiceBusReceivedMessage,
+  ServiceBusReceiver,
 } from '@azure/service-bus';
 import { DEFAULT_EVENTS_TOPIC } from '@tidemark/environment';
 import { eventSchema, type TidemarkEvent } from './event';
@@ -13,6 +13,16 @@ import { errorData } from '@tidemark/redaction';
 import type { WarnLogger } from './redis-stream-event-bus';
 
 export { DEFAULT_EVENTS_TOPIC };
+
+// The SDKs load when a Service Bus bus is made, not with this module: a deployment whose events go to a Redis
+// Stream never pays for them (the Service Bus SDK with its AMQP stack and @azure/identity are ~10 MiB of RSS in
+// every process that imports @tidemark/events).
+/* eslint-disable @typescript-eslint/no-require-imports */
+const serviceBusSdk = (): typeof import('@azure/service-bus') =>
+  require('@azure/service-bus') as typeof import('@azure/service-bus');
+const identitySdk = (): typeof import('@azure/identity') =>
+  require('@azure/identity') as typeof import('@azure/identity');
+/* eslint-enable @typescript-eslint/no-require-imports */
 export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json';
 
 /** A connection string, or a namespace (`name` or `name.servicebus.windows.net`) with an Entra ID credential. */
@@ -104,12 +114,13 @@ export class ServiceBusEventBus implements EventBus {
     this.subscription = options.subscription ?? 'cli';
     this.logger = options.logger;
     this.sendTimeoutMs = options.sendTimeoutMs ?? 30_000;
+    const { ServiceBusClient: Client } = serviceBusSdk();
     this.client =
       'connectionString' in auth
-        ? new ServiceBusClient(auth.connectionString)
-        : new ServiceBusClient(
+        ? new Client(auth.connectionString)
+        : new Client(
             fullyQualified(auth.namespace),
-            auth.credential ?? new DefaultAzureCredential(),
+            auth.credential ?? new (identitySdk().DefaultAzureCredential)(),
           );
     this.sender = this.client.createSender(this.topic);
   }

@@ -1,4 +1,3 @@
-import { DefaultAzureCredential } from '@azure/identity';
 import {
   AnonymousCredential,
   BlobServiceClient,
@@ -6,6 +5,12 @@ import {
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
 import { SourceError } from '@tidemark/source-contract';
+
+// @azure/identity (~6 MiB of RSS) loads only for a URL without a SAS, the one case that needs a credential.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const identitySdk = (): typeof import('@azure/identity') =>
+  require('@azure/identity') as typeof import('@azure/identity');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /**
  * Short SDK retries: the dump job is retried as a whole with backoff, so a dead endpoint must fail within
@@ -81,7 +86,7 @@ function fromUrl(text: string): ContainerTarget {
     .join('');
   const host = `${url.origin}${accountPath}`;
   const hasSas = url.searchParams.has('sig');
-  const credential = hasSas ? new AnonymousCredential() : new DefaultAzureCredential();
+  const credential = hasSas ? new AnonymousCredential() : new (identitySdk().DefaultAzureCredential)();
   const client = new ContainerClient(
     `${host}/${encodeURIComponent(container)}${url.search}`,
     credential,

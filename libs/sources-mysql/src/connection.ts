@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { createConnection, type Connection } from 'mysql2/promise';
+import type { Connection } from 'mysql2/promise';
 import {
   decodeUrlPart,
   errorCode,
@@ -10,6 +10,13 @@ import {
   SourceError,
 } from '@tidemark/source-contract';
 import { redact } from '@tidemark/redaction';
+
+// The driver loads with the first connection, not with the registry of kinds: every service imports the registry,
+// and most never reach a MySQL server (mysql2 is ~2 MiB of RSS).
+/* eslint-disable @typescript-eslint/no-require-imports */
+const mysql2 = (): typeof import('mysql2/promise') =>
+  require('mysql2/promise') as typeof import('mysql2/promise');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 const DEFAULT_PORT = 3306;
 export const CONNECT_TIMEOUT_SECONDS = 10;
@@ -65,7 +72,7 @@ export function address(target: MysqlTarget): string {
 export async function connect(target: MysqlTarget, database: string | undefined): Promise<Connection> {
   let connection: Connection;
   try {
-    connection = await createConnection({
+    connection = await mysql2().createConnection({
       host: target.host,
       port: target.port,
       user: target.user,

@@ -1,8 +1,13 @@
-import { DefaultAzureCredential } from '@azure/identity';
 import { environmentOf, type RawEnvironment } from '@tidemark/environment';
 import { AzureBlobStore } from './azure-blob-store';
 import type { BlobStore } from './blob-store';
 import { StorageError } from '@tidemark/azure-blob-sdk';
+
+// @azure/identity (~6 MiB of RSS) loads only for an account URL: with a connection string it is never needed.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const identitySdk = (): typeof import('@azure/identity') =>
+  require('@azure/identity') as typeof import('@azure/identity');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 export interface CreateBlobStoreOptions {
   container: string;
@@ -20,7 +25,11 @@ export function createBlobStore(options: CreateBlobStoreOptions): BlobStore {
   if (connectionString) return AzureBlobStore.fromConnectionString(connectionString, options.container);
   const accountUrl = env.AZURE_STORAGE_ACCOUNT_URL;
   if (accountUrl)
-    return AzureBlobStore.fromAccountUrl(accountUrl, new DefaultAzureCredential(), options.container);
+    return AzureBlobStore.fromAccountUrl(
+      accountUrl,
+      new (identitySdk().DefaultAzureCredential)(),
+      options.container,
+    );
   throw new StorageError(
     'not-configured',
     'no Blob Storage configured: set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL',

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SERVICE_NODE_FLAGS } from '@tidemark/environment';
 import { freePort, startAzurite, waitFor, type AzuriteHandle } from '@tidemark/testing';
 import { Redis } from 'ioredis';
 
@@ -120,7 +121,9 @@ export class TestStack {
   async startService(name: ServiceName, extraEnv: NodeJS.ProcessEnv = {}, replica = 0): Promise<void> {
     const port = this.replica(name, replica)?.port ?? (await freePort());
     await buildOnce();
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'apps', name, 'src', 'main.js')], {
+    const main = join(REPO_ROOT, 'dist', 'apps', name, 'src', 'main.js');
+    // The V8 flags of the image, so memory measured here is what a deployment sees.
+    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, main], {
       cwd: REPO_ROOT,
       env: { ...this.env, ...extraEnv, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { SERVICE_NODE_FLAGS } from '@tidemark/environment';
 
 export const REPO_ROOT = join(__dirname, '..', '..', '..', '..');
 
@@ -101,7 +102,13 @@ export function startService(
   index: number,
 ): RunningProcess {
   const main = join(REPO_ROOT, 'dist', 'apps', service.name, 'src', 'main.js');
-  return startProcess(service.name, process.execPath, [main], { ...env, PORT: String(service.port) }, index);
+  return startProcess(
+    service.name,
+    process.execPath,
+    [...SERVICE_NODE_FLAGS, main],
+    { ...env, PORT: String(service.port) },
+    index,
+  );
 }
 
 export async function startAzurite(port: number, env: NodeJS.ProcessEnv): Promise<RunningProcess> {
