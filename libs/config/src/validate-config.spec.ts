@@ -68,6 +68,7 @@ describe('validateConfig defaults', () => {
         },
       },
       targets: [{ id: 'orders-db', kind: 'postgres', url: '${ORDERS_DB_URL}', policy: 'standard' }],
+      api: { metrics: 'open' },
     });
   });
 

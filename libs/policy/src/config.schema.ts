@@ -1,5 +1,6 @@
 import { ACCESS_TIERS, COMPRESSIONS, TARGET_ID_PATTERN } from '@tidemark/manifest';
 import { z } from 'zod';
+import { apiSchema } from './api.schema';
 import { malformedEnvRefs } from './env-refs';
 import { cronProblem, invalidCronMessage, isKnownTimeZone, unknownTimeZoneMessage } from './schedule';
 
@@ -203,6 +204,7 @@ export function configSchemaFor(kinds: readonly TargetKindRules[] = []) {
     local: section(localSchema.prefault({})),
     policies: z.record(z.string(), policySchema),
     targets: z.array(targetSchemaFor(kinds)).min(1, { error: 'at least one target is required' }),
+    api: section(apiSchema.prefault({})),
   });
 }
 

@@ -1,3 +1,12 @@
+export {
+  apiSchema,
+  METRICS_ACCESS,
+  type ApiAuth,
+  type ApiKeyEntry,
+  type ApiSettings,
+  type EntraAuth,
+  type MetricsAccess,
+} from './api.schema';
 export { ConfigError, type ConfigIssue } from './config-error';
 export {
   configSchemaFor,
