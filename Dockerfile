@@ -63,7 +63,9 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 
 # NODE_OPTIONS: SERVICE_NODE_FLAGS of @tidemark/environment (a 1 MiB young generation: ~40 MiB less RSS per process).
+# HOST: reachable from other containers and pods; the config's api.auth then must say who may call (README).
 ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
     NODE_OPTIONS=--max-semi-space-size=1 \
     TIDEMARK_CONFIG=/etc/tidemark/tidemark.yaml \
     TMPDIR=/tmp

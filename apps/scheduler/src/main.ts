@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { requireTokenBeforeRoutes } from '@tidemark/api-auth';
 import { bootstrapService } from '@tidemark/observability';
 import { useProblemDetailsForBodies } from './problem-details';
 import { SchedulerModule } from './scheduler.module';
@@ -8,6 +9,8 @@ void bootstrapService(SchedulerModule, {
   service: 'scheduler',
   defaultPort: 3000,
   configure: (app) => {
+    // First: /docs is served outside Nest's routes, and no body is read before the caller is known.
+    requireTokenBeforeRoutes(app);
     useProblemDetailsForBodies(app);
     const document = SwaggerModule.createDocument(
       app,
@@ -15,6 +18,12 @@ void bootstrapService(SchedulerModule, {
         .setTitle('Tidemark scheduler')
         .setDescription('Targets and on-demand backups')
         .setVersion('1')
+        .addBearerAuth({
+          type: 'http',
+          scheme: 'bearer',
+          description: 'an API key or an Entra ID access token',
+        })
+        .addSecurityRequirements('bearer')
         .build(),
     );
     SwaggerModule.setup('docs', app, document);

@@ -14,9 +14,13 @@ import {
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiProperty,
+  ApiForbiddenResponse,
   ApiTags,
+  ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
+import { Caller, type Principal } from '@tidemark/api-auth';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
+import { EventPublisher } from '@tidemark/events';
 import { TARGET_ID_PATTERN } from '@tidemark/manifest';
 import { Pipeline } from '@tidemark/pipeline';
 import { nextRun, policyOf } from '@tidemark/policy';
@@ -60,11 +64,14 @@ class BackupRequestedDto implements BackupRequested {
 }
 
 @ApiTags('targets')
+@ApiUnauthorizedResponse({ description: 'no token, or one that is invalid or expired (problem details)' })
+@ApiForbiddenResponse({ description: 'a valid token without the required app role (problem details)' })
 @Controller('targets')
 export class TargetsController {
   constructor(
     @Inject(TIDEMARK_CONFIG) private readonly config: LoadedConfig,
     private readonly pipeline: Pipeline,
+    private readonly events: EventPublisher,
   ) {}
 
   @Get()
@@ -93,13 +100,18 @@ export class TargetsController {
   })
   @ApiBadRequestResponse({ description: 'a malformed target id or request body (problem details)' })
   @ApiNotFoundResponse({ description: 'no such target in the config (problem details)' })
-  async backup(@Param('id') id: string): Promise<BackupRequested> {
+  async backup(@Param('id') id: string, @Caller() caller: Principal): Promise<BackupRequested> {
     if (!TARGET_ID_PATTERN.test(id))
       throw new BadRequestException(
         `"${id.slice(0, 80)}" is not a target id (lowercase letters, digits and dashes, at most 63)`,
       );
     if (!this.config.targets.some((t) => t.id === id)) throw new NotFoundException(`unknown target "${id}"`);
     const result = await this.pipeline.request(id, 'api');
+    await this.events.emit('tidemark.audit.backup_requested', id, result.backupId, {
+      actor: caller,
+      via: 'api',
+      coalesced: result.coalesced,
+    });
     return {
       ...result,
       message: result.coalesced

@@ -1,14 +1,12 @@
-/**
- * Who made an API call, as audit events name it. Never a token or a key: an API key is named by its config
- * entry, an Entra caller by its token's subject (and client application, when the token says).
- */
-export type Principal =
-  | { kind: 'api-key'; name: string }
-  | { kind: 'entra'; subject: string; app?: string }
-  /** No authentication configured (loopback only) or `api.auth: none`. */
-  | { kind: 'anonymous' };
+import type { AuditActor } from '@tidemark/events';
 
-/** One line naming the caller, for logs and audit events: `api-key:ci`, `entra:<sub>`, `anonymous`. */
+/**
+ * Who made an API call, as audit events name it (the actor of libs/events, declared there once): never a token or
+ * a key. An API key is named by its config entry, an Entra caller by its token's subject (and client application).
+ */
+export type Principal = Exclude<AuditActor, { kind: 'local' }>;
+
+/** One line naming the caller, for logs: `api-key:ci`, `entra:<sub>`, `anonymous`. */
 export function describePrincipal(principal: Principal): string {
   switch (principal.kind) {
     case 'api-key':

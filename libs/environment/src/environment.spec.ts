@@ -6,7 +6,7 @@ describe('parseEnvironment', () => {
   test('an empty environment is every default', () => {
     const env = parseEnvironment({});
     assert.equal(env.REDIS_URL, 'redis://127.0.0.1:6379');
-    assert.equal(env.HOST, '0.0.0.0');
+    assert.equal(env.HOST, '127.0.0.1');
     assert.equal(env.LOG_LEVEL, 'info');
     assert.equal(env.PORT, undefined);
     assert.equal(env.TIDEMARK_NAMESPACE, undefined);

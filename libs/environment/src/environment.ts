@@ -68,7 +68,11 @@ export const environmentSchema = z.object({
   TIDEMARK_NAMESPACE: namespace,
   /** Unset: the service's own default port. */
   PORT: port,
-  HOST: z.string().default('0.0.0.0'),
+  /**
+   * The address the HTTP app listens on: loopback unless told otherwise (the image sets 0.0.0.0). A service that
+   * answers without tokens (no `api.auth`) refuses any other address (libs/api-auth).
+   */
+  HOST: z.string().min(1).default('127.0.0.1'),
   LOG_LEVEL: z.string().default('info'),
   AZURE_STORAGE_CONNECTION_STRING: optionalTrimmed,
   AZURE_STORAGE_ACCOUNT_URL: optionalTrimmed,

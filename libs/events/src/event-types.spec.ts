@@ -201,6 +201,26 @@ const SAMPLES: { [T in EventType]: EventDetails<T>[] } = {
       checkedTo: '000000010000000000000009',
     },
   ],
+  'tidemark.audit.backup_requested': [
+    { actor: { kind: 'api-key', name: 'ci' }, via: 'api', coalesced: false },
+    { actor: { kind: 'entra', subject: 'sp-1', app: 'ci-app' }, via: 'api', coalesced: true },
+    { actor: { kind: 'anonymous' }, via: 'api', coalesced: false },
+    { actor: { kind: 'local', user: 'ops' }, via: 'cli', coalesced: false },
+  ],
+  'tidemark.audit.restore_requested': [
+    { actor: { kind: 'local', user: 'ops' }, via: 'cli', destination: 'postgres://app:***@db/orders' },
+    {
+      actor: { kind: 'local', user: 'ops' },
+      via: 'cli',
+      destination: '/var/lib/postgresql/17/main',
+      pointInTime: 'time:2026-12-03T07:00:00.000Z',
+    },
+  ],
+  'tidemark.audit.pinned': [{ actor: { kind: 'local', user: 'ops' }, via: 'cli' }],
+  'tidemark.audit.unpinned': [{ actor: { kind: 'local', user: 'ops' }, via: 'cli' }],
+  'tidemark.audit.retention_applied': [
+    { actor: { kind: 'local', user: 'ops' }, via: 'cli', deleted: 2, tiered: 1 },
+  ],
 };
 
 /** An event as a reader gets it: through JSON, as every bus carries it. */
@@ -237,6 +257,11 @@ describe('EVENTS: one contract per event type', () => {
       'tidemark.wal.archived',
       'tidemark.wal.archive_failed',
       'tidemark.wal.gap',
+      'tidemark.audit.backup_requested',
+      'tidemark.audit.restore_requested',
+      'tidemark.audit.pinned',
+      'tidemark.audit.unpinned',
+      'tidemark.audit.retention_applied',
     ]);
     for (const type of EVENT_TYPES) {
       assert.equal(DEFAULT_SEVERITY[type], EVENTS[type].severity);
@@ -294,6 +319,25 @@ describe('EVENTS: one contract per event type', () => {
     assert.match(
       rejection('tidemark.restore.completed', undefined),
       /^invalid tidemark\.restore\.completed data: /,
+    );
+  });
+
+  test('an audit event names its actor by a kind it knows, with no room for a credential', () => {
+    assert.match(
+      rejection('tidemark.audit.backup_requested', { actor: { kind: 'root' }, via: 'api', coalesced: false }),
+      /data: actor\.kind: /,
+    );
+    assert.match(
+      rejection('tidemark.audit.backup_requested', {
+        actor: { kind: 'api-key', name: 'ci', key: 'tmk_secret' },
+        via: 'api',
+        coalesced: false,
+      }),
+      /data: actor: .*"key"/,
+    );
+    assert.match(
+      rejection('tidemark.audit.pinned', { actor: { kind: 'local', user: 'ops' }, via: 'cli', token: 'x' }),
+      /data: .*"token"/,
     );
   });
 

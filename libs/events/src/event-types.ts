@@ -20,6 +20,27 @@ const verifyDetails = {
 };
 const overdueLevel = z.enum(['ok', 'warning', 'critical']);
 
+/**
+ * Who did something, never with a credential: an API caller by its API key's config name or its Entra token's
+ * subject (and client application), a CLI run against storage directly by the operating-system user running it.
+ */
+export const auditActorSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('api-key'), name: z.string().min(1) }),
+  z.strictObject({ kind: z.literal('entra'), subject: z.string().min(1), app: z.string().min(1).optional() }),
+  /** An API without `api.auth` (loopback only) or with `auth: none`. */
+  z.strictObject({ kind: z.literal('anonymous') }),
+  z.strictObject({ kind: z.literal('local'), user: z.string().min(1) }),
+]);
+export type AuditActor = z.infer<typeof auditActorSchema>;
+
+/** An audit event: who, through what, and the action's own fields (when: the event's `time`). */
+function audit<T extends z.ZodRawShape>(what: T) {
+  return {
+    severity: 'info',
+    data: z.strictObject({ actor: auditActorSchema, via: z.enum(['api', 'cli']), ...what }),
+  } as const;
+}
+
 interface EventSpec {
   readonly severity: Severity;
   readonly data: z.ZodObject;
@@ -202,6 +223,19 @@ export const EVENTS = {
       checkedTo: z.string(),
     }),
   },
+  /** Someone asked for a backup now (the REST trigger or `tidemark backup`); `backupId` is the one started or joined. */
+  'tidemark.audit.backup_requested': audit({ coalesced: z.boolean() }),
+  /** Someone started a restore of `backupId` (before it runs: a crash still leaves the record). */
+  'tidemark.audit.restore_requested': audit({
+    /** Where to, with any password masked. */
+    destination: z.string(),
+    /** A point-in-time restore's goal: `time:<iso>`, `lsn:<lsn>` or `latest`. */
+    pointInTime: z.string().optional(),
+  }),
+  'tidemark.audit.pinned': audit({}),
+  'tidemark.audit.unpinned': audit({}),
+  /** Someone applied the retention plan of the target by hand. */
+  'tidemark.audit.retention_applied': audit({ deleted: count, tiered: count }),
 } as const satisfies Record<string, EventSpec>;
 
 export type EventType = keyof typeof EVENTS;

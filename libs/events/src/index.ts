@@ -1,4 +1,6 @@
 export {
+  auditActorSchema,
+  type AuditActor,
   EVENTS,
   EVENT_TYPES,
   SEVERITIES,

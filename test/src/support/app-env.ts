@@ -25,7 +25,7 @@ export const ENV_ROLES: Record<string, EnvRole> = {
   AZURE_SERVICEBUS_CONNECTION_STRING: 'servicebus',
   AZURE_SERVICEBUS_NAMESPACE: 'servicebus',
   LOG_LEVEL: 'default',
-  HOST: 'default', // 0.0.0.0
+  HOST: 'default', // 127.0.0.1 in the code, 0.0.0.0 in the image
   PATH: 'default', // the image's
   TIDEMARK_PG_BIN: 'default', // the newest /usr/lib/postgresql/<N>/bin of the image
   TIDEMARK_MYSQL_BIN: 'default', // PATH: the image's mariadb-client
