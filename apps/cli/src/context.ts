@@ -2,7 +2,7 @@ import type { DynamicModule, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Catalog, ManifestStore } from '@tidemark/catalog';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
-import type { EventBus } from '@tidemark/events';
+import { EventPublisher, type EventBus } from '@tidemark/events';
 import { Pipeline } from '@tidemark/pipeline';
 import { REDIS } from '@tidemark/queues';
 import { PointInTimeRestoreService, RestoreService } from '@tidemark/restore';
@@ -16,6 +16,8 @@ import { withStorageDefaults } from './local-azurite';
 export interface GlobalOptions {
   config?: string;
   json?: boolean;
+  /** A file holding the REST API's bearer token (else $TIDEMARK_TOKEN): never the token itself in argv. */
+  tokenFile?: string;
 }
 
 /** What the commands that need only Blob Storage work with. */
@@ -31,6 +33,8 @@ export interface CliStorage {
   pointInTime: PointInTimeRestoreService;
   /** Reads only, so `retention plan` works without Redis. */
   retentionPlanner: RetentionPlanner;
+  /** The CLI's events (source `cli`), the audit trail of what it changes among them. */
+  events: EventPublisher;
 }
 
 /** And what the commands that go through Redis work with. */
@@ -133,5 +137,6 @@ function storageOf(app: INestApplicationContext): CliStorage {
     restores: app.get(RestoreService),
     pointInTime: app.get(PointInTimeRestoreService),
     retentionPlanner: app.get(RetentionPlanner),
+    events: app.get(EventPublisher),
   };
 }

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { Command, CommanderError } from 'commander';
 import { redact } from '@tidemark/events';
+import { registerApiKey } from './commands/api-key';
 import { registerBackup } from './commands/backup';
 import { registerCatalog } from './commands/catalog';
 import { registerConfig } from './commands/config';
@@ -23,6 +24,10 @@ const program = new Command('tidemark')
   )
   .option('--config <path>', 'config file (default: $TIDEMARK_CONFIG or ./tidemark.yaml)')
   .option('--json', 'machine-readable output')
+  .option(
+    '--token-file <path>',
+    'a file holding the REST API bearer token (default: $TIDEMARK_TOKEN); used when TIDEMARK_API_URL is set',
+  )
   .showHelpAfterError()
   .exitOverride();
 
@@ -40,6 +45,7 @@ registerRetention(program, getContext);
 registerPin(program, getContext);
 registerEvents(program, getContext);
 registerWal(program, getContext);
+registerApiKey(program);
 
 /** Errors are one line and a non-zero exit, never a stack trace (set TIDEMARK_DEBUG=1 for one). */
 async function main(): Promise<void> {

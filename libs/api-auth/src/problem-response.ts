@@ -1,4 +1,7 @@
+import { Logger } from '@nestjs/common';
 import type { AuthFailure } from './auth-failure';
+
+const logger = new Logger('ApiAuth');
 
 const TITLES = { 401: 'Unauthorized', 403: 'Forbidden', 503: 'Service Unavailable' } as const;
 
@@ -11,6 +14,13 @@ export interface RefusalResponse {
 
 /** An AuthFailure as an RFC 9457 problem details response, with its WWW-Authenticate challenge. */
 export function sendRefusal(response: RefusalResponse, failure: AuthFailure, instance?: string): void {
+  // Who was refused and why is worth a line; what they sent never is.
+  logger.warn({
+    msg: 'request refused',
+    status: failure.status,
+    path: instance?.split('?')[0],
+    reason: failure.detail,
+  });
   const body = {
     type: `https://tidemark.dev/problems/${failure.status}`,
     title: TITLES[failure.status],

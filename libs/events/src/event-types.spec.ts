@@ -213,7 +213,7 @@ const SAMPLES: { [T in EventType]: EventDetails<T>[] } = {
       actor: { kind: 'local', user: 'ops' },
       via: 'cli',
       destination: '/var/lib/postgresql/17/main',
-      pointInTime: 'time:2026-12-03T07:00:00.000Z',
+      pointInTime: '2026-12-03T07:00:00.000Z',
     },
   ],
   'tidemark.audit.pinned': [{ actor: { kind: 'local', user: 'ops' }, via: 'cli' }],

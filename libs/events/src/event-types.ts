@@ -229,7 +229,7 @@ export const EVENTS = {
   'tidemark.audit.restore_requested': audit({
     /** Where to, with any password masked. */
     destination: z.string(),
-    /** A point-in-time restore's goal: `time:<iso>`, `lsn:<lsn>` or `latest`. */
+    /** A point-in-time restore's goal, in the words of the restore's own output (a time, a WAL position, latest). */
     pointInTime: z.string().optional(),
   }),
   'tidemark.audit.pinned': audit({}),

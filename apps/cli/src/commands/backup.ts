@@ -1,6 +1,8 @@
 import { sourceKind } from '@tidemark/source-kinds';
 import { targetById } from '@tidemark/policy';
 import type { Command } from 'commander';
+import { apiToken, apiUrl, requestBackupViaApi, type BackupRequestedReply } from '../api-client';
+import { auditCli } from '../audit';
 import type { CliContext } from '../context';
 import { printJson } from '../output';
 import { describeEvent, eventCursor, waitForBackup, waitForRun } from '../wait-for-backup';
@@ -8,7 +10,9 @@ import { describeEvent, eventCursor, waitForBackup, waitForRun } from '../wait-f
 export function registerBackup(program: Command, context: () => CliContext): void {
   program
     .command('backup <target>')
-    .description('trigger a backup now; with --wait, exit 0 only when it is verified')
+    .description(
+      'trigger a backup now (through the REST API when TIDEMARK_API_URL is set); with --wait, exit 0 only when it is verified',
+    )
     .option('--wait', 'wait until the backup is verified (exit 1 if it fails or is corrupt)')
     .option('--timeout <seconds>', 'how long --wait waits', '3600')
     .action(async (targetId: string, options: { wait?: boolean; timeout: string }) => {
@@ -16,8 +20,7 @@ export function registerBackup(program: Command, context: () => CliContext): voi
       const { config } = await ctx.storage();
       targetById(config, targetId);
       const from = options.wait ? await eventCursor(ctx) : '$';
-      const { pipeline, catalog } = await ctx.services();
-      const result = await pipeline.request(targetId, 'manual');
+      const result = await requestBackup(ctx, targetId);
       if (!ctx.options.json) {
         console.log(
           result.coalesced
@@ -41,6 +44,7 @@ export function registerBackup(program: Command, context: () => CliContext): voi
           if (!ctx.options.json) console.log(`  ${describeEvent(event)}`);
         },
       });
+      const { catalog } = await ctx.storage();
       const manifest = (await catalog.find(result.backupId, targetId))?.manifest;
       if (ctx.options.json) printJson({ ...result, status: manifest?.status ?? final.type, manifest });
       if (final.type !== 'tidemark.backup.verified') {
@@ -53,6 +57,22 @@ export function registerBackup(program: Command, context: () => CliContext): voi
         console.log(`backup ${result.backupId} verified`);
       }
     });
+}
+
+/**
+ * Through the scheduler's REST API when TIDEMARK_API_URL is set (the API checks the token and records who asked),
+ * else straight onto the queue, recorded as the local user.
+ */
+async function requestBackup(ctx: CliContext, targetId: string): Promise<BackupRequestedReply> {
+  const api = apiUrl(ctx.env);
+  if (api !== undefined)
+    return requestBackupViaApi(api, targetId, await apiToken(ctx.env, ctx.options.tokenFile));
+  const { pipeline } = await ctx.services();
+  const result = await pipeline.request(targetId, 'manual');
+  await auditCli(ctx, 'tidemark.audit.backup_requested', targetId, result.backupId, {
+    coalesced: result.coalesced,
+  });
+  return result;
 }
 
 /** A server target's backup is a run: exit 0 only when every database (and the globals) is verified. */

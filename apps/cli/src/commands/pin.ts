@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { auditCli } from '../audit';
 import type { CliContext } from '../context';
 import { printJson } from '../output';
 
@@ -9,7 +10,9 @@ export function registerPin(program: Command, context: () => CliContext): void {
     const { catalog, manifests, config } = await ctx.storage();
     const found = await catalog.find(backupId);
     if (!found) throw new Error(`no backup ${backupId} in container ${config.storage.container}`);
-    const updated = await manifests.update(found.manifest.target.id, backupId, (m) => {
+    const targetId = found.manifest.target.id;
+    await auditCli(ctx, pinned ? 'tidemark.audit.pinned' : 'tidemark.audit.unpinned', targetId, backupId, {});
+    const updated = await manifests.update(targetId, backupId, (m) => {
       // Checked on the version being written: retention may have started deleting it since it was read.
       if (pinned && m.deletion)
         throw new Error(`backup ${backupId} is being deleted (since ${m.deletion.at}); it cannot be pinned`);

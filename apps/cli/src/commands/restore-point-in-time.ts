@@ -1,5 +1,7 @@
 import { describeRecoveryTarget, type PointInTimeResult } from '@tidemark/restore';
 import { isLsn, parseLsn, type RecoveryTarget } from '@tidemark/wal';
+import { redact } from '@tidemark/events';
+import { auditCli } from '../audit';
 import type { CliContext } from '../context';
 import { formatBytes, printJson } from '../output';
 import { printRehydrating, rehydrationReporter, restoreProgress } from '../restore-output';
@@ -94,6 +96,10 @@ export async function restoreToPoint(
   const target = parseRecoveryTarget(flags);
   const start = parseStart(flags);
   const { pointInTime } = await ctx.storage();
+  await auditCli(ctx, 'tidemark.audit.restore_requested', targetId, flags.backup, {
+    destination: redact(flags.to),
+    pointInTime: describeRecoveryTarget(target),
+  });
   const progress = restoreProgress(ctx, targetId);
   const result = await pointInTime
     .restore({

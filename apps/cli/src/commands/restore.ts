@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import type { RehydratePriority } from '@tidemark/storage';
+import { redact } from '@tidemark/events';
+import { auditCli } from '../audit';
 import type { CliContext } from '../context';
 import {
   parseRecoveryTarget,
@@ -104,6 +106,9 @@ async function restoreWholeRun(
   { targetId, flags, jobs, at }: RestoreOptions,
 ): Promise<void> {
   const { restores } = await ctx.storage();
+  await auditCli(ctx, 'tidemark.audit.restore_requested', targetId, undefined, {
+    destination: redact(flags.to),
+  });
   const results = await restores.restoreRun({
     targetId,
     ...(at ? { at } : {}),
@@ -118,6 +123,9 @@ async function restoreWholeRun(
 async function restoreOneBackup(ctx: CliContext, options: RestoreOptions): Promise<void> {
   const { targetId, flags, jobs, at, priority } = options;
   const { restores } = await ctx.storage();
+  await auditCli(ctx, 'tidemark.audit.restore_requested', targetId, flags.backup, {
+    destination: redact(flags.to),
+  });
   const progress = restoreProgress(ctx, targetId);
   const result = await restores
     .restore({

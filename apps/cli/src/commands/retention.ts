@@ -1,6 +1,7 @@
 import type { RetentionReport, WalPlanView } from '@tidemark/retention';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
+import { auditCli } from '../audit';
 import { formatBytes, printJson, printTable } from '../output';
 
 export function registerRetention(program: Command, context: () => CliContext): void {
@@ -57,6 +58,12 @@ export function registerRetention(program: Command, context: () => CliContext): 
       const ctx = context();
       const dryRun = Boolean(options.dryRun);
       const report = await (await ctx.services()).retention.apply(targetId, { dryRun });
+      // After the run: what it did is the record; a dry run changes nothing, so it is not audited.
+      if (!dryRun && !report.skipped)
+        await auditCli(ctx, 'tidemark.audit.retention_applied', targetId, undefined, {
+          deleted: report.deleted.length,
+          tiered: report.tiered.length,
+        });
       if (ctx.options.json) {
         printJson(report);
         return;
