@@ -1,66 +1,13 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { ApiSettings } from '@tidemark/policy';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { LocalEntraTenant } from '@tidemark/testing';
 import { hashApiKey } from './api-keys';
 import { AuthFailure } from './auth-failure';
 import { ApiAuthenticator } from './authenticator';
 
-const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-const OTHER_TENANT = '0f0f0f0f-1111-2222-3333-444444444444';
-const AUDIENCE = 'api://tidemark';
+const { TENANT, OTHER_TENANT, AUDIENCE } = LocalEntraTenant;
 const KEY = 'tmk_ci_3b1f5e0c9d2a4f6e8b7c';
-
-/** A tenant's key set served over HTTP, as Entra publishes it, and tokens signed with its key (or another). */
-class LocalTenant {
-  private server: Server | undefined;
-  private privateKey: CryptoKey | undefined;
-  private strangerKey: CryptoKey | undefined;
-  private jwks: { keys: JWK[] } = { keys: [] };
-  fetches = 0;
-  jwksUri = '';
-
-  async start(): Promise<void> {
-    const own = await generateKeyPair('RS256');
-    this.privateKey = own.privateKey;
-    this.strangerKey = (await generateKeyPair('RS256')).privateKey;
-    this.jwks = { keys: [{ ...(await exportJWK(own.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }] };
-    this.server = createServer((request, response) => {
-      this.fetches++;
-      response.setHeader('content-type', 'application/json');
-      response.end(JSON.stringify(this.jwks));
-    });
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    this.jwksUri = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/discovery/v2.0/keys`;
-  }
-
-  issuer(tenant = TENANT): string {
-    return `https://login.microsoftonline.com/${tenant}/v2.0`;
-  }
-
-  token(
-    claims: Record<string, unknown> = {},
-    options: { tenant?: string; expires?: string | number; audience?: string; stranger?: boolean } = {},
-  ): Promise<string> {
-    const tenant = options.tenant ?? TENANT;
-    const key = options.stranger ? this.strangerKey : this.privateKey;
-    assert.ok(key);
-    return new SignJWT({ tid: tenant, roles: ['Tidemark.Operator'], azp: 'ci-app', ...claims })
-      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-      .setIssuer(this.issuer(tenant))
-      .setAudience(options.audience ?? AUDIENCE)
-      .setSubject('sp-object-id-1')
-      .setIssuedAt()
-      .setExpirationTime(options.expires ?? '5m')
-      .sign(key);
-  }
-
-  async stop(): Promise<void> {
-    await new Promise((resolve) => this.server?.close(resolve));
-  }
-}
 
 async function refusal(promise: Promise<unknown>): Promise<AuthFailure> {
   try {
@@ -73,7 +20,7 @@ async function refusal(promise: Promise<unknown>): Promise<AuthFailure> {
 }
 
 describe('ApiAuthenticator', () => {
-  const tenant = new LocalTenant();
+  const tenant = new LocalEntraTenant();
   let api: ApiSettings;
   let auth: ApiAuthenticator;
   before(async () => {

@@ -8,3 +8,4 @@ export type { RedisServerHandle } from './redis-server';
 export { asPostgres, PG_BIN, startScratchCluster } from './scratch-cluster';
 export type { ScratchCluster, ScratchClusterOptions } from './scratch-cluster';
 export { type Tick, TickWriter } from './tick-writer';
+export { LocalEntraTenant, type TenantTokenOptions } from './local-entra-tenant';

@@ -17,8 +17,9 @@ export function registerBackup(program: Command, context: () => CliContext): voi
     .option('--timeout <seconds>', 'how long --wait waits', '3600')
     .action(async (targetId: string, options: { wait?: boolean; timeout: string }) => {
       const ctx = context();
-      const { config } = await ctx.storage();
-      targetById(config, targetId);
+      // Through the API without --wait, the scheduler checks the target: no config or storage needed here.
+      const viaApiOnly = apiUrl(ctx.env) !== undefined && !options.wait;
+      if (!viaApiOnly) targetById((await ctx.storage()).config, targetId);
       const from = options.wait ? await eventCursor(ctx) : '$';
       const result = await requestBackup(ctx, targetId);
       if (!ctx.options.json) {
@@ -32,6 +33,7 @@ export function registerBackup(program: Command, context: () => CliContext): voi
         if (ctx.options.json) printJson(result);
         return;
       }
+      const { config } = await ctx.storage();
       const target = targetById(config, targetId);
       if (sourceKind(target.kind).runs?.isRun(target)) {
         await waitForServerRun(ctx, result.backupId, targetId, from, Number(options.timeout) * 1000);

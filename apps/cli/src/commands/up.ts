@@ -62,11 +62,12 @@ export function registerUp(program: Command, globals: () => GlobalOptions): void
         }
         await store.ensureContainer();
         buildServices();
-        const serviceEnv = { ...ctx.env };
+        // Loopback unless HOST is exported: without api.auth the services refuse any other address anyway.
+        const serviceEnv = { ...ctx.env, HOST: ctx.env['HOST'] ?? '127.0.0.1' };
         SERVICES.forEach((service, index) => running.push(startService(service, serviceEnv, index)));
         await waitReady(90_000, running);
         console.log(
-          `all services ready: ${SERVICES.map((s) => `${s.name} :${s.port}`).join(', ')}; API docs at http://127.0.0.1:3000/docs`,
+          `all services ready on ${serviceEnv.HOST}: ${SERVICES.map((s) => `${s.name} :${s.port}`).join(', ')}; API docs at http://127.0.0.1:3000/docs`,
         );
         if (options.demo) await runDemo(ctx, config.targets[0]?.id ?? 'demo-db', env['DEMO_DB_URL']);
       } catch (error) {
