@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { userInfo } from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import { isEvent, RedisStreamEventBus } from '@tidemark/events';
+import { isEvent, RedisStreamEventBus, type TidemarkEvent } from '@tidemark/events';
 import { uniqueName, waitFor } from '@tidemark/testing';
 import { createSeededDatabase, dropDatabase } from './support/database';
 import { TestStack } from './support/stack';
@@ -32,6 +34,19 @@ describe('retention end to end: driven by backup.verified, planned and pinned fr
     bus = new RedisStreamEventBus(stack.redisUrl);
   });
 
+  /** The CLI's audit trail of ret-db: it acts on storage and queues directly, as the local user. */
+  async function audits(type: string): Promise<TidemarkEvent[]> {
+    const events = (await bus.history({ targetId: 'ret-db' }))
+      .map((e) => e.event)
+      .filter((e) => e.type === type);
+    for (const event of events) {
+      assert.equal(event.source, '/tidemark/cli');
+      assert.deepEqual(event.data['actor'], { kind: 'local', user: userInfo().username });
+      assert.equal(event.data['via'], 'cli');
+    }
+    return events;
+  }
+
   after(async () => {
     await bus.close();
     await stack.stop();
@@ -42,6 +57,11 @@ describe('retention end to end: driven by backup.verified, planned and pinned fr
     const result = await stack.cli(['backup', 'ret-db', '--wait', '--json', '--timeout', '300']);
     assert.equal(result.code, 0, result.stderr + result.stdout);
     backupId = (JSON.parse(result.stdout) as { backupId: string }).backupId;
+    const requested = await audits('tidemark.audit.backup_requested');
+    assert.deepEqual(
+      requested.map((e) => [e.data.backupId, e.data['coalesced']]),
+      [[backupId, false]],
+    );
     const applied = await waitFor(
       async () =>
         (await bus.history({ targetId: 'ret-db' }))
@@ -108,6 +128,14 @@ describe('retention end to end: driven by backup.verified, planned and pinned fr
     const missing = await stack.cli(['pin', '20200101T000000Z-zzzzzz']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no backup 20200101T000000Z-zzzzzz/);
+    assert.deepEqual(
+      (await audits('tidemark.audit.pinned')).map((e) => e.data.backupId),
+      [backupId],
+    );
+    assert.deepEqual(
+      (await audits('tidemark.audit.unpinned')).map((e) => e.data.backupId),
+      [backupId],
+    );
   });
 
   test('tidemark retention apply --dry-run reports and changes nothing', async () => {
@@ -120,5 +148,22 @@ describe('retention end to end: driven by backup.verified, planned and pinned fr
     const real = await stack.cli(['retention', 'apply', 'ret-db']);
     assert.equal(real.code, 0, real.stderr);
     assert.match(real.stdout, /ret-db: 1 kept, deleted 0/);
+    const applied = await audits('tidemark.audit.retention_applied');
+    assert.deepEqual(
+      applied.map((e) => [e.data['deleted'], e.data['tiered']]),
+      [[0, 0]],
+      'the real run only',
+    );
+  });
+
+  test('a restore is on the audit trail before it runs, naming backup and destination', async () => {
+    const to = join(stack.dir, 'restored.pgc');
+    const restored = await stack.cli(['restore', 'ret-db', '--backup', backupId, '--to', to]);
+    assert.equal(restored.code, 0, restored.stderr);
+    const restores = await audits('tidemark.audit.restore_requested');
+    assert.deepEqual(
+      restores.map((e) => [e.data.backupId, e.data['destination']]),
+      [[backupId, to]],
+    );
   });
 });

@@ -29,6 +29,7 @@ describe('parseEnvironment', () => {
       PORT: '3002',
       TIDEMARK_NAMESPACE: 'blue',
       TIDEMARK_CONFIG: '',
+      HOST: '',
       TIDEMARK_RETRY_DELAY_MS: '300',
       TIDEMARK_RETRY_MAX_DELAY_MS: '',
       TIDEMARK_OUTBOX_MAX_EVENTS: '10',
@@ -38,6 +39,8 @@ describe('parseEnvironment', () => {
     assert.equal(env.PORT, 3002);
     assert.equal(env.TIDEMARK_NAMESPACE, 'blue');
     assert.equal(env.TIDEMARK_CONFIG, undefined);
+    assert.equal(env.HOST, '127.0.0.1');
+    assert.equal(parseEnvironment({ HOST: '0.0.0.0' }).HOST, '0.0.0.0');
     assert.equal(env.TIDEMARK_RETRY_DELAY_MS, 300);
     assert.equal(env.TIDEMARK_RETRY_MAX_DELAY_MS, undefined);
     assert.equal(env.TIDEMARK_OUTBOX_MAX_EVENTS, 10);

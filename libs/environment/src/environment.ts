@@ -72,7 +72,7 @@ export const environmentSchema = z.object({
    * The address the HTTP app listens on: loopback unless told otherwise (the image sets 0.0.0.0). A service that
    * answers without tokens (no `api.auth`) refuses any other address (libs/api-auth).
    */
-  HOST: z.string().min(1).default('127.0.0.1'),
+  HOST: optionalText.transform((host) => host ?? '127.0.0.1'),
   LOG_LEVEL: z.string().default('info'),
   AZURE_STORAGE_CONNECTION_STRING: optionalTrimmed,
   AZURE_STORAGE_ACCOUNT_URL: optionalTrimmed,
