@@ -256,24 +256,34 @@ describe('the REST API needs a bearer token (issue 14)', () => {
     ]);
   });
 
-  test('`tidemark api-key hash` prints the sha256 of the key on stdin', async () => {
+  async function hashCli(stdin: string): Promise<{ code: unknown; stdout: string; stderr: string }> {
+    const main = join(REPO_ROOT, 'apps', 'cli', 'src', 'main.ts');
     const child = spawn(
       process.execPath,
-      [
-        '-r',
-        join(REPO_ROOT, 'tools', 'register.js'),
-        join(REPO_ROOT, 'apps', 'cli', 'src', 'main.ts'),
-        'api-key',
-        'hash',
-      ],
-      { cwd: REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] },
+      ['-r', join(REPO_ROOT, 'tools', 'register.js'), main, 'api-key', 'hash'],
+      {
+        cwd: REPO_ROOT,
+        env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
     );
     let stdout = '';
+    let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stdin.end(`${CI_KEY}\n`);
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdin.end(stdin);
     const code = await new Promise((resolve) => child.once('exit', resolve));
-    assert.equal(code, 0);
-    assert.equal(stdout, `${sha256(CI_KEY)}\n`);
+    return { code, stdout, stderr };
+  }
+
+  test('`tidemark api-key hash` prints the sha256 of the key on stdin, or says what is wrong with it', async () => {
+    assert.deepEqual(await hashCli(`${CI_KEY}\n`), { code: 0, stdout: `${sha256(CI_KEY)}\n`, stderr: '' });
+    const empty = await hashCli('');
+    assert.equal(empty.code, 1);
+    assert.equal(empty.stderr, 'tidemark: no key on stdin (e.g. printf %s "$KEY" | tidemark api-key hash)\n');
+    const spaced = await hashCli('two words');
+    assert.equal(spaced.code, 1);
+    assert.equal(spaced.stderr, 'tidemark: the key contains whitespace, which a bearer token cannot carry\n');
   });
 
   test('without api.auth a service will not listen on a non-loopback HOST', async () => {
