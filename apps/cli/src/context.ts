@@ -1,17 +1,23 @@
-import type { DynamicModule, INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { Catalog, ManifestStore } from '@tidemark/catalog';
-import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
-import { EventPublisher, type EventBus } from '@tidemark/events';
-import { Pipeline } from '@tidemark/pipeline';
-import { REDIS } from '@tidemark/queues';
-import { PointInTimeRestoreService, RestoreService } from '@tidemark/restore';
-import { RetentionPlanner, RetentionService } from '@tidemark/retention';
-import { BLOB_STORE, LOCAL_TIER, type BlobStore, type LocalTier } from '@tidemark/storage';
+import type { Catalog, ManifestStore } from '@tidemark/catalog';
+import { loadConfig, type LoadedConfig } from '@tidemark/config';
+import type { EventBus, EventPublisher } from '@tidemark/events';
+import type { Pipeline } from '@tidemark/pipeline';
+import type { PointInTimeRestoreService, RestoreService } from '@tidemark/restore';
+import type { RetentionPlanner, RetentionService } from '@tidemark/retention';
+import type { BlobStore, LocalTier } from '@tidemark/storage';
+import type { INestApplicationContext } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { assertRedisReachable, CliEventBus } from './cli-event-bus';
-import { CliServicesModule, CliStorageModule, type CliModuleOptions } from './cli.module';
+import type { CliModuleOptions } from './cli.module';
 import { withStorageDefaults } from './local-azurite';
+
+/**
+ * The Nest side of the context (the services' modules, NestFactory, every library they pull in), loaded by the
+ * first command that needs it (`tidemark backup` through the API, `wal archive-command` and `config check` never do).
+ */
+const nest = (): typeof import('./nest-context') =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('./nest-context') as typeof import('./nest-context');
 
 export interface GlobalOptions {
   config?: string;
@@ -56,6 +62,7 @@ export class CliContext {
   private redisChecked: Promise<void> | undefined;
   private storageApp: Promise<INestApplicationContext> | undefined;
   private servicesApp: Promise<INestApplicationContext> | undefined;
+  private loadedConfig: LoadedConfig | undefined;
 
   constructor(
     readonly options: GlobalOptions,
@@ -74,26 +81,31 @@ export class CliContext {
     };
   }
 
+  /**
+   * The config alone, for a command's checks of its arguments before it opens anything: `storage()` followed by
+   * `services()` would build the Nest modules twice.
+   */
+  config(): LoadedConfig {
+    this.loadedConfig ??= loadConfig({
+      ...(this.options.config ? { path: this.options.config } : {}),
+      env: this.env,
+    });
+    return this.loadedConfig;
+  }
+
   /** Config, Blob Storage, catalog, restore, retention plan: never connects to Redis. */
   async storage(): Promise<CliStorage> {
     // Once the full context is open it serves these too.
-    const app = await (this.servicesApp ??
-      (this.storageApp ??= open(CliStorageModule.forRoot(this.moduleOptions))));
+    const { openStorage, storageOf } = nest();
+    const app = await (this.servicesApp ?? (this.storageApp ??= openStorage(this.moduleOptions)));
     return storageOf(app);
   }
 
   /** Everything, Redis included: fails with one line when Redis does not answer. */
   async services(): Promise<CliServices> {
-    this.servicesApp ??= this.redisReachable().then(() =>
-      open(CliServicesModule.forRoot(this.moduleOptions)),
-    );
-    const app = await this.servicesApp;
-    return {
-      ...storageOf(app),
-      redis: app.get<Redis>(REDIS),
-      pipeline: app.get(Pipeline),
-      retention: app.get(RetentionService),
-    };
+    const { openServices, servicesOf } = nest();
+    this.servicesApp ??= this.redisReachable().then(() => openServices(this.moduleOptions));
+    return servicesOf(await this.servicesApp);
   }
 
   async redis(): Promise<Redis> {
@@ -118,25 +130,4 @@ export class CliContext {
     }
     await this.eventBus.close();
   }
-}
-
-/** No logs of its own (the CLI reports for itself), and a failure (a bad config) thrown as it is. */
-function open(module: DynamicModule): Promise<INestApplicationContext> {
-  // Nest declares these options as a class but only ever reads them as a plain object.
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
-  return NestFactory.createApplicationContext(module, { logger: false, abortOnError: false });
-}
-
-function storageOf(app: INestApplicationContext): CliStorage {
-  return {
-    config: app.get<LoadedConfig>(TIDEMARK_CONFIG),
-    store: app.get<BlobStore>(BLOB_STORE),
-    catalog: app.get(Catalog),
-    manifests: app.get(ManifestStore),
-    local: app.get<LocalTier>(LOCAL_TIER),
-    restores: app.get(RestoreService),
-    pointInTime: app.get(PointInTimeRestoreService),
-    retentionPlanner: app.get(RetentionPlanner),
-    events: app.get(EventPublisher),
-  };
 }

@@ -19,7 +19,7 @@ export function registerBackup(program: Command, context: () => CliContext): voi
       const ctx = context();
       // Through the API without --wait, the scheduler checks the target: no config or storage needed here.
       const viaApiOnly = apiUrl(ctx.env) !== undefined && !options.wait;
-      if (!viaApiOnly) targetById((await ctx.storage()).config, targetId);
+      if (!viaApiOnly) targetById(ctx.config(), targetId);
       const from = options.wait ? await eventCursor(ctx) : '$';
       const result = await requestBackup(ctx, targetId);
       if (!ctx.options.json) {
