@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -35,6 +36,28 @@ interface Archiver {
   output: string;
   /** The exit code, or the signal that ended it. */
   exited: Promise<number | string | null>;
+}
+
+/** The pid of `parent`'s child running `command`, or false while it has none. */
+async function childPid(parent: number, command: string): Promise<number | false> {
+  const children = await readFile(`/proc/${String(parent)}/task/${String(parent)}/children`, 'utf8').catch(
+    () => '',
+  );
+  for (const pid of children.split(' ').filter(Boolean).map(Number)) {
+    const comm = await readFile(`/proc/${String(pid)}/comm`, 'utf8').catch(() => '');
+    if (comm.trim() === command) return pid;
+  }
+  return false;
+}
+
+/** Running, not a zombie waiting for a reaper (an orphan's new parent may be slow to reap it, or never). */
+function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 describe('archiver service (dist/, real PostgreSQL, Azurite, Redis)', () => {
@@ -285,6 +308,64 @@ describe('archiver service (dist/, real PostgreSQL, Azurite, Redis)', () => {
     assert.match(standby.output, /archiver stopped/);
   });
 
+  test('SIGKILL of the holder alone (no pod to take its pg_receivewal along): the next holder ends the orphaned stream', async () => {
+    await mkdir(join(dir, 'spool'), { recursive: true });
+    const alone = await start('alone');
+    const other = await start('other');
+    const ours = [alone, other];
+    const holding = await waitFor(
+      async () => {
+        const pid = await holderPid();
+        return ours.find((a) => a.child.pid === pid) ?? false;
+      },
+      { timeoutMs: 15_000, intervalMs: 100, what: 'one of the two holding the lease' },
+    );
+    const next = ours.find((a) => a !== holding);
+    assert.ok(next);
+    const streams = async () =>
+      (
+        await cluster.query<{ pid: number; name: string }>(
+          `SELECT pid, application_name AS name FROM pg_stat_replication
+            WHERE application_name LIKE 'tidemark-archiver-%'`,
+        )
+      ).map((row) => row.name);
+    const [orphaned] = await waitFor(async () => ((await streams()).length === 1 ? await streams() : false), {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+      what: 'the holder streaming',
+    });
+    const receiver = await waitFor(async () => childPid(holding.child.pid ?? 0, 'pg_receivewal'), {
+      timeoutMs: 5_000,
+      intervalMs: 100,
+      what: "the holder's pg_receivewal",
+    });
+    // Only the Node process: its pg_receivewal lives on, reparented, still streaming.
+    process.kill(holding.child.pid ?? 0, 'SIGKILL');
+    await holding.exited;
+    assert.ok(processAlive(receiver), 'pg_receivewal outlives the archiver');
+
+    await waitFor(async () => (await holderPid()) === next.child.pid, {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+      what: 'the other taking the lease',
+    });
+    await waitFor(() => Promise.resolve(!processAlive(receiver)), {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+      what: 'the orphaned pg_receivewal to end',
+    });
+    const left = await waitFor(
+      async () => {
+        const names = await streams();
+        return names.length === 1 && names[0] !== orphaned ? names : false;
+      },
+      { timeoutMs: 15_000, intervalMs: 100, what: "only the new holder's stream" },
+    );
+    assert.notEqual(left[0], orphaned);
+    assert.match(next.output, /ended 1 WAL stream\(s\) left by an earlier receiver/);
+    next.child.kill('SIGTERM');
+    await next.exited;
+  });
   test('the continuity check of a replica taking the lease reports a deleted segment as tidemark.wal.gap', async () => {
     // A kept base backup whose WAL starts at the first archived segment, then one segment after it lost.
     const segments = (await archived()).sort();

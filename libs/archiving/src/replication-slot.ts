@@ -61,6 +61,25 @@ export class ReplicationSlot {
     });
   }
 
+  /**
+   * Ends the WAL streams of other receivers of this target, named `prefix…` but not `mine`. An archiver killed on
+   * its own (SIGKILL of the Node process on a VM; a pod's death takes the whole group) leaves its pg_receivewal
+   * running: it holds one of the server's max_wal_senders for as long as the server runs, and writes into a
+   * directory nobody ships. It runs with -n, so a terminated stream ends it. Only the lease holder calls this, so
+   * no live receiver is cut. Returns how many streams were ended.
+   */
+  endOtherStreams(prefix: string, mine: string): Promise<number> {
+    return this.withClient(async (client) => {
+      const rows = await client.query<{ ended: string }>(
+        `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::text AS ended
+           FROM pg_stat_replication
+          WHERE starts_with(application_name, $1) AND application_name <> $2`,
+        [prefix, mine],
+      );
+      return Number(rows.rows[0]?.ended ?? 0);
+    });
+  }
+
   /** Moves restart_lsn forward to `lsn`; never backwards (PostgreSQL refuses that, and it would be wrong). */
   advance(lsn: Lsn): Promise<void> {
     return this.withClient(async (client) => {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -88,8 +88,13 @@ export class WalReceiver {
   private partialMtime: { file: string; mtimeMs: number } | undefined;
   private lastPartialShip = 0;
   private lastCaughtUpCheck = 0;
-  /** pg_receivewal's application_name, unique per receiver: its row in pg_stat_replication. */
-  private readonly applicationName = `tidemark-archiver-${randomBytes(4).toString('hex')}`;
+  /**
+   * pg_receivewal's application_name, unique per receiver (its row in pg_stat_replication), and starting with one
+   * prefix per target (`streamPrefix`), so the next holder finds the streams a dead receiver left (63 bytes at most:
+   * a hash of the target id rather than the id).
+   */
+  private readonly streamPrefix: string;
+  private readonly applicationName: string;
   private restarts = 0;
   /** The last spawned pg_receivewal's argv, for inspection (it holds no password). */
   spawnedArgs: string[] = [];
@@ -98,6 +103,8 @@ export class WalReceiver {
     this.targetId = options.targetId;
     this.target = parseTargetUrl(options.url);
     this.slot = new ReplicationSlot(this.target, slotName(options.targetId));
+    this.streamPrefix = `tidemark-archiver-${createHash('sha256').update(options.targetId).digest('hex').slice(0, 8)}-`;
+    this.applicationName = `${this.streamPrefix}${randomBytes(4).toString('hex')}`;
   }
 
   get pid(): number | undefined {
@@ -161,6 +168,7 @@ export class WalReceiver {
   private async spawnReceiver(): Promise<void> {
     // Again at every (re)start: after a failover the server is another one, without our slot.
     if (await this.slot.ensure()) this.log(`created replication slot ${this.slot.name}`);
+    await this.endOrphanedStreams();
     await this.seed();
     const env = this.options.env ?? process.env;
     const binary = await findPgReceivewal(env);
@@ -190,6 +198,17 @@ export class WalReceiver {
       if (this.child !== child || !this.running) return;
       this.respawnLater(`pg_receivewal exited (${signal ?? String(code)})`);
     });
+  }
+
+  /** A stream a dead receiver left is ended; failing to end it (no right to) must not stop this one. */
+  private async endOrphanedStreams(): Promise<void> {
+    try {
+      const ended = await this.slot.endOtherStreams(this.streamPrefix, this.applicationName);
+      if (ended > 0)
+        this.log(`ended ${String(ended)} WAL stream(s) left by an earlier receiver of this target`);
+    } catch (error) {
+      this.log(`could not end WAL streams left by an earlier receiver: ${describe(error)}`);
+    }
   }
 
   /** Starts pg_receivewal again after a backoff, and again after that while the start itself fails. */
