@@ -37,6 +37,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { transformFile } from '@swc/core';
 import { Client } from 'pg';
 import { BatchingStream, createCompressor } from '@tidemark/artifact';
+import { SERVICE_NODE_FLAGS } from '@tidemark/environment';
 import { RedisStreamEventBus } from '@tidemark/events';
 import { createSource } from '@tidemark/source-kinds';
 import { AzureBlobStore } from '@tidemark/storage';
@@ -356,7 +357,9 @@ class ArchiverApp implements WalShipper {
     if (inStack) child = stack.service('archiver').child;
     else {
       const port = await freePort();
-      child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'apps', 'archiver', 'src', 'main.js')], {
+      // The image's V8 flags, as the stack's own services get them: the RSS figure is a deployment's.
+      const main = join(REPO_ROOT, 'dist', 'apps', 'archiver', 'src', 'main.js');
+      child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, main], {
         cwd: REPO_ROOT,
         env: { ...stack.env, PORT: String(port), TIDEMARK_ARCHIVER_SPOOL_DIR: spool },
         stdio: ['ignore', 'pipe', 'pipe'],
