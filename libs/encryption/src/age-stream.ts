@@ -1,0 +1,277 @@
+import { Decrypter, Encrypter, type Recipient } from 'age-encryption';
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { EncryptionError } from './encryption-error';
+
+// The age v1 payload (https://age-encryption.org/v1): a 16-byte nonce, then the plaintext in 64 KiB chunks, each
+// sealed with ChaCha20-Poly1305 under a key derived from the file key and the nonce; the chunk counter (11 bytes,
+// big-endian) and a last-chunk flag form the 12-byte nonce. age-encryption writes and reads the header (recipient
+// stanzas, MAC); the payload goes through node:crypto, because the package's pure-JS cipher ran at about a tenth
+// of OpenSSL's speed (bench/ note in libs/encryption/README). Stock `age -d` decrypts the result (spec tests).
+const CHUNK = 64 * 1024;
+const TAG = 16;
+const SEALED_CHUNK = CHUNK + TAG;
+const NONCE = 16;
+const VERSION_LINE = 'age-encryption.org/v1\n';
+/** Far beyond a header with a few dozen recipients; a longer one is not a header Tidemark wrote. */
+const MAX_HEADER = 64 * 1024;
+
+function streamKey(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', fileKey, nonce, 'payload', 32));
+}
+
+function chunkNonce(counter: number, last: boolean): Buffer {
+  const nonce = Buffer.alloc(12);
+  // 2^53 chunks of 64 KiB is far past any artifact; the high bytes of the 11-byte counter stay zero.
+  nonce.writeUIntBE(Math.floor(counter / 2 ** 32), 3, 4);
+  nonce.writeUInt32BE(counter % 2 ** 32, 7);
+  nonce[11] = last ? 1 : 0;
+  return nonce;
+}
+
+/**
+ * The header (stanzas for every recipient, MAC) and payload nonce of a new age file, and its stream key. The
+ * package draws the file key; a first "recipient" that adds no stanza sees it, so the payload can be sealed here.
+ */
+async function newFileHeader(recipients: readonly string[]): Promise<{ prefix: Buffer; key: Buffer }> {
+  // An object, not a local: the callback's assignment is invisible to narrowing.
+  const seen: { fileKey: Uint8Array | null } = { fileKey: null };
+  const observer: Recipient = {
+    wrapFileKey(key: Uint8Array) {
+      seen.fileKey = key;
+      return [];
+    },
+  };
+  const encrypter = new Encrypter();
+  encrypter.addRecipient(observer);
+  for (const recipient of recipients) encrypter.addRecipient(recipient);
+  // An empty file: header, nonce, and one sealed empty chunk (its 16-byte tag), dropped here.
+  const empty = await encrypter.encrypt(new Uint8Array(0));
+  if (seen.fileKey === null) throw new Error('age-encryption did not draw a file key');
+  const prefix = Buffer.from(empty.subarray(0, empty.length - TAG));
+  const nonce = prefix.subarray(prefix.length - NONCE);
+  return { prefix, key: streamKey(seen.fileKey, nonce) };
+}
+
+function seal(key: Buffer, counter: number, last: boolean, plain: Buffer): Buffer[] {
+  const cipher = createCipheriv('chacha20-poly1305', key, chunkNonce(counter, last), { authTagLength: TAG });
+  const sealed = cipher.update(plain);
+  cipher.final();
+  return [sealed, cipher.getAuthTag()];
+}
+
+/**
+ * Encrypts a byte stream to age recipients (age v1, readable by stock `age -d`). Memory: one 64 KiB chunk held
+ * back plus what passes through; output chunks match the input's size, so backpressure works as for any Transform.
+ */
+export class AgeEncryptStream extends Transform {
+  private key: Buffer | null = null;
+  private counter = 0;
+  /** Plaintext not sealed yet: the last chunk must carry the last-chunk flag, so a full chunk waits for more. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(private readonly recipients: readonly string[]) {
+    super();
+    if (recipients.length === 0) throw new EncryptionError('key-missing', 'no age recipients to encrypt to');
+  }
+
+  override _construct(done: (error?: Error | null) => void): void {
+    newFileHeader(this.recipients).then(({ prefix, key }) => {
+      this.key = key;
+      this.push(prefix);
+      done();
+    }, done);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes <= CHUNK) {
+      done();
+      return;
+    }
+    const joined = this.pending.length === 1 ? chunk : Buffer.concat(this.pending, this.pendingBytes);
+    const out: Buffer[] = [];
+    let offset = 0;
+    // Seal every full chunk that has at least one byte after it; the rest waits.
+    while (joined.length - offset > CHUNK) {
+      out.push(...seal(this.streamKey(), this.counter++, false, joined.subarray(offset, offset + CHUNK)));
+      offset += CHUNK;
+    }
+    const rest = joined.subarray(offset);
+    this.pending = [rest];
+    this.pendingBytes = rest.length;
+    done(null, Buffer.concat(out));
+  }
+
+  override _flush(done: TransformCallback): void {
+    const rest = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    done(null, Buffer.concat(seal(this.streamKey(), this.counter++, true, rest)));
+  }
+
+  private streamKey(): Buffer {
+    if (this.key === null) throw new Error('the age header is not ready');
+    return this.key;
+  }
+}
+
+/** Where the header ends: after the MAC line (`--- <base64>\n`). */
+function headerEnd(bytes: Buffer): number {
+  const mac = bytes.indexOf('\n--- ');
+  if (mac < 0) return -1;
+  const end = bytes.indexOf('\n', mac + 1);
+  return end < 0 ? -1 : end + 1;
+}
+
+const NO_MATCH = /no identity matched/;
+
+/** Unwraps the file key with the identities; key-mismatch when none of them is a recipient of the file. */
+async function fileKeyOf(header: Buffer, identities: readonly string[]): Promise<Uint8Array> {
+  const decrypter = new Decrypter();
+  for (const identity of identities) decrypter.addIdentity(identity);
+  try {
+    return await decrypter.decryptHeader(header);
+  } catch (error) {
+    if (error instanceof Error && NO_MATCH.test(error.message)) {
+      throw new EncryptionError(
+        'key-mismatch',
+        `none of the ${identities.length} configured age identities matches a recipient of this artifact`,
+      );
+    }
+    throw new EncryptionError('decrypt-failed', `the age header cannot be read: ${messageOf(error)}`);
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Decrypts an age v1 stream with any of the given identities (`AGE-SECRET-KEY-1…`). Fails with `key-missing`
+ * without identities, `key-mismatch` when none matches, `decrypt-failed` on anything damaged (a sealed chunk that
+ * does not authenticate, a truncated file). Plaintext only ever leaves a chunk that authenticated.
+ */
+export class AgeDecryptStream extends Transform {
+  private header: Buffer[] = [];
+  private headerBytes = 0;
+  private fileKey: Uint8Array | null = null;
+  /** The payload's nonce as read so far; the stream key follows from it and the file key. */
+  private nonce = Buffer.alloc(0);
+  private key: Buffer | null = null;
+  private counter = 0;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(private readonly identities: readonly string[]) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (this.fileKey === null) {
+      this.readHeader(chunk).then((rest) => {
+        if (rest) this.payload(rest, done);
+        else done();
+      }, done);
+      return;
+    }
+    this.payload(chunk, done);
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.key === null) {
+      done(new EncryptionError('decrypt-failed', 'the age file ends before its payload starts'));
+      return;
+    }
+    try {
+      const rest = Buffer.concat(this.pending, this.pendingBytes);
+      this.pending = [];
+      if (rest.length < TAG) throw new EncryptionError('decrypt-failed', 'the age payload is truncated');
+      if (rest.length === TAG && this.counter > 0) {
+        throw new EncryptionError('decrypt-failed', 'the age payload ends with an empty chunk');
+      }
+      done(null, this.open(rest, true));
+    } catch (error) {
+      done(error as Error);
+    }
+  }
+
+  /** Collects the header; once complete, unwraps the file key and returns the bytes after it (or null: more needed). */
+  private async readHeader(chunk: Buffer): Promise<Buffer | null> {
+    if (this.identities.length === 0) {
+      throw new EncryptionError('key-missing', 'no age identity is configured to decrypt this artifact');
+    }
+    this.header.push(chunk);
+    this.headerBytes += chunk.length;
+    const bytes = Buffer.concat(this.header, this.headerBytes);
+    const prefix = bytes.subarray(0, VERSION_LINE.length).toString('latin1');
+    if (!VERSION_LINE.startsWith(prefix)) {
+      throw new EncryptionError('decrypt-failed', 'the artifact is not an age file (no age v1 header)');
+    }
+    const end = headerEnd(bytes.subarray(0, MAX_HEADER + 1));
+    if (end < 0) {
+      if (bytes.length > MAX_HEADER) {
+        throw new EncryptionError('decrypt-failed', 'the age header is longer than any Tidemark writes');
+      }
+      this.header = [bytes];
+      return null;
+    }
+    this.header = [];
+    this.fileKey = await fileKeyOf(bytes.subarray(0, end), this.identities);
+    return bytes.subarray(end);
+  }
+
+  private payload(chunk: Buffer, done: TransformCallback): void {
+    try {
+      let data = chunk;
+      if (this.key === null && this.fileKey !== null) {
+        const take = NONCE - this.nonce.length;
+        this.nonce = Buffer.concat([this.nonce, data.subarray(0, take)]);
+        data = data.subarray(take);
+        if (this.nonce.length === NONCE) this.key = streamKey(this.fileKey, this.nonce);
+      }
+      done(null, this.openFull(data));
+    } catch (error) {
+      done(error as Error);
+    }
+  }
+
+  /** Opens every full sealed chunk that has a byte after it (so it is not the last); holds back the rest. */
+  private openFull(data: Buffer): Buffer | undefined {
+    if (data.length === 0) return undefined;
+    this.pending.push(data);
+    this.pendingBytes += data.length;
+    if (this.pendingBytes <= SEALED_CHUNK) return undefined;
+    const joined = this.pending.length === 1 ? data : Buffer.concat(this.pending, this.pendingBytes);
+    const out: Buffer[] = [];
+    let offset = 0;
+    while (joined.length - offset > SEALED_CHUNK) {
+      out.push(this.open(joined.subarray(offset, offset + SEALED_CHUNK), false));
+      offset += SEALED_CHUNK;
+    }
+    const rest = joined.subarray(offset);
+    this.pending = [rest];
+    this.pendingBytes = rest.length;
+    return Buffer.concat(out);
+  }
+
+  private open(sealed: Buffer, last: boolean): Buffer {
+    if (this.key === null) throw new Error('the age header is not read');
+    const decipher = createDecipheriv('chacha20-poly1305', this.key, chunkNonce(this.counter, last), {
+      authTagLength: TAG,
+    });
+    decipher.setAuthTag(sealed.subarray(sealed.length - TAG));
+    const plain = decipher.update(sealed.subarray(0, sealed.length - TAG));
+    try {
+      decipher.final();
+    } catch {
+      throw new EncryptionError(
+        'decrypt-failed',
+        `age payload chunk ${this.counter} does not authenticate (damaged or truncated)`,
+      );
+    }
+    this.counter++;
+    return plain;
+  }
+}
