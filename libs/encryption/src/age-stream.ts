@@ -6,8 +6,9 @@ import { EncryptionError } from './encryption-error';
 // The age v1 payload (https://age-encryption.org/v1): a 16-byte nonce, then the plaintext in 64 KiB chunks, each
 // sealed with ChaCha20-Poly1305 under a key derived from the file key and the nonce; the chunk counter (11 bytes,
 // big-endian) and a last-chunk flag form the 12-byte nonce. age-encryption writes and reads the header (recipient
-// stanzas, MAC); the payload goes through node:crypto, because the package's pure-JS cipher ran at a ninth
-// of OpenSSL's speed (1 GiB by hand on 2 busy cores: 79 MiB/s against 710 MiB/s here). Stock `age -d` decrypts the result (spec tests).
+// stanzas, MAC); the payload goes through node:crypto, because the package's pure-JS cipher ran at a ninth of
+// OpenSSL's speed (1 GiB by hand on 2 busy cores: 79 MiB/s against 710 MiB/s here). Stock `age -d` decrypts the
+// result and we decrypt stock `age -e` output (age-stream.spec.ts).
 const CHUNK = 64 * 1024;
 const TAG = 16;
 const SEALED_CHUNK = CHUNK + TAG;
