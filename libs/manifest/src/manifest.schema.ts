@@ -20,6 +20,12 @@ export type AccessTier = (typeof ACCESS_TIERS)[number];
 const isoTime = z.iso.datetime({ offset: true });
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 is 64 lowercase hex characters');
 
+export const ageRecipientsSchema = z.object({
+  recipients: z.array(z.string().startsWith('age1')).min(1),
+  fingerprint: z.string(),
+});
+export type AgeRecipients = z.infer<typeof ageRecipientsSchema>;
+
 export const partSchema = z.object({
   index: z.number().int().min(1),
   size: z.number().int().min(0),
@@ -161,6 +167,11 @@ export const manifestSchema = z.object({
     format: z.string(),
     compression: z.enum(COMPRESSIONS),
     encryption: z.enum(['none', 'age']),
+    /**
+     * `encryption: age`: the public keys the artifact was encrypted to (any one's identity decrypts it) and their
+     * fingerprint (libs/encryption). Never a private key.
+     */
+    age: ageRecipientsSchema.optional(),
     size: z.number().int().nullable(),
     rawSize: z.number().int().nullable(),
     sha256: sha256Hex.nullable(),

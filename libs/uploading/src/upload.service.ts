@@ -220,5 +220,9 @@ function blobMetadata(manifest: Manifest): Record<string, string> {
     kind: manifest.target.kind,
     format: manifest.artifact.format,
     compression: manifest.artifact.compression,
+    // Encrypted artifacts say so, with the recipient set's fingerprint; the public keys are in the manifest.
+    ...(manifest.artifact.age
+      ? { encryption: 'age', encryption_recipients: manifest.artifact.age.fingerprint }
+      : {}),
   };
 }
