@@ -336,7 +336,14 @@ export class DumpService implements BeforeApplicationShutdown {
         // A stream the tool compressed itself goes to the parts as it is.
         handle.precompressed
           ? pipe(handle.stdout, encrypt(), writer)
-          : pipe(handle.stdout, counter, new BatchingStream(), createCompressor(compression), encrypt(), writer),
+          : pipe(
+              handle.stdout,
+              counter,
+              new BatchingStream(),
+              createCompressor(compression),
+              encrypt(),
+              writer,
+            ),
         handle.finished,
       ]);
     } catch (error) {

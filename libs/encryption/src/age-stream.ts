@@ -198,16 +198,38 @@ export class AgeDecryptStream extends Transform {
   private counter = 0;
   private readonly chunks = new ChunkSplitter(SEALED_CHUNK);
 
+  /**
+   * Settles once the header is read: resolved when an identity unwrapped the file key, rejected with the key or
+   * format error otherwise. Lets a caller refuse before handing the stream on (the error still destroys it).
+   */
+  readonly headerRead: Promise<void>;
+  private headerDone: { resolve: () => void; reject: (error: Error) => void } | null = null;
+
   constructor(private readonly identities: readonly string[]) {
     super();
+    this.headerRead = new Promise<void>((resolve, reject) => {
+      this.headerDone = { resolve, reject };
+    });
+    // Whoever does not wait for it learns of the failure from the stream's own error.
+    this.headerRead.catch(() => undefined);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     if (this.fileKey === null) {
-      this.readHeader(chunk).then((rest) => {
-        if (rest) this.payload(rest, done);
-        else done();
-      }, done);
+      this.readHeader(chunk).then(
+        (rest) => {
+          if (!rest) {
+            done();
+            return;
+          }
+          this.headerDone?.resolve();
+          this.payload(rest, done);
+        },
+        (error: unknown) => {
+          this.headerDone?.reject(error as Error);
+          done(error as Error);
+        },
+      );
       return;
     }
     this.payload(chunk, done);
@@ -215,7 +237,9 @@ export class AgeDecryptStream extends Transform {
 
   override _flush(done: TransformCallback): void {
     if (this.key === null) {
-      done(new EncryptionError('decrypt-failed', 'the age file ends before its payload starts'));
+      const error = new EncryptionError('decrypt-failed', 'the age file ends before its payload starts');
+      this.headerDone?.reject(error);
+      done(error);
       return;
     }
     try {
@@ -228,6 +252,13 @@ export class AgeDecryptStream extends Transform {
     } catch (error) {
       done(error as Error);
     }
+  }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    this.headerDone?.reject(
+      error ?? new EncryptionError('decrypt-failed', 'the artifact stream ended before its age header'),
+    );
+    done(error);
   }
 
   /** Collects the header; once complete, unwraps the file key and returns the bytes after it (or null: more needed). */

@@ -9,3 +9,4 @@ export {
   type IdentitySources,
   type KeyVaultReader,
 } from './keys';
+export { headerChecked, linkSteps, targetIdentities, unpackSteps, type UnpackOptions } from './unpacker';

@@ -1,6 +1,6 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Catalog, ManifestStore } from '@tidemark/catalog';
-import { TIDEMARK_ENV } from '@tidemark/config';
+import { TIDEMARK_CONFIG, TIDEMARK_ENV, type LoadedConfig } from '@tidemark/config';
 import { errorData, EventPublisher } from '@tidemark/events';
 import { markTier, type Manifest } from '@tidemark/manifest';
 import { unpacksItself, type RecoveryResult, type StreamSource } from '@tidemark/source-contract';
@@ -15,6 +15,7 @@ import {
   type RecoveryTarget,
 } from '@tidemark/wal';
 import { WalArchive } from '@tidemark/wal-archive';
+import { identitiesFor } from './artifact-keys';
 import { openArtifact, RestoreError } from './artifact-stream';
 import { isArchived, isRehydrating, waitUntilOnline } from './rehydration';
 import { REHYDRATE_TIER, type RehydrateOptions, type RehydrationStarted } from './restore.service';
@@ -65,6 +66,8 @@ export class PointInTimeRestoreService {
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     private readonly events: EventPublisher,
     @Inject(TIDEMARK_ENV) private readonly env: NodeJS.ProcessEnv = process.env,
+    /** Names the age identities of encrypted base backups (the target's policy). */
+    @Optional() @Inject(TIDEMARK_CONFIG) private readonly config?: LoadedConfig,
   ) {}
 
   /** Whether the target's backups are base backups a WAL archive rolls forward (its restores name a point in time). */
@@ -131,11 +134,17 @@ export class PointInTimeRestoreService {
     if (rehydrating) return rehydrating;
     const { recover, packed } = this.recoverer(manifest, request.to);
     const { compression } = manifest.artifact;
+    const identities = await identitiesFor(this.config, [manifest], this.env);
     let bytes = 0;
-    const artifact = await openArtifact(this.store, manifest, (n) => {
-      bytes += n;
-      request.onProgress?.(bytes);
-    });
+    const artifact = await openArtifact(
+      this.store,
+      manifest,
+      (n) => {
+        bytes += n;
+        request.onProgress?.(bytes);
+      },
+      identities,
+    );
     request.onPlanned?.(plan, manifest, artifact.size);
     const recovered: RecoveryResult = await artifact.feed(
       (input) =>
