@@ -361,6 +361,7 @@ export class DumpService implements BeforeApplicationShutdown {
         size: writer.bytes,
         rawSize: handle.precompressed?.rawBytes() ?? counter.bytes,
         sha256: writer.sha256(),
+        md5: writer.md5(),
         parts: writer.parts,
       },
       new Date(),

@@ -175,6 +175,8 @@ export const manifestSchema = z.object({
     size: z.number().int().nullable(),
     rawSize: z.number().int().nullable(),
     sha256: sha256Hex.nullable(),
+    /** The whole artifact's MD5 (base64), set as the blob's Content-MD5 so `azcopy --check-md5` can check it. */
+    md5: z.string().optional(),
     /** Which dump run wrote the parts (a retried dump starts a new run). */
     dumpAttempt: z.number().int().min(1).default(1),
     parts: z.array(partSchema),

@@ -128,6 +128,7 @@ export class UploadService {
           tags: { target: job.targetId, status: 'uploaded' },
           tier,
           contentType: 'application/octet-stream',
+          ...(manifest.artifact.md5 ? { contentMd5: manifest.artifact.md5 } : {}),
         }));
       } catch (error) {
         if (!(error instanceof StorageError && error.code === 'exists')) throw error;
