@@ -228,10 +228,6 @@ describe('encrypted backups end to end: age on real PostgreSQL, a directory chai
     try {
       const result = await backup('sealed-db');
       assert.equal(result.code, 1);
-      assert.match(
-        result.stderr,
-        /unverifiable: policies\.sealed\.encryption\.identity\[0\]: environment variable AGE_IDENTITY is not set/,
-      );
       const unverified = await show(result.backupId);
       assert.equal(unverified.status, 'uploaded');
       const events = await history(result.backupId);
@@ -243,6 +239,10 @@ describe('encrypted backups end to end: age on real PostgreSQL, a directory chai
       const event = events.find((e) => e.type === 'tidemark.backup.unverifiable');
       assert.equal(event?.severity, 'error');
       assert.equal(event.data.error?.code, 'key-missing');
+      assert.equal(
+        event.data.error.message,
+        'policies.sealed.encryption.identity[0]: environment variable AGE_IDENTITY is not set',
+      );
       assert.doesNotMatch(JSON.stringify(events), /AGE-SECRET-KEY/);
     } finally {
       await stack.restartService('verifier');
