@@ -78,7 +78,7 @@ export class VerifyService {
       }
       return { ok: false, tool: 'structure check', entries: 0, detail: errorData(error).message };
     });
-    const read = await hashWhileFeeding(download.stream as AsyncIterable<Buffer>, head);
+    const read = await hashWhileFeeding(download.stream as AsyncIterable<Buffer>, head, tail);
     const structureResult = await structureCheck;
     if (toolFailure.error) throw toolFailure.error;
     const checksum = {
