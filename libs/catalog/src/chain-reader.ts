@@ -18,7 +18,10 @@ export class ChainError extends Error {
 
 export interface ChainArtifact {
   backupId: string;
-  /** Decrypted, decompressed bytes; the stream errors (ChecksumMismatchError) before its end if the blob is damaged. */
+  /**
+   * Decrypted (when encrypted) and decompressed bytes; the stream errors (ChecksumMismatchError) before its end
+   * if the blob is damaged.
+   */
   stream: Readable;
 }
 
@@ -38,15 +41,16 @@ export async function chainOf(catalog: Catalog, point: Manifest): Promise<Manife
   return neededMembers(point, members);
 }
 
-/**
- * Opens the members one after the other, each only when the previous one has been asked for the next: one
- * download at a time, every byte checked against the member's sha256 on the way.
- */
 export interface ReadChainOptions {
   onBytes?: (bytes: number) => void;
   /** Age identities for encrypted members (the target's policy's); a plain member needs none. */
   identities?: readonly string[];
 }
+
+/**
+ * Opens the members one after the other, each only when the previous one has been asked for the next: one
+ * download at a time, every byte checked against the member's sha256 on the way.
+ */
 
 export async function* readChain(
   store: BlobStore,

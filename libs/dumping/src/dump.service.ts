@@ -33,7 +33,7 @@ import { LOCAL_TIER, LocalTier } from '@tidemark/storage';
 import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, type Transform } from 'node:stream';
+import type { Transform } from 'node:stream';
 import { pipeline as pipe } from 'node:stream/promises';
 
 export type DumpOutcome =
@@ -330,22 +330,13 @@ export class DumpService implements BeforeApplicationShutdown {
     // Encryption comes after compression (encrypted bytes do not compress) and before the parts' sha256, so the
     // checksum is of the stored blob: `dump → zstd → age → sha256 → parts`.
     const recipients = manifest.artifact.age?.recipients;
-    const encrypt = (): Transform => (recipients ? new AgeEncryptStream(recipients) : new PassThrough());
+    const sealing: Transform[] = recipients ? [new AgeEncryptStream(recipients)] : [];
+    // A stream the tool compressed itself goes to the parts as it is (encrypted, if the policy says so).
+    const packing: Transform[] = handle.precompressed
+      ? sealing
+      : [counter, new BatchingStream(), createCompressor(compression), ...sealing];
     try {
-      await Promise.all([
-        // A stream the tool compressed itself goes to the parts as it is.
-        handle.precompressed
-          ? pipe(handle.stdout, encrypt(), writer)
-          : pipe(
-              handle.stdout,
-              counter,
-              new BatchingStream(),
-              createCompressor(compression),
-              encrypt(),
-              writer,
-            ),
-        handle.finished,
-      ]);
+      await Promise.all([pipe([handle.stdout, ...packing, writer]), handle.finished]);
     } catch (error) {
       handle.abort();
       if (this.stopping.signal.aborted) throw new DumpInterrupted();
