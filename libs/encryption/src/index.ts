@@ -9,4 +9,11 @@ export {
   type IdentitySources,
   type KeyVaultReader,
 } from './keys';
-export { headerChecked, linkSteps, targetIdentities, unpackSteps, type UnpackOptions } from './unpacker';
+export {
+  configuredIdentities,
+  headerChecked,
+  linkSteps,
+  targetIdentities,
+  unpackSteps,
+  type UnpackOptions,
+} from './unpacker';

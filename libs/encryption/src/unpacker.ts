@@ -54,6 +54,20 @@ export function headerChecked(steps: readonly Transform[]): Promise<void> {
 }
 
 /**
+ * The identities the target's policy configures, or none when it configures none (no encryption, or no
+ * `identity`): for files that may or may not be encrypted (WAL), where only an encrypted one needs a key.
+ */
+export async function configuredIdentities(
+  config: TidemarkConfig,
+  target: Target,
+  sources: IdentitySources,
+): Promise<string[]> {
+  const policy = policyEncryption(config, target);
+  if (!policy || policy.encryption.identity === undefined) return [];
+  return loadIdentities(policy.encryption, sources, policy.path);
+}
+
+/**
  * The identities the target's policy configures, for reading its encrypted backups (verifier, restore). A policy
  * without `encryption.identity` gives key-missing naming what to set.
  */

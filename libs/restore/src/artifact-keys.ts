@@ -1,4 +1,4 @@
-import { AgeDecryptStream, targetIdentities } from '@tidemark/encryption';
+import { AgeDecryptStream, configuredIdentities, targetIdentities } from '@tidemark/encryption';
 import type { Manifest } from '@tidemark/manifest';
 import { targetById, type TidemarkConfig } from '@tidemark/policy';
 import type { BlobStore } from '@tidemark/storage';
@@ -24,6 +24,15 @@ export async function identitiesFor(
     );
   }
   return targetIdentities(config, targetById(config, encrypted.target.id), { env });
+}
+
+/** The identities the target's policy names, or none: for its WAL, which is encrypted only if the policy was. */
+export async function walIdentities(
+  config: TidemarkConfig | undefined,
+  targetId: string,
+  env: NodeJS.ProcessEnv,
+): Promise<string[]> {
+  return config ? configuredIdentities(config, targetById(config, targetId), { env }) : [];
 }
 
 /**

@@ -15,7 +15,7 @@ import {
   type RecoveryTarget,
 } from '@tidemark/wal';
 import { WalArchive } from '@tidemark/wal-archive';
-import { identitiesFor } from './artifact-keys';
+import { identitiesFor, walIdentities } from './artifact-keys';
 import { openArtifact, RestoreError } from './artifact-stream';
 import { isArchived, isRehydrating, waitUntilOnline } from './rehydration';
 import { REHYDRATE_TIER, type RehydrateOptions, type RehydrationStarted } from './restore.service';
@@ -105,9 +105,15 @@ export class PointInTimeRestoreService {
   }
 
   /** The plan alone: which base backup and WAL files a restore to `target` would use; refuses like restore. */
-  async plan(targetId: string, target: RecoveryTarget, backupId?: string): Promise<RecoveryPlanned> {
+  async plan(
+    targetId: string,
+    target: RecoveryTarget,
+    backupId?: string,
+    identities: readonly string[] = [],
+  ): Promise<RecoveryPlanned> {
     const manifests = await this.baseBackups(targetId, backupId);
-    const archive = new WalArchive(this.store);
+    // The identities read encrypted WAL (`.zst.age`) when the fetcher fetches; planning reads only history files.
+    const archive = new WalArchive(this.store, { identities });
     const state = await readArchiveState(archive, targetId);
     const bases: BaseBackupPoint[] = manifests.flatMap((m) =>
       m.content.physical ? [{ backupId: m.backupId, physical: m.content.physical }] : [],
@@ -129,7 +135,13 @@ export class PointInTimeRestoreService {
     request: PointInTimeRequest,
     started: number,
   ): Promise<PointInTimeResult | RehydrationStarted> {
-    const { plan, manifest, fetcher } = await this.plan(request.targetId, request.target, request.backupId);
+    const wal = await walIdentities(this.config, request.targetId, this.env);
+    const { plan, manifest, fetcher } = await this.plan(
+      request.targetId,
+      request.target,
+      request.backupId,
+      wal,
+    );
     const rehydrating = await this.bringOnline(manifest, fetcher, plan, request.rehydrate);
     if (rehydrating) return rehydrating;
     const { recover, packed } = this.recoverer(manifest, request.to);

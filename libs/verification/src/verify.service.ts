@@ -139,7 +139,11 @@ export class VerifyService {
     // Traverse-only for others: a kind whose scratch copy is run by another user (PostgreSQL as postgres when the
     // verifier is root) must be able to enter it; nothing in it can be listed.
     await mkdir(dir, { recursive: true, mode: 0o711 });
-    const scratch: Scratch = { name: scratchName(manifest.backupId), dir, ...(await this.walOf(manifest)) };
+    const scratch: Scratch = {
+      name: scratchName(manifest.backupId),
+      dir,
+      ...(await this.walOf(manifest, identities)),
+    };
     await this.scratch.beforeRestoreTest(manifest.target.id, source);
     await this.scratch.record(scratch.name, manifest.target.id);
     return this.leases.hold(scratch.name, async () => {
@@ -169,10 +173,11 @@ export class VerifyService {
    * A base backup whose target's WAL archive was streaming when it began is recovered to its end in the test; a
    * 'wal-missing' of its last segment fails the job, which is retried (the segment follows within seconds).
    */
-  private async walOf(manifest: Manifest): Promise<Pick<Scratch, 'wal'>> {
+  private async walOf(manifest: Manifest, identities: readonly string[]): Promise<Pick<Scratch, 'wal'>> {
     const backup = manifest.content.physical;
     if (!backup || !(await archiveCoversStart(this.store, manifest.target.id, backup))) return {};
-    return { wal: archiveWalSupply(this.store, manifest.target.id) };
+    // An encrypted base backup's identities open its target's WAL too (one policy encrypts both).
+    return { wal: archiveWalSupply(this.store, manifest.target.id, identities) };
   }
 
   /**
