@@ -1,7 +1,13 @@
 import { eventData, redisKey, type TidemarkEvent } from '@tidemark/events';
 import type { CliContext } from './context';
 
-const FINAL = new Set(['tidemark.backup.verified', 'tidemark.backup.corrupt', 'tidemark.backup.failed']);
+// `unverifiable` (an encrypted backup the verifier holds no identity for) ends the wait too: nothing follows it.
+const FINAL = new Set([
+  'tidemark.backup.verified',
+  'tidemark.backup.corrupt',
+  'tidemark.backup.unverifiable',
+  'tidemark.backup.failed',
+]);
 
 /**
  * Where to start following so that a wait started before a trigger misses none of its events: the newest entry of
@@ -14,7 +20,7 @@ export async function eventCursor(ctx: CliContext): Promise<string> {
   return last[0]?.[0] ?? '0-0';
 }
 
-/** Follows the event stream until the backup is verified, corrupt or failed; returns that final event. */
+/** Follows the event stream until the backup is verified, corrupt, unverifiable or failed; returns that event. */
 export async function waitForBackup(
   ctx: CliContext,
   backupId: string,

@@ -355,4 +355,37 @@ describe('archivedTargets', () => {
         error.issues[0].message === 'environment variable STREAMED_URL is not set',
     );
   });
+
+  test("an encrypting policy: its targets' WAL goes to the resolved recipients; an unset one stops the start", () => {
+    const recipient = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+    const sealed = validateConfig(
+      {
+        policies: {
+          p: { schedule: '0 2 * * *' },
+          sealed: { schedule: '0 2 * * *', encryption: { recipients: ['${OPS}'] } },
+        },
+        targets: [
+          { id: 'plain', kind: 'postgres', method: 'physical', url: 'postgres://u@db/postgres', policy: 'p' },
+          {
+            id: 'secret',
+            kind: 'postgres',
+            method: 'physical',
+            url: 'postgres://u@db/postgres',
+            policy: 'sealed',
+          },
+        ],
+      },
+      'tidemark.yaml',
+      { kinds: sourceKinds() },
+    );
+    const targets = archivedTargets(sealed, { OPS: recipient });
+    assert.equal(targets.find((t) => t.id === 'plain')?.recipients, undefined);
+    assert.deepEqual(targets.find((t) => t.id === 'secret')?.recipients, [recipient]);
+    assert.throws(
+      () => archivedTargets(sealed, {}),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.message === 'policies.sealed.encryption.recipients[0]: environment variable OPS is not set',
+    );
+  });
 });

@@ -68,7 +68,7 @@ export class ArchiverRunner implements OnApplicationBootstrap, BeforeApplication
     for (const target of targets) metrics.walArchiveMaxLag.set({ target: target.id }, target.maxLagSeconds);
     this.service = new ArchiverService({
       targets,
-      sink: routedSink(archiveOf),
+      sink: routedSink(archiveOf, (targetId) => this.targetOf(targetId)?.recipients),
       lock: new RedisLock(redis, ARCHIVER_LOCK_PURPOSE, env.TIDEMARK_ARCHIVER_LEASE_TTL_MS),
       leaseTtlMs: env.TIDEMARK_ARCHIVER_LEASE_TTL_MS,
       acquireEveryMs: env.TIDEMARK_ARCHIVER_ACQUIRE_INTERVAL_MS,
@@ -128,15 +128,22 @@ export class ArchiverRunner implements OnApplicationBootstrap, BeforeApplication
   }
 }
 
-/** The receivers' sink: each target's WAL in the archive of its tier. */
-function routedSink(archiveOf: (targetId: string) => WalArchive) {
+/** The receivers' sink: each target's WAL in the archive of its tier, encrypted when its policy says so. */
+function routedSink(
+  archiveOf: (targetId: string) => WalArchive,
+  recipientsOf: (targetId: string) => readonly string[] | undefined,
+) {
+  const sealed = <T extends { targetId: string }>(input: T): T & { recipients?: readonly string[] } => {
+    const recipients = recipientsOf(input.targetId);
+    return recipients ? { ...input, recipients } : input;
+  };
   return {
     commitSegment: (input: Parameters<WalArchive['commitSegment']>[0]) =>
-      archiveOf(input.targetId).commitSegment(input),
+      archiveOf(input.targetId).commitSegment(sealed(input)),
     commitHistory: (input: Parameters<WalArchive['commitHistory']>[0]) =>
       archiveOf(input.targetId).commitHistory(input),
     shipPartial: (input: Parameters<WalArchive['shipPartial']>[0]) =>
-      archiveOf(input.targetId).shipPartial(input),
+      archiveOf(input.targetId).shipPartial(sealed(input)),
     removePartial: (...args: Parameters<WalArchive['removePartial']>) =>
       archiveOf(args[0]).removePartial(...args),
     newestSegment: (targetId: string) => archiveOf(targetId).newestSegment(targetId),

@@ -1,4 +1,5 @@
-import { declaredTargetsOf, resolveTargetUrl, targetEnvIssues } from '@tidemark/config';
+import { declaredTargetsOf, recipientEnvIssues, resolveTargetUrl, targetEnvIssues } from '@tidemark/config';
+import { policyEncryption, resolveRecipients } from '@tidemark/encryption';
 import type { AccessTier } from '@tidemark/manifest';
 import { ConfigError, policyOf, type Target, type TidemarkConfig } from '@tidemark/policy';
 import type { PhysicalTarget } from './archiver-service';
@@ -26,6 +27,8 @@ export interface ArchivedTarget extends PhysicalTarget {
   windowDays: number;
   /** pitr.maxLagSeconds, exported for the lag alert. */
   maxLagSeconds: number;
+  /** Its policy's age recipients, resolved: its WAL is stored encrypted to them (`.zst.age`). */
+  recipients?: string[];
 }
 
 export function isArchived(target: Target): boolean {
@@ -39,14 +42,25 @@ export function isArchived(target: Target): boolean {
 export function archivedTargets(config: TidemarkConfig, env: NodeJS.ProcessEnv): ArchivedTarget[] {
   const targets = config.targets.filter(isArchived);
   const ids = new Set(targets.map((target) => target.id));
-  const issues = targetEnvIssues(
-    declaredTargetsOf(config).filter((target) => ids.has(target.id)),
-    env,
-  );
+  const policies = new Set(targets.map((target) => target.policy));
+  const issues = [
+    ...targetEnvIssues(
+      declaredTargetsOf(config).filter((target) => ids.has(target.id)),
+      env,
+    ),
+    // Only the recipients of its targets' policies: the archiver encrypts their WAL and nothing else.
+    ...recipientEnvIssues(config, env).filter((issue) =>
+      [...policies].some((policy) => issue.path.startsWith(`policies.${policy}.`)),
+    ),
+  ];
   if (issues.length > 0) throw new ConfigError(issues.map(({ path, message }) => ({ path, message })));
   return targets.map((target) => {
     const pitr = (target['pitr'] ?? {}) as PitrSettings;
+    const encryption = policyEncryption(config, target);
     return {
+      ...(encryption
+        ? { recipients: resolveRecipients(encryption.encryption, env, encryption.path).recipients }
+        : {}),
       id: target.id,
       url: resolveTargetUrl(config, target.id, env),
       route: pitr.route ?? 'slot',

@@ -73,19 +73,24 @@ export class ChecksumMismatchError extends Error {
 
 /**
  * Feeds `source` into `sink` while hashing every byte of the source. If the sink fails (say a decompressor meets
- * damaged data) the source is still read to its end, so the checksum always covers the whole blob.
+ * damaged data) the source is still read to its end, so the checksum always covers the whole blob. When the sink
+ * is the first of linked steps (decrypt, then decompress), `last` is the final one: its errors count too, and the
+ * verdict waits for it to finish.
  */
 export async function hashWhileFeeding(
   source: AsyncIterable<Buffer>,
   sink: Writable,
+  last: Writable = sink,
 ): Promise<{ sha256: string; bytes: number; sinkError: Error | null }> {
   const hash = createHash('sha256');
   let bytes = 0;
   // An object, not a local, because the error arrives from an event callback.
   const state: { sinkError: Error | null } = { sinkError: null };
-  sink.on('error', (error: Error) => {
-    state.sinkError ??= error;
-  });
+  for (const stream of new Set([sink, last])) {
+    stream.on('error', (error: Error) => {
+      state.sinkError ??= error;
+    });
+  }
   for await (const chunk of source) {
     hash.update(chunk);
     bytes += chunk.length;
@@ -94,7 +99,7 @@ export async function hashWhileFeeding(
   if (state.sinkError === null && !sink.destroyed) {
     sink.end();
     // A decompressor reports a damaged tail only while flushing: wait for the verdict.
-    await settled(sink);
+    await settled(last);
   }
   return { sha256: hash.digest('hex'), bytes, sinkError: state.sinkError };
 }

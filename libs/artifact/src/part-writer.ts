@@ -22,9 +22,12 @@ export class PartWriter extends Writable {
   readonly parts: Part[] = [];
   bytes = 0;
   private readonly whole: Hash = createHash('sha256');
+  // Only for the blob's Content-MD5 (stock tools check it); the sha256 is what Tidemark trusts.
+  private readonly wholeMd5: Hash = createHash('md5');
   private current: { index: number; file: string; handle: FileHandle; hash: Hash; size: number } | null =
     null;
   private digest: string | null = null;
+  private md5Digest: string | null = null;
 
   constructor(private readonly options: PartWriterOptions) {
     super({ highWaterMark: 4 * 1024 * 1024 });
@@ -75,6 +78,12 @@ export class PartWriter extends Writable {
     return this.digest;
   }
 
+  /** The whole artifact's MD5, base64 (as Azure's Content-MD5); only once the stream has ended. */
+  md5(): string {
+    this.md5Digest ??= this.wholeMd5.digest('base64');
+    return this.md5Digest;
+  }
+
   private async writeChunks(chunks: Buffer[]): Promise<void> {
     let pending: Buffer[] = [];
     let pendingBytes = 0;
@@ -102,6 +111,7 @@ export class PartWriter extends Writable {
     for (const buffer of buffers) {
       part.hash.update(buffer);
       this.whole.update(buffer);
+      this.wholeMd5.update(buffer);
       part.size += buffer.length;
       this.bytes += buffer.length;
     }

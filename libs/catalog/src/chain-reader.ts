@@ -1,4 +1,5 @@
-import { createDecompressor, VerifiedStream } from '@tidemark/artifact';
+import { VerifiedStream } from '@tidemark/artifact';
+import { headerChecked, linkSteps, unpackSteps } from '@tidemark/encryption';
 import { chainMembers, neededMembers, type Manifest } from '@tidemark/manifest';
 import type { BlobStore } from '@tidemark/storage';
 import type { Readable } from 'node:stream';
@@ -17,7 +18,10 @@ export class ChainError extends Error {
 
 export interface ChainArtifact {
   backupId: string;
-  /** Decompressed bytes; the stream errors (ChecksumMismatchError) before its end if the blob is damaged. */
+  /**
+   * Decrypted (when encrypted) and decompressed bytes; the stream errors (ChecksumMismatchError) before its end
+   * if the blob is damaged.
+   */
   stream: Readable;
 }
 
@@ -37,15 +41,23 @@ export async function chainOf(catalog: Catalog, point: Manifest): Promise<Manife
   return neededMembers(point, members);
 }
 
+export interface ReadChainOptions {
+  onBytes?: (bytes: number) => void;
+  /** Age identities for encrypted members (the target's policy's); a plain member needs none. */
+  identities?: readonly string[];
+}
+
 /**
  * Opens the members one after the other, each only when the previous one has been asked for the next: one
  * download at a time, every byte checked against the member's sha256 on the way.
  */
+
 export async function* readChain(
   store: BlobStore,
   members: readonly Manifest[],
-  onBytes?: (bytes: number) => void,
+  options: ReadChainOptions = {},
 ): AsyncGenerator<ChainArtifact> {
+  const { onBytes, identities = [] } = options;
   for (const member of members) {
     const remote = member.locations.remote;
     const sha256 = member.artifact.sha256;
@@ -53,7 +65,8 @@ export async function* readChain(
       throw new ChainError('not-uploaded', `chain member ${member.backupId} has no artifact in Blob Storage`);
     const download = await store.download(remote.blobName);
     const verified = new VerifiedStream(sha256);
-    const decompressor = createDecompressor(member.artifact.compression);
+    const steps = unpackSteps(member.artifact, identities);
+    const { head, tail } = linkSteps(steps);
     download.stream.on('error', (error: Error) => {
       verified.destroy(error);
     });
@@ -62,9 +75,11 @@ export async function* readChain(
         onBytes(chunk.length);
       });
     verified.on('error', (error) => {
-      decompressor.destroy(error);
+      head.destroy(error);
     });
-    download.stream.pipe(verified).pipe(decompressor);
-    yield { backupId: member.backupId, stream: decompressor };
+    download.stream.pipe(verified).pipe(head);
+    // A member no configured identity opens fails the chain here, as itself, not as a damaged stream.
+    await headerChecked(steps);
+    yield { backupId: member.backupId, stream: tail };
   }
 }

@@ -60,6 +60,26 @@ describe('checkConfig', () => {
     assert.equal(checkConfig({ path, env: {} }).config, undefined);
   });
 
+  test('an encrypting policy: its ${VAR} recipients, unset or not a recipient, for the dumper alone', () => {
+    const recipient = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+    const path = file(
+      [
+        'policies:',
+        '  p:',
+        '    schedule: "0 2 * * *"',
+        `    encryption: { recipients: [${recipient}, "\${OPS}", "\${BREAKGLASS}"], identity: "\${AGE_IDENTITY}" }`,
+        'targets:',
+        '  - { id: b, kind: sqlite, url: /data/b.db, policy: p }',
+        '',
+      ].join('\n'),
+    );
+    assert.deepEqual(lines(path, { BREAKGLASS: 'AGE-SECRET-KEY-1ABC' }), [
+      'policies.p.encryption.recipients[1]: environment variable OPS is not set [dumper]',
+      'policies.p.encryption.recipients[2]: environment variable BREAKGLASS does not hold an age recipient (age1…) [dumper]',
+    ]);
+    assert.deepEqual(lines(path, { OPS: recipient, BREAKGLASS: recipient }), []);
+  });
+
   test('a file that cannot be read as YAML is the one problem', () => {
     assert.deepEqual(lines(file(Buffer.from([0, 1, 2, 255]))), [
       `config file ${join(dir, `case-${count}.yaml`)} is not a text file (expected UTF-8 YAML)`,

@@ -7,8 +7,8 @@ import {
   type LoadedConfig,
 } from './load-config';
 import { SOURCE_KINDS } from '@tidemark/source-kinds';
-import { declaredTargetsOf, targetEnvIssues } from './secrets';
-import { SERVICES_OPENING_TARGETS } from './service-needs';
+import { declaredTargetsOf, recipientEnvIssues, targetEnvIssues } from './secrets';
+import { SERVICES_ENCRYPTING, SERVICES_OPENING_TARGETS } from './service-needs';
 
 export interface ConfigProblem extends ConfigIssue {
   /** The services that would refuse to start over it; empty when every service and the CLI would. */
@@ -45,6 +45,9 @@ export function checkConfig(options: LoadConfigOptions = {}): ConfigCheck {
   const targets = config ? declaredTargetsOf(config) : declaredTargets(document.raw, SOURCE_KINDS);
   for (const { path, message } of targetEnvIssues(targets, env)) {
     problems.push({ path, message, services: [...SERVICES_OPENING_TARGETS] });
+  }
+  for (const { path, message } of config ? recipientEnvIssues(config, env) : []) {
+    problems.push({ path, message, services: [...SERVICES_ENCRYPTING] });
   }
   return config ? { problems, config } : { problems };
 }

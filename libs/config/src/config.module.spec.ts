@@ -118,4 +118,35 @@ describe('ConfigModule', () => {
       });
     }
   });
+
+  describe('the dumper needs the ${VAR} recipients of encrypting policies at start', () => {
+    const file = join(dir, 'sealed.yaml');
+    writeFileSync(
+      file,
+      'policies:\n  sealed:\n    schedule: "0 2 * * *"\n    encryption: { recipients: ["${OPS_RECIPIENT}"], identity: "${AGE_IDENTITY}" }\ntargets:\n  - { id: files, kind: sqlite, url: /data/app.db, policy: sealed }\n',
+    );
+
+    test('unset: bootstrap fails with one line naming the recipient', async () => {
+      await assert.rejects(
+        NestFactory.createApplicationContext(appModule(file, { service: 'dumper' }), quiet),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          error.message ===
+            'policies.sealed.encryption.recipients[0]: environment variable OPS_RECIPIENT is not set',
+      );
+    });
+
+    test('set, dumper and verifier start; the verifier needs neither it nor the identity (then: unverifiable)', async () => {
+      const env = { OPS_RECIPIENT: 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p' };
+      for (const service of ['dumper', 'verifier']) {
+        const app = await NestFactory.createApplicationContext(appModule(file, { service, env }), quiet);
+        await app.close();
+      }
+      const verifier = await NestFactory.createApplicationContext(
+        appModule(file, { service: 'verifier' }),
+        quiet,
+      );
+      await verifier.close();
+    });
+  });
 });

@@ -6,10 +6,11 @@ export {
   assertSecrets,
   declaredTargetsOf,
   missingSecrets,
+  recipientEnvIssues,
   resolveTarget,
   resolveTargetUrl,
   targetEnvIssues,
   type ResolvedTarget,
   type TargetEnvIssue,
 } from './secrets';
-export { assertServiceEnv, SERVICES_OPENING_TARGETS } from './service-needs';
+export { assertServiceEnv, SERVICES_ENCRYPTING, SERVICES_OPENING_TARGETS } from './service-needs';

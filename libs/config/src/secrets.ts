@@ -9,6 +9,7 @@ import {
   type DeclaredTarget,
   type TidemarkConfig,
 } from '@tidemark/policy';
+import { resolveRecipients } from '@tidemark/encryption';
 import { sourceKind, type SourceSettings } from '@tidemark/source-kinds';
 import { resolvedUrlProblem } from './target-urls';
 
@@ -70,6 +71,27 @@ export function missingSecrets(config: TidemarkConfig, env: NodeJS.ProcessEnv = 
 export function assertSecrets(config: TidemarkConfig, env: NodeJS.ProcessEnv = process.env): void {
   const issues = targetEnvIssues(declaredTargetsOf(config), env);
   if (issues.length > 0) throw new ConfigError(issues.map(({ path, message }) => ({ path, message })));
+}
+
+/**
+ * The `${VAR}` recipients of every encrypting policy that are unset in `env` or hold no age recipient: the dumper
+ * needs them all to encrypt (never the identities, which only the verifier and restore read, and whose absence
+ * only makes a backup unverifiable).
+ */
+export function recipientEnvIssues(
+  config: TidemarkConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): ConfigIssue[] {
+  return Object.entries(config.policies).flatMap(([name, policy]) => {
+    if (!policy.encryption) return [];
+    try {
+      resolveRecipients(policy.encryption, env, `policies.${name}.encryption`);
+      return [];
+    } catch (error) {
+      if (error instanceof ConfigError) return error.issues;
+      throw error;
+    }
+  });
 }
 
 /** What a source needs to reach a target: its kind, resolved url and the kind's settings. */

@@ -1,5 +1,6 @@
 import type { TidemarkConfig } from '@tidemark/policy';
-import { assertSecrets } from './secrets';
+import { ConfigError } from '@tidemark/policy';
+import { declaredTargetsOf, recipientEnvIssues, targetEnvIssues } from './secrets';
 
 /**
  * The services that open target connections (they resolve the targets' urls), so they need every `${VAR}` of
@@ -14,5 +15,12 @@ export const SERVICES_OPENING_TARGETS: readonly string[] = ['dumper', 'verifier'
  * a url its source cannot parse; a later job would only fail with the same reason.
  */
 export function assertServiceEnv(config: TidemarkConfig, service: string, env: NodeJS.ProcessEnv): void {
-  if (SERVICES_OPENING_TARGETS.includes(service)) assertSecrets(config, env);
+  const issues = [
+    ...(SERVICES_OPENING_TARGETS.includes(service) ? targetEnvIssues(declaredTargetsOf(config), env) : []),
+    ...(SERVICES_ENCRYPTING.includes(service) ? recipientEnvIssues(config, env) : []),
+  ];
+  if (issues.length > 0) throw new ConfigError(issues.map(({ path, message }) => ({ path, message })));
 }
+
+/** The services that encrypt (to the policies' public recipients, `${VAR}`s resolved at start). */
+export const SERVICES_ENCRYPTING: readonly string[] = ['dumper'];

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nes
 import { BatchingStream, CountingStream, createCompressor, PartWriter } from '@tidemark/artifact';
 import { Catalog, ManifestStore } from '@tidemark/catalog';
 import { resolveTarget, TIDEMARK_CONFIG, type LoadedConfig, type ResolvedTarget } from '@tidemark/config';
+import { AgeEncryptStream, policyEncryption, resolveRecipients } from '@tidemark/encryption';
 import {
   fullChain,
   markDumped,
@@ -9,6 +10,7 @@ import {
   newManifest,
   nextChainLink,
   partFileName,
+  type AgeRecipients,
   type Chain,
   type Manifest,
   type Run,
@@ -31,6 +33,7 @@ import { LOCAL_TIER, LocalTier } from '@tidemark/storage';
 import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { Transform } from 'node:stream';
 import { pipeline as pipe } from 'node:stream/promises';
 
 export type DumpOutcome =
@@ -237,6 +240,7 @@ export class DumpService implements BeforeApplicationShutdown {
     const dir = await this.local.ensureBackupDir(targetId, backupId);
     const startedAt = new Date();
     const source = this.createSource(sourceTarget, request.env);
+    const encryption = this.recipients(target, request.env);
     const link = await this.chainLink(target, backupId);
     let manifest = newManifest({
       backupId,
@@ -252,6 +256,7 @@ export class DumpService implements BeforeApplicationShutdown {
       startedAt,
       format: artifactFormat(target.kind, source.format),
       compression: policyOf(this.config, target).compression,
+      encryption,
       localPath: dir,
       dumpAttempt,
       tool: { name: 'tidemark', version: TOOL_VERSION, hostname: hostname(), dumpTool: null },
@@ -322,14 +327,16 @@ export class DumpService implements BeforeApplicationShutdown {
       partSize: partSize(env),
       onPart: (part) => this.pipeline.partClosed({ backupId, targetId, part: part.index, dumpAttempt }),
     });
+    // Encryption comes after compression (encrypted bytes do not compress) and before the parts' sha256, so the
+    // checksum is of the stored blob: `dump → zstd → age → sha256 → parts`.
+    const recipients = manifest.artifact.age?.recipients;
+    const sealing: Transform[] = recipients ? [new AgeEncryptStream(recipients)] : [];
+    // A stream the tool compressed itself goes to the parts as it is (encrypted, if the policy says so).
+    const packing: Transform[] = handle.precompressed
+      ? sealing
+      : [counter, new BatchingStream(), createCompressor(compression), ...sealing];
     try {
-      await Promise.all([
-        // A stream the tool compressed itself goes to the parts as it is.
-        handle.precompressed
-          ? pipe(handle.stdout, writer)
-          : pipe(handle.stdout, counter, new BatchingStream(), createCompressor(compression), writer),
-        handle.finished,
-      ]);
+      await Promise.all([pipe([handle.stdout, ...packing, writer]), handle.finished]);
     } catch (error) {
       handle.abort();
       if (this.stopping.signal.aborted) throw new DumpInterrupted();
@@ -345,6 +352,7 @@ export class DumpService implements BeforeApplicationShutdown {
         size: writer.bytes,
         rawSize: handle.precompressed?.rawBytes() ?? counter.bytes,
         sha256: writer.sha256(),
+        md5: writer.md5(),
         parts: writer.parts,
       },
       new Date(),
@@ -406,6 +414,17 @@ export class DumpService implements BeforeApplicationShutdown {
       'disk-low',
       `local tier ${this.config.local.path} has ${mib(free)} free; the dump needs up to ${mib(estimatedBytes)} plus the ${mib(reserve)} reserve (local.minFreeBytes)`,
     );
+  }
+
+  /** The policy's public recipients, `${ENV}` filled in; undefined when it does not encrypt. */
+  private recipients(target: Target, env: NodeJS.ProcessEnv): AgeRecipients | undefined {
+    const policy = policyEncryption(this.config, target);
+    if (!policy) return undefined;
+    try {
+      return resolveRecipients(policy.encryption, env, policy.path);
+    } catch (error) {
+      throw permanent(error, 'config');
+    }
   }
 
   private createSource(target: SourceTarget, env: NodeJS.ProcessEnv): Source {

@@ -104,6 +104,15 @@ const SAMPLES: { [T in EventType]: EventDetails<T>[] } = {
       error: { code: 'corrupt', message: 'checksum: expected ab, got cd' },
     },
   ],
+  'tidemark.backup.unverifiable': [
+    {
+      stage: 'verify',
+      sizes: { compressed: 4096 },
+      durations: { verify: 80 },
+      checks: { checksum: true },
+      error: { code: 'key-missing', message: 'policies.standard.encryption.identity is not set' },
+    },
+  ],
   'tidemark.backup.overdue': [
     {
       rpoHours: 25,
@@ -240,7 +249,7 @@ function rejection(type: EventType, data: unknown): string {
 }
 
 describe('EVENTS: one contract per event type', () => {
-  test('the twelve types of DESIGN §6 and the README, in the order of a backup, each with a severity and a schema', () => {
+  test('the types of DESIGN §6 and the README, in the order of a backup, each with a severity and a schema', () => {
     assert.deepEqual(EVENT_TYPES, [
       'tidemark.backup.requested',
       'tidemark.backup.dumped',
@@ -248,6 +257,7 @@ describe('EVENTS: one contract per event type', () => {
       'tidemark.backup.verified',
       'tidemark.backup.failed',
       'tidemark.backup.corrupt',
+      'tidemark.backup.unverifiable',
       'tidemark.backup.overdue',
       'tidemark.retention.applied',
       'tidemark.restore.completed',

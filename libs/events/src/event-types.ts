@@ -97,6 +97,20 @@ export const EVENTS = {
     severity: 'critical',
     data: z.strictObject({ ...verifyDetails, error: failure }),
   },
+  /**
+   * The blob's checksum was checked but its content could not be: the verifier lacks the age identity
+   * (`key-missing`) or has none that matches (`key-mismatch`). The backup stays `uploaded`, not `corrupt`.
+   */
+  'tidemark.backup.unverifiable': {
+    severity: 'error',
+    data: z.strictObject({
+      stage: z.literal('verify'),
+      sizes: z.object({ compressed: bytes }),
+      durations: z.object({ verify: milliseconds }),
+      checks: z.object({ checksum: z.boolean() }),
+      error: failure,
+    }),
+  },
   /** Also the recovery (`recovered: true`, severity info); the publisher sets warning or critical by level. */
   'tidemark.backup.overdue': {
     severity: 'warning',

@@ -7,7 +7,7 @@ const REQUIRED_CLOUDEVENT_ATTRIBUTES = ['specversion', 'id', 'source', 'type'] a
 
 describe('createEvent', () => {
   test('every event type yields a valid CloudEvents 1.0 envelope with its default severity', () => {
-    assert.equal(EVENT_TYPES.length, 20);
+    assert.equal(EVENT_TYPES.length, 21);
     for (const type of EVENT_TYPES) {
       const event = createEvent({
         type,
@@ -43,6 +43,7 @@ describe('createEvent', () => {
     assert.equal(severity('tidemark.schedule.restored'), 'warning');
     assert.equal(severity('tidemark.backup.failed'), 'error');
     assert.equal(severity('tidemark.restore.failed'), 'error');
+    assert.equal(severity('tidemark.backup.unverifiable'), 'error');
     assert.equal(severity('tidemark.backup.corrupt'), 'critical');
   });
 

@@ -20,6 +20,12 @@ export type AccessTier = (typeof ACCESS_TIERS)[number];
 const isoTime = z.iso.datetime({ offset: true });
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 is 64 lowercase hex characters');
 
+export const ageRecipientsSchema = z.object({
+  recipients: z.array(z.string().startsWith('age1')).min(1),
+  fingerprint: z.string(),
+});
+export type AgeRecipients = z.infer<typeof ageRecipientsSchema>;
+
 export const partSchema = z.object({
   index: z.number().int().min(1),
   size: z.number().int().min(0),
@@ -161,9 +167,16 @@ export const manifestSchema = z.object({
     format: z.string(),
     compression: z.enum(COMPRESSIONS),
     encryption: z.enum(['none', 'age']),
+    /**
+     * `encryption: age`: the public keys the artifact was encrypted to (any one's identity decrypts it) and their
+     * fingerprint (libs/encryption). Never a private key.
+     */
+    age: ageRecipientsSchema.optional(),
     size: z.number().int().nullable(),
     rawSize: z.number().int().nullable(),
     sha256: sha256Hex.nullable(),
+    /** The whole artifact's MD5 (base64), set as the blob's Content-MD5 so `azcopy --check-md5` can check it. */
+    md5: z.string().optional(),
     /** Which dump run wrote the parts (a retried dump starts a new run). */
     dumpAttempt: z.number().int().min(1).default(1),
     parts: z.array(partSchema),

@@ -24,8 +24,9 @@ import {
 
 const sha = 'a'.repeat(64);
 
-function fresh(): Manifest {
+function fresh(encryption?: Parameters<typeof newManifest>[0]['encryption']): Manifest {
   return newManifest({
+    encryption,
     backupId: '20261121T020000Z-k3f9xq',
     target: { id: 'orders-db', kind: 'postgres', database: 'orders', serverVersion: '15.20' },
     policy: 'standard',
@@ -82,6 +83,25 @@ describe('naming', () => {
       backupId: '20261121T020000Z-k3f9xq',
     });
     assert.equal(parseManifestBlobName('orders-db/20261121T020000Z-k3f9xq/dump.pgc.zst'), null);
+  });
+
+  test('an encrypted artifact: `.age` suffix, public recipients, and a stock-tool restore hint through age', () => {
+    const format = { format: 'pg_dump-custom', extension: 'pgc', restoreCommand: 'pg_restore -d <database>' };
+    assert.equal(artifactName(format, 'zstd', true), 'dump.pgc.zst.age');
+    assert.equal(artifactName(format, 'none', true), 'dump.pgc.age');
+    const age = { recipients: ['age1ops', 'age1breakglass'], fingerprint: 'sha256:0123456789abcdef' };
+    const manifest = parseManifest(fresh(age));
+    assert.equal(manifest.artifact.name, 'dump.pgc.zst.age');
+    assert.equal(manifest.artifact.encryption, 'age');
+    assert.deepEqual(manifest.artifact.age, age);
+    assert.match(
+      manifest.restoreHint ?? '',
+      /then: age -d -i <identity file> dump\.pgc\.zst\.age \| zstd -dc \| pg_restore --no-owner -d <database>$/,
+    );
+    const plain = fresh();
+    assert.equal(plain.artifact.encryption, 'none');
+    assert.equal(plain.artifact.age, undefined);
+    assert.match(plain.restoreHint ?? '', /then: zstd -dc dump\.pgc\.zst \| pg_restore/);
   });
 
   test('part files and block ids differ per dump run and have one length within a blob', () => {

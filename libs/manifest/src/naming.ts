@@ -13,10 +13,16 @@ export interface ArtifactFormatSpec {
   restoreCommand: string;
 }
 
-/** Artifact file name for a dump format with the given compression, e.g. `dump.pgc.zst`. */
-export function artifactName(format: ArtifactFormatSpec, compression: Compression): string {
-  return `dump.${format.extension}${COMPRESSION_EXTENSION[compression]}`;
+/** Artifact file name for a dump format with the given compression, e.g. `dump.pgc.zst` (`.age` when encrypted). */
+export function artifactName(
+  format: ArtifactFormatSpec,
+  compression: Compression,
+  encrypted = false,
+): string {
+  return `dump.${format.extension}${COMPRESSION_EXTENSION[compression]}${encrypted ? AGE_EXTENSION : ''}`;
 }
+/** The suffix of every artifact encrypted with age (DESIGN §10). */
+export const AGE_EXTENSION = '.age';
 const COMPRESSION_EXTENSION: Record<Compression, string> = { zstd: '.zst', gzip: '.gz', none: '' };
 
 /** `<targetId>/<backupId>/` — every blob and local file of one backup lives under this prefix. */

@@ -1,4 +1,4 @@
-import type { Compression, Manifest, Trigger } from './manifest.schema';
+import type { AgeRecipients, Compression, Manifest, Trigger } from './manifest.schema';
 import { artifactName, type ArtifactFormatSpec } from './naming';
 
 export interface NewManifestInput {
@@ -11,6 +11,8 @@ export interface NewManifestInput {
   /** The format as the source's kind declares it (libs/source-kinds: `artifactFormat`). */
   format: ArtifactFormatSpec;
   compression: Compression;
+  /** Set when the policy encrypts: the artifact is age-encrypted to these public keys after compression. */
+  encryption?: AgeRecipients | undefined;
   localPath: string;
   dumpAttempt: number;
   tool: Manifest['tool'];
@@ -18,7 +20,8 @@ export interface NewManifestInput {
 
 /** The manifest of a backup whose dump has just started. */
 export function newManifest(input: NewManifestInput): Manifest {
-  const name = artifactName(input.format, input.compression);
+  const { encryption } = input;
+  const name = artifactName(input.format, input.compression, encryption !== undefined);
   return {
     schemaVersion: 1,
     backupId: input.backupId,
@@ -35,7 +38,8 @@ export function newManifest(input: NewManifestInput): Manifest {
       name,
       format: input.format.format,
       compression: input.compression,
-      encryption: 'none',
+      encryption: encryption ? 'age' : 'none',
+      ...(encryption ? { age: encryption } : {}),
       size: null,
       rawSize: null,
       sha256: null,
@@ -48,14 +52,23 @@ export function newManifest(input: NewManifestInput): Manifest {
     failure: null,
     deletion: null,
     tool: input.tool,
-    restoreHint: restoreHint(name, input.format, input.compression),
+    restoreHint: restoreHint(name, input.format, input.compression, encryption !== undefined),
   };
 }
 
-function restoreHint(name: string, format: ArtifactFormatSpec, compression: Compression): string {
+function restoreHint(
+  name: string,
+  format: ArtifactFormatSpec,
+  compression: Compression,
+  encrypted: boolean,
+): string {
   const decompress = { zstd: 'zstd -dc', gzip: 'gzip -dc', none: 'cat' }[compression];
+  // age reads the file and writes the compressed stream; the decompressor then reads stdin.
+  const unpack = encrypted
+    ? `age -d -i <identity file> ${name} | ${compression === 'none' ? '' : `${decompress} | `}`
+    : `${decompress} ${name} | `;
   return (
     `Download ${name} (e.g. azcopy copy or curl with a SAS URL), check it with sha256sum against artifact.sha256, ` +
-    `then: ${decompress} ${name} | ${format.restoreCommand}`
+    `then: ${unpack}${format.restoreCommand}`
   );
 }

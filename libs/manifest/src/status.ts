@@ -31,7 +31,7 @@ function move(manifest: Manifest, to: BackupStatus): Manifest {
 
 export function markDumped(
   manifest: Manifest,
-  artifact: Pick<Manifest['artifact'], 'size' | 'rawSize' | 'sha256' | 'parts'>,
+  artifact: Pick<Manifest['artifact'], 'size' | 'rawSize' | 'sha256' | 'parts' | 'md5'>,
   at: Date,
 ): Manifest {
   const next = move(manifest, 'dumped');

@@ -223,6 +223,26 @@ export class Pipeline {
     });
   }
 
+  /**
+   * A verification that checked the blob's sha256 but could not read its content for want of the right age
+   * identity: the backup stays `uploaded` (nothing says it is damaged), and `backup.unverifiable` says why.
+   */
+  async unverifiable(
+    manifest: Manifest,
+    report: { code: string; message: string; checksumOk: boolean; bytes: number; durationMs: number },
+  ): Promise<void> {
+    const ids = { targetId: manifest.target.id, backupId: manifest.backupId };
+    this.metrics.backupsTotal.inc({ target: ids.targetId, stage: 'verify', result: 'unverifiable' });
+    this.logger.error({ ...ids, code: report.code }, `backup cannot be verified: ${report.message}`);
+    await this.events.emit('tidemark.backup.unverifiable', ids.targetId, ids.backupId, {
+      stage: 'verify',
+      sizes: { compressed: report.bytes },
+      durations: { verify: report.durationMs },
+      checks: { checksum: report.checksumOk },
+      error: { code: report.code, message: report.message },
+    });
+  }
+
   /** `tidemark verify`: check a stored backup again. */
   async reverify(targetId: string, backupId: string, restoreTest: boolean): Promise<void> {
     await this.queues.add(JOBS.verify, { v: 1, backupId, targetId, restoreTest });

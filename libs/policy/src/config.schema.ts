@@ -1,6 +1,7 @@
 import { ACCESS_TIERS, COMPRESSIONS, TARGET_ID_PATTERN } from '@tidemark/manifest';
 import { z } from 'zod';
 import { apiSchema } from './api.schema';
+import { encryptionSchema } from './encryption.schema';
 import { malformedEnvRefs } from './env-refs';
 import { cronProblem, invalidCronMessage, isKnownTimeZone, unknownTimeZoneMessage } from './schedule';
 
@@ -129,6 +130,8 @@ const policySchema = z.strictObject({
   retention: section(retentionSchema.prefault({})),
   tiering: section(tieringSchema.prefault({})),
   verify: section(z.strictObject({ restoreTest: z.boolean().default(true) }).prefault({})),
+  /** Client-side age encryption of every artifact; left out, artifacts are stored as compressed. */
+  encryption: encryptionSchema.optional(),
 });
 
 const envRefString = z

@@ -18,6 +18,14 @@ export {
   type TidemarkConfig,
   type TieringPolicy,
 } from './config.schema';
+export {
+  encryptionSchema,
+  identityRefsOf,
+  isAgeRecipient,
+  isWholeEnvRef,
+  type EncryptionPolicy,
+  type IdentityRef,
+} from './encryption.schema';
 export { declaredTargets, targetUrlPath, type DeclaredTarget } from './declared-targets';
 export { envRefs, malformedEnvRefs, resolveEnvRefs } from './env-refs';
 export { policyOf, targetById } from './lookup';

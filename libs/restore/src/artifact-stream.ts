@@ -1,5 +1,6 @@
-import { ChecksumMismatchError, createDecompressor, VerifiedStream } from '@tidemark/artifact';
+import { ChecksumMismatchError, VerifiedStream } from '@tidemark/artifact';
 import { ChainError } from '@tidemark/catalog';
+import { EncryptionError, unpackSteps } from '@tidemark/encryption';
 import type { Manifest } from '@tidemark/manifest';
 import type { BlobStore } from '@tidemark/storage';
 import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
@@ -26,15 +27,16 @@ export interface ArtifactDownload {
 }
 
 export interface FeedOptions {
-  /** Hand the consumer the checked bytes still compressed (a source that unpacks them itself). */
+  /** Hand the consumer the checked (and decrypted) bytes still compressed (a source that unpacks them itself). */
   packed?: boolean;
 }
 
-/** Opens the backup's blob; `count` hears every compressed byte read. */
+/** Opens the backup's blob; `count` hears every stored byte read; `identities` decrypt an encrypted one. */
 export async function openArtifact(
   store: BlobStore,
   manifest: Manifest,
   count: (bytes: number) => void,
+  identities: readonly string[] = [],
 ): Promise<ArtifactDownload> {
   const remote = manifest.locations.remote;
   const sha256 = manifest.artifact.sha256;
@@ -55,7 +57,7 @@ export async function openArtifact(
         download.stream,
         progress,
         new VerifiedStream(sha256),
-        options.packed ? new PassThrough() : createDecompressor(manifest.artifact.compression),
+        ...unpackSteps(manifest.artifact, identities, { packed: options.packed === true }),
         input,
       );
       const consuming = consume(input).catch((error: unknown) => {
@@ -63,12 +65,20 @@ export async function openArtifact(
         throw error;
       });
       const [feed, consumed] = await Promise.allSettled([feeding, consuming]);
-      if (feed.status === 'rejected' && feed.reason instanceof ChecksumMismatchError) throw feed.reason;
+      // A damaged blob, or one no configured identity opens, says more than the consumer's broken input.
+      if (feed.status === 'rejected' && isAboutTheBlob(feed.reason)) throw feed.reason;
       if (consumed.status === 'rejected') throw asRestoreError(consumed.reason);
       if (feed.status === 'rejected') throw asRestoreError(feed.reason);
       return consumed.value;
     },
   };
+}
+
+function isAboutTheBlob(error: unknown): boolean {
+  return (
+    error instanceof ChecksumMismatchError ||
+    (error instanceof EncryptionError && error.code !== 'decrypt-failed')
+  );
 }
 
 /** Errors with a stable code pass as they are; anything else becomes a 'restore-failed' RestoreError. */

@@ -1,6 +1,6 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Catalog, ManifestStore } from '@tidemark/catalog';
-import { TIDEMARK_ENV } from '@tidemark/config';
+import { TIDEMARK_CONFIG, TIDEMARK_ENV, type LoadedConfig } from '@tidemark/config';
 import { errorData, EventPublisher } from '@tidemark/events';
 import { markTier, type Manifest } from '@tidemark/manifest';
 import { unpacksItself, type RecoveryResult, type StreamSource } from '@tidemark/source-contract';
@@ -15,6 +15,7 @@ import {
   type RecoveryTarget,
 } from '@tidemark/wal';
 import { WalArchive } from '@tidemark/wal-archive';
+import { identitiesFor, walIdentities } from './artifact-keys';
 import { openArtifact, RestoreError } from './artifact-stream';
 import { isArchived, isRehydrating, waitUntilOnline } from './rehydration';
 import { REHYDRATE_TIER, type RehydrateOptions, type RehydrationStarted } from './restore.service';
@@ -65,6 +66,8 @@ export class PointInTimeRestoreService {
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     private readonly events: EventPublisher,
     @Inject(TIDEMARK_ENV) private readonly env: NodeJS.ProcessEnv = process.env,
+    /** Names the age identities of encrypted base backups (the target's policy). */
+    @Optional() @Inject(TIDEMARK_CONFIG) private readonly config?: LoadedConfig,
   ) {}
 
   /** Whether the target's backups are base backups a WAL archive rolls forward (its restores name a point in time). */
@@ -102,9 +105,15 @@ export class PointInTimeRestoreService {
   }
 
   /** The plan alone: which base backup and WAL files a restore to `target` would use; refuses like restore. */
-  async plan(targetId: string, target: RecoveryTarget, backupId?: string): Promise<RecoveryPlanned> {
+  async plan(
+    targetId: string,
+    target: RecoveryTarget,
+    backupId?: string,
+    identities: readonly string[] = [],
+  ): Promise<RecoveryPlanned> {
     const manifests = await this.baseBackups(targetId, backupId);
-    const archive = new WalArchive(this.store);
+    // The identities read encrypted WAL (`.zst.age`) when the fetcher fetches; planning reads only history files.
+    const archive = new WalArchive(this.store, { identities });
     const state = await readArchiveState(archive, targetId);
     const bases: BaseBackupPoint[] = manifests.flatMap((m) =>
       m.content.physical ? [{ backupId: m.backupId, physical: m.content.physical }] : [],
@@ -126,16 +135,28 @@ export class PointInTimeRestoreService {
     request: PointInTimeRequest,
     started: number,
   ): Promise<PointInTimeResult | RehydrationStarted> {
-    const { plan, manifest, fetcher } = await this.plan(request.targetId, request.target, request.backupId);
+    const wal = await walIdentities(this.config, request.targetId, this.env);
+    const { plan, manifest, fetcher } = await this.plan(
+      request.targetId,
+      request.target,
+      request.backupId,
+      wal,
+    );
     const rehydrating = await this.bringOnline(manifest, fetcher, plan, request.rehydrate);
     if (rehydrating) return rehydrating;
     const { recover, packed } = this.recoverer(manifest, request.to);
     const { compression } = manifest.artifact;
+    const identities = await identitiesFor(this.config, [manifest], this.env);
     let bytes = 0;
-    const artifact = await openArtifact(this.store, manifest, (n) => {
-      bytes += n;
-      request.onProgress?.(bytes);
-    });
+    const artifact = await openArtifact(
+      this.store,
+      manifest,
+      (n) => {
+        bytes += n;
+        request.onProgress?.(bytes);
+      },
+      identities,
+    );
     request.onPlanned?.(plan, manifest, artifact.size);
     const recovered: RecoveryResult = await artifact.feed(
       (input) =>

@@ -1,6 +1,6 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Catalog, chainOf, ManifestStore, readChain } from '@tidemark/catalog';
-import { TIDEMARK_ENV } from '@tidemark/config';
+import { TIDEMARK_CONFIG, TIDEMARK_ENV, type LoadedConfig } from '@tidemark/config';
 import { resolveEnvRefs } from '@tidemark/policy';
 import { backupIdTime, markTier, type AccessTier, type Manifest } from '@tidemark/manifest';
 import { errorData, EventPublisher, redact } from '@tidemark/events';
@@ -9,6 +9,7 @@ import { BLOB_STORE, type BlobStore, type RehydratePriority } from '@tidemark/st
 import { constants } from 'node:fs';
 import { access, open, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
+import { assertIdentitiesOpen, identitiesFor } from './artifact-keys';
 import { asRestoreError, openArtifact, RestoreError } from './artifact-stream';
 import { isArchived, waitUntilOnline } from './rehydration';
 
@@ -80,6 +81,8 @@ export class RestoreService {
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     private readonly events: EventPublisher,
     @Inject(TIDEMARK_ENV) private readonly env: NodeJS.ProcessEnv = process.env,
+    /** Names the age identities of encrypted backups (the target's policy); without it they cannot be read. */
+    @Optional() @Inject(TIDEMARK_CONFIG) private readonly config?: LoadedConfig,
   ) {}
 
   async choose(targetId: string, backupId?: string, at?: Date, database?: string): Promise<Manifest> {
@@ -265,6 +268,8 @@ export class RestoreService {
       if (exists) throw new RestoreError('target-exists', `${to} already exists; pass --clean to replace it`);
     }
 
+    const identities = await identitiesFor(this.config, members, this.env);
+    await assertIdentitiesOpen(this.store, members, identities);
     let bytes = 0;
     const count = (n: number): void => {
       bytes += n;
@@ -276,14 +281,16 @@ export class RestoreService {
         members.reduce((sum, m) => sum + (m.artifact.size ?? 0), 0),
       );
       await destination
-        .restore(readChain(this.store, members, count), manifest.content, { clean: request.clean })
+        .restore(readChain(this.store, members, { onBytes: count, identities }), manifest.content, {
+          clean: request.clean,
+        })
         .catch((error: unknown) => {
           throw asRestoreError(error);
         });
       return { manifest, destination: redact(to), bytes, durationMs: Date.now() - started };
     }
 
-    const artifact = await openArtifact(this.store, manifest, count);
+    const artifact = await openArtifact(this.store, manifest, count, identities);
     request.onStart?.(manifest, artifact.size);
     if (destination) {
       const { compression } = manifest.artifact;

@@ -116,6 +116,7 @@ export class WalFetcher implements WalSupply {
       timeline: parsed.timeline,
       file: parsed.file,
       kind: parsed.kind,
+      encrypted: parsed.encrypted,
       metadata: readWalBlobMetadata(props.metadata),
       compressedBytes: props.size,
       tier: props.tier,

@@ -33,6 +33,7 @@ function file(
     timeline,
     file: name,
     kind,
+    encrypted: false,
     metadata: {
       sha256: 'a'.repeat(64),
       size: 100,

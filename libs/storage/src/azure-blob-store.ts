@@ -125,7 +125,10 @@ export class AzureBlobStore implements BlobStore {
           metadata: options.metadata,
           tags: options.tags,
           tier: options.tier,
-          blobHTTPHeaders: { blobContentType: options.contentType ?? 'application/octet-stream' },
+          blobHTTPHeaders: {
+            blobContentType: options.contentType ?? 'application/octet-stream',
+            ...(options.contentMd5 ? { blobContentMD5: Buffer.from(options.contentMd5, 'base64') } : {}),
+          },
           conditions: { ifNoneMatch: '*' },
         }),
       true,

@@ -8,6 +8,8 @@ export interface CommitOptions {
   tags: Record<string, string>;
   tier: AccessTier;
   contentType?: string;
+  /** The whole blob's MD5 (base64), stored as its Content-MD5. */
+  contentMd5?: string;
 }
 
 export interface BlobProperties {

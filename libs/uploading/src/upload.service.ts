@@ -128,6 +128,7 @@ export class UploadService {
           tags: { target: job.targetId, status: 'uploaded' },
           tier,
           contentType: 'application/octet-stream',
+          ...(manifest.artifact.md5 ? { contentMd5: manifest.artifact.md5 } : {}),
         }));
       } catch (error) {
         if (!(error instanceof StorageError && error.code === 'exists')) throw error;
@@ -220,5 +221,9 @@ function blobMetadata(manifest: Manifest): Record<string, string> {
     kind: manifest.target.kind,
     format: manifest.artifact.format,
     compression: manifest.artifact.compression,
+    // Encrypted artifacts say so, with the recipient set's fingerprint; the public keys are in the manifest.
+    ...(manifest.artifact.age
+      ? { encryption: 'age', encryption_recipients: manifest.artifact.age.fingerprint }
+      : {}),
   };
 }

@@ -16,11 +16,14 @@ import {
 } from '@tidemark/wal';
 import { WalArchive, WalArchiveError, type ArchivedWalFile } from '@tidemark/wal-archive';
 
-function blobNameOf(targetId: string, request: WalFileRequest): string {
-  if (parseHistoryFileName(request.file) !== null) return historyBlobName(targetId, request.timeline);
-  return request.partial
-    ? partialBlobName(targetId, request.timeline, request.file)
-    : segmentBlobName(targetId, request.timeline, request.file);
+/** Where the file may be: plain, or encrypted (`.zst.age`; the likelier first when identities are given). */
+function blobNamesOf(targetId: string, request: WalFileRequest, encryptedFirst: boolean): string[] {
+  if (parseHistoryFileName(request.file) !== null) return [historyBlobName(targetId, request.timeline)];
+  const name = (encrypted: boolean): string =>
+    request.partial
+      ? partialBlobName(targetId, request.timeline, request.file, encrypted)
+      : segmentBlobName(targetId, request.timeline, request.file, encrypted);
+  return [name(encryptedFirst), name(!encryptedFirst)];
 }
 
 /**
@@ -28,19 +31,35 @@ function blobNameOf(targetId: string, request: WalFileRequest): string {
  * fetched checked. An absent file is SourceError('wal-missing') (the archiver may not have shipped it yet), a
  * checksum mismatch 'restore-failed'; a storage failure propagates as it is, to be retried.
  */
-export function archiveWalSupply(store: BlobStore, targetId: string): WalSupply {
-  const archive = new WalArchive(store);
+export function archiveWalSupply(
+  store: BlobStore,
+  targetId: string,
+  identities: readonly string[] = [],
+): WalSupply {
+  const archive = new WalArchive(store, { identities });
   return {
     async fetch(request, destination) {
-      const blobName = blobNameOf(targetId, request);
-      const props = await store.properties(blobName);
-      if (!props) throw new SourceError('wal-missing', `${blobName} is not in the WAL archive (yet)`);
+      const names = blobNamesOf(targetId, request, identities.length > 0);
+      let found: {
+        blobName: string;
+        props: NonNullable<Awaited<ReturnType<BlobStore['properties']>>>;
+      } | null = null;
+      for (const blobName of names) {
+        const props = await store.properties(blobName);
+        if (props) {
+          found = { blobName, props };
+          break;
+        }
+      }
+      if (!found) throw new SourceError('wal-missing', `${names[0] ?? ''} is not in the WAL archive (yet)`);
+      const { blobName, props } = found;
       const file: ArchivedWalFile = {
         blobName,
         timeline: request.timeline,
         file: request.file,
         kind:
           parseHistoryFileName(request.file) !== null ? 'history' : request.partial ? 'partial' : 'segment',
+        encrypted: parseWalBlobName(blobName)?.encrypted ?? false,
         metadata: readWalBlobMetadata(props.metadata),
         compressedBytes: props.size,
         tier: props.tier,

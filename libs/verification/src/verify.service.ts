@@ -1,10 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createDecompressor, hashWhileFeeding } from '@tidemark/artifact';
+import { hashWhileFeeding } from '@tidemark/artifact';
 import { Catalog, chainOf, ManifestStore, readChain } from '@tidemark/catalog';
 import { resolveTarget, TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
+import { EncryptionError, linkSteps, targetIdentities, unpackSteps } from '@tidemark/encryption';
 import { errorData } from '@tidemark/events';
 import { markVerification, type Manifest, type Verification } from '@tidemark/manifest';
 import { Pipeline } from '@tidemark/pipeline';
+import { targetById } from '@tidemark/policy';
 import { PermanentJobError, type VerifyJob } from '@tidemark/queues';
 import {
   createSource,
@@ -16,7 +18,7 @@ import {
 } from '@tidemark/source-kinds';
 import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
 import { mkdir } from 'node:fs/promises';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { archiveCoversStart, archiveWalSupply } from './archive-wal-supply';
 import { ScratchCleaner } from './scratch-cleaner';
@@ -56,13 +58,15 @@ export class VerifyService {
       );
     }
     const source = this.source(manifest, env);
+    const keys = await this.identities(manifest, env);
+    if (keys.problem) return this.unverifiable(manifest, remote.blobName, keys.problem, started);
 
-    // Pass 1: every byte of the blob is hashed; the decompressed stream feeds the structural check.
+    // Pass 1: every byte of the blob is hashed; the decrypted, decompressed stream feeds the structural check.
     const download = await this.store.download(remote.blobName);
-    const decompressor = createDecompressor(manifest.artifact.compression);
+    const { head, tail } = linkSteps(unpackSteps(manifest.artifact, keys.identities));
     const structureInput = new PassThrough();
-    decompressor.on('error', () => structureInput.end());
-    decompressor.pipe(structureInput);
+    tail.on('error', () => structureInput.end());
+    tail.pipe(structureInput);
     // A tool that cannot run says nothing about the backup: that fails the job (retried), it is not corruption.
     // Nothing reads the decompressed stream then, so feeding stops (the download is still hashed to its end)
     // rather than waiting forever on backpressure.
@@ -70,42 +74,52 @@ export class VerifyService {
     const structureCheck = source.checkStructure(structureInput).catch((error: unknown) => {
       if (error instanceof SourceError && error.code === 'tool-missing') {
         toolFailure.error = error;
-        decompressor.destroy();
+        head.destroy();
       }
       return { ok: false, tool: 'structure check', entries: 0, detail: errorData(error).message };
     });
-    const read = await hashWhileFeeding(download.stream as AsyncIterable<Buffer>, decompressor);
+    const read = await hashWhileFeeding(download.stream as AsyncIterable<Buffer>, head, tail);
     const structureResult = await structureCheck;
     if (toolFailure.error) throw toolFailure.error;
-    const structure = read.sinkError
-      ? {
-          ...structureResult,
-          ok: false,
-          detail: `decompression failed: ${errorData(read.sinkError).message}`,
-        }
-      : structureResult;
     const checksum = {
       ok: read.sha256 === manifest.artifact.sha256,
       expected: manifest.artifact.sha256,
       actual: read.sha256,
       bytes: read.bytes,
     };
+    if (checksum.ok && isKeyProblem(read.sinkError)) {
+      return this.reportUnverifiable(manifest, read.sinkError, { ok: true, bytes: read.bytes }, started);
+    }
+    const structure = read.sinkError
+      ? {
+          ...structureResult,
+          ok: false,
+          detail: `${read.sinkError instanceof EncryptionError ? 'decryption' : 'decompression'} failed: ${errorData(read.sinkError).message}`,
+        }
+      : structureResult;
 
     // Pass 2: a real restore, only worth doing when the bytes are the ones that were written.
     let restoreTest: Verification['restoreTest'] = null;
     if (job.restoreTest && checksum.ok && structure.ok) {
-      restoreTest = await this.restoreTest(source, manifest, remote.blobName);
+      restoreTest = await this.restoreTest(source, manifest, remote.blobName, keys.identities);
     }
 
     const verification: Verification = { at: new Date().toISOString(), checksum, structure, restoreTest };
-    const updated = await this.manifests.update(job.targetId, job.backupId, (current) =>
+    return this.record(manifest, verification, started);
+  }
+
+  /** The outcome goes into the manifest (verified or corrupt) and the blob's tags, then its event. */
+  private async record(manifest: Manifest, verification: Verification, started: number): Promise<Manifest> {
+    const { id: targetId } = manifest.target;
+    const updated = await this.manifests.update(targetId, manifest.backupId, (current) =>
       markVerification(current, verification),
     );
-    await this.store.setTags(remote.blobName, { target: job.targetId, status: updated.status });
+    const blobName = manifest.locations.remote?.blobName;
+    if (blobName) await this.store.setTags(blobName, { target: targetId, status: updated.status });
     await this.pipeline.verified(updated, {
       verification,
       durationMs: Date.now() - started,
-      bytes: read.bytes,
+      bytes: verification.checksum.bytes,
       failedChecks: failedChecks(verification),
     });
     return updated;
@@ -119,18 +133,23 @@ export class VerifyService {
     source: Source,
     manifest: Manifest,
     blobName: string,
+    identities: readonly string[],
   ): Promise<NonNullable<Verification['restoreTest']>> {
     const dir = this.scratch.dir;
     // Traverse-only for others: a kind whose scratch copy is run by another user (PostgreSQL as postgres when the
     // verifier is root) must be able to enter it; nothing in it can be listed.
     await mkdir(dir, { recursive: true, mode: 0o711 });
-    const scratch: Scratch = { name: scratchName(manifest.backupId), dir, ...(await this.walOf(manifest)) };
+    const scratch: Scratch = {
+      name: scratchName(manifest.backupId),
+      dir,
+      ...(await this.walOf(manifest, identities)),
+    };
     await this.scratch.beforeRestoreTest(manifest.target.id, source);
     await this.scratch.record(scratch.name, manifest.target.id);
     return this.leases.hold(scratch.name, async () => {
       if (source.incremental) {
         const members = await chainOf(this.catalog, manifest);
-        return source.restoreTest(readChain(this.store, members), manifest.content, scratch);
+        return source.restoreTest(readChain(this.store, members, { identities }), manifest.content, scratch);
       }
       const again = await this.store.download(blobName);
       const restoreInput = new PassThrough();
@@ -139,7 +158,7 @@ export class VerifyService {
       const packed = unpacksItself(source, compression);
       const feeding = pipeline(
         again.stream,
-        packed ? new PassThrough() : createDecompressor(compression),
+        ...unpackSteps(manifest.artifact, identities, { packed }),
         restoreInput,
       );
       const [result] = await Promise.all([
@@ -154,10 +173,70 @@ export class VerifyService {
    * A base backup whose target's WAL archive was streaming when it began is recovered to its end in the test; a
    * 'wal-missing' of its last segment fails the job, which is retried (the segment follows within seconds).
    */
-  private async walOf(manifest: Manifest): Promise<Pick<Scratch, 'wal'>> {
+  private async walOf(manifest: Manifest, identities: readonly string[]): Promise<Pick<Scratch, 'wal'>> {
     const backup = manifest.content.physical;
     if (!backup || !(await archiveCoversStart(this.store, manifest.target.id, backup))) return {};
-    return { wal: archiveWalSupply(this.store, manifest.target.id) };
+    // An encrypted base backup's identities open its target's WAL too (one policy encrypts both).
+    return { wal: archiveWalSupply(this.store, manifest.target.id, identities) };
+  }
+
+  /**
+   * The identities to decrypt an encrypted backup with (none for a plain one). A missing or unusable identity is
+   * the backup's `problem`, reported as unverifiable; Key Vault out of reach fails the job, which is retried.
+   */
+  private async identities(
+    manifest: Manifest,
+    env: NodeJS.ProcessEnv,
+  ): Promise<{ identities: string[]; problem: EncryptionError | null }> {
+    if (manifest.artifact.encryption !== 'age') return { identities: [], problem: null };
+    try {
+      const target = targetById(this.config, manifest.target.id);
+      return { identities: await targetIdentities(this.config, target, { env }), problem: null };
+    } catch (error) {
+      if (error instanceof EncryptionError && error.code !== 'key-unavailable')
+        return { identities: [], problem: error };
+      throw error;
+    }
+  }
+
+  /** Without a usable identity the blob's sha256 is still checked: a damaged blob is corrupt all the same. */
+  private async unverifiable(
+    manifest: Manifest,
+    blobName: string,
+    problem: EncryptionError,
+    started: number,
+  ): Promise<Manifest> {
+    const download = await this.store.download(blobName);
+    const discard = new Writable({
+      write(_chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
+        done();
+      },
+    });
+    const read = await hashWhileFeeding(download.stream as AsyncIterable<Buffer>, discard);
+    const ok = read.sha256 === manifest.artifact.sha256;
+    if (ok) return this.reportUnverifiable(manifest, problem, { ok, bytes: read.bytes }, started);
+    const checksum = { ok, expected: manifest.artifact.sha256 ?? '', actual: read.sha256, bytes: read.bytes };
+    return this.record(
+      manifest,
+      { at: new Date().toISOString(), checksum, structure: null, restoreTest: null },
+      started,
+    );
+  }
+
+  private async reportUnverifiable(
+    manifest: Manifest,
+    problem: EncryptionError,
+    checksum: { ok: boolean; bytes: number },
+    started: number,
+  ): Promise<Manifest> {
+    await this.pipeline.unverifiable(manifest, {
+      code: problem.code,
+      message: problem.message,
+      checksumOk: checksum.ok,
+      bytes: checksum.bytes,
+      durationMs: Date.now() - started,
+    });
+    return manifest;
   }
 
   /** The restore test runs on the target's own server; the structural check needs only the tools. */
@@ -169,6 +248,11 @@ export class VerifyService {
       throw new PermanentJobError('config', errorData(error).message);
     }
   }
+}
+
+/** The identities were missing or matched no recipient: nothing is known about the content, good or bad. */
+function isKeyProblem(error: Error | null): error is EncryptionError {
+  return error instanceof EncryptionError && (error.code === 'key-missing' || error.code === 'key-mismatch');
 }
 
 /** One line per check that failed, for the corrupt event and the log. */

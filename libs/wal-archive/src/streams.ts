@@ -1,8 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createCompressor } from '@tidemark/artifact';
+import { AgeEncryptStream } from '@tidemark/encryption';
 import type { BlobStore } from '@tidemark/storage';
 
 /**
@@ -45,8 +46,16 @@ export interface StagedFile {
   sha256: string;
 }
 
-/** Streams `path` through zstd into staged blocks of at most WAL_BLOCK_SIZE, hashing the raw bytes on the way. */
-export async function stageCompressed(store: BlobStore, blobName: string, path: string): Promise<StagedFile> {
+/**
+ * Streams `path` through zstd (and age, to `recipients`) into staged blocks of at most WAL_BLOCK_SIZE, hashing
+ * the raw bytes on the way.
+ */
+export async function stageCompressed(
+  store: BlobStore,
+  blobName: string,
+  path: string,
+  recipients?: readonly string[],
+): Promise<StagedFile> {
   const tap = new HashingTap();
   const blockIds: string[] = [];
   let compressedBytes = 0;
@@ -64,6 +73,7 @@ export async function stageCompressed(store: BlobStore, blobName: string, path: 
     createReadStream(path),
     tap,
     createCompressor('zstd'),
+    recipients ? new AgeEncryptStream(recipients) : new PassThrough(),
     async function (source: AsyncIterable<Buffer>) {
       for await (const chunk of source) {
         let rest = chunk;

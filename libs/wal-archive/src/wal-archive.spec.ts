@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { MemoryBlobStore } from '@tidemark/testing-storage';
 import {
   DEFAULT_SEGMENT_BYTES,
@@ -455,5 +457,87 @@ describe('checkContinuity', () => {
     });
     assert.equal(report.newest, null);
     assert.deepEqual(report.problems, [{ kind: 'missing-segment', timeline: 1, file: segmentName(1, 3) }]);
+  });
+});
+
+describe('encrypted WAL (the target policy encrypts)', () => {
+  const file = segmentName(1, 9);
+  const segmentInput = async (recipients?: readonly string[]) => ({
+    targetId: TARGET,
+    timeline: 1,
+    file,
+    path: (await segmentFile(file)).path,
+    receivedAt: RECEIVED,
+    route: 'stream' as const,
+    ...(recipients ? { recipients } : {}),
+  });
+  const keyPair = async (): Promise<{ identity: string; recipient: string }> => {
+    const identity = await generateX25519Identity();
+    return { identity, recipient: await identityToRecipient(identity) };
+  };
+
+  test('stored as .zst.age, listed encrypted, fetched with the identity; stock age | zstd | sha256sum checks it', async () => {
+    const store = new MemoryBlobStore();
+    const key = await keyPair();
+    const input = await segmentInput([key.recipient]);
+    const raw = await readFile(input.path);
+    const result = await new WalArchive(store).commitSegment(input);
+    assert.equal(result.result, 'archived');
+    const blobName = segmentBlobName(TARGET, 1, file, true);
+    const stored = store.bytes(blobName);
+    assert.ok(stored);
+    assert.equal(stored.subarray(0, 22).toString(), 'age-encryption.org/v1\n');
+    assert.equal(store.bytes(segmentBlobName(TARGET, 1, file)), undefined, 'no plain copy');
+    const archive = new WalArchive(store, { identities: [key.identity] });
+    const listed = find(await archive.list(TARGET), blobName);
+    assert.equal(listed.encrypted, true);
+    const dest = join(dir, `fetched-${randomBytes(4).toString('hex')}`);
+    await archive.fetch(listed, dest);
+    assert.ok((await readFile(dest)).equals(raw));
+    const keyFile = join(dir, `key-${randomBytes(4).toString('hex')}`);
+    await writeFile(keyFile, key.identity, { mode: 0o600 });
+    const decrypted = execFileSync('age', ['-d', '-i', keyFile], {
+      input: stored,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const plain = execFileSync('zstd', ['-dc'], { input: decrypted, maxBuffer: 64 * 1024 * 1024 });
+    assert.equal(createHash('sha256').update(plain).digest('hex'), listed.metadata?.sha256);
+  });
+
+  test('without the identity: key-missing; with another: key-mismatch (not checksum-mismatch)', async () => {
+    const store = new MemoryBlobStore();
+    const [key, stranger] = [await keyPair(), await keyPair()];
+    await new WalArchive(store).commitSegment(await segmentInput([key.recipient]));
+    const listed = find(await new WalArchive(store).list(TARGET), segmentBlobName(TARGET, 1, file, true));
+    await rejectsWith(new WalArchive(store).verify(listed), 'key-missing');
+    const error = await rejectsWith(
+      new WalArchive(store, { identities: [stranger.identity] }).verify(listed),
+      'key-mismatch',
+    );
+    assert.ok(!error.message.includes(stranger.identity));
+  });
+
+  test('a segment already archived in the other form is a duplicate (same bytes) or a conflict, never a second copy', async () => {
+    const store = new MemoryBlobStore();
+    const key = await keyPair();
+    const plainInput = await segmentInput();
+    await new WalArchive(store).commitSegment(plainInput);
+    const again = await new WalArchive(store).commitSegment({ ...plainInput, recipients: [key.recipient] });
+    assert.equal(again.result, 'duplicate');
+    assert.equal(store.bytes(segmentBlobName(TARGET, 1, file, true)), undefined);
+    await rejectsWith(new WalArchive(store).commitSegment(await segmentInput([key.recipient])), 'conflict');
+  });
+
+  test('an encrypted partial replaces a plain one; removePartial removes either form', async () => {
+    const store = new MemoryBlobStore();
+    const key = await keyPair();
+    const archive = new WalArchive(store);
+    await archive.shipPartial(await segmentInput());
+    assert.ok(store.bytes(partialBlobName(TARGET, 1, file)));
+    await archive.shipPartial(await segmentInput([key.recipient]));
+    assert.equal(store.bytes(partialBlobName(TARGET, 1, file)), undefined);
+    assert.ok(store.bytes(partialBlobName(TARGET, 1, file, true)));
+    await archive.removePartial(TARGET, 1, file);
+    assert.equal(store.bytes(partialBlobName(TARGET, 1, file, true)), undefined);
   });
 });

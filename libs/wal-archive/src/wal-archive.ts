@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecompressor } from '@tidemark/artifact';
+import { AgeDecryptStream, EncryptionError } from '@tidemark/encryption';
 import { mapLimit } from '@tidemark/concurrency';
 import type { AccessTier } from '@tidemark/manifest';
 import { type BlobStore, isStorageError } from '@tidemark/storage';
@@ -29,6 +30,8 @@ export type WalRoute = 'stream' | 'spool';
 export interface WalArchiveOptions {
   /** The tier new WAL blobs are written in. */
   tier?: AccessTier;
+  /** Age identities to read encrypted (`.zst.age`) files with; without them such a file fails with key-missing. */
+  identities?: readonly string[];
 }
 
 export interface CommitSegmentInput {
@@ -40,9 +43,12 @@ export interface CommitSegmentInput {
   path: string;
   receivedAt: Date;
   route: WalRoute;
+  /** The target's policy's age recipients: the segment is stored encrypted to them (`.zst.age`). */
+  recipients?: readonly string[] | undefined;
 }
 
-export type CommitHistoryInput = Omit<CommitSegmentInput, 'file'>;
+/** History files hold only timeline switch points, no data, and are stored plain (DESIGN §10). */
+export type CommitHistoryInput = Omit<CommitSegmentInput, 'file' | 'recipients'>;
 
 export interface ShipPartialInput extends CommitSegmentInput {
   /** The LSN up to which the shipped bytes hold WAL (`X/Y`). */
@@ -62,6 +68,8 @@ export interface ArchivedWalFile {
   timeline: Timeline;
   file: string;
   kind: WalFileKind;
+  /** Stored age-encrypted (`.zst.age`). */
+  encrypted: boolean;
   /** null: the blob was not written by Tidemark (missing or malformed metadata). */
   metadata: WalBlobMetadata | null;
   compressedBytes: number;
@@ -75,17 +83,25 @@ const PROPERTIES_CONCURRENCY = 8;
 /** Owns `<targetId>/wal/` in Blob Storage: writes segments once, replaces partials, reads files back checked. */
 export class WalArchive {
   private readonly tier: AccessTier;
+  private readonly identities: readonly string[];
 
   constructor(
     private readonly store: BlobStore,
     options: WalArchiveOptions = {},
   ) {
     this.tier = options.tier ?? 'Cool';
+    this.identities = options.identities ?? [];
   }
 
+  /**
+   * A segment is written once, plain or encrypted as its target's policy says now; the same file already there in
+   * the other form (the policy changed) counts as the file, so no segment is ever stored twice with two contents.
+   */
   commitSegment(input: CommitSegmentInput): Promise<CommitResult> {
-    const blobName = segmentBlobName(input.targetId, input.timeline, input.file);
-    return this.commitOnce(blobName, input);
+    const encrypted = input.recipients !== undefined;
+    const blobName = segmentBlobName(input.targetId, input.timeline, input.file, encrypted);
+    const otherForm = segmentBlobName(input.targetId, input.timeline, input.file, !encrypted);
+    return this.commitOnce(blobName, input, otherForm);
   }
 
   /** History files never change once written: different bytes under the same name are a conflict. */
@@ -100,11 +116,14 @@ export class WalArchive {
    * because deleting a blob also drops its uncommitted blocks.
    */
   async shipPartial(input: ShipPartialInput): Promise<CommitResult> {
-    const blobName = partialBlobName(input.targetId, input.timeline, input.file);
+    const encrypted = input.recipients !== undefined;
+    const blobName = partialBlobName(input.targetId, input.timeline, input.file, encrypted);
     return this.storageCall(blobName, async () => {
       const existing = await this.store.properties(blobName);
       if (existing) await this.store.delete(blobName, { ifMatch: existing.etag });
-      const staged = await stageCompressed(this.store, blobName, input.path);
+      // A partial of the other form (the policy changed) is as stale as the one replaced.
+      await this.store.delete(partialBlobName(input.targetId, input.timeline, input.file, !encrypted));
+      const staged = await stageCompressed(this.store, blobName, input.path, input.recipients);
       await this.store.commitBlocks(blobName, staged.blockIds, {
         metadata: this.metadataFor(input, staged),
         tags: {},
@@ -116,8 +135,10 @@ export class WalArchive {
 
   /** Drops the partial once its segment is archived complete; an absent partial is fine. */
   async removePartial(targetId: string, timeline: Timeline, file: string): Promise<void> {
-    const blobName = partialBlobName(targetId, timeline, file);
-    await this.storageCall(blobName, () => this.store.delete(blobName));
+    for (const encrypted of [false, true]) {
+      const blobName = partialBlobName(targetId, timeline, file, encrypted);
+      await this.storageCall(blobName, () => this.store.delete(blobName));
+    }
   }
 
   /**
@@ -148,6 +169,7 @@ export class WalArchive {
         timeline: parsed.timeline,
         file: parsed.file,
         kind: parsed.kind,
+        encrypted: parsed.encrypted,
         metadata: props ? readWalBlobMetadata(props.metadata) : null,
         compressedBytes: item.size,
         tier: props?.tier ?? item.tier,
@@ -165,7 +187,7 @@ export class WalArchive {
     const expected = this.expectedMetadata(file);
     const temp = join(dirname(destPath), `.${basename(destPath)}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      const actual = await this.downloadRaw(file.blobName, createWriteStream(temp));
+      const actual = await this.downloadRaw(file, createWriteStream(temp));
       checkAgainst(file.blobName, expected, actual);
       await rename(temp, destPath);
     } finally {
@@ -181,7 +203,7 @@ export class WalArchive {
         done();
       },
     });
-    checkAgainst(file.blobName, expected, await this.downloadRaw(file.blobName, sink));
+    checkAgainst(file.blobName, expected, await this.downloadRaw(file, sink));
   }
 
   /** The decompressed text of a (small) file such as a timeline history, checked against its metadata. */
@@ -194,7 +216,7 @@ export class WalArchive {
         done();
       },
     });
-    checkAgainst(file.blobName, expected, await this.downloadRaw(file.blobName, sink));
+    checkAgainst(file.blobName, expected, await this.downloadRaw(file, sink));
     return Buffer.concat(chunks).toString('utf8');
   }
 
@@ -216,13 +238,25 @@ export class WalArchive {
     return file.metadata;
   }
 
-  private async downloadRaw(blobName: string, sink: Writable): Promise<{ sha256: string; size: number }> {
+  private async downloadRaw(
+    file: Pick<ArchivedWalFile, 'blobName' | 'encrypted'>,
+    sink: Writable,
+  ): Promise<{ sha256: string; size: number }> {
+    const { blobName } = file;
     const download = await this.storageCall(blobName, () => this.store.download(blobName));
     const tap = new HashingTap();
+    const decrypt = file.encrypted ? new AgeDecryptStream(this.identities) : new PassThrough();
     try {
-      await pipeline(download.stream, createDecompressor('zstd'), tap, sink);
+      await pipeline(download.stream, decrypt, createDecompressor('zstd'), tap, sink);
     } catch (error) {
       if (isStorageError(error)) throw toArchiveError(blobName, error);
+      // Without the right identity nothing is known about the bytes: not a checksum finding.
+      if (error instanceof EncryptionError && error.code !== 'decrypt-failed') {
+        throw new WalArchiveError(
+          error.code === 'key-mismatch' ? 'key-mismatch' : 'key-missing',
+          `${blobName}: ${error.message}`,
+        );
+      }
       // A corrupt zstd frame (its own checksum or structure) is the same finding as a wrong sha256.
       throw new WalArchiveError('checksum-mismatch', `${blobName} does not decompress: ${describe(error)}`, {
         cause: error,
@@ -234,12 +268,15 @@ export class WalArchive {
   /** Writes a blob that must never change: an existing blob is a duplicate when its sha256 is ours, else a conflict. */
   private async commitOnce(
     blobName: string,
-    input: CommitHistoryInput & { endLsn?: string },
+    input: CommitHistoryInput & { endLsn?: string; recipients?: readonly string[] | undefined },
+    otherForm?: string,
   ): Promise<CommitResult> {
     return this.storageCall(blobName, async () => {
-      const existing = await this.store.properties(blobName);
-      if (existing) return this.compareExisting(blobName, existing.metadata, existing.size, input.path);
-      const staged = await stageCompressed(this.store, blobName, input.path);
+      for (const name of otherForm ? [blobName, otherForm] : [blobName]) {
+        const existing = await this.store.properties(name);
+        if (existing) return this.compareExisting(name, existing.metadata, existing.size, input.path);
+      }
+      const staged = await stageCompressed(this.store, blobName, input.path, input.recipients);
       try {
         await this.store.commitBlocks(blobName, staged.blockIds, {
           metadata: this.metadataFor(input, staged),

@@ -23,6 +23,7 @@ export {
   readWalBlobMetadata,
   segmentBlobName,
   WAL_DIRECTORY,
+  WAL_AGE_SUFFIX,
   WAL_EXTENSION,
   walBlobMetadata,
   type WalBlobMetadata,

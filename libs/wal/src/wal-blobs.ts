@@ -2,13 +2,16 @@ import { z } from 'zod';
 import { historyFileName, timelineName, type Timeline } from './segments';
 
 /**
- * Where a target's WAL lives in Blob Storage: `<targetId>/wal/<timeline>/<file>.zst`. A completed segment is
- * written once and never replaced by different bytes; the `.partial` of the segment being filled is replaced
- * each time it is shipped; history files sit in the directory of the timeline they describe.
+ * Where a target's WAL lives in Blob Storage: `<targetId>/wal/<timeline>/<file>.zst`, `.zst.age` when the
+ * target's policy encrypts (segments and partials; a history file holds no data and stays plain). A completed
+ * segment is written once and never replaced by different bytes; the `.partial` of the segment being filled is
+ * replaced each time it is shipped; history files sit in the directory of the timeline they describe.
  */
 export const WAL_DIRECTORY = 'wal';
 export const WAL_EXTENSION = '.zst';
 export const PARTIAL_SUFFIX = '.partial';
+/** The suffix of an age-encrypted WAL blob, after `.zst`. */
+export const WAL_AGE_SUFFIX = '.age';
 
 export function walPrefix(targetId: string): string {
   return `${targetId}/${WAL_DIRECTORY}/`;
@@ -18,14 +21,25 @@ export function walTimelinePrefix(targetId: string, timeline: Timeline): string 
   return `${walPrefix(targetId)}${timelineName(timeline)}/`;
 }
 
-/** The blob of a completed segment, e.g. `orders/wal/00000001/000000010000000000000003.zst`. */
-export function segmentBlobName(targetId: string, timeline: Timeline, segmentFile: string): string {
-  return `${walTimelinePrefix(targetId, timeline)}${segmentFile}${WAL_EXTENSION}`;
+/** The blob of a completed segment, e.g. `orders/wal/00000001/000000010000000000000003.zst[.age]`. */
+export function segmentBlobName(
+  targetId: string,
+  timeline: Timeline,
+  segmentFile: string,
+  encrypted = false,
+): string {
+  return `${walTimelinePrefix(targetId, timeline)}${segmentFile}${WAL_EXTENSION}${encrypted ? WAL_AGE_SUFFIX : ''}`;
 }
 
 /** The blob of the segment still being filled, replaced every `pitr.shipPartialSeconds`. */
-export function partialBlobName(targetId: string, timeline: Timeline, segmentFile: string): string {
-  return `${walTimelinePrefix(targetId, timeline)}${segmentFile}${PARTIAL_SUFFIX}${WAL_EXTENSION}`;
+export function partialBlobName(
+  targetId: string,
+  timeline: Timeline,
+  segmentFile: string,
+  encrypted = false,
+): string {
+  const suffix = `${PARTIAL_SUFFIX}${WAL_EXTENSION}${encrypted ? WAL_AGE_SUFFIX : ''}`;
+  return `${walTimelinePrefix(targetId, timeline)}${segmentFile}${suffix}`;
 }
 
 export function historyBlobName(targetId: string, timeline: Timeline): string {
@@ -40,10 +54,12 @@ export interface ParsedWalBlob {
   /** The PostgreSQL file name: a segment (also for a partial, without `.partial`) or `<TLI>.history`. */
   file: string;
   kind: WalFileKind;
+  /** Age-encrypted (`.zst.age`): reading it takes an identity of the target's policy. */
+  encrypted: boolean;
 }
 
 const WAL_BLOB =
-  /^([a-z0-9-]{1,63})\/wal\/([0-9A-F]{8})\/([0-9A-F]{24}|[0-9A-F]{8}\.history)(\.partial)?\.zst$/;
+  /^([a-z0-9-]{1,63})\/wal\/([0-9A-F]{8})\/([0-9A-F]{24}|[0-9A-F]{8}\.history)(\.partial)?\.zst(\.age)?$/;
 
 /** Parses a blob name under `<targetId>/wal/`; null for anything else. */
 export function parseWalBlobName(name: string): ParsedWalBlob | null {
@@ -51,12 +67,14 @@ export function parseWalBlobName(name: string): ParsedWalBlob | null {
   if (!match) return null;
   const file = match[3] as string;
   const history = file.endsWith('.history');
-  if (history && match[4]) return null;
+  const encrypted = match[5] !== undefined;
+  if (history && (match[4] || encrypted)) return null;
   return {
     targetId: match[1] as string,
     timeline: Number.parseInt(match[2] as string, 16),
     file,
     kind: history ? 'history' : match[4] ? 'partial' : 'segment',
+    encrypted,
   };
 }
 

@@ -49,7 +49,17 @@ describe('WAL positions and names', () => {
       timeline: 1,
       file: '000000010000000000000004',
       kind: 'partial',
+      encrypted: false,
     });
+    const sealed = segmentBlobName('orders', 1, '000000010000000000000004', true);
+    assert.equal(sealed, 'orders/wal/00000001/000000010000000000000004.zst.age');
+    assert.equal(parseWalBlobName(sealed)?.encrypted, true);
+    assert.equal(parseWalBlobName(sealed)?.kind, 'segment');
+    const sealedPartial = partialBlobName('orders', 1, '000000010000000000000004', true);
+    assert.equal(sealedPartial, 'orders/wal/00000001/000000010000000000000004.partial.zst.age');
+    assert.equal(parseWalBlobName(sealedPartial)?.kind, 'partial');
+    // A history file holds no data and is never encrypted.
+    assert.equal(parseWalBlobName(`${historyBlobName('orders', 2)}.age`), null);
     assert.equal(parseWalBlobName(historyBlobName('orders', 2))?.kind, 'history');
     assert.equal(parseWalBlobName('orders/20261121T020000Z-k3f9xq/manifest.json'), null);
   });
