@@ -51,6 +51,25 @@ export function planRetention(
   policy: Policy,
   now: Date,
 ): RetentionDecision[] {
+  return planWithHorizons(backups, policy, now).map(({ decision }) => decision);
+}
+
+/** A decision and, for a kept backup, until when its reasons hold (ms; Infinity: indefinitely). */
+export interface PlannedBackup {
+  decision: RetentionDecision;
+  /**
+   * The latest estimated end of the finite reasons that keep it (keepLast, the GFS slots, a grace period, a
+   * chain); undefined when it is deleted or kept only by open-ended reasons (pinned, newest verified, minKeep).
+   */
+  keptUntil: Date | undefined;
+}
+
+/** {@link planRetention} with each kept backup's estimated horizon, which immutable storage locks up to. */
+export function planWithHorizons(
+  backups: readonly BackupSnapshot[],
+  policy: Policy,
+  now: Date,
+): PlannedBackup[] {
   const ids = new Set<string>();
   for (const backup of backups) {
     // A duplicate id would make "one decision per backup" ambiguous for the caller applying the plan.
@@ -63,12 +82,13 @@ export function planRetention(
     group.push(backup);
     groups.set(backup.group, group);
   }
-  const decisions = [...groups.values()].flatMap((group) => planGroup(group, policy, now));
+  const planned = [...groups.values()].flatMap((group) => planGroup(group, policy, now));
   const order = new Map([...backups].sort(oldestFirst).map((b, index) => [b.backupId, index]));
-  return decisions.sort((a, b) => (order.get(a.backupId) ?? 0) - (order.get(b.backupId) ?? 0));
+  const position = (entry: PlannedBackup): number => order.get(entry.decision.backupId) ?? 0;
+  return planned.sort((a, b) => position(a) - position(b));
 }
 
-function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date): RetentionDecision[] {
+function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date): PlannedBackup[] {
   const sorted = [...backups].sort(oldestFirst);
 
   const nowMs = now.getTime();
@@ -121,21 +141,28 @@ function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date
   });
   keepChains(sorted, reasons);
 
-  return sorted.map((backup, index): RetentionDecision => {
+  return sorted.map((backup, index): PlannedBackup => {
     const kept = reasons[index] ?? [];
     if (backup.status === 'failed' || backup.status === 'corrupt') {
       const graceEnd = backup.takenAt.getTime() + remote.failedGraceDays * DAY_MS;
       if (nowMs <= graceEnd) kept.push({ text: 'grace period', until: graceEnd });
-      else if (kept.length === 0) return deletion(backup, `${backup.status}, grace period over`);
+      else if (kept.length === 0)
+        return { decision: deletion(backup, `${backup.status}, grace period over`), keptUntil: undefined };
     }
-    if (kept.length === 0) return deletion(backup, 'expired');
-    return {
+    if (kept.length === 0) return { decision: deletion(backup, 'expired'), keptUntil: undefined };
+    const decision: RetentionDecision = {
       backupId: backup.backupId,
       action: 'keep',
       reasons: kept.map((reason) => reason.text),
       ...planTier(backup, kept, policy.tiering, nowMs),
     };
+    return { decision, keptUntil: finiteHorizon(kept) };
   });
+}
+
+function finiteHorizon(reasons: readonly KeepReason[]): Date | undefined {
+  const finite = reasons.map((reason) => reason.until).filter((until) => Number.isFinite(until));
+  return finite.length === 0 ? undefined : new Date(Math.max(...finite));
 }
 
 /**
