@@ -15,6 +15,7 @@ import type {
   BlobProperties,
   BlobStore,
   CommitOptions,
+  ImmutabilityPolicy,
   RehydratePriority,
   WriteCondition,
 } from './blob-store';
@@ -143,6 +144,7 @@ export class AzureBlobStore implements BlobStore {
         tier: p.accessTier,
         lastModified: p.lastModified ?? new Date(0),
         ...(p.archiveStatus !== undefined && { archiveStatus: p.archiveStatus }),
+        ...immutabilityOf(p),
       };
     } catch (err) {
       const error = this.error(err, `read properties of ${blobName}`);
@@ -263,6 +265,27 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
+  async setImmutability(blobName: string, policy: ImmutabilityPolicy): Promise<void> {
+    await this.call(`lock ${blobName} until ${policy.until.toISOString()} (${policy.mode})`, () =>
+      this.blob(blobName).setImmutabilityPolicy({
+        expiriesOn: policy.until,
+        policyMode: policy.mode === 'locked' ? 'Locked' : 'Unlocked',
+      }),
+    );
+  }
+
+  async clearImmutability(blobName: string): Promise<void> {
+    await this.call(`remove the immutability policy of ${blobName}`, () =>
+      this.blob(blobName).deleteImmutabilityPolicy(),
+    );
+  }
+
+  async setLegalHold(blobName: string, hold: boolean): Promise<void> {
+    await this.call(`${hold ? 'set' : 'clear'} the legal hold of ${blobName}`, () =>
+      this.blob(blobName).setLegalHold(hold),
+    );
+  }
+
   private blob(blobName: string) {
     return this.client.getBlockBlobClient(blobName);
   }
@@ -282,6 +305,21 @@ export class AzureBlobStore implements BlobStore {
       ifNoneMatch,
     });
   }
+}
+
+/** The version-level WORM state in a Get Blob Properties answer ('Mutable' means no policy). */
+function immutabilityOf(p: {
+  immutabilityPolicyExpiresOn?: Date;
+  immutabilityPolicyMode?: string;
+  legalHold?: boolean;
+}): Pick<BlobProperties, 'immutability' | 'legalHold'> {
+  const mode = p.immutabilityPolicyMode;
+  const until = p.immutabilityPolicyExpiresOn;
+  const policy =
+    until !== undefined && (mode === 'Locked' || mode === 'Unlocked')
+      ? { immutability: { until, mode: mode === 'Locked' ? ('locked' as const) : ('unlocked' as const) } }
+      : {};
+  return { ...policy, ...(p.legalHold === true && { legalHold: true }) };
 }
 
 /** The account URL without a SAS query or trailing slash: safe to print. */
