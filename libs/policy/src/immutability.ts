@@ -75,7 +75,8 @@ export interface ImmutableRetentionPlan {
 /**
  * {@link planWithHorizons} on an immutable container. A backup whose blobs are still protected is never deleted:
  * its decision becomes keep with the reason `locked until <t>` (or `legal hold`). A kept backup's lock is
- * extended to what keeps it (its horizon, at least `days` after it was taken) when that is later than its lock;
+ * extended to what keeps it (its horizon, at least `days` after it was taken) when that is later than its lock
+ * and still ahead;
  * a pinned backup gets a legal hold, an unpinned one loses it. `protection` is what each backup's blobs carry
  * now (by backupId); a backup without an entry is taken to carry none.
  */
@@ -101,7 +102,7 @@ export function planImmutableRetention(
     decisions.push(decision);
     // Nothing of a backup still in progress is committed yet; the commit protects it.
     if (decision.reasons.includes('in progress')) continue;
-    const change = protectionChange(backup, keptUntil, current, settings);
+    const change = protectionChange(backup, keptUntil, current, settings, now);
     if (change !== undefined) changes.push(change);
   }
   return { decisions, changes };
@@ -121,6 +122,7 @@ function protectionChange(
   keptUntil: Date | undefined,
   current: BlobProtection | undefined,
   settings: ImmutabilitySettings,
+  now: Date,
 ): ProtectionChange | undefined {
   const minimum = backup.takenAt.getTime() + settings.days * DAY_MS;
   const wanted = Math.max(minimum, keptUntil?.getTime() ?? 0);
@@ -130,7 +132,8 @@ function protectionChange(
     backupId: backup.backupId,
     required: { until: new Date(until), mode: current?.mode ?? settings.mode, legalHold: backup.pinned },
   };
-  if (wanted > held) change.extendTo = new Date(wanted);
+  // A lock that would already have run out protects nothing (and Azure takes no expiry in the past).
+  if (wanted > held && wanted > now.getTime()) change.extendTo = new Date(wanted);
   const hasHold = current?.legalHold ?? false;
   if (backup.pinned && !hasHold) change.legalHold = 'set';
   if (!backup.pinned && hasHold) change.legalHold = 'clear';

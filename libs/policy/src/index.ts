@@ -27,7 +27,7 @@ export { policyOf, targetById } from './lookup';
 export { nextRun, nextRuns } from './schedule';
 export { validateConfig, type ConfigChecks } from './validate-config';
 export * from './retention.types';
-export { EARLY_DELETION_DAYS, planRetention, planWithHorizons, type PlannedBackup } from './retention';
+export { EARLY_DELETION_DAYS, planRetention, planWithHorizons, type DecisionWithHorizon } from './retention';
 export {
   commitProtection,
   deletionBlock,

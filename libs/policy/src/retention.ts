@@ -55,7 +55,7 @@ export function planRetention(
 }
 
 /** A decision and, for a kept backup, until when its reasons hold (ms; Infinity: indefinitely). */
-export interface PlannedBackup {
+export interface DecisionWithHorizon {
   decision: RetentionDecision;
   /**
    * The latest estimated end of the finite reasons that keep it (keepLast, the GFS slots, a grace period, a
@@ -69,7 +69,7 @@ export function planWithHorizons(
   backups: readonly BackupSnapshot[],
   policy: Policy,
   now: Date,
-): PlannedBackup[] {
+): DecisionWithHorizon[] {
   const ids = new Set<string>();
   for (const backup of backups) {
     // A duplicate id would make "one decision per backup" ambiguous for the caller applying the plan.
@@ -84,11 +84,11 @@ export function planWithHorizons(
   }
   const planned = [...groups.values()].flatMap((group) => planGroup(group, policy, now));
   const order = new Map([...backups].sort(oldestFirst).map((b, index) => [b.backupId, index]));
-  const position = (entry: PlannedBackup): number => order.get(entry.decision.backupId) ?? 0;
+  const position = (entry: DecisionWithHorizon): number => order.get(entry.decision.backupId) ?? 0;
   return planned.sort((a, b) => position(a) - position(b));
 }
 
-function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date): PlannedBackup[] {
+function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date): DecisionWithHorizon[] {
   const sorted = [...backups].sort(oldestFirst);
 
   const nowMs = now.getTime();
@@ -141,7 +141,7 @@ function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date
   });
   keepChains(sorted, reasons);
 
-  return sorted.map((backup, index): PlannedBackup => {
+  return sorted.map((backup, index): DecisionWithHorizon => {
     const kept = reasons[index] ?? [];
     if (backup.status === 'failed' || backup.status === 'corrupt') {
       const graceEnd = backup.takenAt.getTime() + remote.failedGraceDays * DAY_MS;
