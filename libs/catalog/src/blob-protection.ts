@@ -7,19 +7,52 @@ import { StorageError, type BlobStore } from '@tidemark/storage';
  * A policy already longer than the record (a lock extended by a run that crashed before recording it) is left
  * as it is: Azure refuses to shorten a locked one, and that refusal means the blob is protected enough.
  */
-export async function protectBlobs(store: BlobStore, manifest: Manifest, now = new Date()): Promise<void> {
+export async function protectBlobs(
+  store: BlobStore,
+  manifest: Manifest,
+  options: ProtectOptions = {},
+): Promise<void> {
   const record = manifest.immutability;
   if (record === undefined) return;
+  const now = options.now ?? new Date();
   const until = new Date(record.until);
-  const names = [manifestBlobName(manifest.target.id, manifest.backupId)];
-  if (manifest.locations.remote) names.unshift(artifactBlobOf(manifest));
-  for (const name of names) {
-    await unlessSupported(store, async () => {
-      // Azure takes no expiry in the past; an expired lock protects nothing to renew.
-      if (until.getTime() > now.getTime()) await extendPolicy(store, name, until, record.mode);
-      await store.setLegalHold(name, manifest.pinned);
+  // Azure takes no expiry in the past; an expired lock protects nothing to renew.
+  const live = until.getTime() > now.getTime();
+  const { previous } = options;
+  const repair = previous === undefined;
+  const blobs: { name: string; policy: boolean; hold: boolean }[] = [
+    // A version just written carries nothing yet; one being repaired may carry a hold to clear.
+    {
+      name: manifestBlobName(manifest.target.id, manifest.backupId),
+      policy: live,
+      hold: repair || manifest.pinned,
+    },
+  ];
+  if (manifest.locations.remote) {
+    const had = previous?.immutability;
+    const samePolicy = had?.until === record.until && had.mode === record.mode;
+    const holdChanged = (previous?.pinned ?? false) !== manifest.pinned;
+    blobs.unshift({
+      name: artifactBlobOf(manifest),
+      policy: live && !samePolicy,
+      hold: repair || holdChanged,
     });
   }
+  for (const blob of blobs) {
+    await unlessSupported(store, async () => {
+      if (blob.policy) await extendPolicy(store, blob.name, until, record.mode);
+      if (blob.hold) await store.setLegalHold(blob.name, manifest.pinned);
+    });
+  }
+}
+
+export interface ProtectOptions {
+  now?: Date;
+  /**
+   * The manifest version this one replaced (null: none): what the artifact already got from it is not set
+   * again. Without it everything is set (a repair).
+   */
+  previous?: Manifest | null;
 }
 
 /**

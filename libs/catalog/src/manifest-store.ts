@@ -52,7 +52,11 @@ export class ManifestStore {
       const stored = await this.catalog.find(backupId, targetId);
       const current = stored?.manifest ?? null;
       const next = change(current);
-      if (next === current || next === null) return current;
+      if (next === current || next === null) {
+        // A retry after a write whose protection step failed changes nothing: the version still gets its lock.
+        if (current) await protectBlobs(this.store, current, { previous: current });
+        return current;
+      }
       checkMove(current, next, targetId, backupId);
       if (current) await releaseVersionHold(this.store, current);
       try {
@@ -61,7 +65,7 @@ export class ManifestStore {
           next,
           stored ? { ifMatch: stored.etag } : { ifNoneMatch: '*' },
         );
-        await protectBlobs(this.store, next);
+        await protectBlobs(this.store, next, { previous: current });
         return next;
       } catch (error) {
         const conflict =
@@ -76,7 +80,7 @@ export class ManifestStore {
     await this.store.writeJson(manifestBlobName(manifest.target.id, manifest.backupId), manifest, {
       ifNoneMatch: '*',
     });
-    await protectBlobs(this.store, manifest);
+    await protectBlobs(this.store, manifest, { previous: null });
   }
 
   /**

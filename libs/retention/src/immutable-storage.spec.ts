@@ -8,7 +8,7 @@ import { artifactBlobName, manifestBlobName, type Manifest } from '@tidemark/man
 import { MemoryLock, StageHarness } from '@tidemark/in-memory';
 import { StorageError } from '@tidemark/storage';
 import { RetentionPlanner } from './retention-plan';
-import { RetentionService } from './retention.service';
+import { RetentionRunError, RetentionService, type RetentionReport } from './retention.service';
 
 // Immutable storage through the real stages and retention, on a MemoryBlobStore that enforces Azure's
 // version-level WORM rules (Azurite does not implement them: see libs/storage's azurite spec).
@@ -49,6 +49,15 @@ describe('immutable storage through the stages', () => {
     const planner = new RetentionPlanner(config, catalog, local, store);
     const events = new EventPublisher(bus, 'retention');
     return new RetentionService(config, catalog, manifests, store, local, planner, lock, events, metrics);
+  };
+  const failedRun = async (run: Promise<RetentionReport>): Promise<RetentionReport> => {
+    try {
+      await run;
+    } catch (error) {
+      assert.ok(error instanceof RetentionRunError, String(error));
+      return error.report;
+    }
+    assert.fail('expected the run to fail');
   };
   const artifactOf = (m: Manifest): string => artifactBlobName('files', m.backupId, m.artifact.name);
 
@@ -119,6 +128,52 @@ describe('immutable storage through the stages', () => {
     assert.deepEqual(later.deleted, [old.backupId]);
     assert.deepEqual(later.failures, []);
     assert.ok(await harness.manifests.find(newest.backupId, 'files'));
+  });
+
+  test('a lock longer than the manifest records (a crashed extension) still stops the deletion', async () => {
+    await start(CONFIG(KEEP_ONE));
+    const backups = [await backup(), await backup()];
+    const service = retention();
+    const oldId = (await service.plan('files', clock)).backups[0]?.backupId;
+    const old = backups.find((m) => m.backupId === oldId);
+    assert.ok(old);
+    const longer = new Date(new Date(old.immutability?.until ?? 0).getTime() + 30 * DAY_MS);
+    await harness.store.setImmutability(artifactOf(old), { until: longer, mode: 'locked' });
+
+    clock = new Date(new Date(old.immutability?.until ?? 0).getTime() + 1000);
+    const report = await service.apply('files', { now: clock });
+    assert.deepEqual(report.deleted, []);
+    assert.deepEqual(report.locked, [{ backupId: old.backupId, until: longer.toISOString() }]);
+    assert.deepEqual(report.failures, []);
+    const stored = (await harness.manifests.find(old.backupId, 'files'))?.manifest;
+    assert.equal(stored?.deletion, null, 'not even marked for deletion');
+  });
+
+  test('a failed lock check or extension is a failure of the run, and nothing is deleted', async () => {
+    await start(CONFIG(KEEP_ONE));
+    await backup();
+    await backup();
+    const service = retention();
+    clock = new Date(clock.getTime() + 4 * DAY_MS);
+    harness.store.failNext('properties');
+    const checkFailed = await failedRun(service.apply('files', { now: clock }));
+    assert.deepEqual(checkFailed.deleted, []);
+    assert.equal(checkFailed.failures[0]?.step, 'delete-artifact');
+    assert.match(checkFailed.failures[0]?.message ?? '', /properties is unavailable/);
+
+    await harness.dispose();
+    clock = new Date();
+    await start(CONFIG(MONTHLIES));
+    const manifest = await backup();
+    harness.store.failNext('setImmutability');
+    const extendFailed = await failedRun(retention().apply('files', { now: clock }));
+    assert.deepEqual(extendFailed.locksExtended, []);
+    assert.deepEqual(
+      extendFailed.failures.map((f) => [f.backupId, f.step]),
+      [[manifest.backupId, 'lock']],
+    );
+    // The next run extends it.
+    assert.equal((await retention().apply('files', { now: clock })).locksExtended.length, 1);
   });
 
   test('a backup promoted to a monthly has its lock extended on the artifact and the manifest', async () => {

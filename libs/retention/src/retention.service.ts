@@ -210,7 +210,9 @@ export class RetentionService {
     await forEachLimit(kept, STEP_CONCURRENCY, async (planned) => {
       const extendTo = planned.lock?.extendTo;
       if (extendTo === undefined) return;
-      if (!dryRun && !(await this.extendLock(targetId, planned, extendTo, report))) return;
+      const manifest = manifests.get(planned.backupId);
+      if (!manifest) return;
+      if (!dryRun && !(await this.extendLock(manifest, planned, extendTo, report))) return;
       report.locksExtended.push({ backupId: planned.backupId, until: extendTo });
     });
     for (const planned of kept) {
@@ -432,28 +434,39 @@ export class RetentionService {
     }
   }
 
-  /** Records the longer lock in the manifest; writing it puts the lock on the artifact and the manifest. */
+  /**
+   * The artifact's lock is extended first, then the manifest records it (writing the manifest locks its new
+   * version): a run that stops in between leaves the record behind the blob, which the next run extends again,
+   * and which deletions never trust over the blob.
+   */
   private async extendLock(
-    targetId: string,
+    manifest: Manifest,
     planned: PlannedBackup,
     until: string,
     report: RetentionReport,
   ): Promise<boolean> {
     const mode = planned.lock?.mode ?? 'locked';
-    let written = false;
     try {
-      const manifest = await this.manifests.update(targetId, planned.backupId, (latest) => {
+      if (manifest.locations.remote) await this.extendArtifact(artifactBlobOf(manifest), until, mode);
+      await this.manifests.update(manifest.target.id, planned.backupId, (latest) => {
         const recorded = latest.immutability?.until;
-        written = recorded === undefined || new Date(recorded).getTime() < new Date(until).getTime();
-        if (!written) return latest;
+        if (recorded !== undefined && new Date(recorded).getTime() >= new Date(until).getTime())
+          return latest;
         return { ...latest, immutability: { mode: latest.immutability?.mode ?? mode, until } };
       });
-      // Extended meanwhile, so not written: its blobs still get what it records.
-      if (!written) await this.manifests.protect(manifest);
       return true;
     } catch (error) {
       report.failures.push({ backupId: planned.backupId, step: 'lock', message: errorData(error).message });
       return false;
+    }
+  }
+
+  /** A refusal means the blob is locked at least as long already (a locked policy is never shortened). */
+  private async extendArtifact(blobName: string, until: string, mode: 'unlocked' | 'locked'): Promise<void> {
+    try {
+      await this.store.setImmutability(blobName, { until: new Date(until), mode });
+    } catch (error) {
+      if (!(error instanceof StorageError && error.code === 'immutable')) throw error;
     }
   }
 
