@@ -189,6 +189,8 @@ describe('immutable storage through the stages', () => {
 
     const report = await service.apply('files', { now: clock });
     assert.deepEqual(report.locksExtended, [{ backupId: manifest.backupId, until: extendTo }]);
+    const applied = harness.bus.events.filter((e) => e.type === 'tidemark.retention.applied').at(-1);
+    assert.deepEqual((applied?.data as { locksExtended?: unknown }).locksExtended, report.locksExtended);
     const stored = (await harness.manifests.find(manifest.backupId, 'files'))?.manifest;
     assert.equal(stored?.immutability?.until, extendTo);
     const expected = { mode: 'locked', until: new Date(extendTo) };

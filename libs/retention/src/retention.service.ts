@@ -287,6 +287,8 @@ export class RetentionService {
         ...(report.unreadable.length > 0 && { unreadable: report.unreadable.map((u) => u.blobName) }),
         ...(report.local.kept.length > 0 && { localKept: report.local.kept }),
         ...(report.failures.length > 0 && { failures: report.failures }),
+        ...(report.locked.length > 0 && { locked: report.locked }),
+        ...(report.locksExtended.length > 0 && { locksExtended: report.locksExtended }),
         ...(report.wal && {
           wal: {
             deleted: report.wal.deleted.length,
