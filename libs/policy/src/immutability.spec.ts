@@ -175,21 +175,21 @@ describe('planImmutableRetention', () => {
   });
 
   test('a backup promoted to a monthly has its lock extended to the monthly horizon, never shortened', () => {
-    const monthly = backup(0);
+    // NOW is 2026-12-01: the 5-day old backup is November's newest, and November is over.
+    const monthly = backup(5);
+    const newest = backup(0);
     const shortLock = locked(new Date(NOW.getTime() + 10 * DAY_MS));
-    const plan = planImmutableRetention(
-      [monthly],
-      new Map([[monthly.backupId, shortLock]]),
-      policy,
-      settings,
-      NOW,
-    );
+    const protection = new Map([
+      [monthly.backupId, shortLock],
+      [newest.backupId, shortLock],
+    ]);
+    const plan = planImmutableRetention([monthly, newest], protection, policy, settings, NOW);
     // monthly 2 → two months after it was taken.
     assert.deepEqual(plan.changes, [
       {
         backupId: monthly.backupId,
-        required: { until: new Date('2027-02-01T12:00:00.000Z'), mode: 'locked', legalHold: false },
-        extendTo: new Date('2027-02-01T12:00:00.000Z'),
+        required: { until: new Date('2027-01-26T12:00:00.000Z'), mode: 'locked', legalHold: false },
+        extendTo: new Date('2027-01-26T12:00:00.000Z'),
       },
     ]);
     const longLock = locked(new Date('2027-06-01T00:00:00Z'));
@@ -197,6 +197,16 @@ describe('planImmutableRetention', () => {
       planImmutableRetention([monthly], new Map([[monthly.backupId, longLock]]), policy, settings, NOW)
         .changes,
       [],
+    );
+  });
+
+  test("the newest backup of a running month is not locked for the month's slot: a later one may take it", () => {
+    const today = backup(0);
+    const plan = planImmutableRetention([today], new Map(), policy, settings, NOW);
+    // Only the minimum: 10 days after it was taken.
+    assert.deepEqual(
+      plan.changes.map((change) => change.extendTo),
+      [new Date(NOW.getTime() + 10 * DAY_MS)],
     );
   });
 

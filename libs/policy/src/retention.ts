@@ -33,6 +33,11 @@ interface TierStep {
 interface KeepReason {
   text: string;
   until: number;
+  /**
+   * Until when it surely keeps the backup, which immutable storage may lock it for: NaN for a GFS slot of a
+   * period still running (a later backup of the same day, week, month or year takes the slot over).
+   */
+  lockUntil: number;
 }
 
 interface LocalDate {
@@ -58,8 +63,9 @@ export function planRetention(
 export interface DecisionWithHorizon {
   decision: RetentionDecision;
   /**
-   * The latest estimated end of the finite reasons that keep it (keepLast, the GFS slots, a grace period, a
-   * chain); undefined when it is deleted or kept only by open-ended reasons (pinned, newest verified, minKeep).
+   * The latest estimated end of the finite reasons that surely keep it (keepLast, the GFS slots of periods that
+   * have ended, a grace period, a chain); undefined when it is deleted or kept only by open-ended reasons (pinned,
+   * newest verified, minKeep) or by the slot of a period still running, which a later backup may take over.
    */
   keptUntil: Date | undefined;
 }
@@ -99,8 +105,8 @@ function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date
     if (sorted[index]?.status === 'verified') verifiedNewestFirst.push(index);
   }
   const takenAt = (index: number): number => sorted[index]?.takenAt.getTime() ?? Number.NaN;
-  const keep = (index: number, text: string, until: number): void => {
-    reasons[index]?.push({ text, until });
+  const keep = (index: number, text: string, until: number, lockUntil = until): void => {
+    reasons[index]?.push({ text, until, lockUntil });
   };
 
   sorted.forEach((backup, index) => {
@@ -119,11 +125,13 @@ function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date
     const backup = sorted[index];
     if (backup !== undefined) keysByIndex.set(index, periodKeys(localDate(backup.takenAt)));
   }
+  const current = periodKeys(localDate(now));
   for (const periodClass of PERIOD_CLASSES) {
     const count = remote[periodClass];
     if (count === 0) continue;
     for (const [key, index] of newestPerPeriod(verifiedNewestFirst, keysByIndex, periodClass, count)) {
-      keep(index, `${periodClass} ${key}`, periodEnd(takenAt(index), periodClass, count));
+      const until = periodEnd(takenAt(index), periodClass, count);
+      keep(index, `${periodClass} ${key}`, until, key === current[periodClass] ? Number.NaN : until);
     }
   }
 
@@ -145,7 +153,7 @@ function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date
     const kept = reasons[index] ?? [];
     if (backup.status === 'failed' || backup.status === 'corrupt') {
       const graceEnd = backup.takenAt.getTime() + remote.failedGraceDays * DAY_MS;
-      if (nowMs <= graceEnd) kept.push({ text: 'grace period', until: graceEnd });
+      if (nowMs <= graceEnd) kept.push({ text: 'grace period', until: graceEnd, lockUntil: graceEnd });
       else if (kept.length === 0)
         return { decision: deletion(backup, `${backup.status}, grace period over`), keptUntil: undefined };
     }
@@ -161,7 +169,7 @@ function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date
 }
 
 function finiteHorizon(reasons: readonly KeepReason[]): Date | undefined {
-  const finite = reasons.map((reason) => reason.until).filter((until) => Number.isFinite(until));
+  const finite = reasons.map((reason) => reason.lockUntil).filter((until) => Number.isFinite(until));
   return finite.length === 0 ? undefined : new Date(Math.max(...finite));
 }
 
@@ -177,10 +185,12 @@ function keepChains(sorted: readonly BackupSnapshot[], reasons: KeepReason[][]):
     const own = ownReasons[index] ?? [];
     if (!backup?.dependsOn || own.length === 0) continue;
     const until = Math.max(...own.map((reason) => (Number.isNaN(reason.until) ? Infinity : reason.until)));
+    const settled = own.map((reason) => reason.lockUntil).filter((at) => Number.isFinite(at));
+    const lockUntil = settled.length > 0 ? Math.max(...settled) : Number.NaN;
     for (const id of backup.dependsOn) {
       const dependency = indexById.get(id);
       if (dependency === undefined) continue;
-      reasons[dependency]?.push({ text: `chain of ${backup.backupId}`, until });
+      reasons[dependency]?.push({ text: `chain of ${backup.backupId}`, until, lockUntil });
     }
   }
 }

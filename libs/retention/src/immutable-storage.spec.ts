@@ -165,6 +165,7 @@ describe('immutable storage through the stages', () => {
     clock = new Date();
     await start(CONFIG(MONTHLIES));
     const manifest = await backup();
+    clock = new Date(Date.UTC(clock.getUTCFullYear(), clock.getUTCMonth() + 1, 1, 1));
     harness.store.failNext('setImmutability');
     const extendFailed = await failedRun(retention().apply('files', { now: clock }));
     assert.deepEqual(extendFailed.locksExtended, []);
@@ -180,6 +181,10 @@ describe('immutable storage through the stages', () => {
     await start(CONFIG(MONTHLIES));
     const manifest = await backup();
     const service = retention();
+    // While its month runs, a later backup may take the month's slot: no extension yet.
+    assert.equal((await service.plan('files', clock)).backups[0]?.lock?.extendTo, undefined);
+    // The month is over: it is that month's monthly, kept two months after it was taken.
+    clock = new Date(Date.UTC(clock.getUTCFullYear(), clock.getUTCMonth() + 1, 1, 1));
     const planned = (await service.plan('files', clock)).backups[0];
     const extendTo = planned?.lock?.extendTo;
     assert.ok(extendTo, 'the plan shows the extension');
