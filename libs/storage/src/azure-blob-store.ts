@@ -15,6 +15,7 @@ import type {
   BlobProperties,
   BlobStore,
   CommitOptions,
+  ImmutabilityMode,
   ImmutabilityPolicy,
   RehydratePriority,
   WriteCondition,
@@ -144,7 +145,7 @@ export class AzureBlobStore implements BlobStore {
         tier: p.accessTier,
         lastModified: p.lastModified ?? new Date(0),
         ...(p.archiveStatus !== undefined && { archiveStatus: p.archiveStatus }),
-        ...immutabilityOf(p),
+        ...immutabilityFromProperties(p),
       };
     } catch (err) {
       const error = this.error(err, `read properties of ${blobName}`);
@@ -307,18 +308,21 @@ export class AzureBlobStore implements BlobStore {
   }
 }
 
-/** The version-level WORM state in a Get Blob Properties answer ('Mutable' means no policy). */
-function immutabilityOf(p: {
+/**
+ * The version-level WORM state in a Get Blob Properties answer. The service sends the mode as `unlocked` or
+ * `locked` (the SDK's type says `Unlocked`/`Locked`/`Mutable` but passes the header through), so case is ignored;
+ * anything else (`Mutable`) means no policy.
+ */
+export function immutabilityFromProperties(p: {
   immutabilityPolicyExpiresOn?: Date;
   immutabilityPolicyMode?: string;
   legalHold?: boolean;
 }): Pick<BlobProperties, 'immutability' | 'legalHold'> {
-  const mode = p.immutabilityPolicyMode;
+  const mode = p.immutabilityPolicyMode?.toLowerCase();
   const until = p.immutabilityPolicyExpiresOn;
-  const policy =
-    until !== undefined && (mode === 'Locked' || mode === 'Unlocked')
-      ? { immutability: { until, mode: mode === 'Locked' ? ('locked' as const) : ('unlocked' as const) } }
-      : {};
+  const known = (value: string | undefined): value is ImmutabilityMode =>
+    value === 'locked' || value === 'unlocked';
+  const policy = until !== undefined && known(mode) ? { immutability: { until, mode } } : {};
   return { ...policy, ...(p.legalHold === true && { legalHold: true }) };
 }
 
