@@ -123,6 +123,35 @@ describe('config check, targets and service start refuse bad config clearly', ()
     noStack(json.stdout);
   });
 
+  test('config check warns, without failing, when a policy keeps backups for less than their lock', async () => {
+    const config = await file(
+      'short-retention.yaml',
+      [
+        'storage: { container: e2e-config-check, immutability: { mode: locked, days: 35 } }',
+        'policies:',
+        '  nightly:',
+        '    schedule: "0 2 * * *"',
+        '    retention: { remote: { keepLast: 3, daily: 3, weekly: 1, monthly: 0, yearly: 0 } }',
+        'targets:',
+        '  - { id: files, kind: directory, url: /srv/files, policy: nightly }',
+        '',
+      ].join('\n'),
+    );
+    const result = await runCli(['config', 'check', '--config', config], baseEnv());
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.deepEqual(result.stdout.trimEnd().split('\n'), [
+      'warning: policies.nightly.retention.remote: keeps backups at most ~7 d, shorter than the 35 d lock of storage.immutability: their blobs outlive the policy until the lock runs out',
+      'ok: 1 target, 1 policy',
+    ]);
+    const json = await runCli(['config', 'check', '--json', '--config', config], baseEnv());
+    const parsed = JSON.parse(json.stdout) as { ok: boolean; warnings: { path: string }[] };
+    assert.equal(parsed.ok, true);
+    assert.deepEqual(
+      parsed.warnings.map((w) => w.path),
+      ['policies.nightly.retention.remote'],
+    );
+  });
+
   test('config check of a good config in a complete environment says ok and exits 0', async () => {
     const config = await file('good.yaml', GOOD);
     const result = await runCli(

@@ -27,6 +27,10 @@ describe('toStorageError', () => {
       [restError(400, 'Md5Mismatch'), 'integrity'],
       [restError(503, 'ServerBusy'), 'unavailable'],
       [restError(400, 'InvalidHeaderValue'), 'unknown'],
+      [restError(409, 'BlobImmutableDueToPolicy'), 'immutable'],
+      [restError(409, 'BlobImmutableDueToLegalHold'), 'immutable'],
+      [restError(501, 'APINotImplemented'), 'not-supported'],
+      [restError(409, 'LeaseIdMissing'), 'unknown'],
     ];
     for (const [err, code, ifNoneMatch] of cases) {
       const mapped = toStorageError(err, { ...context, ifNoneMatch: ifNoneMatch ?? false });

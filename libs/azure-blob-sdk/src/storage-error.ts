@@ -8,6 +8,10 @@ export const STORAGE_ERROR_CODES = [
   'integrity',
   'not-configured',
   'auth',
+  // A blob version under an immutability policy or legal hold refused a delete, a shortening or a removal.
+  'immutable',
+  // The service does not implement the call (Azurite and version-level immutability).
+  'not-supported',
   'unknown',
 ] as const;
 export type StorageErrorCode = (typeof STORAGE_ERROR_CODES)[number];
@@ -104,6 +108,16 @@ export function toStorageError(err: unknown, context: ErrorContext): StorageErro
     return new StorageError('auth', `${what}: access denied by ${context.endpoint} (${why})`, detail);
   }
   if (status === 404) return new StorageError('not-found', `${what}: not found (${why})`, detail);
+  if (status === 501) {
+    return new StorageError(
+      'not-supported',
+      `${what}: ${context.endpoint} does not implement it (${why})`,
+      detail,
+    );
+  }
+  if (status === 409 && serviceCode !== undefined && IMMUTABLE_CODES.test(serviceCode)) {
+    return new StorageError('immutable', `${what}: the blob is protected (${why})`, detail);
+  }
   if (status === 409 && (serviceCode === 'BlobAlreadyExists' || serviceCode === 'ContainerAlreadyExists')) {
     return new StorageError('exists', `${what}: it already exists`, detail);
   }
@@ -135,6 +149,12 @@ export function toStorageError(err: unknown, context: ErrorContext): StorageErro
   }
   return new StorageError('unknown', `${what}: ${why}: ${reason}`, detail);
 }
+
+/**
+ * Azure's refusals of a protected version: BlobImmutableDueToPolicy, BlobImmutableDueToLegalHold, and the
+ * refusals to shorten or remove a locked policy (ImmutabilityPolicy...).
+ */
+const IMMUTABLE_CODES = /^(BlobImmutable|ImmutabilityPolicy|ImmutableStorage)/;
 
 /** HTTP status and the service's error code (x-ms-error-code) of an SDK error, when the service answered. */
 export function serviceFailure(err: unknown): { status?: number; serviceCode?: string } {

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { canTransition, ManifestError, manifestBlobName, type Manifest } from '@tidemark/manifest';
 import { BLOB_STORE, LOCAL_TIER, LocalTier, StorageError, type BlobStore } from '@tidemark/storage';
+import { protectBlobs, releaseVersionHold } from './blob-protection';
 import { Catalog, type StoredManifest } from './catalog';
 
 /**
@@ -17,6 +18,10 @@ const MAX_WRITE_ATTEMPTS = 5;
  * remote copy in Blob Storage (the catalog). Every write is a transition: read the current copy, apply a change,
  * refuse an illegal status move ({@link canTransition}), and write only if something changed; remote writes are
  * conditional on the etag read, retried when another writer came in between.
+ *
+ * On an immutable container (a manifest recording `immutability`), no write needs to change a protected version:
+ * Azure keeps the version written over as a previous version with its policy, and each new version written here
+ * gets the recorded policy (and the legal hold while pinned) right after it is written, as does the artifact.
  */
 @Injectable()
 export class ManifestStore {
@@ -47,14 +52,20 @@ export class ManifestStore {
       const stored = await this.catalog.find(backupId, targetId);
       const current = stored?.manifest ?? null;
       const next = change(current);
-      if (next === current || next === null) return current;
+      if (next === current || next === null) {
+        // A retry after a write whose protection step failed changes nothing: the version still gets its lock.
+        if (current) await protectBlobs(this.store, current, { previous: current });
+        return current;
+      }
       checkMove(current, next, targetId, backupId);
+      if (current) await releaseVersionHold(this.store, current);
       try {
         await this.store.writeJson(
           manifestBlobName(targetId, backupId),
           next,
           stored ? { ifMatch: stored.etag } : { ifNoneMatch: '*' },
         );
+        await protectBlobs(this.store, next, { previous: current });
         return next;
       } catch (error) {
         const conflict =
@@ -69,6 +80,15 @@ export class ManifestStore {
     await this.store.writeJson(manifestBlobName(manifest.target.id, manifest.backupId), manifest, {
       ifNoneMatch: '*',
     });
+    await protectBlobs(this.store, manifest, { previous: null });
+  }
+
+  /**
+   * Puts the protection the manifest records on its blobs again (after a write whose protection step failed, or
+   * a pin of a backup already marked pinned); a no-op for a manifest without `immutability`.
+   */
+  async protect(manifest: Manifest): Promise<void> {
+    await protectBlobs(this.store, manifest);
   }
 
   /** {@link transition} of a manifest that must exist: a missing one is StorageError 'not-found'. */

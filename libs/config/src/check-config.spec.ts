@@ -35,6 +35,21 @@ describe('checkConfig', () => {
     assert.equal(Object.keys(check.config.policies).length, 2);
   });
 
+  test('a policy that keeps backups for less than their lock is a warning, not a problem', () => {
+    const path = file(
+      'storage:\n  immutability: { mode: locked, days: 35 }\npolicies:\n  p:\n    schedule: "0 2 * * *"\n    retention: { remote: { keepLast: 3, daily: 3, weekly: 1, monthly: 0, yearly: 0 } }\ntargets:\n  - { id: b, kind: sqlite, url: /data/b.db, policy: p }\n',
+    );
+    const check = checkConfig({ path, env: {} });
+    assert.deepEqual(check.problems, []);
+    assert.deepEqual(check.warnings, [
+      {
+        path: 'policies.p.retention.remote',
+        message:
+          'keeps backups at most ~7 d, shorter than the 35 d lock of storage.immutability: their blobs outlive the policy until the lock runs out',
+      },
+    ]);
+  });
+
   test('lists every problem: schema, unknown policy, cron, bad urls, and unset or bad variables with who needs them', () => {
     const path = file(
       [

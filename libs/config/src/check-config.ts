@@ -1,4 +1,4 @@
-import { ConfigError, declaredTargets, type ConfigIssue } from '@tidemark/policy';
+import { ConfigError, declaredTargets, immutabilityWarnings, type ConfigIssue } from '@tidemark/policy';
 import {
   readConfigDocument,
   validateConfigDocument,
@@ -17,6 +17,8 @@ export interface ConfigProblem extends ConfigIssue {
 
 export interface ConfigCheck {
   problems: ConfigProblem[];
+  /** Settings that work but probably do not do what was meant (e.g. blobs locked longer than kept). */
+  warnings: ConfigIssue[];
   /** The loaded config when the file itself is valid (problems may still name variables it needs). */
   config?: LoadedConfig;
 }
@@ -32,7 +34,7 @@ export function checkConfig(options: LoadConfigOptions = {}): ConfigCheck {
   try {
     document = readConfigDocument(options);
   } catch (error) {
-    return { problems: problemsOf(error) };
+    return { problems: problemsOf(error), warnings: [] };
   }
   const problems: ConfigProblem[] = [];
   let config: LoadedConfig | undefined;
@@ -49,7 +51,8 @@ export function checkConfig(options: LoadConfigOptions = {}): ConfigCheck {
   for (const { path, message } of config ? recipientEnvIssues(config, env) : []) {
     problems.push({ path, message, services: [...SERVICES_ENCRYPTING] });
   }
-  return config ? { problems, config } : { problems };
+  const warnings = config ? immutabilityWarnings(config) : [];
+  return config ? { problems, warnings, config } : { problems, warnings };
 }
 
 /** A problem of the file itself stops every service and the CLI alike. */

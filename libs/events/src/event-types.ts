@@ -147,6 +147,9 @@ export const EVENTS = {
       unreadable: z.array(z.string()).optional(),
       localKept: z.array(z.object({ backupId: z.string(), reason: z.string() })).optional(),
       failures: z.array(z.object({ backupId: z.string(), step: z.string(), message: z.string() })).optional(),
+      /** Immutable storage: backups kept only because still locked, and locks extended (until when). */
+      locked: z.array(z.object({ backupId: z.string(), until: z.string() })).optional(),
+      locksExtended: z.array(z.object({ backupId: z.string(), until: z.string() })).optional(),
       /** Physical targets: the WAL archive's share of the run. */
       wal: z
         .strictObject({

@@ -1,4 +1,4 @@
-export { MemoryBlobStore, type BlobOperation } from '@tidemark/testing-storage';
+export { MemoryBlobStore, type BlobOperation, type MemoryBlobStoreOptions } from '@tidemark/testing-storage';
 export { MemoryEventBus } from './memory-event-bus';
 export { MemoryLock } from './memory-lock';
 export { MemoryPendingFailures } from './memory-pending-failures';

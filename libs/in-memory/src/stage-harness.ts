@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryBlobStore } from '@tidemark/testing-storage';
+import { MemoryBlobStore, type MemoryBlobStoreOptions } from '@tidemark/testing-storage';
 import { MemoryEventBus } from './memory-event-bus';
 import { MemoryLock } from './memory-lock';
 import { MemoryPendingFailures } from './memory-pending-failures';
@@ -37,7 +37,7 @@ const FAILS_BACKUP: Partial<Record<string, Stage>> = {
  * restore test itself is covered against the real services.
  */
 export class StageHarness {
-  readonly store = new MemoryBlobStore();
+  readonly store: MemoryBlobStore;
   readonly bus = new MemoryEventBus();
   readonly queues = new SyncJobQueues();
   readonly lock = new MemoryLock();
@@ -57,7 +57,9 @@ export class StageHarness {
     readonly config: LoadedConfig,
     readonly dir: string,
     readonly env: NodeJS.ProcessEnv,
+    storeOptions: MemoryBlobStoreOptions,
   ) {
+    this.store = new MemoryBlobStore('memory', storeOptions);
     this.local = new LocalTier(config.local.path);
     this.manifests = new ManifestStore(this.store, this.local);
     this.catalog = new Catalog(this.store);
@@ -100,15 +102,22 @@ export class StageHarness {
     );
   }
 
-  /** `yaml` is a config file whose `local.path` is `__LOCAL__` (replaced by a directory of the harness). */
-  static async create(yaml: string, env: NodeJS.ProcessEnv = {}): Promise<StageHarness> {
+  /**
+   * `yaml` is a config file whose `local.path` is `__LOCAL__` (replaced by a directory of the harness);
+   * `storeOptions` set up the MemoryBlobStore (e.g. immutability as Azurite answers it, or a clock).
+   */
+  static async create(
+    yaml: string,
+    env: NodeJS.ProcessEnv = {},
+    storeOptions: MemoryBlobStoreOptions = {},
+  ): Promise<StageHarness> {
     // The stages log as in a service; a test reads the facts (events, manifests) instead.
     Logger.overrideLogger(env['TIDEMARK_TEST_LOGS'] ? ['log', 'warn', 'error'] : false);
     const dir = await mkdtemp(join(tmpdir(), 'tidemark-stages-'));
     const file = join(dir, 'tidemark.yaml');
     await writeFile(file, yaml.replaceAll('__LOCAL__', join(dir, 'local')));
     const fullEnv = { ...process.env, TIDEMARK_RETRY_DELAY_MS: '1', ...env };
-    return new StageHarness(loadConfig({ path: file, env: fullEnv }), dir, fullEnv);
+    return new StageHarness(loadConfig({ path: file, env: fullEnv }), dir, fullEnv, storeOptions);
   }
 
   /** The processors' handlers, one per job name. */

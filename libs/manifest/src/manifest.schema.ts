@@ -200,6 +200,11 @@ export const manifestSchema = z.object({
   verification: verificationSchema.nullable(),
   failure: failureSchema.nullable(),
   /**
+   * Version-level WORM of this backup's blobs (storage.immutability): the artifact and every version of this
+   * manifest carry a time-based policy until `until` (and a legal hold while pinned). Absent when not configured.
+   */
+  immutability: z.object({ mode: z.enum(['unlocked', 'locked']), until: isoTime }).optional(),
+  /**
    * Set when retention has started deleting this backup: the artifact goes first, then this manifest, so a manifest
    * without its artifact only ever exists marked like this, and the next retention run finishes the job.
    */

@@ -36,7 +36,19 @@ function section<T extends z.ZodType>(schema: T): z.ZodPreprocess<T, z.input<T> 
 const count = z.number().int().min(0);
 const days = z.number().int().min(1);
 
+export const IMMUTABILITY_MODES = ['unlocked', 'locked'] as const;
+
+/**
+ * Version-level WORM on every committed artifact and manifest: `unlocked` can still be shortened or removed by
+ * whoever holds the account key (a safety net while trying it out), `locked` only ever extended.
+ */
+const immutabilitySchema = z.strictObject({
+  mode: z.enum(IMMUTABILITY_MODES),
+  days,
+});
+
 const storageSchema = z.strictObject({
+  immutability: immutabilitySchema.optional(),
   container: z
     .string()
     .regex(CONTAINER_NAME, {
@@ -132,6 +144,8 @@ const policySchema = z.strictObject({
   verify: section(z.strictObject({ restoreTest: z.boolean().default(true) }).prefault({})),
   /** Client-side age encryption of every artifact; left out, artifacts are stored as compressed. */
   encryption: encryptionSchema.optional(),
+  // Overrides storage.immutability for this policy's backups.
+  immutability: immutabilitySchema.optional(),
 });
 
 const envRefString = z
@@ -226,3 +240,5 @@ export type TidemarkConfig = Omit<z.infer<ReturnType<typeof configSchemaFor>>, '
 export type Policy = z.infer<typeof policySchema>;
 export type RetentionPolicy = z.infer<typeof retentionSchema>;
 export type TieringPolicy = z.infer<typeof tieringSchema>;
+export type ImmutabilitySettings = z.infer<typeof immutabilitySchema>;
+export type ImmutabilityMode = (typeof IMMUTABILITY_MODES)[number];

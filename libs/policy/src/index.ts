@@ -10,7 +10,10 @@ export {
 export { ConfigError, type ConfigIssue } from './config-error';
 export {
   configSchemaFor,
+  IMMUTABILITY_MODES,
   INITIAL_TIERS,
+  type ImmutabilityMode,
+  type ImmutabilitySettings,
   type Policy,
   type RetentionPolicy,
   type Target,
@@ -32,4 +35,15 @@ export { policyOf, targetById } from './lookup';
 export { nextRun, nextRuns } from './schedule';
 export { validateConfig, type ConfigChecks } from './validate-config';
 export * from './retention.types';
-export { EARLY_DELETION_DAYS, planRetention } from './retention';
+export { EARLY_DELETION_DAYS, planRetention, planWithHorizons, type DecisionWithHorizon } from './retention';
+export {
+  commitProtection,
+  deletionBlock,
+  immutabilityOf,
+  immutabilityWarnings,
+  planImmutableRetention,
+  type BlobProtection,
+  type ImmutableRetentionPlan,
+  type ProtectionChange,
+  type RequiredProtection,
+} from './immutability';

@@ -33,6 +33,11 @@ interface TierStep {
 interface KeepReason {
   text: string;
   until: number;
+  /**
+   * Until when it surely keeps the backup, which immutable storage may lock it for: NaN for a GFS slot of a
+   * period still running (a later backup of the same day, week, month or year takes the slot over).
+   */
+  lockUntil: number;
 }
 
 interface LocalDate {
@@ -51,6 +56,26 @@ export function planRetention(
   policy: Policy,
   now: Date,
 ): RetentionDecision[] {
+  return planWithHorizons(backups, policy, now).map(({ decision }) => decision);
+}
+
+/** A decision and, for a kept backup, until when its reasons hold (ms; Infinity: indefinitely). */
+export interface DecisionWithHorizon {
+  decision: RetentionDecision;
+  /**
+   * The latest estimated end of the finite reasons that surely keep it (keepLast, the GFS slots of periods that
+   * have ended, a grace period, a chain); undefined when it is deleted or kept only by open-ended reasons (pinned,
+   * newest verified, minKeep) or by the slot of a period still running, which a later backup may take over.
+   */
+  keptUntil: Date | undefined;
+}
+
+/** {@link planRetention} with each kept backup's estimated horizon, which immutable storage locks up to. */
+export function planWithHorizons(
+  backups: readonly BackupSnapshot[],
+  policy: Policy,
+  now: Date,
+): DecisionWithHorizon[] {
   const ids = new Set<string>();
   for (const backup of backups) {
     // A duplicate id would make "one decision per backup" ambiguous for the caller applying the plan.
@@ -63,12 +88,13 @@ export function planRetention(
     group.push(backup);
     groups.set(backup.group, group);
   }
-  const decisions = [...groups.values()].flatMap((group) => planGroup(group, policy, now));
+  const planned = [...groups.values()].flatMap((group) => planGroup(group, policy, now));
   const order = new Map([...backups].sort(oldestFirst).map((b, index) => [b.backupId, index]));
-  return decisions.sort((a, b) => (order.get(a.backupId) ?? 0) - (order.get(b.backupId) ?? 0));
+  const position = (entry: DecisionWithHorizon): number => order.get(entry.decision.backupId) ?? 0;
+  return planned.sort((a, b) => position(a) - position(b));
 }
 
-function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date): RetentionDecision[] {
+function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date): DecisionWithHorizon[] {
   const sorted = [...backups].sort(oldestFirst);
 
   const nowMs = now.getTime();
@@ -79,8 +105,8 @@ function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date
     if (sorted[index]?.status === 'verified') verifiedNewestFirst.push(index);
   }
   const takenAt = (index: number): number => sorted[index]?.takenAt.getTime() ?? Number.NaN;
-  const keep = (index: number, text: string, until: number): void => {
-    reasons[index]?.push({ text, until });
+  const keep = (index: number, text: string, until: number, lockUntil = until): void => {
+    reasons[index]?.push({ text, until, lockUntil });
   };
 
   sorted.forEach((backup, index) => {
@@ -99,11 +125,13 @@ function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date
     const backup = sorted[index];
     if (backup !== undefined) keysByIndex.set(index, periodKeys(localDate(backup.takenAt)));
   }
+  const current = periodKeys(localDate(now));
   for (const periodClass of PERIOD_CLASSES) {
     const count = remote[periodClass];
     if (count === 0) continue;
     for (const [key, index] of newestPerPeriod(verifiedNewestFirst, keysByIndex, periodClass, count)) {
-      keep(index, `${periodClass} ${key}`, periodEnd(takenAt(index), periodClass, count));
+      const until = periodEnd(takenAt(index), periodClass, count);
+      keep(index, `${periodClass} ${key}`, until, key === current[periodClass] ? Number.NaN : until);
     }
   }
 
@@ -121,21 +149,28 @@ function planGroup(backups: readonly BackupSnapshot[], policy: Policy, now: Date
   });
   keepChains(sorted, reasons);
 
-  return sorted.map((backup, index): RetentionDecision => {
+  return sorted.map((backup, index): DecisionWithHorizon => {
     const kept = reasons[index] ?? [];
     if (backup.status === 'failed' || backup.status === 'corrupt') {
       const graceEnd = backup.takenAt.getTime() + remote.failedGraceDays * DAY_MS;
-      if (nowMs <= graceEnd) kept.push({ text: 'grace period', until: graceEnd });
-      else if (kept.length === 0) return deletion(backup, `${backup.status}, grace period over`);
+      if (nowMs <= graceEnd) kept.push({ text: 'grace period', until: graceEnd, lockUntil: graceEnd });
+      else if (kept.length === 0)
+        return { decision: deletion(backup, `${backup.status}, grace period over`), keptUntil: undefined };
     }
-    if (kept.length === 0) return deletion(backup, 'expired');
-    return {
+    if (kept.length === 0) return { decision: deletion(backup, 'expired'), keptUntil: undefined };
+    const decision: RetentionDecision = {
       backupId: backup.backupId,
       action: 'keep',
       reasons: kept.map((reason) => reason.text),
       ...planTier(backup, kept, policy.tiering, nowMs),
     };
+    return { decision, keptUntil: finiteHorizon(kept) };
   });
+}
+
+function finiteHorizon(reasons: readonly KeepReason[]): Date | undefined {
+  const finite = reasons.map((reason) => reason.lockUntil).filter((until) => Number.isFinite(until));
+  return finite.length === 0 ? undefined : new Date(Math.max(...finite));
 }
 
 /**
@@ -150,10 +185,12 @@ function keepChains(sorted: readonly BackupSnapshot[], reasons: KeepReason[][]):
     const own = ownReasons[index] ?? [];
     if (!backup?.dependsOn || own.length === 0) continue;
     const until = Math.max(...own.map((reason) => (Number.isNaN(reason.until) ? Infinity : reason.until)));
+    const settled = own.map((reason) => reason.lockUntil).filter((at) => Number.isFinite(at));
+    const lockUntil = settled.length > 0 ? Math.max(...settled) : Number.NaN;
     for (const id of backup.dependsOn) {
       const dependency = indexById.get(id);
       if (dependency === undefined) continue;
-      reasons[dependency]?.push({ text: `chain of ${backup.backupId}`, until });
+      reasons[dependency]?.push({ text: `chain of ${backup.backupId}`, until, lockUntil });
     }
   }
 }

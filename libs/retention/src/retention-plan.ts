@@ -11,10 +11,13 @@ import {
   type Manifest,
 } from '@tidemark/manifest';
 import {
+  immutabilityOf,
+  planImmutableRetention,
   planRetention,
   policyOf,
   targetById,
   type BackupSnapshot,
+  type BlobProtection,
   type Policy,
   type RetentionDecision,
   type TidemarkConfig,
@@ -49,6 +52,16 @@ export interface PlannedBackup {
   tierMove: TierChange | null;
   /** Why a tier move due by age is not made yet. */
   tierNote?: string;
+  /** On an immutable container: the lock its blobs carry, and its extension when the backup is kept longer. */
+  lock?: PlannedLock;
+}
+
+export interface PlannedLock {
+  mode: 'unlocked' | 'locked';
+  /** When the lock runs out (its blobs can be deleted from then on); null when it has none yet. */
+  until: string | null;
+  /** Extend the lock to this time (e.g. promoted to a monthly): never shortened. */
+  extendTo?: string;
 }
 
 /** One backup directory in the local tier. */
@@ -186,15 +199,9 @@ export class RetentionPlanner {
     // A backup whose deletion has started is no longer a candidate for anything: it is finished off.
     const active = listing.manifests.filter((m) => !m.deletion);
     const physical = isPhysicalTarget(target) ? await this.physicalContext(targetId, active, now) : null;
-    const decisions = new Map(
-      planRetention(
-        active.map((m) => snapshotOf(m, manifests)),
-        policy,
-        now,
-      ).map((d) => [d.backupId, d]),
-    );
+    const { decisions, locks } = this.decide(active, manifests, policy, now);
     const backups = listing.manifests.map((m): PlannedBackup => {
-      const planned = plannedBackup(m, decisions.get(m.backupId), now);
+      const planned = withLock(plannedBackup(m, decisions.get(m.backupId), now), locks.get(m.backupId));
       const hold = physical?.holds.get(m.backupId);
       return hold === undefined ? planned : withWindowHold(planned, hold);
     });
@@ -226,6 +233,44 @@ export class RetentionPlanner {
       manifests,
       wal,
     };
+  }
+
+  /**
+   * The policy's decisions; on an immutable container, planned around locks (a locked backup is kept until its
+   * lock runs out, a kept one has its lock extended as far as it is kept), from the locks the manifests record.
+   */
+  private decide(
+    active: readonly Manifest[],
+    manifests: ReadonlyMap<string, Manifest>,
+    policy: Policy,
+    now: Date,
+  ): { decisions: Map<string, RetentionDecision>; locks: Map<string, PlannedLock> } {
+    const snapshots = active.map((m) => snapshotOf(m, manifests));
+    const settings = immutabilityOf(this.config, policy);
+    if (settings === undefined) {
+      const decisions = planRetention(snapshots, policy, now);
+      return { decisions: new Map(decisions.map((d) => [d.backupId, d])), locks: new Map() };
+    }
+    const protection = new Map<string, BlobProtection>();
+    for (const m of active) {
+      if (m.immutability === undefined) continue;
+      const { mode, until } = m.immutability;
+      protection.set(m.backupId, { mode, until: new Date(until), legalHold: m.pinned });
+    }
+    const plan = planImmutableRetention(snapshots, protection, policy, settings, now);
+    const locks = new Map<string, PlannedLock>();
+    for (const m of active) {
+      const current = protection.get(m.backupId);
+      locks.set(m.backupId, {
+        mode: current?.mode ?? settings.mode,
+        until: current?.until?.toISOString() ?? null,
+      });
+    }
+    for (const change of plan.changes) {
+      const lock = locks.get(change.backupId);
+      if (lock && change.extendTo) lock.extendTo = change.extendTo.toISOString();
+    }
+    return { decisions: new Map(plan.decisions.map((d) => [d.backupId, d])), locks };
   }
 
   /** The WAL archive of a physical target and the base backups its PITR window holds. */
@@ -309,6 +354,10 @@ function plannedBackup(m: Manifest, decision: RetentionDecision | undefined, now
     tierMove: decision.action === 'keep' ? decision.tier : null,
     ...(decision.tierNote !== undefined && { tierNote: decision.tierNote }),
   };
+}
+
+function withLock(planned: PlannedBackup, lock: PlannedLock | undefined): PlannedBackup {
+  return lock === undefined ? planned : { ...planned, lock };
 }
 
 /**

@@ -44,7 +44,7 @@ export interface ApplyOptions {
 
 export interface RetentionFailure {
   backupId: string;
-  step: 'mark' | 'delete-artifact' | 'delete-manifest' | 'tier' | 'local';
+  step: 'mark' | 'delete-artifact' | 'delete-manifest' | 'tier' | 'lock' | 'local';
   message: string;
 }
 
@@ -60,6 +60,10 @@ export interface RetentionReport {
   /** Deletions started by an earlier run and finished by this one. */
   resumed: string[];
   tiered: { backupId: string; from: AccessTier; to: AccessTier }[];
+  /** Immutable storage: locks extended because the backup is kept longer (e.g. promoted to a monthly). */
+  locksExtended: { backupId: string; until: string }[];
+  /** Immutable storage: backups the policy lets go that stay, locked, until the time given. */
+  locked: { backupId: string; until: string }[];
   local: { removed: string[]; kept: { backupId: string; reason: string }[] };
   bytesFreed: number;
   /** Bytes left in Blob Storage per access tier after the run. */
@@ -203,6 +207,21 @@ export class RetentionService {
       remaining.set(planned.backupId, moved);
       report.tiered.push({ backupId: planned.backupId, from: move.from, to: move.to });
     });
+    await forEachLimit(kept, STEP_CONCURRENCY, async (planned) => {
+      const extendTo = planned.lock?.extendTo;
+      if (extendTo === undefined) return;
+      const manifest = manifests.get(planned.backupId);
+      if (!manifest) return;
+      if (!dryRun && !(await this.extendLock(manifest, planned, extendTo, report))) return;
+      report.locksExtended.push({ backupId: planned.backupId, until: extendTo });
+    });
+    for (const planned of kept) {
+      const until = planned.lock?.until;
+      if (until && planned.reasons[0] === `locked until ${until}`)
+        report.locked.push({ backupId: planned.backupId, until });
+    }
+    report.locksExtended.sort((x, y) => x.backupId.localeCompare(y.backupId));
+    report.locked.sort((x, y) => x.backupId.localeCompare(y.backupId));
     report.deleted.sort();
     report.resumed.sort();
     report.tiered.sort((x, y) => x.backupId.localeCompare(y.backupId));
@@ -268,6 +287,8 @@ export class RetentionService {
         ...(report.unreadable.length > 0 && { unreadable: report.unreadable.map((u) => u.blobName) }),
         ...(report.local.kept.length > 0 && { localKept: report.local.kept }),
         ...(report.failures.length > 0 && { failures: report.failures }),
+        ...(report.locked.length > 0 && { locked: report.locked }),
+        ...(report.locksExtended.length > 0 && { locksExtended: report.locksExtended }),
         ...(report.wal && {
           wal: {
             deleted: report.wal.deleted.length,
@@ -330,6 +351,19 @@ export class RetentionService {
     const { manifests, store, metrics } = this;
     const targetId = manifest.target.id;
     let current = manifest;
+    // The manifest's record of its lock may be behind the blob's (a run that crashed after extending it): Azure
+    // would refuse the delete, so nothing is marked while the artifact is still protected.
+    const lock = await this.artifactLock(manifest, now, report);
+    if (lock !== undefined) {
+      if (lock !== 'failed') {
+        this.logger.log(
+          { targetId, backupId: manifest.backupId, lock },
+          'kept: its artifact is still protected',
+        );
+        report.locked.push({ backupId: manifest.backupId, until: lock });
+      }
+      return false;
+    }
     if (!manifest.deletion) {
       try {
         current = await manifests.update(targetId, manifest.backupId, (latest) => {
@@ -376,6 +410,68 @@ export class RetentionService {
     return true;
   }
 
+  /**
+   * What still protects a backup's artifact on an immutable container (`locked until <t>` or `legal hold`), read
+   * from the blob itself; undefined when nothing does or the backup records no immutability.
+   */
+  private async artifactLock(
+    manifest: Manifest,
+    now: Date,
+    report: RetentionReport,
+  ): Promise<string | 'failed' | undefined> {
+    if (manifest.immutability === undefined || !manifest.locations.remote) return undefined;
+    try {
+      const properties = await this.store.properties(artifactBlobOf(manifest));
+      if (properties === null) return undefined;
+      if (properties.legalHold === true) return 'legal hold';
+      const until = properties.immutability?.until;
+      return until !== undefined && until.getTime() > now.getTime() ? until.toISOString() : undefined;
+    } catch (error) {
+      report.failures.push({
+        backupId: manifest.backupId,
+        step: 'delete-artifact',
+        message: errorData(error).message,
+      });
+      return 'failed';
+    }
+  }
+
+  /**
+   * The artifact's lock is extended first, then the manifest records it (writing the manifest locks its new
+   * version): a run that stops in between leaves the record behind the blob, which the next run extends again,
+   * and which deletions never trust over the blob.
+   */
+  private async extendLock(
+    manifest: Manifest,
+    planned: PlannedBackup,
+    until: string,
+    report: RetentionReport,
+  ): Promise<boolean> {
+    const mode = planned.lock?.mode ?? 'locked';
+    try {
+      if (manifest.locations.remote) await this.extendArtifact(artifactBlobOf(manifest), until, mode);
+      await this.manifests.update(manifest.target.id, planned.backupId, (latest) => {
+        const recorded = latest.immutability?.until;
+        if (recorded !== undefined && new Date(recorded).getTime() >= new Date(until).getTime())
+          return latest;
+        return { ...latest, immutability: { mode: latest.immutability?.mode ?? mode, until } };
+      });
+      return true;
+    } catch (error) {
+      report.failures.push({ backupId: planned.backupId, step: 'lock', message: errorData(error).message });
+      return false;
+    }
+  }
+
+  /** A refusal means the blob is locked at least as long already (a locked policy is never shortened). */
+  private async extendArtifact(blobName: string, until: string, mode: 'unlocked' | 'locked'): Promise<void> {
+    try {
+      await this.store.setImmutability(blobName, { until: new Date(until), mode });
+    } catch (error) {
+      if (!(error instanceof StorageError && error.code === 'immutable')) throw error;
+    }
+  }
+
   /** The blob moves first; the manifest follows, so it never claims a tier the blob is not in for longer than a retry. */
   private async moveTier(
     manifest: Manifest,
@@ -410,6 +506,8 @@ function emptyReport(targetId: string, now: Date, dryRun: boolean): RetentionRep
     deleted: [],
     resumed: [],
     tiered: [],
+    locksExtended: [],
+    locked: [],
     local: { removed: [], kept: [] },
     bytesFreed: 0,
     bytesPerTier: bytesPerTier([]),

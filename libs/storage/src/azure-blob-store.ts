@@ -15,6 +15,8 @@ import type {
   BlobProperties,
   BlobStore,
   CommitOptions,
+  ImmutabilityMode,
+  ImmutabilityPolicy,
   RehydratePriority,
   WriteCondition,
 } from './blob-store';
@@ -146,6 +148,7 @@ export class AzureBlobStore implements BlobStore {
         tier: p.accessTier,
         lastModified: p.lastModified ?? new Date(0),
         ...(p.archiveStatus !== undefined && { archiveStatus: p.archiveStatus }),
+        ...immutabilityFromProperties(p),
       };
     } catch (err) {
       const error = this.error(err, `read properties of ${blobName}`);
@@ -266,6 +269,27 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
+  async setImmutability(blobName: string, policy: ImmutabilityPolicy): Promise<void> {
+    await this.call(`lock ${blobName} until ${policy.until.toISOString()} (${policy.mode})`, () =>
+      this.blob(blobName).setImmutabilityPolicy({
+        expiriesOn: policy.until,
+        policyMode: policy.mode === 'locked' ? 'Locked' : 'Unlocked',
+      }),
+    );
+  }
+
+  async clearImmutability(blobName: string): Promise<void> {
+    await this.call(`remove the immutability policy of ${blobName}`, () =>
+      this.blob(blobName).deleteImmutabilityPolicy(),
+    );
+  }
+
+  async setLegalHold(blobName: string, hold: boolean): Promise<void> {
+    await this.call(`${hold ? 'set' : 'clear'} the legal hold of ${blobName}`, () =>
+      this.blob(blobName).setLegalHold(hold),
+    );
+  }
+
   private blob(blobName: string) {
     return this.client.getBlockBlobClient(blobName);
   }
@@ -285,6 +309,24 @@ export class AzureBlobStore implements BlobStore {
       ifNoneMatch,
     });
   }
+}
+
+/**
+ * The version-level WORM state in a Get Blob Properties answer. The service sends the mode as `unlocked` or
+ * `locked` (the SDK's type says `Unlocked`/`Locked`/`Mutable` but passes the header through), so case is ignored;
+ * anything else (`Mutable`) means no policy.
+ */
+export function immutabilityFromProperties(p: {
+  immutabilityPolicyExpiresOn?: Date;
+  immutabilityPolicyMode?: string;
+  legalHold?: boolean;
+}): Pick<BlobProperties, 'immutability' | 'legalHold'> {
+  const mode = p.immutabilityPolicyMode?.toLowerCase();
+  const until = p.immutabilityPolicyExpiresOn;
+  const known = (value: string | undefined): value is ImmutabilityMode =>
+    value === 'locked' || value === 'unlocked';
+  const policy = until !== undefined && known(mode) ? { immutability: { until, mode } } : {};
+  return { ...policy, ...(p.legalHold === true && { legalHold: true }) };
 }
 
 /** The account URL without a SAS query or trailing slash: safe to print. */

@@ -12,6 +12,14 @@ export interface CommitOptions {
   contentMd5?: string;
 }
 
+export type ImmutabilityMode = 'unlocked' | 'locked';
+
+/** A version-level time-based retention policy (WORM) on a blob's current version. */
+export interface ImmutabilityPolicy {
+  until: Date;
+  mode: ImmutabilityMode;
+}
+
 export interface BlobProperties {
   etag: string;
   size: number;
@@ -20,6 +28,10 @@ export interface BlobProperties {
   lastModified: Date;
   /** Set while a blob is being rehydrated out of Archive, e.g. `rehydrate-pending-to-hot`. */
   archiveStatus?: string;
+  /** The current version's time-based retention policy, when it has one (expired ones included). */
+  immutability?: ImmutabilityPolicy;
+  /** The current version has a legal hold. */
+  legalHold?: boolean;
 }
 
 export interface BlobListItem {
@@ -70,6 +82,21 @@ export interface BlobStore {
   /** A failed condition is StorageError 'exists' (ifNoneMatch) or 'precondition' (ifMatch). */
   writeJson(blobName: string, value: unknown, condition: WriteCondition): Promise<{ etag: string }>;
   list(prefix: string): AsyncIterable<BlobListItem>;
-  /** Deleting an absent blob is not an error; a stale ifMatch is StorageError 'precondition'. */
+  /**
+   * Deleting an absent blob is not an error; a stale ifMatch is StorageError 'precondition'; a version under an
+   * unexpired policy or a legal hold is StorageError 'immutable'.
+   */
   delete(blobName: string, options?: { ifMatch?: string }): Promise<void>;
+  /**
+   * Sets the time-based retention policy of the blob's current version (Azure's version-level immutability; the
+   * container must have it enabled). An unlocked policy may be moved either way or locked; a locked one only
+   * extended: shortening or unlocking it is StorageError 'immutable'. A service without immutability (Azurite)
+   * is StorageError 'not-supported'. Writing a protected blob does not change the protected version: Azure keeps
+   * it as a previous version and the new current version carries no policy until one is set.
+   */
+  setImmutability(blobName: string, policy: ImmutabilityPolicy): Promise<void>;
+  /** Removes an unlocked policy; a locked one is StorageError 'immutable'. */
+  clearImmutability(blobName: string): Promise<void>;
+  /** Sets or clears the legal hold of the current version (blocks its deletion until cleared, no expiry). */
+  setLegalHold(blobName: string, hold: boolean): Promise<void>;
 }

@@ -5,6 +5,8 @@ export type {
   BlobProperties,
   BlobStore,
   CommitOptions,
+  ImmutabilityMode,
+  ImmutabilityPolicy,
   RehydratePriority,
   WriteCondition,
 } from './blob-store';

@@ -6,6 +6,7 @@ import {
   type BlobProperties,
   type BlobStore,
   type CommitOptions,
+  type ImmutabilityPolicy,
   type WriteCondition,
 } from '@tidemark/storage';
 import { Readable } from 'node:stream';
@@ -18,6 +19,18 @@ interface StoredBlob {
   tier: string | undefined;
   lastModified: Date;
   contentType: string | undefined;
+  immutability?: ImmutabilityPolicy;
+  legalHold?: boolean;
+}
+
+export interface MemoryBlobStoreOptions {
+  /**
+   * `supported` (default): Azure's version-level immutability rules. `unsupported`: the immutability calls fail
+   * with StorageError 'not-supported', as Azurite answers them (HTTP 501).
+   */
+  immutability?: 'supported' | 'unsupported';
+  /** The clock that decides whether a policy has expired. */
+  now?: () => Date;
 }
 
 /** The operations of the store, by name, for {@link MemoryBlobStore.failNext}. */
@@ -26,19 +39,40 @@ export type BlobOperation = Exclude<keyof BlobStore, 'container' | 'endpoint'>;
 /**
  * A {@link BlobStore} in a Map, with Azure's semantics where the stages depend on them: staged blocks are
  * invisible until committed, a commit never overwrites, JSON writes honour `ifNoneMatch`/`ifMatch`, every write
- * changes the etag. `failNext` makes the next calls of an operation fail (an outage, a conflict) so failure
- * paths are tested without Azurite.
+ * changes the etag. Version-level immutability as Azure documents it: a version under an unexpired policy or a
+ * legal hold cannot be deleted; a locked policy can only be extended; tags and tiers stay writable; writing over
+ * a protected blob keeps the protected version (see {@link versions}) and makes a new, unprotected current one.
+ * `failNext` makes the next calls of an operation fail (an outage, a conflict) so failure paths are tested
+ * without Azurite.
  */
 export class MemoryBlobStore implements BlobStore {
   readonly endpoint = 'memory://blob';
   private readonly blobs = new Map<string, StoredBlob>();
   private readonly staged = new Map<string, Map<string, Buffer>>();
   private readonly faults = new Map<BlobOperation, Error[]>();
+  private readonly previous = new Map<string, StoredBlob[]>();
   private version = 0;
+  private readonly immutability: 'supported' | 'unsupported';
+  private readonly now: () => Date;
   /** Every call, in order (`operation blobName`), for tests that check what a stage touched. */
   readonly calls: string[] = [];
 
-  constructor(readonly container = 'memory') {}
+  constructor(
+    readonly container = 'memory',
+    options: MemoryBlobStoreOptions = {},
+  ) {
+    this.immutability = options.immutability ?? 'supported';
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** The previous versions of a blob kept because they were protected when written over, oldest first. */
+  versions(blobName: string): { data: Buffer; immutability?: ImmutabilityPolicy; legalHold: boolean }[] {
+    return (this.previous.get(blobName) ?? []).map((blob) => ({
+      data: blob.data,
+      ...(blob.immutability && { immutability: { ...blob.immutability } }),
+      legalHold: blob.legalHold === true,
+    }));
+  }
 
   /** The next `times` calls of `operation` throw `error` (default: StorageError 'unavailable'). */
   failNext(operation: BlobOperation, times = 1, error?: Error): void {
@@ -117,6 +151,8 @@ export class MemoryBlobStore implements BlobStore {
         metadata: { ...blob.metadata },
         tier: blob.tier,
         lastModified: blob.lastModified,
+        ...(blob.immutability && { immutability: { ...blob.immutability } }),
+        ...(blob.legalHold === true && { legalHold: true }),
       };
     });
   }
@@ -166,6 +202,7 @@ export class MemoryBlobStore implements BlobStore {
         throw new StorageError('exists', `${blobName} already exists`);
       if (condition !== 'overwrite' && 'ifMatch' in condition && existing?.etag !== condition.ifMatch)
         throw new StorageError('precondition', `${blobName} changed since it was read`);
+      if (existing && this.isProtected(existing)) this.keepVersion(blobName, existing);
       const etag = this.nextEtag();
       this.blobs.set(blobName, {
         data: Buffer.from(JSON.stringify(value)),
@@ -201,8 +238,65 @@ export class MemoryBlobStore implements BlobStore {
       if (!blob) return;
       if (options.ifMatch !== undefined && blob.etag !== options.ifMatch)
         throw new StorageError('precondition', `${blobName} changed since it was read`);
+      if (blob.legalHold === true)
+        throw new StorageError(
+          'immutable',
+          `${blobName} is under a legal hold (BlobImmutableDueToLegalHold)`,
+        );
+      if (this.isProtected(blob))
+        throw new StorageError(
+          'immutable',
+          `${blobName} is locked until ${blob.immutability?.until.toISOString()}`,
+        );
       this.blobs.delete(blobName);
     });
+  }
+
+  setImmutability(blobName: string, policy: ImmutabilityPolicy): Promise<void> {
+    return this.call('setImmutability', blobName, () => {
+      const blob = this.supportedOn(blobName);
+      const current = blob.immutability;
+      if (current?.mode === 'locked') {
+        if (policy.mode !== 'locked')
+          throw new StorageError('immutable', `${blobName}: a locked policy cannot be unlocked`);
+        if (policy.until.getTime() < current.until.getTime())
+          throw new StorageError('immutable', `${blobName}: a locked policy cannot be shortened`);
+      }
+      blob.immutability = { until: new Date(policy.until), mode: policy.mode };
+    });
+  }
+
+  clearImmutability(blobName: string): Promise<void> {
+    return this.call('clearImmutability', blobName, () => {
+      const blob = this.supportedOn(blobName);
+      if (blob.immutability?.mode === 'locked')
+        throw new StorageError('immutable', `${blobName}: a locked policy cannot be removed`);
+      delete blob.immutability;
+    });
+  }
+
+  setLegalHold(blobName: string, hold: boolean): Promise<void> {
+    return this.call('setLegalHold', blobName, () => {
+      this.supportedOn(blobName).legalHold = hold;
+    });
+  }
+
+  private supportedOn(blobName: string): StoredBlob {
+    if (this.immutability === 'unsupported')
+      throw new StorageError(
+        'not-supported',
+        `memory blob store: immutability is not implemented (APINotImplemented)`,
+      );
+    return this.required(blobName);
+  }
+
+  private isProtected(blob: StoredBlob): boolean {
+    if (blob.legalHold === true) return true;
+    return blob.immutability !== undefined && blob.immutability.until.getTime() > this.now().getTime();
+  }
+
+  private keepVersion(blobName: string, blob: StoredBlob): void {
+    this.previous.set(blobName, [...(this.previous.get(blobName) ?? []), blob]);
   }
 
   private async call<T>(operation: BlobOperation, blobName: string, run: () => T): Promise<T> {

@@ -4,6 +4,7 @@ import { forEachLimit } from '@tidemark/concurrency';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import {
   artifactBlobName,
+  backupIdTime,
   BLOCK_SIZE,
   markUploaded,
   partBlockIds,
@@ -13,7 +14,7 @@ import {
 } from '@tidemark/manifest';
 import { TidemarkMetrics, TOOL_VERSION } from '@tidemark/observability';
 import { Pipeline } from '@tidemark/pipeline';
-import { policyOf, targetById } from '@tidemark/policy';
+import { commitProtection, immutabilityOf, policyOf, targetById } from '@tidemark/policy';
 import {
   JOB_QUEUES,
   JOBS,
@@ -72,7 +73,9 @@ export class UploadService {
     const started = Date.now();
     const remote = await this.manifests.find(job.backupId, job.targetId);
     if (remote && remote.manifest.status !== 'dumped') {
-      // Committed before (a retry after a crash between commit and the next step): carry on from there.
+      // Committed before (a retry after a crash between commit and the next step): carry on from there, after
+      // making sure its blobs carry the protection it records (that step may be what failed).
+      await this.manifests.protect(remote.manifest);
       await this.pipeline.uploaded(remote.manifest, this.restoreTest(job.targetId), null);
       return { status: 'committed', manifest: remote.manifest };
     }
@@ -139,10 +142,12 @@ export class UploadService {
 
     // The tier clock starts at the commit (retention's tier moves and Azure's early-deletion minimum count from it).
     const committedAt = existing?.lastModified ?? new Date();
-    const uploaded = markUploaded(
-      manifest,
-      { container: this.store.container, blobName, etag, tier, tierSince: committedAt.toISOString() },
-      new Date(),
+    const uploaded = this.withImmutability(
+      markUploaded(
+        manifest,
+        { container: this.store.container, blobName, etag, tier, tierSince: committedAt.toISOString() },
+        new Date(),
+      ),
     );
     // A copy another replica wrote meanwhile wins unless it is still before the upload.
     await this.manifests.transition(job.targetId, job.backupId, (current) =>
@@ -156,6 +161,19 @@ export class UploadService {
     );
     await this.pipeline.uploaded(uploaded, this.restoreTest(job.targetId), durationMs);
     return { status: 'committed', manifest: uploaded };
+  }
+
+  /**
+   * Records the lock the committed blobs get (storage.immutability or the policy's own); the manifest store puts
+   * it on the artifact and the manifest as it writes the manifest.
+   */
+  private withImmutability(manifest: Manifest): Manifest {
+    const policy = policyOf(this.config, targetById(this.config, manifest.target.id));
+    const settings = immutabilityOf(this.config, policy);
+    if (settings === undefined) return manifest;
+    const takenAt = backupIdTime(manifest.backupId);
+    const lock = commitProtection(takenAt, manifest.pinned, policy, settings, new Date());
+    return { ...manifest, immutability: { mode: lock.mode, until: lock.until.toISOString() } };
   }
 
   private restoreTest(targetId: string): boolean {

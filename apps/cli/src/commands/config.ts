@@ -13,7 +13,11 @@ export function registerConfig(program: Command, context: () => CliContext): voi
     )
     .action(() => {
       const ctx = context();
-      const { problems, config: loaded } = checkConfig({
+      const {
+        problems,
+        warnings,
+        config: loaded,
+      } = checkConfig({
         ...(ctx.options.config ? { path: ctx.options.config } : {}),
         env: ctx.env,
       });
@@ -21,8 +25,19 @@ export function registerConfig(program: Command, context: () => CliContext): voi
       const policies = Object.keys(loaded?.policies ?? {}).length;
       if (problems.length > 0) process.exitCode = 1;
       if (ctx.options.json) {
-        printJson({ ok: problems.length === 0, source: loaded?.source ?? null, targets, policies, problems });
-      } else if (problems.length > 0) {
+        printJson({
+          ok: problems.length === 0,
+          source: loaded?.source ?? null,
+          targets,
+          policies,
+          problems,
+          warnings,
+        });
+        return;
+      }
+      // Warnings do not fail the check: the config works, it just may not do what was meant.
+      for (const { path, message } of warnings) console.log(`warning: ${path}: ${message}`);
+      if (problems.length > 0) {
         for (const problem of problems) console.log(problemLine(problem));
       } else {
         console.log(`ok: ${plural(targets, 'target')}, ${plural(policies, 'policy', 'policies')}`);

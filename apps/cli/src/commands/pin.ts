@@ -18,6 +18,9 @@ export function registerPin(program: Command, context: () => CliContext): void {
         throw new Error(`backup ${backupId} is being deleted (since ${m.deletion.at}); it cannot be pinned`);
       return { ...m, pinned };
     });
+    // Writing the manifest set (or cleared) the legal hold on an immutable container; this repeats it for a
+    // backup that was already (un)pinned, so running the command again repairs a hold a failure left out.
+    await manifests.protect(updated);
     if (ctx.options.json) printJson({ backupId, targetId: updated.target.id, pinned: updated.pinned });
     else console.log(`backup ${backupId} ${pinned ? 'pinned: retention keeps it' : 'unpinned'}`);
   };

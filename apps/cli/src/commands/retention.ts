@@ -1,4 +1,4 @@
-import type { RetentionReport, WalPlanView } from '@tidemark/retention';
+import type { PlannedBackup, RetentionReport, WalPlanView } from '@tidemark/retention';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
 import { auditCli } from '../audit';
@@ -31,6 +31,7 @@ export function registerRetention(program: Command, context: () => CliContext): 
           tierMove: b.tierMove
             ? `${b.tierMove.from} → ${b.tierMove.to} (${b.tierMove.reason})`
             : (b.tierNote ?? null),
+          ...(b.lock && { lock: lockText(b.lock) }),
         })),
         false,
         'no backups yet',
@@ -85,6 +86,9 @@ function printReport(r: RetentionReport): void {
   );
   for (const id of r.deleted) console.log(`  ${r.dryRun ? 'would delete' : 'deleted'} ${id}`);
   for (const t of r.tiered) console.log(`  ${t.backupId}: ${t.from} → ${t.to}`);
+  for (const l of r.locked) console.log(`  ${l.backupId} kept: locked until ${l.until}`);
+  for (const l of r.locksExtended)
+    console.log(`  ${l.backupId}: lock ${r.dryRun ? 'would be ' : ''}extended to ${l.until}`);
   for (const k of r.local.kept) console.log(`  local copy ${k.backupId} kept: ${k.reason}`);
   for (const u of r.unreadable)
     console.error(`tidemark: unreadable manifest ${u.blobName} left alone: ${u.error}`);
@@ -99,6 +103,12 @@ function printReport(r: RetentionReport): void {
     .filter(([, bytes]) => bytes > 0)
     .map(([tier, bytes]) => `${tier} ${formatBytes(bytes)}`);
   console.log(`  in Blob Storage after: ${tiers.join(', ') || 'nothing'}`);
+}
+
+/** `locked until <t>` (`→ <t>` when it is extended), or `none yet` for a backup committed before the lock. */
+function lockText(lock: NonNullable<PlannedBackup['lock']>): string {
+  const current = lock.until === null ? `${lock.mode}: none yet` : `${lock.mode} until ${lock.until}`;
+  return lock.extendTo === undefined ? current : `${current} → ${lock.extendTo}`;
 }
 
 /** The WAL archive's ranges: what stays and why, what goes and why, what moves tier. */
