@@ -110,8 +110,8 @@ describe('immutable storage through the stages', () => {
     assert.ok(old && newest);
     const planned = plan.backups.find((b) => b.backupId === old.backupId);
     assert.equal(planned?.action, 'keep');
-    assert.deepEqual(planned?.reasons, [`locked until ${old.immutability?.until}`, 'then expired']);
-    assert.equal(planned?.lock?.until, old.immutability?.until);
+    assert.deepEqual(planned.reasons, [`locked until ${old.immutability?.until}`, 'then expired']);
+    assert.equal(planned.lock?.until, old.immutability?.until);
 
     const report = await service.apply('files', { now: clock });
     assert.deepEqual(report.deleted, []);
@@ -159,7 +159,7 @@ describe('immutable storage through the stages', () => {
     const checkFailed = await failedRun(service.apply('files', { now: clock }));
     assert.deepEqual(checkFailed.deleted, []);
     assert.equal(checkFailed.failures[0]?.step, 'delete-artifact');
-    assert.match(checkFailed.failures[0]?.message ?? '', /properties is unavailable/);
+    assert.match(checkFailed.failures[0].message, /properties is unavailable/);
 
     await harness.dispose();
     clock = new Date();
@@ -240,7 +240,7 @@ describe('immutable storage through the stages', () => {
     assert.equal(manifest.status, 'failed');
     assert.equal(manifest.failure?.stage, 'upload');
     assert.match(
-      manifest.failure?.message ?? '',
+      manifest.failure.message,
       /storage\.immutability is set, but memory:\/\/blob does not implement version-level immutability/,
     );
   });

@@ -29,6 +29,9 @@ export const RETENTION_LOCK_PURPOSE = 'retention';
 export const RETENTION_LOCK_TTL_MS = 60 * 1000;
 
 /** The lock every retention run of a target takes, the CLI's `retention apply` included. */
+/** What protects an artifact now (`until`: a time, or `legal hold`), or 'failed' when its properties could not be read. */
+type ArtifactLock = { until: string } | 'failed' | undefined;
+
 @Injectable()
 export class RetentionLock extends RedisLock {
   constructor(@Inject(REDIS) redis: Redis) {
@@ -357,10 +360,10 @@ export class RetentionService {
     if (lock !== undefined) {
       if (lock !== 'failed') {
         this.logger.log(
-          { targetId, backupId: manifest.backupId, lock },
+          { targetId, backupId: manifest.backupId, lock: lock.until },
           'kept: its artifact is still protected',
         );
-        report.locked.push({ backupId: manifest.backupId, until: lock });
+        report.locked.push({ backupId: manifest.backupId, until: lock.until });
       }
       return false;
     }
@@ -414,18 +417,16 @@ export class RetentionService {
    * What still protects a backup's artifact on an immutable container (`locked until <t>` or `legal hold`), read
    * from the blob itself; undefined when nothing does or the backup records no immutability.
    */
-  private async artifactLock(
-    manifest: Manifest,
-    now: Date,
-    report: RetentionReport,
-  ): Promise<string | 'failed' | undefined> {
+  private async artifactLock(manifest: Manifest, now: Date, report: RetentionReport): Promise<ArtifactLock> {
     if (manifest.immutability === undefined || !manifest.locations.remote) return undefined;
     try {
       const properties = await this.store.properties(artifactBlobOf(manifest));
       if (properties === null) return undefined;
-      if (properties.legalHold === true) return 'legal hold';
+      if (properties.legalHold === true) return { until: 'legal hold' };
       const until = properties.immutability?.until;
-      return until !== undefined && until.getTime() > now.getTime() ? until.toISOString() : undefined;
+      return until !== undefined && until.getTime() > now.getTime()
+        ? { until: until.toISOString() }
+        : undefined;
     } catch (error) {
       report.failures.push({
         backupId: manifest.backupId,
