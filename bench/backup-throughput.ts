@@ -8,46 +8,12 @@ import { spawn } from 'node:child_process';
 import { open, readFile } from 'node:fs/promises';
 import { RedisStreamEventBus } from '@tidemark/events';
 import { waitFor } from '@tidemark/testing';
-import { dbUrl, withClient } from '../test/src/support/database';
+import { dbUrl } from '../test/src/support/database';
+import { BENCH_DB as DB, ensureDatabase } from './bench-database';
 import { SERVICE_NAMES, TestStack } from '../test/src/support/stack';
 
-const DB = 'tidemark_bench';
 const gibFlag = process.argv.indexOf('--gib');
 const gib = gibFlag > 0 ? Number(process.argv[gibFlag + 1]) : 1;
-
-async function ensureDatabase(): Promise<number> {
-  const exists = await withClient(dbUrl('postgres'), (c) =>
-    c.query('SELECT 1 FROM pg_database WHERE datname = $1', [DB]),
-  );
-  if (!exists.rowCount) {
-    await withClient(dbUrl('postgres'), (c) => c.query(`CREATE DATABASE ${DB}`));
-    // A generation that breaks off must not leave a half-filled database that a later run would measure.
-    process.once('exit', (code) => {
-      if (code !== 0) console.error(`generation failed: drop ${DB} before running again`);
-    });
-    console.log(`generating ~${gib} GiB in ${DB} …`);
-    await withClient(dbUrl(DB), async (c) => {
-      await c.query(
-        `CREATE TABLE events (id bigint PRIMARY KEY, at timestamptz, kind text, payload jsonb, note text)`,
-      );
-      // ~200 bytes per row on disk with its index; compressible like real data, not random.
-      const rows = Math.round((gib * 1024 ** 3) / 200);
-      for (let start = 1; start <= rows; start += 1_000_000) {
-        await c.query(
-          `INSERT INTO events SELECT i, timestamptz '2025-01-01' + i * interval '1 second', 'kind-' || (i % 40),
-             jsonb_build_object('user', i % 100000, 'amount', (i % 9973) * 1.5, 'tags', jsonb_build_array(i % 7, i % 13)),
-             md5(i::text) || ' ' || repeat(chr((97 + i % 26)::int), 20)
-           FROM generate_series($1::bigint, $2::bigint) i`,
-          [start, Math.min(rows, start + 999_999)],
-        );
-      }
-      await c.query('VACUUM ANALYZE events');
-    });
-  }
-  return withClient(dbUrl(DB), async (c) =>
-    Number((await c.query<{ s: string }>('SELECT pg_database_size(current_database()) AS s')).rows[0]?.s),
-  );
-}
 
 async function bareDump(): Promise<number> {
   const devnull = await open('/dev/null', 'w');
@@ -71,7 +37,7 @@ async function peakRss(pid: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const size = await ensureDatabase();
+  const size = await ensureDatabase(gib);
   console.log(`database ${DB}: ${(size / 1024 ** 3).toFixed(2)} GiB`);
   const stack = await TestStack.start({
     config: `
