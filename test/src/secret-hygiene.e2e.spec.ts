@@ -89,7 +89,7 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
   let monitor: RedisMonitor;
   let sampler: ArgvSampler | undefined;
   let stack: TestStack;
-  let work: string;
+  let work = '';
   const cliOutput: CanarySource[] = [];
 
   const pgUrl = (database: string) =>
@@ -166,6 +166,9 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
         GRANT ALL PRIVILEGES ON \`${myDb}\`.* TO '${myUser}'@'%';
         GRANT ALL PRIVILEGES ON \`${myRestored}\`.* TO '${myUser}'@'%';
         GRANT ALL PRIVILEGES ON \`tidemark\\_verify\\_%\`.* TO '${myUser}'@'%';
+        GRANT ALL PRIVILEGES ON \`tidemark\\_restore\\_%\`.* TO '${myUser}'@'%';
+        GRANT ALL PRIVILEGES ON \`tidemark\\_replaced\\_%\`.* TO '${myUser}'@'%';
+        USE ${myDb};
         CREATE TABLE ${myDb}.items (id INT PRIMARY KEY, name VARCHAR(100));
         INSERT INTO ${myDb}.items SELECT seq, CONCAT('item ', seq) FROM seq_1_to_3000;`),
     );
@@ -205,10 +208,11 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
 
   after(async () => {
     await sampler?.stop().catch(() => undefined);
-    await monitor.stop();
-    await stack.stop();
-    await redis.destroy();
-    await rm(work, { recursive: true, force: true });
+    // Each may be unset when before() failed part way.
+    (monitor as RedisMonitor | undefined)?.stop();
+    await stack?.stop();
+    await (redis as RedisServer | undefined)?.destroy();
+    if (work) await rm(work, { recursive: true, force: true });
     await withClient(dbUrl('postgres'), async (c) => {
       for (const db of [pgDb, pgRestored]) await c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
       await c.query(`DROP ROLE IF EXISTS ${pgRole}`);
@@ -247,7 +251,7 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
         'fixed key|as is|argv of pid 8 (tool, under the test)',
       ],
     );
-    assert.doesNotMatch(describeHits(hits), /pw%2Bsecret|secret-key-1abc|FIXED/i);
+    assert.doesNotMatch(describeHits(hits), /pw%2Bsecret|age-secret-key-1abc|FIXED/);
     assert.match(describeHits(hits), /«db password»/);
   });
 
@@ -278,7 +282,7 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
 
     const argv = await (sampler as ArgvSampler).stop();
     sampler = undefined;
-    const sources = [...argv.sources, await monitor.stop(), ...(await storedSources())];
+    const sources = [...argv.sources, monitor.stop(), ...(await storedSources())];
     // The scan looked at something: many samples, the services' own processes, Redis traffic, manifests.
     assert.ok(argv.samples > 100, `argv sampled ${argv.samples} times`);
     for (const name of SERVICE_NAMES)
@@ -299,9 +303,13 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
     await writeFile(leak, "console.log('debug identity=' + process.env.AGE_IDENTITY);\n");
     await stack.restartService('verifier', { NODE_OPTIONS: `--require ${leak}` });
     const watching = ArgvSampler.start();
-    const leaky = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 1500)', `--password=${myPassword}`], {
-      stdio: 'ignore',
-    });
+    const leaky = spawn(
+      process.execPath,
+      ['-e', 'setTimeout(() => {}, 1500)', '--', `--password=${myPassword}`],
+      {
+        stdio: 'ignore',
+      },
+    );
     await new Promise((resolve) => leaky.once('exit', resolve));
     const argv = await watching.stop();
     const hits = findCanaries([...argv.sources, ...(await storedSources())], canaries);
