@@ -13,6 +13,7 @@ import {
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { Redis } from 'ioredis';
 import { AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY, uniqueName } from '@tidemark/testing';
 import { dbUrl, withClient } from './support/database';
 import { RedisServer } from './support/redis-server';
@@ -305,7 +306,7 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
     assert.equal(hits.length, 0, `canaries found:\n${describeHits(hits)}`);
   });
 
-  test('and fails when a canary leaks: a service that logs the identity, a process with a password in argv', async () => {
+  test('and fails when a canary leaks into any of the places: each collector reports where', async () => {
     // Not a product switch: the verifier is started with a --require of the test's own that prints the key.
     const leak = join(work, 'leak.cjs');
     await writeFile(leak, "console.log('debug identity=' + process.env.AGE_IDENTITY);\n");
@@ -320,12 +321,28 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
     );
     await new Promise((resolve) => leaky.once('exit', resolve));
     const argv = await watching.stop();
+    // A canary planted in each other place the scan reads.
+    const probe = new Redis(redis.url);
+    await probe.set('tidemark:leak-probe', pgPassword);
+    await probe.quit();
+    await BlobServiceClient.fromConnectionString(stack.azurite.connectionString)
+      .getContainerClient('e2e-hygiene')
+      .getBlockBlobClient('leak-probe.json')
+      .uploadData(Buffer.from(JSON.stringify({ url: pgUrl(pgDb) })), {
+        metadata: { note: sigOf(sourceSas) },
+      });
+    await writeFile(join(stack.dir, 'local', `leak-${identity.toLowerCase()}`), '');
+
     const hits = findCanaries([...argv.sources, ...(await storedSources())], canaries);
     assert.deepEqual(
-      hits.map((h) => `${h.canary} in ${h.where}`),
+      hits.map((h) => `${h.canary} (${h.form}) in ${h.where}`),
       [
-        `MariaDB password in argv of pid ${leaky.pid} (${process.execPath}, under the test)`,
-        'age identity in log of verifier #0',
+        `MariaDB password (as is) in argv of pid ${leaky.pid} (${process.execPath}, under the test)`,
+        'age identity (as is) in log of verifier #0',
+        'PostgreSQL password (as is) in Redis string tidemark:leak-probe',
+        'source container SAS signature (as is) in metadata of blob e2e-hygiene/leak-probe.json',
+        'PostgreSQL password (URL-encoded) in blob e2e-hygiene/leak-probe.json',
+        `age identity (lower case) in the local tier's file names (${join(stack.dir, 'local')})`,
       ],
       describeHits(hits),
     );
