@@ -28,6 +28,7 @@ import {
   type Canary,
   type CanarySource,
 } from './support/secret-scan';
+import { hashApiKey } from '@tidemark/api-auth';
 import { SERVICE_NAMES, TestStack } from './support/stack';
 import { mysqlTables, withMysql } from './support/stores';
 
@@ -35,6 +36,7 @@ import { mysqlTables, withMysql } from './support/stores';
 const CONFIG = `
 storage: { container: e2e-hygiene }
 local: { path: __LOCAL__, minFreeBytes: 1048576 }
+api: { auth: { apiKeys: [{ name: hygiene, sha256: __API_KEY_SHA256__ }] } }
 policies:
   sealed:
     schedule: "0 3 * * *"
@@ -85,6 +87,7 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
   const sourceSas = containerSas('hy-media', 'rl');
   const restoreSas = containerSas('hy-media-restored', 'racwdl');
   let identity: string;
+  const apiKey = `tmk_${randomBytes(24).toString('base64url')}`;
   let canaries: Canary[];
   let redis: RedisServer;
   let monitor: RedisMonitor;
@@ -106,8 +109,8 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
     cliOutput.push({ where: `stderr of ${label}`, text: result.stderr });
     return result;
   };
-  const backup = async (target: string): Promise<string> => {
-    const result = await cli(['backup', target, '--wait', '--json', '--timeout', '300']);
+  const backup = async (target: string, env: NodeJS.ProcessEnv = {}): Promise<string> => {
+    const result = await cli(['backup', target, '--wait', '--json', '--timeout', '300'], env);
     const output = JSON.parse(result.stdout) as { backupId: string; status: string };
     assert.equal(output.status, 'verified', `${target}: ${result.stderr}${result.stdout.slice(0, 2000)}`);
     return output.backupId;
@@ -149,6 +152,7 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
       { name: 'restore container SAS signature', value: sigOf(restoreSas) },
       // Azurite's key is the same everywhere: looked for only in the stack's own places and processes.
       { name: 'storage account key', value: AZURITE_ACCOUNT_KEY, stackOnly: true },
+      { name: 'API key', value: apiKey },
     ];
 
     await withClient(dbUrl('postgres'), async (c) => {
@@ -187,7 +191,7 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
     monitor = await RedisMonitor.start(redis.url);
     sampler = ArgvSampler.start();
     stack = await TestStack.start({
-      config: CONFIG,
+      config: CONFIG.replace('__API_KEY_SHA256__', hashApiKey(apiKey)),
       redisUrl: redis.url,
       env: {
         HY_PG_URL: pgUrl(pgDb),
@@ -258,7 +262,14 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
 
   test('every kind backs up, verifies with its restore test and restores; no canary anywhere', async (t) => {
     const ids = [];
-    for (const target of ['hy-pg', 'hy-my', 'hy-lite', 'hy-dir', 'hy-blob']) ids.push(await backup(target));
+    for (const target of ['hy-pg', 'hy-my', 'hy-lite', 'hy-dir']) ids.push(await backup(target));
+    // One trigger through the scheduler's REST API, with the API key as its bearer token.
+    ids.push(
+      await backup('hy-blob', {
+        TIDEMARK_API_URL: `http://127.0.0.1:${String(stack.service('scheduler').port)}`,
+        TIDEMARK_TOKEN: apiKey,
+      }),
+    );
 
     await restore(['hy-pg', '--to', '${RESTORE_PG}'], { RESTORE_PG: pgUrl(pgRestored) });
     const count = await withClient(dbUrl(pgRestored), (c) =>
