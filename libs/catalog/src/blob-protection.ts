@@ -1,4 +1,4 @@
-import { artifactBlobName, manifestBlobName, type Manifest } from '@tidemark/manifest';
+import { artifactBlobOf, manifestBlobName, type Manifest } from '@tidemark/manifest';
 import { StorageError, type BlobStore } from '@tidemark/storage';
 
 /**
@@ -63,13 +63,6 @@ export async function releaseVersionHold(store: BlobStore, manifest: Manifest): 
   if (manifest.immutability === undefined || !manifest.pinned) return;
   const name = manifestBlobName(manifest.target.id, manifest.backupId);
   await unlessSupported(store, () => store.setLegalHold(name, false));
-}
-
-export function artifactBlobOf(manifest: Manifest): string {
-  return (
-    manifest.locations.remote?.blobName ??
-    artifactBlobName(manifest.target.id, manifest.backupId, manifest.artifact.name)
-  );
 }
 
 async function extendPolicy(

@@ -1,5 +1,5 @@
 import { MANIFEST_BLOB_NAME_PATTERN } from './ids';
-import type { Compression } from './manifest.schema';
+import type { Compression, Manifest } from './manifest.schema';
 
 /** The name of an artifact format in the manifest (`artifact.format`); each source kind declares its own. */
 export type ArtifactFormat = string;
@@ -77,4 +77,12 @@ export function partBlockIds(
 ): string[] {
   const count = Math.ceil(part.size / blockSize);
   return Array.from({ length: count }, (_, block) => blockId(dumpAttempt, part.index, block));
+}
+
+/** The blob holding a backup's artifact; a manifest that never recorded one still names it by the layout. */
+export function artifactBlobOf(manifest: Manifest): string {
+  return (
+    manifest.locations.remote?.blobName ??
+    artifactBlobName(manifest.target.id, manifest.backupId, manifest.artifact.name)
+  );
 }

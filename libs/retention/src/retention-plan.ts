@@ -3,7 +3,6 @@ import { Catalog, type UnreadableManifest } from '@tidemark/catalog';
 import { TIDEMARK_CONFIG } from '@tidemark/config';
 import {
   ACCESS_TIERS,
-  artifactBlobName,
   backupIdTime,
   displayStatus,
   type AccessTier,
@@ -117,14 +116,6 @@ export function walHoldOf(
   const policyReasons = planned.reasons.filter((reason) => reason !== 'pinned' && reason !== 'grace period');
   if (RESTORABLE.has(planned.status) && policyReasons.length > 0) return servesWindow ? 'onward' : 'range';
   return planned.pinned ? 'range' : 'none';
-}
-
-/** The blob holding a backup's artifact; a manifest that never recorded one still names it by the layout. */
-export function artifactBlobOf(manifest: Manifest): string {
-  return (
-    manifest.locations.remote?.blobName ??
-    artifactBlobName(manifest.target.id, manifest.backupId, manifest.artifact.name)
-  );
 }
 
 export function snapshotOf(

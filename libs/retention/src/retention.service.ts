@@ -4,14 +4,20 @@ import { Catalog, ManifestStore, type UnreadableManifest } from '@tidemark/catal
 import { forEachLimit } from '@tidemark/concurrency';
 import { TIDEMARK_CONFIG } from '@tidemark/config';
 import { errorData, EventPublisher } from '@tidemark/events';
-import { ACCESS_TIERS, markDeleting, markTier, type AccessTier, type Manifest } from '@tidemark/manifest';
+import {
+  ACCESS_TIERS,
+  artifactBlobOf,
+  markDeleting,
+  markTier,
+  type AccessTier,
+  type Manifest,
+} from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
 import type { TidemarkConfig } from '@tidemark/policy';
 import { REDIS, RedisLock, type Lock } from '@tidemark/queues';
 import { BLOB_STORE, LOCAL_TIER, StorageError, type BlobStore, type LocalTier } from '@tidemark/storage';
 import type { Redis } from 'ioredis';
 import {
-  artifactBlobOf,
   bytesPerTier,
   RetentionPlanner,
   type PlannedBackup,
