@@ -68,7 +68,9 @@ describe('events over Azure Service Bus (real SDK against the test broker) with 
       () => {
         const found = broker
           .messages(TOPIC, 'audit')
-          .active.filter((m) => m.applicationProperties['backupId'] === backupId);
+          .active.filter((m) => m.applicationProperties['backupId'] === backupId)
+          // The pipeline's facts; the CLI's record of the trigger (tidemark.audit.*) comes in no fixed place.
+          .filter((m) => String(m.subject).startsWith('tidemark.backup.'));
         return Promise.resolve(found.length >= 4 ? found : undefined);
       },
       { timeoutMs: 30_000, intervalMs: 200, what: 'four stage events on audit' },
@@ -90,6 +92,13 @@ describe('events over Azure Service Bus (real SDK against the test broker) with 
       assert.equal(message.applicationProperties['severity'], event.severity);
       assert.equal(message.applicationProperties['targetId'], 'sb-db');
     }
+    const audited = broker
+      .messages(TOPIC, 'audit')
+      .active.filter(
+        (m) =>
+          m.applicationProperties['backupId'] === backupId && m.subject === 'tidemark.audit.backup_requested',
+      );
+    assert.equal(audited.length, 1, 'the CLI recorded the trigger once, over Service Bus too');
     assert.equal(
       eventsOn('alerts').filter((e) => e.data.backupId === backupId).length,
       0,
@@ -159,7 +168,8 @@ describe('events over Azure Service Bus (real SDK against the test broker) with 
       () => {
         const found = broker
           .messages(TOPIC, 'audit')
-          .active.filter((m) => m.applicationProperties['backupId'] === backupId);
+          .active.filter((m) => m.applicationProperties['backupId'] === backupId)
+          .filter((m) => String(m.subject).startsWith('tidemark.backup.'));
         return Promise.resolve(found.length >= 4 ? found : undefined);
       },
       { timeoutMs: 120_000, intervalMs: 500, what: 'the buffered events after the outage' },
