@@ -174,6 +174,20 @@ describe('events over Azure Service Bus (real SDK against the test broker) with 
       },
       { timeoutMs: 120_000, intervalMs: 500, what: 'the buffered events after the outage' },
     );
+    // The CLI's record of the trigger went into the same Redis outbox (the services forward it): not lost either.
+    await waitFor(
+      () =>
+        Promise.resolve(
+          broker
+            .messages(TOPIC, 'audit')
+            .active.some(
+              (m) =>
+                m.applicationProperties['backupId'] === backupId &&
+                m.subject === 'tidemark.audit.backup_requested',
+            ),
+        ),
+      { timeoutMs: 60_000, intervalMs: 500, what: "the CLI's audit event after the outage" },
+    );
     assert.deepEqual(
       delivered.map((m) => m.subject),
       [
