@@ -13,10 +13,16 @@ import {
   generateBlobSASQueryParameters,
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
-import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { RedisStreamEventBus, type TidemarkEvent } from '@tidemark/events';
 import { parseManifest, type Manifest } from '@tidemark/manifest';
-import { AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY, PG_BIN, uniqueName } from '@tidemark/testing';
+import {
+  ageKeyPair,
+  AZURITE_ACCOUNT,
+  AZURITE_ACCOUNT_KEY,
+  PG_BIN,
+  uniqueName,
+  type AgeKeyPair,
+} from '@tidemark/testing';
 import {
   createSeededDatabase,
   dbUrl,
@@ -47,16 +53,6 @@ targets:
   - { id: sealed-files, kind: directory, url: "\${SEALED_DIR}", policy: sealed, incremental: { fullEvery: 3 } }
 `;
 
-interface KeyPair {
-  identity: string;
-  recipient: string;
-}
-
-async function keyPair(): Promise<KeyPair> {
-  const identity = await generateX25519Identity();
-  return { identity, recipient: await identityToRecipient(identity) };
-}
-
 describe('encrypted backups end to end: age on real PostgreSQL, a directory chain, Azurite and stock tools', () => {
   const source = uniqueName('e2e_sealed_src').replaceAll('-', '_');
   const restored = uniqueName('e2e_sealed_dst').replaceAll('-', '_');
@@ -66,9 +62,9 @@ describe('encrypted backups end to end: age on real PostgreSQL, a directory chai
   let stack: TestStack;
   let work: string;
   let files: string;
-  let ops: KeyPair;
-  let breakGlass: KeyPair;
-  let spare: KeyPair;
+  let ops: AgeKeyPair;
+  let breakGlass: AgeKeyPair;
+  let spare: AgeKeyPair;
   let backupId: string;
   let manifest: Manifest;
 
@@ -95,7 +91,7 @@ describe('encrypted backups end to end: age on real PostgreSQL, a directory chai
     BlobServiceClient.fromConnectionString(stack.azurite.connectionString).getContainerClient('e2e-sealed');
 
   before(async () => {
-    [ops, breakGlass, spare] = [await keyPair(), await keyPair(), await keyPair()];
+    [ops, breakGlass, spare] = [await ageKeyPair(), await ageKeyPair(), await ageKeyPair()];
     work = await mkdtemp(join(tmpdir(), 'tidemark-e2e-sealed-'));
     files = join(work, 'files');
     await mkdir(join(files, 'sub'), { recursive: true });
@@ -250,7 +246,7 @@ describe('encrypted backups end to end: age on real PostgreSQL, a directory chai
   });
 
   test('rotation: new backups go to the new key; one to the rotated-out key still restores with the old identity', async () => {
-    const current = await keyPair();
+    const current = await ageKeyPair();
     const rotatedEnv = {
       OPS_RECIPIENT: current.recipient,
       AGE_IDENTITY: current.identity,

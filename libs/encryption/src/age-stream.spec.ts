@@ -1,6 +1,6 @@
+import { ageKeyPair } from '@tidemark/testing';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,16 +10,6 @@ import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AgeDecryptStream, AgeEncryptStream } from './age-stream';
 import { EncryptionError } from './encryption-error';
-
-interface KeyPair {
-  identity: string;
-  recipient: string;
-}
-
-async function keyPair(): Promise<KeyPair> {
-  const identity = await generateX25519Identity();
-  return { identity, recipient: await identityToRecipient(identity) };
-}
 
 /** Feeds `input` in chunks of `chunk` bytes through `transform`, collecting what comes out. */
 async function through(transform: Transform, input: Buffer, chunk = 100_000): Promise<Buffer> {
@@ -58,7 +48,7 @@ function withTempDir<T>(use: (dir: string) => T): T {
 
 describe('age streams', () => {
   test('round trip at chunk boundaries, whatever the input chunking', async () => {
-    const key = await keyPair();
+    const key = await ageKeyPair();
     for (const size of SIZES) {
       const plain = randomBytes(size);
       for (const chunk of [1000, CHUNK, 3 * CHUNK + 5]) {
@@ -70,7 +60,7 @@ describe('age streams', () => {
   });
 
   test('stock age -d decrypts what we write', async () => {
-    const key = await keyPair();
+    const key = await ageKeyPair();
     for (const size of SIZES) {
       const plain = randomBytes(size);
       const sealed = await through(new AgeEncryptStream([key.recipient]), plain);
@@ -86,7 +76,7 @@ describe('age streams', () => {
   });
 
   test('we decrypt what stock age -e writes, to several recipients', async () => {
-    const [ops, breakGlass] = [await keyPair(), await keyPair()];
+    const [ops, breakGlass] = [await ageKeyPair(), await ageKeyPair()];
     for (const size of SIZES) {
       const plain = randomBytes(size);
       const sealed = execFileSync('age', ['-e', '-r', ops.recipient, '-r', breakGlass.recipient], {
@@ -103,7 +93,7 @@ describe('age streams', () => {
   });
 
   test('every recipient can decrypt, with stock age and with us', async () => {
-    const keys = [await keyPair(), await keyPair()];
+    const keys = [await ageKeyPair(), await ageKeyPair()];
     const plain = randomBytes(3 * CHUNK);
     const sealed = await through(new AgeEncryptStream(keys.map((k) => k.recipient)), plain);
     for (const key of keys) {
@@ -118,7 +108,7 @@ describe('age streams', () => {
   });
 
   test('rotation: with old and new identities configured, backups to either key decrypt', async () => {
-    const [old, current] = [await keyPair(), await keyPair()];
+    const [old, current] = [await ageKeyPair(), await ageKeyPair()];
     const identities = [current.identity, old.identity];
     for (const key of [old, current]) {
       const plain = randomBytes(CHUNK + 9);
@@ -128,7 +118,7 @@ describe('age streams', () => {
   });
 
   test('no identity: key-missing; a wrong one: key-mismatch; neither message holds a key', async () => {
-    const [right, wrong] = [await keyPair(), await keyPair()];
+    const [right, wrong] = [await ageKeyPair(), await ageKeyPair()];
     const sealed = await through(new AgeEncryptStream([right.recipient]), randomBytes(1000));
     const missing = await failure(through(new AgeDecryptStream([]), sealed));
     assert.equal(missing.code, 'key-missing');
@@ -141,7 +131,7 @@ describe('age streams', () => {
   });
 
   test('damaged, truncated or foreign input: decrypt-failed', async () => {
-    const key = await keyPair();
+    const key = await ageKeyPair();
     const plain = randomBytes(3 * CHUNK);
     const sealed = await through(new AgeEncryptStream([key.recipient]), plain);
     const flipped = Buffer.from(sealed);

@@ -1,9 +1,9 @@
+import { ageKeyPair, type AgeKeyPair } from '@tidemark/testing';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { EventPublisher } from '@tidemark/events';
 import { StageHarness } from '@tidemark/in-memory';
 import type { Manifest } from '@tidemark/manifest';
@@ -25,21 +25,11 @@ targets:
   - { id: files, kind: directory, url: "\${FILES_DIR}", policy: sealed }
 `;
 
-interface KeyPair {
-  identity: string;
-  recipient: string;
-}
-
-async function keyPair(): Promise<KeyPair> {
-  const identity = await generateX25519Identity();
-  return { identity, recipient: await identityToRecipient(identity) };
-}
-
 describe('restoring encrypted backups', () => {
   let files: string;
   let harness: StageHarness;
-  let ops: KeyPair;
-  let spare: KeyPair;
+  let ops: AgeKeyPair;
+  let spare: AgeKeyPair;
   let restores = 0;
 
   const start = async (): Promise<void> => {
@@ -72,7 +62,7 @@ describe('restoring encrypted backups', () => {
   };
 
   beforeEach(async () => {
-    [ops, spare] = [await keyPair(), await keyPair()];
+    [ops, spare] = [await ageKeyPair(), await ageKeyPair()];
     files = await mkdtemp(join(tmpdir(), 'tidemark-unit-sealed-'));
     await mkdir(join(files, 'sub'));
     await writeFile(join(files, 'a.txt'), 'alpha\n'.repeat(1000));
@@ -108,7 +98,7 @@ describe('restoring encrypted backups', () => {
   test('rotation: a backup to the rotated-out key restores with the old identity listed second', async () => {
     const old = ops;
     const before = await backup();
-    const current = await keyPair();
+    const current = await ageKeyPair();
     harness.env['OPS_RECIPIENT'] = current.recipient;
     harness.env['AGE_IDENTITY'] = current.identity;
     harness.env['OLD_AGE_IDENTITY'] = old.identity;

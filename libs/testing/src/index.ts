@@ -9,3 +9,4 @@ export { asPostgres, PG_BIN, startScratchCluster } from './scratch-cluster';
 export type { ScratchCluster, ScratchClusterOptions } from './scratch-cluster';
 export { type Tick, TickWriter } from './tick-writer';
 export { LocalEntraTenant, type TenantTokenOptions } from './local-entra-tenant';
+export { ageKeyPair, type AgeKeyPair } from './age-keys';

@@ -1,10 +1,10 @@
+import { ageKeyPair, type AgeKeyPair } from '@tidemark/testing';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { isEvent } from '@tidemark/events';
 import { artifactBlobName, type Manifest } from '@tidemark/manifest';
 import { StageHarness } from '../stage-harness';
@@ -25,23 +25,13 @@ targets:
   - { id: files, kind: directory, url: "\${FILES_DIR}", policy: sealed }
 `;
 
-interface KeyPair {
-  identity: string;
-  recipient: string;
-}
-
-async function keyPair(): Promise<KeyPair> {
-  const identity = await generateX25519Identity();
-  return { identity, recipient: await identityToRecipient(identity) };
-}
-
 describe('encrypted backups through the stages, in memory', () => {
   let files: string;
   let harness: StageHarness;
-  let ops: KeyPair;
-  let breakGlass: KeyPair;
+  let ops: AgeKeyPair;
+  let breakGlass: AgeKeyPair;
   /** The second identity the config lists (rotation), unless a test sets it: a key nothing was encrypted to. */
-  let retired: KeyPair;
+  let retired: AgeKeyPair;
 
   const start = async (env: NodeJS.ProcessEnv): Promise<void> => {
     harness = await StageHarness.create(CONFIG, {
@@ -65,7 +55,7 @@ describe('encrypted backups through the stages, in memory', () => {
     return bytes;
   };
   beforeEach(async () => {
-    [ops, breakGlass, retired] = [await keyPair(), await keyPair(), await keyPair()];
+    [ops, breakGlass, retired] = [await ageKeyPair(), await ageKeyPair(), await ageKeyPair()];
     files = await mkdtemp(join(tmpdir(), 'tidemark-unit-sealed-'));
     await mkdir(join(files, 'sub'));
     await writeFile(join(files, 'a.txt'), 'alpha\n'.repeat(1000));
@@ -122,7 +112,7 @@ describe('encrypted backups through the stages, in memory', () => {
   });
 
   test('a verifier with the wrong identity: key-mismatch, uploaded, not corrupt', async () => {
-    const stranger = await keyPair();
+    const stranger = await ageKeyPair();
     await start({ AGE_IDENTITY: stranger.identity });
     const manifest = await backup();
     assert.equal(manifest.status, 'uploaded');
@@ -154,7 +144,7 @@ describe('encrypted backups through the stages, in memory', () => {
     await start({ AGE_IDENTITY: old.identity });
     const before = await backup();
     // The keys rotate: new backups go to the new key; the old identity stays configured second.
-    const current = await keyPair();
+    const current = await ageKeyPair();
     harness.env['OPS_RECIPIENT'] = current.recipient;
     harness.env['AGE_IDENTITY'] = current.identity;
     harness.env['OLD_AGE_IDENTITY'] = old.identity;
