@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { requireTokenBeforeRoutes } from '@tidemark/api-auth';
 import { bootstrapService } from '@tidemark/observability';
-import { useProblemDetailsForBodies } from './problem-details';
+import { useProblemDetailsForBodies } from '@tidemark/http-problems';
 import { SchedulerModule } from './scheduler.module';
 
 void bootstrapService(SchedulerModule, {

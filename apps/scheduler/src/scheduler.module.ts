@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { ReconcilerModule, ServiceRuntimeModule } from '@tidemark/pipeline';
 import { SchedulingModule } from '@tidemark/scheduling';
-import { ProblemDetailsFilter } from './problem-details';
+import { ProblemDetailsFilter } from '@tidemark/http-problems';
 import { TargetsController } from './targets.controller';
 import { TickProcessor } from './tick.processor';
 

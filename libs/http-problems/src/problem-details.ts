@@ -25,11 +25,14 @@ export const MAX_BODY_BYTES = 16 * 1024;
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
 
 interface Reply {
@@ -38,14 +41,37 @@ interface Reply {
   send(body: string): unknown;
 }
 
+/** The problem for `status`; `instance` is the request's path (a query string is dropped: it may hold a secret). */
 export function problem(status: number, detail: string, instance?: string): ProblemDetails {
+  const path = instance?.split('?')[0];
   return {
-    type: status >= 500 ? 'about:blank' : `https://tidemark.dev/problems/${status}`,
+    // A 500 says nothing beyond its status; every other problem has a page of its own.
+    type: status === 500 ? 'about:blank' : `https://tidemark.dev/problems/${status}`,
     title: TITLES[status] ?? HttpStatus[status] ?? 'Error',
     status,
     detail,
-    ...(instance ? { instance } : {}),
+    ...(path ? { instance: path } : {}),
   };
+}
+
+/** The parts of an HTTP response (Express's or Node's) a problem is written with, outside Nest's filters. */
+export interface ProblemResponse {
+  statusCode: number;
+  setHeader(name: string, value: string): unknown;
+  end(body: string): unknown;
+}
+
+/** Writes `body` as the whole response, with `headers` besides the content type; never cached. */
+export function writeProblem(
+  response: ProblemResponse,
+  body: ProblemDetails,
+  headers: Record<string, string> = {},
+): void {
+  response.statusCode = body.status;
+  response.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
+  response.setHeader('Cache-Control', 'no-store');
+  for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+  response.end(JSON.stringify(body));
 }
 
 function send(reply: Reply, body: ProblemDetails): void {
