@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -14,7 +14,13 @@ import {
 } from '@azure/storage-blob';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { Redis } from 'ioredis';
-import { AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY, uniqueName } from '@tidemark/testing';
+import {
+  AZURITE_ACCOUNT,
+  AZURITE_ACCOUNT_KEY,
+  startScratchCluster,
+  uniqueName,
+  type ScratchCluster,
+} from '@tidemark/testing';
 import { dbUrl, withClient } from './support/database';
 import { RedisServer } from './support/redis-server';
 import {
@@ -51,6 +57,12 @@ targets:
   - { id: hy-lite, kind: sqlite, url: "\${HY_LITE_PATH}", policy: sealed }
   - { id: hy-dir, kind: directory, url: "\${HY_DIR_PATH}", policy: sealed }
   - { id: hy-blob, kind: azure-blob, url: "\${HY_BLOB_URL}", policy: sealed }
+  - id: hy-phys
+    kind: postgres
+    method: physical
+    url: "\${HY_PHYS_URL}"
+    policy: sealed
+    pitr: { windowDays: 7, shipPartialSeconds: 2 }
 `;
 
 /** A password that differs from its URL-encoded form, so both spellings are looked for. */
@@ -93,6 +105,8 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
   let monitor: RedisMonitor;
   let sampler: ArgvSampler | undefined;
   let stack: TestStack;
+  // A cluster of the test's own: the machine's refuses replication. Its role's password is a canary too.
+  let cluster: ScratchCluster | undefined;
   let work = '';
   const cliOutput: CanarySource[] = [];
 
@@ -111,8 +125,16 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
   };
   const backup = async (target: string, env: NodeJS.ProcessEnv = {}): Promise<string> => {
     const result = await cli(['backup', target, '--wait', '--json', '--timeout', '300'], env);
-    const output = JSON.parse(result.stdout) as { backupId: string; status: string };
-    assert.equal(output.status, 'verified', `${target}: ${result.stderr}${result.stdout.slice(0, 2000)}`);
+    const output = JSON.parse(result.stdout) as {
+      backupId: string;
+      status: string;
+      manifest?: { failure?: unknown };
+    };
+    assert.equal(
+      output.status,
+      'verified',
+      `${target}: ${result.stderr}${JSON.stringify(output.manifest?.failure)}`,
+    );
     return output.backupId;
   };
   const restore = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> => {
@@ -132,14 +154,18 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
       { where: 'the events (tidemark events --json)', text: events.stdout },
       ...(await redisSources(redis.url)),
       ...(await blobSources(stack.azurite.connectionString)),
-      ...(await localTierSources(join(stack.dir, 'local'))),
+      ...(await localTierSources(join(work, 'local'))),
       ...cliOutput,
     ];
   };
 
   before(async () => {
     identity = await generateX25519Identity();
+    cluster = await startScratchCluster();
+    const replicationPassword = decodeURIComponent(new URL(cluster.replicationUrl).password);
+    assert.ok(replicationPassword.length >= 16, 'the scratch cluster has a real password');
     canaries = [
+      { name: 'replication role password', value: replicationPassword },
       { name: 'PostgreSQL password', value: pgPassword },
       { name: 'MariaDB password', value: myPassword },
       // Bech32 is case-insensitive: a lower-cased key is the same key.
@@ -178,6 +204,9 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
         INSERT INTO ${myDb}.items SELECT seq, CONCAT('item ', seq) FROM seq_1_to_3000;`),
     );
     work = await mkdtemp(join(tmpdir(), 'tidemark-hygiene-'));
+    // The verifier recovers the physical backup as postgres, in a scratch directory of the local tier.
+    await chmod(work, 0o755);
+    await mkdir(join(work, 'local'), { mode: 0o755 });
     const lite = new DatabaseSync(join(work, 'app.db'));
     lite.exec(`CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
       WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
@@ -193,12 +222,15 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
     stack = await TestStack.start({
       config: CONFIG.replace('__API_KEY_SHA256__', hashApiKey(apiKey)),
       redisUrl: redis.url,
+      archiver: true,
+      localDir: join(work, 'local'),
       env: {
         HY_PG_URL: pgUrl(pgDb),
         HY_MY_URL: myUrl(myDb),
         HY_LITE_PATH: join(work, 'app.db'),
         HY_DIR_PATH: join(work, 'files'),
         HY_BLOB_URL: `__AZURITE_BLOB__/hy-media?${sourceSas}`,
+        HY_PHYS_URL: cluster.replicationUrl,
         AGE_RECIPIENT: await identityToRecipient(identity),
         AGE_IDENTITY: identity,
       },
@@ -217,6 +249,7 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
     (monitor as RedisMonitor | undefined)?.stop();
     await (stack as TestStack | undefined)?.stop();
     await (redis as RedisServer | undefined)?.destroy();
+    await cluster?.remove();
     if (work) await rm(work, { recursive: true, force: true });
     await withClient(dbUrl('postgres'), async (c) => {
       for (const db of [pgDb, pgRestored]) await c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
@@ -262,7 +295,7 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
 
   test('every kind backs up, verifies with its restore test and restores; no canary anywhere', async (t) => {
     const ids = [];
-    for (const target of ['hy-pg', 'hy-my', 'hy-lite', 'hy-dir']) ids.push(await backup(target));
+    for (const target of ['hy-pg', 'hy-my', 'hy-lite', 'hy-dir', 'hy-phys']) ids.push(await backup(target));
     // One trigger through the scheduler's REST API, with the API key as its bearer token.
     ids.push(
       await backup('hy-blob', {
@@ -296,6 +329,13 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
       restoredBlobs.sort(),
       [0, 1, 2, 3, 4].map((i) => `photos/${i}.jpg`),
     );
+    // The physical target: base backup (verified by recovering it) and the WAL, laid out as a data directory
+    // whose recovery settings are scanned too.
+    const dataDir = join(work, 'phys-restored');
+    await restore(['hy-phys', '--latest', '--to', dataDir]);
+    const recoverySettings = await readFile(join(dataDir, 'postgresql.auto.conf'), 'utf8');
+    assert.match(recoverySettings, /restore_command/);
+    cliOutput.push({ where: `${dataDir}/postgresql.auto.conf`, text: recoverySettings });
     for (const id of ids) await cli(['show', id]);
     await cli(['list', '--json']);
     await cli(['targets', '--json']);
@@ -305,18 +345,24 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
     const sources = [...argv.sources, monitor.stop(), ...(await storedSources())];
     // The scan looked at something: many samples, the services' own processes, Redis traffic, manifests.
     assert.ok(argv.samples > 20, `argv sampled ${argv.samples} times`);
-    for (const name of SERVICE_NAMES)
+    for (const name of [...SERVICE_NAMES, 'archiver'])
       assert.ok(
         argv.sources.some((s) => s.text.includes(`dist/apps/${name}/src/main.js`)),
         `the sampler saw the ${name}`,
       );
     assert.ok(sources.some((s) => s.where.startsWith('blob e2e-hygiene/hy-pg/')));
+    assert.ok(sources.some((s) => s.where.startsWith('metadata of blob e2e-hygiene/hy-phys/wal/')));
     assert.ok(sources.some((s) => s.where.startsWith('Redis stream')));
     assert.ok(monitor.commands > 100, `MONITOR saw ${monitor.commands} commands`);
     // Tools may live under 100 ms; which ones the sampler caught is reported, not required.
-    const tools = ['pg_dump', 'pg_restore', 'mariadb-dump', 'bin/mariadb '].filter((tool) =>
-      argv.sources.some((s) => s.text.includes(tool)),
-    );
+    const tools = [
+      'pg_dump',
+      'pg_restore',
+      'pg_basebackup',
+      'pg_receivewal',
+      'mariadb-dump',
+      'bin/mariadb ',
+    ].filter((tool) => argv.sources.some((s) => s.text.includes(tool)));
     t.diagnostic(
       `${argv.samples} argv samples, ${argv.sources.length} distinct command lines (tools seen: ${tools.join(', ') || 'none'}); ` +
         `${monitor.commands} Redis commands; ${sources.length} places scanned`,
@@ -350,7 +396,7 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
       .uploadData(Buffer.from(JSON.stringify({ url: pgUrl(pgDb) })), {
         metadata: { note: sigOf(sourceSas) },
       });
-    await writeFile(join(stack.dir, 'local', `leak-${identity.toLowerCase()}`), '');
+    await writeFile(join(work, 'local', `leak-${identity.toLowerCase()}`), '');
 
     const hits = findCanaries([...argv.sources, ...(await storedSources())], canaries);
     assert.deepEqual(
@@ -361,7 +407,7 @@ describe('secret hygiene: no canary secret in argv, logs, events, Redis, manifes
         'PostgreSQL password (as is) in Redis string tidemark:leak-probe',
         'source container SAS signature (as is) in metadata of blob e2e-hygiene/leak-probe.json',
         'PostgreSQL password (URL-encoded) in blob e2e-hygiene/leak-probe.json',
-        `age identity (lower case) in the local tier's file names (${join(stack.dir, 'local')})`,
+        `age identity (lower case) in the local tier's file names (${join(work, 'local')})`,
       ],
       describeHits(hits),
     );
