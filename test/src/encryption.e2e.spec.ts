@@ -226,6 +226,8 @@ describe('encrypted backups end to end: age on real PostgreSQL, a directory chai
       assert.equal(result.code, 1);
       const unverified = await show(result.backupId);
       assert.equal(unverified.status, 'uploaded');
+      assert.equal(unverified.verification?.unreadable?.code, 'key-missing');
+      assert.equal(unverified.verification.checksum.ok, true);
       const events = await history(result.backupId);
       const types = events.map((e) => e.type);
       assert.ok(

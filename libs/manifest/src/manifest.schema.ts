@@ -125,6 +125,11 @@ export const verificationSchema = z.object({
       checks: z.array(checkSchema),
     })
     .nullable(),
+  /**
+   * The checksum was checked but the content could not be read (`key-missing`, `key-mismatch`: no usable age
+   * identity): the backup stays `uploaded`, and this says why, until a verification with the key replaces it.
+   */
+  unreadable: z.object({ code: z.string(), message: z.string() }).optional(),
 });
 export type Verification = z.infer<typeof verificationSchema>;
 

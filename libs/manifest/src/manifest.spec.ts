@@ -11,7 +11,9 @@ import {
   markDumped,
   markFailed,
   markUploaded,
+  markUnreadable,
   markVerification,
+  verificationPassed,
   newBackupId,
   newManifest,
   parseManifest,
@@ -166,6 +168,38 @@ describe('status transitions', () => {
       new Date(),
     );
     assert.equal(markVerification(uploaded, verification(false)).status, 'corrupt');
+  });
+
+  test('an unreadable verification is recorded on an uploaded backup and leaves every status as it was', () => {
+    const dumped = markDumped(fresh(), { size: 1, rawSize: 1, sha256: sha, parts: [] }, new Date());
+    const uploaded = markUploaded(
+      dumped,
+      { container: 'c', blobName: 'b', etag: 'e', tier: 'Cool' },
+      new Date(),
+    );
+    const unread: Verification = {
+      ...verification(true),
+      structure: null,
+      restoreTest: null,
+      unreadable: { code: 'key-missing', message: 'no identity' },
+    };
+    const recorded = markUnreadable(uploaded, unread);
+    assert.equal(recorded.status, 'uploaded');
+    assert.equal(recorded.verification?.unreadable?.code, 'key-missing');
+    assert.equal(recorded.timestamps.verifiedAt, undefined);
+    assert.equal(verificationPassed(unread), false, 'an unread backup never counts as verified');
+    assert.equal(
+      parseManifest(JSON.parse(JSON.stringify(recorded))).verification?.unreadable?.code,
+      'key-missing',
+    );
+    // A later pass without the key says nothing new about a verified backup.
+    const verified = markVerification(uploaded, verification(true));
+    assert.deepEqual(markUnreadable(verified, unread), verified);
+    // With the key, a full verification replaces the unread one.
+    const then = markVerification(recorded, verification(true));
+    assert.equal(then.status, 'verified');
+    assert.equal(then.verification?.unreadable, undefined);
+    assert.throws(() => markUnreadable(uploaded, verification(true)), /says why/);
   });
 });
 

@@ -67,7 +67,19 @@ export function markVerification(manifest: Manifest, verification: Verification)
 }
 
 export function verificationPassed(v: Verification): boolean {
-  return v.checksum.ok && (v.structure?.ok ?? true) && (v.restoreTest?.ok ?? true);
+  return !v.unreadable && v.checksum.ok && (v.structure?.ok ?? true) && (v.restoreTest?.ok ?? true);
+}
+
+/**
+ * A verification that checked the blob's sha256 but could not read its content: recorded (with why) for `tidemark
+ * show`, and the status is left as it was — nothing says the backup is damaged, nor that it restores. A backup
+ * already verified (or found corrupt) keeps that verification: a later pass without the key proves nothing new.
+ */
+export function markUnreadable(manifest: Manifest, verification: Verification): Manifest {
+  if (!verification.unreadable)
+    throw new Error('markUnreadable needs a verification that says why it is unread');
+  if (manifest.status !== 'uploaded') return manifest;
+  return { ...manifest, verification };
 }
 
 export function markFailed(manifest: Manifest, failure: Failure): Manifest {

@@ -4,7 +4,7 @@ import { Catalog, chainOf, ManifestStore, readChain } from '@tidemark/catalog';
 import { resolveTarget, TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import { EncryptionError, linkSteps, targetIdentities, unpackSteps } from '@tidemark/encryption';
 import { errorData } from '@tidemark/events';
-import { markVerification, type Manifest, type Verification } from '@tidemark/manifest';
+import { markUnreadable, markVerification, type Manifest, type Verification } from '@tidemark/manifest';
 import { Pipeline } from '@tidemark/pipeline';
 import { targetById } from '@tidemark/policy';
 import { PermanentJobError, type VerifyJob } from '@tidemark/queues';
@@ -88,7 +88,12 @@ export class VerifyService {
       bytes: read.bytes,
     };
     if (checksum.ok && isKeyProblem(read.sinkError)) {
-      return this.reportUnverifiable(manifest, read.sinkError, { ok: true, bytes: read.bytes }, started);
+      return this.reportUnverifiable(
+        manifest,
+        read.sinkError,
+        { ok: true, bytes: read.bytes, actual: read.sha256 },
+        started,
+      );
     }
     const structure = read.sinkError
       ? {
@@ -214,7 +219,13 @@ export class VerifyService {
     });
     const read = await hashWhileFeeding(download.stream as AsyncIterable<Buffer>, discard);
     const ok = read.sha256 === manifest.artifact.sha256;
-    if (ok) return this.reportUnverifiable(manifest, problem, { ok, bytes: read.bytes }, started);
+    if (ok)
+      return this.reportUnverifiable(
+        manifest,
+        problem,
+        { ok, bytes: read.bytes, actual: read.sha256 },
+        started,
+      );
     const checksum = { ok, expected: manifest.artifact.sha256 ?? '', actual: read.sha256, bytes: read.bytes };
     return this.record(
       manifest,
@@ -226,17 +237,32 @@ export class VerifyService {
   private async reportUnverifiable(
     manifest: Manifest,
     problem: EncryptionError,
-    checksum: { ok: boolean; bytes: number },
+    checksum: { ok: boolean; bytes: number; actual: string },
     started: number,
   ): Promise<Manifest> {
-    await this.pipeline.unverifiable(manifest, {
+    const verification: Verification = {
+      at: new Date().toISOString(),
+      checksum: {
+        ok: checksum.ok,
+        expected: manifest.artifact.sha256 ?? '',
+        actual: checksum.actual,
+        bytes: checksum.bytes,
+      },
+      structure: null,
+      restoreTest: null,
+      unreadable: { code: problem.code, message: problem.message },
+    };
+    const updated = await this.manifests.update(manifest.target.id, manifest.backupId, (current) =>
+      markUnreadable(current, verification),
+    );
+    await this.pipeline.unverifiable(updated, {
       code: problem.code,
       message: problem.message,
       checksumOk: checksum.ok,
       bytes: checksum.bytes,
       durationMs: Date.now() - started,
     });
-    return manifest;
+    return updated;
   }
 
   /** The restore test runs on the target's own server; the structural check needs only the tools. */

@@ -99,7 +99,13 @@ describe('encrypted backups through the stages, in memory', () => {
     await start({ AGE_IDENTITY: undefined });
     const manifest = await backup();
     assert.equal(manifest.status, 'uploaded');
-    assert.equal(manifest.verification, null);
+    // Recorded for `tidemark show`: the checksum held, the content was not read, and why.
+    assert.equal(manifest.verification?.checksum.ok, true);
+    assert.equal(manifest.verification.structure, null);
+    assert.equal(manifest.verification.restoreTest, null);
+    assert.equal(manifest.verification.unreadable?.code, 'key-missing');
+    assert.match(manifest.verification.unreadable.message, /environment variable AGE_IDENTITY is not set/);
+    assert.equal(manifest.timestamps.verifiedAt, undefined);
     const types = harness.bus.typesOf(manifest.backupId);
     assert.ok(!types.includes('tidemark.backup.corrupt'));
     assert.ok(!types.includes('tidemark.backup.failed'));
@@ -119,6 +125,7 @@ describe('encrypted backups through the stages, in memory', () => {
     const event = harness.bus.events.find((e) => isEvent(e, 'tidemark.backup.unverifiable'));
     assert.ok(event && isEvent(event, 'tidemark.backup.unverifiable'));
     assert.equal(event.data.error.code, 'key-mismatch');
+    assert.equal(manifest.verification?.unreadable?.code, 'key-mismatch');
     assert.ok(!event.data.error.message.includes(stranger.identity));
     assert.ok(!harness.bus.typesOf(manifest.backupId).includes('tidemark.backup.corrupt'));
   });
