@@ -37,6 +37,16 @@ export function immutabilityOf(
   return policy.immutability ?? config.storage.immutability;
 }
 
+/** Where the configuration asks for immutable backups (storage.immutability, a policy's own); empty when nowhere. */
+export function immutabilityPaths(config: Pick<TidemarkConfig, 'storage' | 'policies'>): string[] {
+  return [
+    ...(config.storage.immutability ? ['storage.immutability'] : []),
+    ...Object.entries(config.policies)
+      .filter(([, policy]) => policy.immutability !== undefined)
+      .map(([name]) => `policies.${name}.immutability`),
+  ];
+}
+
 /**
  * The protection a backup gets when it is committed: at least `days` from now, and at least its planned expiry,
  * the time GFS retention keeps a fresh backup for: its keepLast place (about one backup a day) and its daily

@@ -40,6 +40,7 @@ export {
   commitProtection,
   deletionBlock,
   immutabilityOf,
+  immutabilityPaths,
   immutabilityWarnings,
   planImmutableRetention,
   type BlobProtection,

@@ -73,6 +73,13 @@ describe('AzureBlobStore immutability calls against Azurite', () => {
     }
   });
 
+  test('the container does not say whether it has version-level immutability (null), and a missing one fails', async () => {
+    const { store } = await committed();
+    assert.equal(await store.versionImmutability(), null);
+    const missing = AzureBlobStore.fromConnectionString(azurite.connectionString, uniqueName('absent'));
+    assert.equal((await refusal(missing.versionImmutability())).code, 'not-found');
+  });
+
   test('its properties carry no policy and no hold, and the blob can still be deleted and tagged', async () => {
     const { store, name } = await committed();
     await refusal(store.setLegalHold(name, true));

@@ -86,6 +86,17 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
+  async versionImmutability(): Promise<boolean | null> {
+    try {
+      const properties = await this.client.getProperties({
+        abortSignal: AbortSignal.timeout(PING_TIMEOUT_MS),
+      });
+      return properties.isImmutableStorageWithVersioningEnabled ?? null;
+    } catch (err) {
+      throw toStorageError(err, { endpoint: this.endpoint, action: `read container ${this.container}` });
+    }
+  }
+
   async ping(): Promise<void> {
     try {
       await this.client.getProperties({ abortSignal: AbortSignal.timeout(PING_TIMEOUT_MS) });

@@ -59,6 +59,11 @@ export interface BlobStore {
   ensureContainer(): Promise<void>;
   /** Cheap reachability and authorisation check for readiness probes. */
   ping(): Promise<void>;
+  /**
+   * Whether the container has version-level immutability enabled (Azure sets it when the container or account is
+   * created, never through the data plane); null when the service does not say (Azurite).
+   */
+  versionImmutability(): Promise<boolean | null>;
   /** Stages one block with its MD5 so the service rejects a block corrupted in transit ('integrity'). */
   stageBlock(blobName: string, blockId: string, data: Buffer): Promise<void>;
   /** Ids of staged but uncommitted blocks; empty when nothing is staged or the blob is absent. */

@@ -22,3 +22,4 @@ export {
   type StorageErrorCode,
 } from '@tidemark/azure-blob-sdk';
 export { BLOB_STORE, BlobStorageModule, LOCAL_TIER, StorageModule } from './storage.module';
+export { checkContainerProtection, type ContainerProtectionFinding } from './container-protection';

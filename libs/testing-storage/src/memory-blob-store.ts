@@ -26,9 +26,10 @@ interface StoredBlob {
 export interface MemoryBlobStoreOptions {
   /**
    * `supported` (default): Azure's version-level immutability rules. `unsupported`: the immutability calls fail
-   * with StorageError 'not-supported', as Azurite answers them (HTTP 501).
+   * with StorageError 'not-supported', as Azurite answers them (HTTP 501), and the container does not say whether
+   * it has immutability. `disabled`: the same failures, from a container that says it has none.
    */
-  immutability?: 'supported' | 'unsupported';
+  immutability?: 'supported' | 'unsupported' | 'disabled';
   /** The clock that decides whether a policy has expired. */
   now?: () => Date;
 }
@@ -52,7 +53,7 @@ export class MemoryBlobStore implements BlobStore {
   private readonly faults = new Map<BlobOperation, Error[]>();
   private readonly previous = new Map<string, StoredBlob[]>();
   private version = 0;
-  private readonly immutability: 'supported' | 'unsupported';
+  private readonly immutability: 'supported' | 'unsupported' | 'disabled';
   private readonly now: () => Date;
   /** Every call, in order (`operation blobName`), for tests that check what a stage touched. */
   readonly calls: string[] = [];
@@ -103,6 +104,11 @@ export class MemoryBlobStore implements BlobStore {
 
   ping(): Promise<void> {
     return this.call('ping', '', () => undefined);
+  }
+
+  versionImmutability(): Promise<boolean | null> {
+    const answers = { supported: true, disabled: false, unsupported: null } as const;
+    return this.call('versionImmutability', '', () => answers[this.immutability]);
   }
 
   stageBlock(blobName: string, blockId: string, data: Buffer): Promise<void> {
@@ -282,7 +288,7 @@ export class MemoryBlobStore implements BlobStore {
   }
 
   private supportedOn(blobName: string): StoredBlob {
-    if (this.immutability === 'unsupported')
+    if (this.immutability !== 'supported')
       throw new StorageError(
         'not-supported',
         `memory blob store: immutability is not implemented (APINotImplemented)`,
