@@ -27,6 +27,19 @@ resource "azurerm_storage_account" "backups" {
     }
   }
 
+  # Version-level immutability support on the account, so every container accepts the per-blob immutability
+  # policies and legal holds that storage.immutability asks for. It can only be chosen when the account is created
+  # (changing it replaces the account), and there is no account-wide default policy: state "Disabled" leaves the
+  # period to each blob's own policy, which Tidemark sets to the backup's planned expiry.
+  dynamic "immutability_policy" {
+    for_each = var.version_level_immutability ? [1] : []
+    content {
+      state                         = "Disabled"
+      period_since_creation_in_days = 1
+      allow_protected_append_writes = false
+    }
+  }
+
   tags = var.tags
 }
 

@@ -41,6 +41,12 @@ variable "soft_delete_days" {
   default     = 14
 }
 
+variable "version_level_immutability" {
+  description = "Create the account with version-level immutability support, needed by storage.immutability in tidemark.yaml. Only takes effect when the account is created: turning it on later replaces the account."
+  type        = bool
+  default     = false
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)
