@@ -14,6 +14,7 @@ import { seedManifest } from '@tidemark/testing-retention';
 import { segmentBlobName, type PhysicalBackup } from '@tidemark/wal';
 import { WalArchive } from '@tidemark/wal-archive';
 import { archivedTargets, ContinuityWatch, type ShippedFile, WalTelemetry, windowBase } from './index';
+import { routedSink } from './archiver-runner';
 
 const TARGET = 'orders-cluster';
 const SEGMENT_BYTES = 1 << 20;
@@ -386,6 +387,65 @@ describe('archivedTargets', () => {
       (error: unknown) =>
         error instanceof ConfigError &&
         error.message === 'policies.sealed.encryption.recipients[0]: environment variable OPS is not set',
+    );
+  });
+
+  test('immutability (storage-wide or the policy own) locks segments and history files, never partials', async () => {
+    const locking = validateConfig(
+      {
+        storage: { immutability: { mode: 'unlocked', days: 3 } },
+        policies: {
+          p: { schedule: '0 2 * * *' },
+          strict: { schedule: '0 2 * * *', immutability: { mode: 'locked', days: 35 } },
+        },
+        targets: [
+          { id: 'short', kind: 'postgres', method: 'physical', url: 'postgres://u@db/postgres', policy: 'p' },
+          {
+            id: 'long',
+            kind: 'postgres',
+            method: 'physical',
+            url: 'postgres://u@db/postgres',
+            policy: 'strict',
+          },
+        ],
+      },
+      'tidemark.yaml',
+      { kinds: sourceKinds() },
+    );
+    const targets = archivedTargets(locking, {});
+    assert.deepEqual(targets.find((t) => t.id === 'short')?.immutability, { mode: 'unlocked', days: 3 });
+    assert.deepEqual(targets.find((t) => t.id === 'long')?.immutability, { mode: 'locked', days: 35 });
+
+    const received: [string, { protection?: unknown }][] = [];
+    const archive = {
+      commitSegment: (input: { protection?: unknown }) => received.push(['segment', input]),
+      commitHistory: (input: { protection?: unknown }) => received.push(['history', input]),
+      shipPartial: (input: { protection?: unknown }) => received.push(['partial', input]),
+    } as unknown as WalArchive;
+    const sink = routedSink(
+      () => archive,
+      (id) => targets.find((t) => t.id === id),
+    );
+    const receivedAt = new Date('2026-12-01T00:00:00.000Z');
+    const base = {
+      timeline: 1,
+      file: '000000010000000000000003',
+      path: '/x',
+      receivedAt,
+      route: 'stream' as const,
+    };
+    await sink.commitSegment({ ...base, targetId: 'short' });
+    await sink.commitHistory({ targetId: 'long', timeline: 2, path: '/h', receivedAt, route: 'stream' });
+    await sink.shipPartial({ ...base, targetId: 'long' });
+    const day = 86_400_000;
+    assert.deepEqual(
+      received.map(([kind, input]) => [kind, input.protection]),
+      [
+        // 'short': the 7-day window is longer than its 3-day lock, so the window decides.
+        ['segment', { until: new Date(receivedAt.getTime() + 7 * day), mode: 'unlocked' }],
+        ['history', { until: new Date(receivedAt.getTime() + 35 * day), mode: 'locked' }],
+        ['partial', undefined],
+      ],
     );
   });
 });

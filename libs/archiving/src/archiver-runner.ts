@@ -12,8 +12,9 @@ import { environment } from '@tidemark/environment';
 import { EventPublisher, redact } from '@tidemark/events';
 import type { AccessTier } from '@tidemark/manifest';
 import { TidemarkMetrics } from '@tidemark/observability';
+import { walProtection } from '@tidemark/policy';
 import { REDIS, RedisLock } from '@tidemark/queues';
-import { BLOB_STORE, type BlobStore } from '@tidemark/storage';
+import { BLOB_STORE, type BlobStore, type ImmutabilityPolicy } from '@tidemark/storage';
 import { WalArchive } from '@tidemark/wal-archive';
 import type { Redis } from 'ioredis';
 import { ArchiverService } from './archiver-service';
@@ -68,7 +69,7 @@ export class ArchiverRunner implements OnApplicationBootstrap, BeforeApplication
     for (const target of targets) metrics.walArchiveMaxLag.set({ target: target.id }, target.maxLagSeconds);
     this.service = new ArchiverService({
       targets,
-      sink: routedSink(archiveOf, (targetId) => this.targetOf(targetId)?.recipients),
+      sink: routedSink(archiveOf, (targetId) => this.targetOf(targetId)),
       lock: new RedisLock(redis, ARCHIVER_LOCK_PURPOSE, env.TIDEMARK_ARCHIVER_LEASE_TTL_MS),
       leaseTtlMs: env.TIDEMARK_ARCHIVER_LEASE_TTL_MS,
       acquireEveryMs: env.TIDEMARK_ARCHIVER_ACQUIRE_INTERVAL_MS,
@@ -128,20 +129,30 @@ export class ArchiverRunner implements OnApplicationBootstrap, BeforeApplication
   }
 }
 
-/** The receivers' sink: each target's WAL in the archive of its tier, encrypted when its policy says so. */
-function routedSink(
+/**
+ * The receivers' sink: each target's WAL in the archive of its tier, encrypted when its policy says so, and its
+ * segments and history files locked when immutability is configured (partials are replaced, so never locked).
+ */
+export function routedSink(
   archiveOf: (targetId: string) => WalArchive,
-  recipientsOf: (targetId: string) => readonly string[] | undefined,
+  targetOf: (targetId: string) => ArchivedTarget | undefined,
 ) {
   const sealed = <T extends { targetId: string }>(input: T): T & { recipients?: readonly string[] } => {
-    const recipients = recipientsOf(input.targetId);
+    const recipients = targetOf(input.targetId)?.recipients;
     return recipients ? { ...input, recipients } : input;
+  };
+  const locked = <T extends { targetId: string; receivedAt: Date }>(
+    input: T,
+  ): T & { protection?: ImmutabilityPolicy } => {
+    const target = targetOf(input.targetId);
+    if (!target?.immutability) return input;
+    return { ...input, protection: walProtection(input.receivedAt, target.windowDays, target.immutability) };
   };
   return {
     commitSegment: (input: Parameters<WalArchive['commitSegment']>[0]) =>
-      archiveOf(input.targetId).commitSegment(sealed(input)),
+      archiveOf(input.targetId).commitSegment(locked(sealed(input))),
     commitHistory: (input: Parameters<WalArchive['commitHistory']>[0]) =>
-      archiveOf(input.targetId).commitHistory(input),
+      archiveOf(input.targetId).commitHistory(locked(input)),
     shipPartial: (input: Parameters<WalArchive['shipPartial']>[0]) =>
       archiveOf(input.targetId).shipPartial(sealed(input)),
     removePartial: (...args: Parameters<WalArchive['removePartial']>) =>

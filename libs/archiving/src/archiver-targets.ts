@@ -1,7 +1,14 @@
 import { declaredTargetsOf, recipientEnvIssues, resolveTargetUrl, targetEnvIssues } from '@tidemark/config';
 import { policyEncryption, resolveRecipients } from '@tidemark/encryption';
 import type { AccessTier } from '@tidemark/manifest';
-import { ConfigError, policyOf, type Target, type TidemarkConfig } from '@tidemark/policy';
+import {
+  ConfigError,
+  immutabilityOf,
+  type ImmutabilitySettings,
+  policyOf,
+  type Target,
+  type TidemarkConfig,
+} from '@tidemark/policy';
 import type { PhysicalTarget } from './archiver-service';
 
 /** The archiver serves physical PostgreSQL targets only: the kind whose WAL it streams. */
@@ -29,6 +36,8 @@ export interface ArchivedTarget extends PhysicalTarget {
   maxLagSeconds: number;
   /** Its policy's age recipients, resolved: its WAL is stored encrypted to them (`.zst.age`). */
   recipients?: string[];
+  /** storage.immutability or its policy's own: its segments and history files are locked (walProtection). */
+  immutability?: ImmutabilitySettings;
 }
 
 export function isArchived(target: Target): boolean {
@@ -57,7 +66,9 @@ export function archivedTargets(config: TidemarkConfig, env: NodeJS.ProcessEnv):
   return targets.map((target) => {
     const pitr = (target['pitr'] ?? {}) as PitrSettings;
     const encryption = policyEncryption(config, target);
+    const immutability = immutabilityOf(config, policyOf(config, target));
     return {
+      ...(immutability ? { immutability } : {}),
       ...(encryption
         ? { recipients: resolveRecipients(encryption.encryption, env, encryption.path).recipients }
         : {}),

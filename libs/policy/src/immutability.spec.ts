@@ -7,6 +7,7 @@ import {
   immutabilityOf,
   immutabilityWarnings,
   planImmutableRetention,
+  walProtection,
   type BlobProtection,
 } from './immutability';
 import type { BackupSnapshot } from './retention.types';
@@ -130,6 +131,20 @@ describe('commitProtection', () => {
 
   test('a pinned backup also gets a legal hold', () => {
     assert.equal(commitProtection(NOW, true, policy, { mode: 'locked', days: 1 }, NOW).legalHold, true);
+  });
+});
+
+describe('walProtection', () => {
+  test('locks a WAL file for the longer of the lock days and the PITR window, from when it was received', () => {
+    const received = new Date('2026-12-01T10:00:00.000Z');
+    assert.deepEqual(walProtection(received, 7, { mode: 'locked', days: 35 }), {
+      until: new Date(received.getTime() + 35 * DAY_MS),
+      mode: 'locked',
+    });
+    assert.deepEqual(walProtection(received, 14, { mode: 'unlocked', days: 3 }), {
+      until: new Date(received.getTime() + 14 * DAY_MS),
+      mode: 'unlocked',
+    });
   });
 });
 

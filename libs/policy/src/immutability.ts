@@ -66,6 +66,21 @@ export function commitProtection(
   return { until: new Date(until), mode: settings.mode, legalHold: pinned };
 }
 
+/**
+ * The lock a WAL segment or history file gets when it is archived: at least `days` after it was received, and
+ * at least the PITR window, inside which retention keeps it anyway. What a kept base backup needs beyond that
+ * (a monthly's own WAL) is left to retention, which never deletes a blob that is still locked. Partials are
+ * never locked: each is replaced as its segment fills.
+ */
+export function walProtection(
+  receivedAt: Date,
+  windowDays: number,
+  settings: ImmutabilitySettings,
+): { until: Date; mode: ImmutabilityMode } {
+  const days = Math.max(settings.days, windowDays);
+  return { until: new Date(receivedAt.getTime() + days * DAY_MS), mode: settings.mode };
+}
+
 /** The reason a blob cannot be deleted now, or undefined when nothing protects it. */
 export function deletionBlock(protection: BlobProtection | undefined, now: Date): string | undefined {
   if (protection === undefined) return undefined;

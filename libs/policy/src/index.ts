@@ -42,6 +42,7 @@ export {
   immutabilityOf,
   immutabilityPaths,
   immutabilityWarnings,
+  walProtection,
   planImmutableRetention,
   type BlobProtection,
   type ImmutableRetentionPlan,

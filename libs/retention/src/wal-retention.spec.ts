@@ -245,6 +245,29 @@ describe('retention of a physical target: base backups and their WAL', () => {
     assert.deepEqual(report.wal?.deleted, [victim]);
   });
 
+  test('a locked WAL blob is kept, saying until when, and the run neither tries to delete it nor fails', async () => {
+    const w = await world();
+    const locked = segmentBlob(w, 50);
+    const held = segmentBlob(w, 51);
+    const until = new Date(Date.now() + 10 * DAY_MS);
+    await w.store.setImmutability(locked, { until, mode: 'locked' });
+    await w.store.setLegalHold(held, true);
+    const plan = await w.planner().plan(w.targetId, NOW);
+    assert.deepEqual(reasonsOf(plan, seg(50)).slice(0, 1), [`locked until ${until.toISOString()}`]);
+    assert.match(reasonsOf(plan, seg(50))[1] ?? '', /^then /);
+    assert.deepEqual(reasonsOf(plan, seg(51)).slice(0, 1), ['legal hold']);
+    const calls = w.store.calls.length;
+    const report = await w.service().apply(w.targetId, { now: NOW });
+    assert.deepEqual(report.wal?.failures, []);
+    assert.equal(report.wal.deleted.length, 118);
+    assert.ok(
+      !w.store.calls.slice(calls).includes(`delete ${locked}`),
+      'no delete of the locked blob was tried',
+    );
+    assert.ok(walNames(w.store, w.targetId).includes(locked));
+    assert.ok(walNames(w.store, w.targetId).includes(held));
+  });
+
   test('a base backup whose deletion fails keeps the WAL after it for that run', async () => {
     const w = await world();
     const base11 = w.ids[11] as string;

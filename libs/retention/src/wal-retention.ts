@@ -1,4 +1,5 @@
 import { ACCESS_TIERS, type AccessTier } from '@tidemark/manifest';
+import { type BlobProtection, deletionBlock } from '@tidemark/policy';
 import type { ArchivedWalFile } from '@tidemark/wal-archive';
 import {
   type ArchiveState,
@@ -189,7 +190,12 @@ export function planWalRetention(input: WalRetentionInput): WalPlan {
       reasons,
       tierMove,
     });
-    const drop = (reason: string): PlannedWalFile => ({ ...base, action: 'delete', reasons: [reason] });
+    const drop = (reason: string): PlannedWalFile => {
+      // A locked blob cannot be deleted before its lock runs out (Azure refuses): kept, saying why and until when.
+      const block = deletionBlock(protectionOf(file), now);
+      if (block !== undefined) return keep([block, `then ${reason}`]);
+      return { ...base, action: 'delete', reasons: [reason] };
+    };
     if (file.kind === 'history') return keep(['timeline history']);
     if (!file.metadata) return keep(['not written by Tidemark (no WAL metadata): left alone']);
     if (file.kind === 'partial' && complete.has(`${String(file.timeline)}/${file.file}`)) {
@@ -218,6 +224,15 @@ export function planWalRetention(input: WalRetentionInput): WalPlan {
     return keep(reasons, file.kind === 'segment' ? tierMoveOf(file.tier, holders, servesWindow) : null);
   });
   return summarise(planned, segmentBytes, windowDays, windowStart);
+}
+
+function protectionOf(file: ArchivedWalFile): BlobProtection | undefined {
+  if (file.immutability === undefined && file.legalHold !== true) return undefined;
+  return {
+    until: file.immutability?.until ?? null,
+    mode: file.immutability?.mode ?? null,
+    legalHold: file.legalHold === true,
+  };
 }
 
 /** Whether a base's WAL continues on `timeline`: its own, or one branching off its line after the base started. */

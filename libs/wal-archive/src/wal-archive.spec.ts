@@ -194,6 +194,86 @@ describe('commitSegment', () => {
   });
 });
 
+describe('immutable storage (storage.immutability)', () => {
+  const file = segmentName(1, 5);
+  const blob = segmentBlobName(TARGET, 1, file);
+  const until = new Date(Date.now() + 35 * 86_400_000);
+
+  let path: string;
+  before(async () => {
+    ({ path } = await segmentFile(file));
+  });
+
+  function input(protection?: { until: Date; mode: 'locked' | 'unlocked' }) {
+    return {
+      targetId: TARGET,
+      timeline: 1,
+      file,
+      path,
+      receivedAt: RECEIVED,
+      route: 'stream' as const,
+      protection,
+    };
+  }
+
+  test('a committed segment and history file are locked; the lock is listed and refuses deletion', async () => {
+    const store = new MemoryBlobStore();
+    const archive = new WalArchive(store);
+    await archive.commitSegment(input({ until, mode: 'locked' }));
+    const historyPath = join(dir, `history-${randomBytes(4).toString('hex')}`);
+    await writeFile(historyPath, '1\t0/3800000\tno recovery target specified\n');
+    await archive.commitHistory({
+      targetId: TARGET,
+      timeline: 2,
+      path: historyPath,
+      receivedAt: RECEIVED,
+      route: 'stream',
+      protection: { until, mode: 'locked' },
+    });
+    const files = await archive.list(TARGET);
+    assert.deepEqual(find(files, blob).immutability, { until, mode: 'locked' });
+    assert.deepEqual(find(files, 'orders/wal/00000002/00000002.history.zst').immutability, {
+      until,
+      mode: 'locked',
+    });
+    await assert.rejects(store.delete(blob), { code: 'immutable' });
+  });
+
+  test('a lock that failed is set by the retry that finds the segment already there', async () => {
+    const store = new MemoryBlobStore();
+    const archive = new WalArchive(store);
+    store.failNext('setImmutability');
+    await rejectsWith(archive.commitSegment(input({ until, mode: 'locked' })), 'storage');
+    assert.equal((await store.properties(blob))?.immutability, undefined);
+    const retry = await archive.commitSegment(input({ until, mode: 'locked' }));
+    assert.equal(retry.result, 'duplicate');
+    assert.deepEqual((await store.properties(blob))?.immutability, { until, mode: 'locked' });
+  });
+
+  test('a later delivery with an earlier end never shortens an unlocked lock; an expired one is not set', async () => {
+    const store = new MemoryBlobStore();
+    const archive = new WalArchive(store);
+    await archive.commitSegment(input({ until, mode: 'unlocked' }));
+    const shorter = new Date(until.getTime() - 86_400_000);
+    await archive.commitSegment(input({ until: shorter, mode: 'unlocked' }));
+    assert.deepEqual((await store.properties(blob))?.immutability, { until, mode: 'unlocked' });
+
+    const other = new MemoryBlobStore();
+    await new WalArchive(other).commitSegment(input({ until: new Date(Date.now() - 1000), mode: 'locked' }));
+    assert.equal((await other.properties(blob))?.immutability, undefined);
+  });
+
+  test('a store without immutability fails the commit with one line naming the container', async () => {
+    const store = new MemoryBlobStore('memory', { immutability: 'unsupported' });
+    const error = await rejectsWith(
+      new WalArchive(store).commitSegment(input({ until, mode: 'locked' })),
+      'storage',
+    );
+    assert.match(error.message, /does not implement version-level immutability/);
+    assert.match(error.message, new RegExp(`container ${store.container}`));
+  });
+});
+
 describe('commitHistory', () => {
   test('archives a history file once; the same bytes again are a duplicate, other bytes a conflict', async () => {
     const archive = new WalArchive(new MemoryBlobStore());

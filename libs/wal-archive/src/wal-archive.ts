@@ -8,7 +8,7 @@ import { createDecompressor } from '@tidemark/artifact';
 import { AgeDecryptStream, EncryptionError } from '@tidemark/encryption';
 import { mapLimit } from '@tidemark/concurrency';
 import type { AccessTier } from '@tidemark/manifest';
-import { type BlobStore, isStorageError } from '@tidemark/storage';
+import { type BlobStore, type ImmutabilityPolicy, isStorageError, StorageError } from '@tidemark/storage';
 import {
   historyBlobName,
   parseWalBlobName,
@@ -45,12 +45,18 @@ export interface CommitSegmentInput {
   route: WalRoute;
   /** The target's policy's age recipients: the segment is stored encrypted to them (`.zst.age`). */
   recipients?: readonly string[] | undefined;
+  /**
+   * The version-level lock the committed file gets (storage.immutability on, see walProtection); set again when
+   * the file turns out to be there already, so a retry after a failed lock completes it.
+   */
+  protection?: ImmutabilityPolicy | undefined;
 }
 
 /** History files hold only timeline switch points, no data, and are stored plain (DESIGN §10). */
 export type CommitHistoryInput = Omit<CommitSegmentInput, 'file' | 'recipients'>;
 
-export interface ShipPartialInput extends CommitSegmentInput {
+/** A partial is replaced as its segment fills, so it is never locked. */
+export interface ShipPartialInput extends Omit<CommitSegmentInput, 'protection'> {
   /** The LSN up to which the shipped bytes hold WAL (`X/Y`). */
   endLsn?: string;
 }
@@ -75,6 +81,9 @@ export interface ArchivedWalFile {
   compressedBytes: number;
   tier: string | undefined;
   lastModified: Date;
+  /** The blob's time-based lock, when it has one (expired ones included). */
+  immutability?: ImmutabilityPolicy;
+  legalHold?: boolean;
 }
 
 /** Parallel metadata reads while listing; enough to hide latency without flooding the account. */
@@ -174,6 +183,8 @@ export class WalArchive {
         compressedBytes: item.size,
         tier: props?.tier ?? item.tier,
         lastModified: props?.lastModified ?? item.lastModified,
+        ...(props?.immutability && { immutability: props.immutability }),
+        ...(props?.legalHold && { legalHold: true }),
       };
     });
     return files.sort(compareFiles);
@@ -272,26 +283,73 @@ export class WalArchive {
     otherForm?: string,
   ): Promise<CommitResult> {
     return this.storageCall(blobName, async () => {
-      for (const name of otherForm ? [blobName, otherForm] : [blobName]) {
-        const existing = await this.store.properties(name);
-        if (existing) return this.compareExisting(name, existing.metadata, existing.size, input.path);
-      }
-      const staged = await stageCompressed(this.store, blobName, input.path, input.recipients);
-      try {
-        await this.store.commitBlocks(blobName, staged.blockIds, {
-          metadata: this.metadataFor(input, staged),
-          tags: {},
-          tier: this.tier,
-        });
-      } catch (error) {
-        // Another archiver (the other route) committed between our check and our commit.
-        if (!isStorageError(error) || error.code !== 'exists') throw error;
-        const raced = await this.store.properties(blobName);
-        if (!raced) throw error;
-        return this.compareExisting(blobName, raced.metadata, raced.size, input.path);
-      }
-      return { result: 'archived', ...this.sizes(staged) };
+      const { name, result, held } = await this.writeOnce(blobName, input, otherForm);
+      if (input.protection) await this.lock(name, input.protection, held);
+      return result;
     });
+  }
+
+  private async writeOnce(
+    blobName: string,
+    input: CommitHistoryInput & { endLsn?: string; recipients?: readonly string[] | undefined },
+    otherForm?: string,
+  ): Promise<{ name: string; result: CommitResult; held?: ImmutabilityPolicy | undefined }> {
+    for (const name of otherForm ? [blobName, otherForm] : [blobName]) {
+      const existing = await this.store.properties(name);
+      if (existing)
+        return {
+          name,
+          result: await this.compareExisting(name, existing.metadata, existing.size, input.path),
+          held: existing.immutability,
+        };
+    }
+    const staged = await stageCompressed(this.store, blobName, input.path, input.recipients);
+    try {
+      await this.store.commitBlocks(blobName, staged.blockIds, {
+        metadata: this.metadataFor(input, staged),
+        tags: {},
+        tier: this.tier,
+      });
+    } catch (error) {
+      // Another archiver (the other route) committed between our check and our commit.
+      if (!isStorageError(error) || error.code !== 'exists') throw error;
+      const raced = await this.store.properties(blobName);
+      if (!raced) throw error;
+      return {
+        name: blobName,
+        result: await this.compareExisting(blobName, raced.metadata, raced.size, input.path),
+        held: raced.immutability,
+      };
+    }
+    return { name: blobName, result: { result: 'archived', ...this.sizes(staged) } };
+  }
+
+  /**
+   * Sets the file's lock unless the one it `held` already lasts as long (an unlocked one could be shortened, so
+   * a retry received earlier than the first delivery never shortens it). A locked one Azure refuses to shorten
+   * ('immutable') is enough too; one that would already have run out protects nothing and is not set (Azure
+   * takes no expiry in the past).
+   */
+  private async lock(
+    blobName: string,
+    protection: ImmutabilityPolicy,
+    held: ImmutabilityPolicy | undefined,
+  ): Promise<void> {
+    if (protection.until.getTime() <= Date.now()) return;
+    if (held && held.until.getTime() >= protection.until.getTime()) return;
+    try {
+      await this.store.setImmutability(blobName, protection);
+    } catch (error) {
+      if (!isStorageError(error)) throw error;
+      if (error.code === 'immutable') return;
+      if (error.code === 'not-supported') {
+        throw new StorageError(
+          'not-supported',
+          `storage.immutability is set, but ${this.store.endpoint} does not implement version-level immutability (Azurite does not): ${blobName} could not be locked; enable version-level immutability on container ${this.store.container} in Azure, or remove the setting`,
+        );
+      }
+      throw error;
+    }
   }
 
   private async compareExisting(
