@@ -134,4 +134,35 @@ describe('Catalog: the manifests in Blob Storage (real Azurite)', () => {
     assert.ok(!(await catalog.list()).manifests.some((m) => m.backupId.includes('wal')));
     assert.equal((await catalog.find('20261122T020000Z-ffffff'))?.manifest.target.id, 'cluster');
   });
+
+  test('find without the target asks the tag index, not a listing; an untagged (older) manifest is still found', async () => {
+    const tagged = manifest('tagged', '20261123T020000Z-aaaaaa');
+    await manifests.create(tagged);
+    assert.deepEqual(await store.tags('tagged/20261123T020000Z-aaaaaa/manifest.json'), {
+      target: 'tagged',
+      backup: '20261123T020000Z-aaaaaa',
+    });
+    await manifests.update('tagged', tagged.backupId, (m) => ({ ...m, policy: 'changed' }));
+    assert.equal(
+      (await store.tags('tagged/20261123T020000Z-aaaaaa/manifest.json')).backup,
+      tagged.backupId,
+      'an update keeps the tags (Azure replaces them with each write)',
+    );
+    let listings = 0;
+    const counting = Object.create(store) as AzureBlobStore;
+    counting.list = (prefix: string) => {
+      listings += 1;
+      return store.list(prefix);
+    };
+    const indexed = new Catalog(counting);
+    assert.equal((await indexed.find(tagged.backupId))?.manifest.policy, 'changed');
+    assert.equal(listings, 0, 'found through the tag index alone');
+
+    // Written as manifests were before they carried tags.
+    const legacy = manifest('legacy', '20261123T030000Z-bbbbbb');
+    await store.writeJson('legacy/20261123T030000Z-bbbbbb/manifest.json', legacy, { ifNoneMatch: '*' });
+    assert.equal((await indexed.find(legacy.backupId))?.manifest.target.id, 'legacy');
+    assert.equal(listings, 1, 'the listing is the fallback');
+    assert.equal(await indexed.find("not-an-id' or 1=1"), null);
+  });
 });

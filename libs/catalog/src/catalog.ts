@@ -1,7 +1,21 @@
 import { forEachLimit } from '@tidemark/concurrency';
 import { errorData } from '@tidemark/events';
-import { manifestBlobName, parseManifest, parseManifestBlobName, type Manifest } from '@tidemark/manifest';
+import {
+  isBackupId,
+  manifestBlobName,
+  parseManifest,
+  parseManifestBlobName,
+  type Manifest,
+} from '@tidemark/manifest';
 import { StorageError, type BlobStore } from '@tidemark/storage';
+
+/** The index tag every manifest carries with its backup id, so `find` needs no listing. */
+export const MANIFEST_BACKUP_TAG = 'backup';
+
+/** The index tags of a manifest blob (Azure replaces a blob's tags at each write: every write names them all). */
+export function manifestTags(targetId: string, backupId: string): Record<string, string> {
+  return { target: targetId, [MANIFEST_BACKUP_TAG]: backupId };
+}
 
 export interface StoredManifest {
   manifest: Manifest;
@@ -58,7 +72,16 @@ export class Catalog {
     return { manifest: parseManifest(stored.value, blobName), etag: stored.etag };
   }
 
+  /**
+   * The manifest's blob name by its index tag (one query however many manifests there are); listing the
+   * container only when the tag finds nothing: a manifest written before manifests were tagged, or one written
+   * so recently that Azure's tag index does not have it yet.
+   */
   private async locate(backupId: string): Promise<string | null> {
+    if (!isBackupId(backupId)) return null;
+    for await (const name of this.store.findByTag(MANIFEST_BACKUP_TAG, backupId)) {
+      if (parseManifestBlobName(name)?.backupId === backupId) return name;
+    }
     for await (const blob of this.store.list('')) {
       const parsed = parseManifestBlobName(blob.name);
       if (parsed?.backupId === backupId) return blob.name;

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { canTransition, ManifestError, manifestBlobName, type Manifest } from '@tidemark/manifest';
 import { BLOB_STORE, LOCAL_TIER, LocalTier, StorageError, type BlobStore } from '@tidemark/storage';
 import { protectBlobs, releaseVersionHold } from './blob-protection';
-import { Catalog, type StoredManifest } from './catalog';
+import { Catalog, manifestTags, type StoredManifest } from './catalog';
 
 /**
  * What a transition does with the manifest it is given: the next manifest, or the same object (or null when
@@ -64,6 +64,7 @@ export class ManifestStore {
           manifestBlobName(targetId, backupId),
           next,
           stored ? { ifMatch: stored.etag } : { ifNoneMatch: '*' },
+          { tags: manifestTags(targetId, backupId) },
         );
         await protectBlobs(this.store, next, { previous: current });
         return next;
@@ -77,9 +78,12 @@ export class ManifestStore {
 
   /** Writes the first remote copy of a backup; one that exists already is StorageError 'exists', never overwritten. */
   async create(manifest: Manifest): Promise<void> {
-    await this.store.writeJson(manifestBlobName(manifest.target.id, manifest.backupId), manifest, {
-      ifNoneMatch: '*',
-    });
+    await this.store.writeJson(
+      manifestBlobName(manifest.target.id, manifest.backupId),
+      manifest,
+      { ifNoneMatch: '*' },
+      { tags: manifestTags(manifest.target.id, manifest.backupId) },
+    );
     await protectBlobs(this.store, manifest, { previous: null });
   }
 

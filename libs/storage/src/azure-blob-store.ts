@@ -231,7 +231,12 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
-  async writeJson(blobName: string, value: unknown, condition: WriteCondition): Promise<{ etag: string }> {
+  async writeJson(
+    blobName: string,
+    value: unknown,
+    condition: WriteCondition,
+    options: { tags?: Record<string, string> } = {},
+  ): Promise<{ etag: string }> {
     const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8');
     const conditions: BlobRequestConditions =
       condition === 'overwrite'
@@ -246,6 +251,7 @@ export class AzureBlobStore implements BlobStore {
           conditions,
           transactionalContentMD5: createHash('md5').update(body).digest(),
           blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
+          ...(options.tags && { tags: options.tags }),
         }),
       condition !== 'overwrite' && 'ifNoneMatch' in condition,
     );
@@ -264,6 +270,15 @@ export class AzureBlobStore implements BlobStore {
       }
     } catch (err) {
       throw this.error(err, `list ${prefix === '' ? 'blobs' : `${prefix}*`}`);
+    }
+  }
+
+  async *findByTag(key: string, value: string): AsyncIterable<string> {
+    const where = tagQuery(key, value);
+    try {
+      for await (const item of this.client.findBlobsByTags(where)) yield item.name;
+    } catch (err) {
+      throw this.error(err, `find blobs tagged ${where}`);
     }
   }
 
@@ -353,4 +368,16 @@ function publicUrl(url: string): string {
 function requireEtag(etag: string | undefined, blobName: string): string {
   if (etag === undefined) throw new StorageError('unknown', `the service returned no etag for ${blobName}`);
   return etag;
+}
+
+/** Azure's tag characters (letters, digits, space and `+ - . / : = _`): nothing in them can break out of the quotes. */
+const TAG_TEXT = /^[A-Za-z0-9 +\-./:=_]{1,256}$/;
+
+function tagQuery(key: string, value: string): string {
+  // Callers pass ids they have validated; anything else is a bug, not a storage failure.
+  if (!TAG_TEXT.test(key) || !TAG_TEXT.test(value))
+    throw new Error(
+      `blob index tag ${JSON.stringify(key)}=${JSON.stringify(value)} has characters Azure does not allow`,
+    );
+  return `"${key}" = '${value}'`;
 }

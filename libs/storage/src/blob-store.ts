@@ -84,9 +84,23 @@ export interface BlobStore {
   download(blobName: string): Promise<BlobDownload>;
   /** null when the blob does not exist. */
   readJson(blobName: string): Promise<{ value: unknown; etag: string } | null>;
-  /** A failed condition is StorageError 'exists' (ifNoneMatch) or 'precondition' (ifMatch). */
-  writeJson(blobName: string, value: unknown, condition: WriteCondition): Promise<{ etag: string }>;
+  /**
+   * A failed condition is StorageError 'exists' (ifNoneMatch) or 'precondition' (ifMatch). `tags` become the
+   * blob's index tags (Azure replaces them with each write, so every write names them all).
+   */
+  writeJson(
+    blobName: string,
+    value: unknown,
+    condition: WriteCondition,
+    options?: { tags?: Record<string, string> },
+  ): Promise<{ etag: string }>;
   list(prefix: string): AsyncIterable<BlobListItem>;
+  /**
+   * Names of the container's blobs whose index tag `key` is `value` (Azure's Find Blobs by Tags: one indexed
+   * query, no listing). Azure's index follows writes within seconds, not at once: a blob written just now may be
+   * missing, so a caller that must find it falls back to listing.
+   */
+  findByTag(key: string, value: string): AsyncIterable<string>;
   /**
    * Deleting an absent blob is not an error; a stale ifMatch is StorageError 'precondition'; a version under an
    * unexpired policy or a legal hold is StorageError 'immutable'.

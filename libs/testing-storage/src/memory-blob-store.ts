@@ -201,7 +201,12 @@ export class MemoryBlobStore implements BlobStore {
     });
   }
 
-  writeJson(blobName: string, value: unknown, condition: WriteCondition): Promise<{ etag: string }> {
+  writeJson(
+    blobName: string,
+    value: unknown,
+    condition: WriteCondition,
+    options: { tags?: Record<string, string> } = {},
+  ): Promise<{ etag: string }> {
     return this.call('writeJson', blobName, () => {
       const existing = this.blobs.get(blobName);
       if (condition !== 'overwrite' && 'ifNoneMatch' in condition && existing)
@@ -214,13 +219,23 @@ export class MemoryBlobStore implements BlobStore {
         data: Buffer.from(JSON.stringify(value)),
         etag,
         metadata: existing?.metadata ?? {},
-        tags: existing?.tags ?? {},
+        tags: options.tags ? { ...options.tags } : (existing?.tags ?? {}),
         tier: existing?.tier ?? 'Hot',
         lastModified: new Date(),
         contentType: 'application/json',
       });
       return { etag };
     });
+  }
+
+  async *findByTag(key: string, value: string): AsyncIterable<string> {
+    const names = await this.call('findByTag', `${key}=${value}`, () =>
+      [...this.blobs.entries()]
+        .filter(([, blob]) => blob.tags[key] === value)
+        .map(([name]) => name)
+        .sort(),
+    );
+    yield* names;
   }
 
   async *list(prefix: string): AsyncIterable<BlobListItem> {
