@@ -79,8 +79,15 @@ export class Catalog {
    */
   private async locate(backupId: string): Promise<string | null> {
     if (!isBackupId(backupId)) return null;
-    for await (const name of this.store.findByTag(MANIFEST_BACKUP_TAG, backupId)) {
-      if (parseManifestBlobName(name)?.backupId === backupId) return name;
+    try {
+      for await (const name of this.store.findByTag(MANIFEST_BACKUP_TAG, backupId)) {
+        if (parseManifestBlobName(name)?.backupId === backupId) return name;
+      }
+    } catch (error) {
+      // A role that may read but not query the index (Storage Blob Data Reader has no blobs/filter/action) still
+      // finds the manifest by listing; every other failure is the caller's to see.
+      if (!(error instanceof StorageError && (error.code === 'auth' || error.code === 'not-supported')))
+        throw error;
     }
     for await (const blob of this.store.list('')) {
       const parsed = parseManifestBlobName(blob.name);
