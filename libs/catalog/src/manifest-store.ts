@@ -123,6 +123,13 @@ export class ManifestStore {
   }
 
   /** Removes the remote copy (retention, after the artifact); only the version read is removed. */
+  /** Deletes the manifests of many backups in batches; the failures by backup id (an absent one is none). */
+  async removeMany(manifests: readonly Manifest[]): Promise<Map<string, StorageError>> {
+    const byBlob = new Map(manifests.map((m) => [manifestBlobName(m.target.id, m.backupId), m.backupId]));
+    const failures = await this.store.deleteMany([...byBlob.keys()]);
+    return new Map([...failures].map(([blobName, error]) => [byBlob.get(blobName) ?? blobName, error]));
+  }
+
   async remove(manifest: Manifest, etag?: string): Promise<void> {
     await this.store.delete(
       manifestBlobName(manifest.target.id, manifest.backupId),

@@ -435,14 +435,16 @@ describe('RetentionService (real Azurite and Redis)', () => {
     // Checked after every delete: at no point is there an artifact without its manifest.
     const orphans: unknown[] = [];
     const flaky = Object.create(st.store) as AzureBlobStore;
-    flaky.delete = async (name, options) => {
-      // The oldest backup's artifact, whatever order the concurrent deletions run in.
-      if (!failed && name === `${t}/${first}/dump.pgc.zst`) {
+    flaky.deleteMany = async (names) => {
+      // The oldest backup's artifact, whatever order the deletions are batched in.
+      const victim = `${t}/${first}/dump.pgc.zst`;
+      const failures = await st.store.deleteMany(failed ? names : names.filter((name) => name !== victim));
+      if (!failed && names.includes(victim)) {
         failed = true;
-        throw new StorageError('unavailable', `delete ${name}: the service is unavailable`);
+        failures.set(victim, new StorageError('unavailable', `delete ${victim}: the service is unavailable`));
       }
-      await st.store.delete(name, options);
       await assertNoOrphans(st.store, t).catch((error: unknown) => orphans.push(error));
+      return failures;
     };
     await assert.rejects(st.service(flaky).apply(t, { now: NOW }), (e: unknown) => {
       assert.ok(e instanceof RetentionRunError);
@@ -502,10 +504,10 @@ describe('RetentionService (real Azurite and Redis)', () => {
     const [first, second, newest] = await threeBackups(t, st);
     const deletes: string[] = [];
     const slow = Object.create(st.store) as AzureBlobStore;
-    slow.delete = async (name, options) => {
-      deletes.push(name);
+    slow.deleteMany = async (names) => {
+      deletes.push(...names);
       await new Promise((resolve) => setTimeout(resolve, 150));
-      await st.store.delete(name, options);
+      return st.store.deleteMany(names);
     };
     const reports = await Promise.all([
       st.service(slow).apply(t, { now: NOW }),

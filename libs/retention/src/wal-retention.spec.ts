@@ -245,6 +245,20 @@ describe('retention of a physical target: base backups and their WAL', () => {
     assert.deepEqual(report.wal?.deleted, [victim]);
   });
 
+  test('base backups go in two batched requests (artifacts, then manifests), never one delete each', async () => {
+    const w = await world();
+    const calls = w.store.calls.length;
+    const report = await w.service().apply(w.targetId, { now: NOW });
+    assert.ok(report.deleted.length > 5, `deleted ${String(report.deleted.length)}`);
+    const made = w.store.calls.slice(calls);
+    const batches = made.filter((call) => call.startsWith('deleteMany '));
+    assert.equal(batches.length, 2);
+    assert.ok(batches[0]?.includes('/dump.'), 'artifacts first');
+    assert.ok(batches[1]?.includes('/manifest.json'), 'then their manifests');
+    const single = made.filter((call) => call.startsWith('delete ') && !call.includes('/wal/'));
+    assert.deepEqual(single, []);
+  });
+
   test('a locked WAL blob is kept, saying until when, and the run neither tries to delete it nor fails', async () => {
     const w = await world();
     const locked = segmentBlob(w, 50);

@@ -257,6 +257,31 @@ describe('AzureBlobStore against Azurite', () => {
     await assert.rejects(store.tags('nope'), { code: 'not-found' });
   });
 
+  test('deleteMany deletes in batches of 256 (600 blobs: 3 requests); absent blobs are no failure', async () => {
+    const store = await newStore();
+    const all = Array.from({ length: 600 }, (_, i) => `batch/${String(i).padStart(4, '0')}.json`);
+    for (let i = 0; i < all.length; i += 50)
+      await Promise.all(all.slice(i, i + 50).map((name) => store.writeJson(name, { i }, 'overwrite')));
+    await store.writeJson('batch-keep.json', { keep: true }, 'overwrite');
+    const failures = await store.deleteMany([...all, 'batch/never-written.json']);
+    assert.deepEqual([...failures.entries()], []);
+    assert.deepEqual(await names(store, 'batch'), ['batch-keep.json']);
+  });
+
+  test('a batch the service refuses as a whole (a wrong key) fails every name in it, one line, no key', async () => {
+    const wrongKey = Buffer.from('not the real key, not at all!!!!').toString('base64');
+    const store = AzureBlobStore.fromConnectionString(
+      azurite.connectionString.replace(AZURITE_ACCOUNT_KEY, wrongKey),
+      uniqueName('batch-auth'),
+    );
+    const failures = await store.deleteMany(['a.json', 'b.json']);
+    assert.deepEqual([...failures.keys()].sort(), ['a.json', 'b.json']);
+    for (const error of failures.values()) {
+      assert.equal(error.code, 'auth', error.message);
+      assert.ok(!error.message.includes('\n') && !error.message.includes(wrongKey), error.message);
+    }
+  });
+
   test('a wrong account key is an auth error whose message does not leak the key', async () => {
     const wrongKey = Buffer.from('not the real key, not at all!!!!').toString('base64');
     const store = AzureBlobStore.fromConnectionString(

@@ -1,3 +1,4 @@
+import type { StorageError } from '@tidemark/azure-blob-sdk';
 import type { AccessTier } from '@tidemark/manifest';
 
 export type RehydratePriority = 'Standard' | 'High';
@@ -106,6 +107,12 @@ export interface BlobStore {
    * unexpired policy or a legal hold is StorageError 'immutable'.
    */
   delete(blobName: string, options?: { ifMatch?: string }): Promise<void>;
+  /**
+   * Deletes many blobs in as few requests as the service allows (Azure's Blob Batch: up to 256 deletes per
+   * request). Returns the failures by blob name, each a StorageError as `delete` would throw it ('immutable' for a
+   * protected version); an absent blob is no failure. A batch the service refuses as a whole fails every name in it.
+   */
+  deleteMany(blobNames: readonly string[]): Promise<Map<string, StorageError>>;
   /**
    * Sets the time-based retention policy of the blob's current version (Azure's version-level immutability; the
    * container must have it enabled). An unlocked policy may be moved either way or locked; a locked one only

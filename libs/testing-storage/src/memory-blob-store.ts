@@ -253,24 +253,40 @@ export class MemoryBlobStore implements BlobStore {
     yield* items;
   }
 
+  async deleteMany(blobNames: readonly string[]): Promise<Map<string, StorageError>> {
+    return this.call('deleteMany', blobNames.join(','), () => {
+      const failures = new Map<string, StorageError>();
+      for (const name of blobNames) {
+        try {
+          this.deleteNow(name, {});
+        } catch (error) {
+          if (!(error instanceof StorageError)) throw error;
+          failures.set(name, error);
+        }
+      }
+      return failures;
+    });
+  }
+
   delete(blobName: string, options: { ifMatch?: string } = {}): Promise<void> {
     return this.call('delete', blobName, () => {
-      const blob = this.blobs.get(blobName);
-      if (!blob) return;
-      if (options.ifMatch !== undefined && blob.etag !== options.ifMatch)
-        throw new StorageError('precondition', `${blobName} changed since it was read`);
-      if (blob.legalHold === true)
-        throw new StorageError(
-          'immutable',
-          `${blobName} is under a legal hold (BlobImmutableDueToLegalHold)`,
-        );
-      if (this.isProtected(blob))
-        throw new StorageError(
-          'immutable',
-          `${blobName} is locked until ${blob.immutability?.until.toISOString()}`,
-        );
-      this.blobs.delete(blobName);
+      this.deleteNow(blobName, options);
     });
+  }
+
+  private deleteNow(blobName: string, options: { ifMatch?: string }): void {
+    const blob = this.blobs.get(blobName);
+    if (!blob) return;
+    if (options.ifMatch !== undefined && blob.etag !== options.ifMatch)
+      throw new StorageError('precondition', `${blobName} changed since it was read`);
+    if (blob.legalHold === true)
+      throw new StorageError('immutable', `${blobName} is under a legal hold (BlobImmutableDueToLegalHold)`);
+    if (this.isProtected(blob))
+      throw new StorageError(
+        'immutable',
+        `${blobName} is locked until ${blob.immutability?.until.toISOString()}`,
+      );
+    this.blobs.delete(blobName);
   }
 
   setImmutability(blobName: string, policy: ImmutabilityPolicy): Promise<void> {
