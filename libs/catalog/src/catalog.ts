@@ -30,6 +30,8 @@ export interface UnreadableManifest {
 export interface Listing {
   manifests: Manifest[];
   unreadable: UnreadableManifest[];
+  /** The etag each manifest was read at, by backup id: a change made from this listing needs no second read. */
+  etags: Map<string, string>;
 }
 
 /**
@@ -48,10 +50,14 @@ export class Catalog {
     }
     const manifests: Manifest[] = [];
     const unreadable: UnreadableManifest[] = [];
+    const etags = new Map<string, string>();
     await forEachLimit(names, concurrency, async (blobName) => {
       try {
         const stored = await this.store.readJson(blobName);
-        if (stored) manifests.push(parseManifest(stored.value, blobName));
+        if (!stored) return;
+        const manifest = parseManifest(stored.value, blobName);
+        manifests.push(manifest);
+        etags.set(manifest.backupId, stored.etag);
       } catch (error) {
         // 'integrity' is a manifest that is not JSON at all: as unreadable as one that fails the schema.
         if (error instanceof StorageError && error.code !== 'not-found' && error.code !== 'integrity')
@@ -60,7 +66,7 @@ export class Catalog {
       }
     });
     manifests.sort((a, b) => a.backupId.localeCompare(b.backupId));
-    return { manifests, unreadable };
+    return { manifests, unreadable, etags };
   }
 
   /** One manifest with its etag, for read-modify-write. Without a target id the container is searched. */

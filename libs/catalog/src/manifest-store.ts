@@ -47,9 +47,15 @@ export class ManifestStore {
    * Changes the remote copy; `change` sees null when the catalog has no manifest of this backup, and creating one
    * refuses to overwrite a copy written meanwhile (it is then read and changed again). Returns what is stored.
    */
-  async transition(targetId: string, backupId: string, change: ManifestChange): Promise<Manifest | null> {
+  async transition(
+    targetId: string,
+    backupId: string,
+    change: ManifestChange,
+    /** The manifest as just read (a listing's copy and etag): the first attempt writes from it without reading. */
+    known?: StoredManifest,
+  ): Promise<Manifest | null> {
     for (let attempt = 1; ; attempt += 1) {
-      const stored = await this.catalog.find(backupId, targetId);
+      const stored = attempt === 1 && known ? known : await this.catalog.find(backupId, targetId);
       const current = stored?.manifest ?? null;
       const next = change(current);
       if (next === current || next === null) {
@@ -100,11 +106,17 @@ export class ManifestStore {
     targetId: string,
     backupId: string,
     change: (current: Manifest) => Manifest,
+    known?: StoredManifest,
   ): Promise<Manifest> {
-    const updated = await this.transition(targetId, backupId, (current) => {
-      if (!current) throw new StorageError('not-found', `no manifest for backup ${targetId}/${backupId}`);
-      return change(current);
-    });
+    const updated = await this.transition(
+      targetId,
+      backupId,
+      (current) => {
+        if (!current) throw new StorageError('not-found', `no manifest for backup ${targetId}/${backupId}`);
+        return change(current);
+      },
+      known,
+    );
     return updated as Manifest;
   }
 

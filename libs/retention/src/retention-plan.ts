@@ -95,6 +95,8 @@ export type WalPlanView = Omit<WalPlan, 'files'> & {
 export interface Survey {
   view: RetentionPlanView;
   manifests: Map<string, Manifest>;
+  /** The etag each manifest was listed at, by backup id (a mark writes from it without reading again). */
+  etags: ReadonlyMap<string, string>;
   /** Physical targets: the WAL plan's input and its decision per file, for carrying it out. */
   wal: { input: WalRetentionInput; plan: WalPlan } | null;
 }
@@ -222,6 +224,7 @@ export class RetentionPlanner {
         },
       },
       manifests,
+      etags: listing.etags,
       wal,
     };
   }

@@ -197,7 +197,7 @@ export class RetentionService {
     });
     const deleted = dryRun
       ? listed.map(({ manifest }) => manifest)
-      : await this.deleteAll(listed, now, report);
+      : await this.deleteAll(listed, survey.etags, now, report);
     for (const manifest of deleted) {
       remaining.delete(manifest.backupId);
       report.deleted.push(manifest.backupId);
@@ -361,12 +361,14 @@ export class RetentionService {
    */
   private async deleteAll(
     listed: readonly { planned: PlannedBackup; manifest: Manifest }[],
+    etags: ReadonlyMap<string, string>,
     now: Date,
     report: RetentionReport,
   ): Promise<Manifest[]> {
     const marked: { listed: Manifest; current: Manifest }[] = [];
     await forEachLimit(listed, STEP_CONCURRENCY, async ({ planned, manifest }) => {
-      const current = await this.mark(manifest, planned, now, report);
+      const etag = etags.get(manifest.backupId);
+      const current = await this.mark(manifest, planned, now, report, etag);
       if (current) marked.push({ listed: manifest, current });
     });
     const artifactFailures = await this.store.deleteMany(
@@ -408,6 +410,8 @@ export class RetentionService {
     planned: PlannedBackup,
     now: Date,
     report: RetentionReport,
+    /** The etag the manifest was listed at: the mark is written from the listed copy, a changed one is read again. */
+    etag?: string,
   ): Promise<Manifest | undefined> {
     const targetId = manifest.target.id;
     // The manifest's record of its lock may be behind the blob's (a run that crashed after extending it): Azure
@@ -425,11 +429,16 @@ export class RetentionService {
     }
     if (manifest.deletion) return manifest;
     try {
-      return await this.manifests.update(targetId, manifest.backupId, (latest) => {
-        // Pinned (or otherwise changed) since the plan was made: the newer manifest wins.
-        if (latest.pinned) throw new NoLongerDeletable(`${latest.backupId} was pinned meanwhile`);
-        return markDeleting(latest, planned.reasons.join(', '), now);
-      });
+      return await this.manifests.update(
+        targetId,
+        manifest.backupId,
+        (latest) => {
+          // Pinned (or otherwise changed) since the plan was made: the newer manifest wins.
+          if (latest.pinned) throw new NoLongerDeletable(`${latest.backupId} was pinned meanwhile`);
+          return markDeleting(latest, planned.reasons.join(', '), now);
+        },
+        etag === undefined ? undefined : { manifest, etag },
+      );
     } catch (error) {
       if (error instanceof NoLongerDeletable) {
         this.logger.log({ targetId, backupId: manifest.backupId }, error.message);
