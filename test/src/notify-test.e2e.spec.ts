@@ -64,6 +64,7 @@ function startHttp(): Server {
 function startSmtp(): SMTPServer {
   return new SMTPServer({
     disabledCommands: ['STARTTLS'],
+    disableReverseLookup: true,
     allowInsecureAuth: true,
     onAuth(auth, _session, callback) {
       if (auth.username === 'mailer' && auth.password === SMTP_PASSWORD) callback(null, { user: 'mailer' });
