@@ -193,6 +193,14 @@ describe('rendering', () => {
       Attempts: '3',
       commands: failed.commands,
     });
+    const clashing = pagerDutyPayload(
+      { ...failed, facts: [{ label: 'summary', value: 'a fact' }], commands: [] },
+      ROUTING_KEY,
+    ) as { payload: { custom_details: Record<string, unknown> } };
+    assert.deepEqual(clashing.payload.custom_details, {
+      summary: failed.summary,
+      'summary (fact)': 'a fact',
+    });
     assert.deepEqual(pagerDutyPayload({ ...failed, kind: 'resolve' }, ROUTING_KEY), {
       routing_key: ROUTING_KEY,
       event_action: 'resolve',

@@ -6,6 +6,8 @@ import { httpsUrl } from '../resolved-values';
 
 export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
 
+const RESERVED_DETAILS = new Set(['summary', 'commands']);
+
 // PagerDuty refuses a summary longer than this.
 const SUMMARY_MAX = 1024;
 
@@ -19,7 +21,9 @@ export function pagerDutyPayload(notification: Notification, routingKey: string)
   }
   const title = displayTitle(notification);
   const details: Record<string, unknown> = { summary: notification.summary };
-  for (const fact of notification.facts) details[fact.label] = fact.value;
+  // A fact labelled like one of the keys set here (summary, commands) keeps its value under a key of its own.
+  for (const fact of notification.facts)
+    details[RESERVED_DETAILS.has(fact.label) ? `${fact.label} (fact)` : fact.label] = fact.value;
   if (notification.commands.length > 0) details['commands'] = notification.commands;
   return {
     routing_key: routingKey,
