@@ -146,7 +146,7 @@ describe('docker-compose.yml', () => {
     assert.ok(existsSync(entryOf('cli').source));
   });
 
-  test('profiles: servicebus (emulator + mssql) and observability (Prometheus + Grafana) with their files', () => {
+  test('profiles: servicebus (emulator + mssql) and observability (Prometheus + Alertmanager + Grafana) with their files', () => {
     assert.deepEqual(service('servicebus').profiles, ['servicebus']);
     assert.deepEqual(service('mssql').profiles, ['servicebus']);
     const emulator = JSON.parse(
@@ -163,6 +163,11 @@ describe('docker-compose.yml', () => {
     );
     assert.deepEqual(service('prometheus').profiles, ['observability']);
     assert.deepEqual(service('grafana').profiles, ['observability']);
+    assert.deepEqual(service('alertmanager').profiles, ['observability']);
+    assert.equal(
+      mountOf(service('alertmanager'), '/etc/alertmanager/alertmanager.yml'),
+      './deploy/prometheus/alertmanager.yml',
+    );
     const prometheus = parse(
       readFileSync(join(REPO_ROOT, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8'),
     ) as {

@@ -102,6 +102,7 @@ const MODEL_PACKAGES: Record<string, string> = {
   'networking.k8s.io/v1': 'kubernetes-models/networking.k8s.io/v1',
   'keda.sh/v1alpha1': '@kubernetes-models/keda/keda.sh/v1alpha1',
   'monitoring.coreos.com/v1': '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1',
+  'monitoring.coreos.com/v1alpha1': '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1alpha1',
 };
 function modelFor(apiVersion: string, kind: string): Model {
   const pkg = MODEL_PACKAGES[apiVersion];
@@ -162,6 +163,7 @@ describe('deploy/k8s overlays/aks', { skip: hasKubectl ? false : 'kubectl is not
       'NetworkPolicy',
       'ServiceMonitor',
       'PrometheusRule',
+      'AlertmanagerConfig',
     ])
       assert.ok(kinds.has(kind), `no ${kind}`);
     assert.ok(!kinds.has('Secret'), 'secrets are referenced, not rendered');
