@@ -41,6 +41,7 @@ describe('the command table', () => {
       'retention',
       'wal',
       'api-key',
+      'notify',
       'config',
       'events',
       'verify',

@@ -59,6 +59,10 @@ const COMMAND_MODULES: { names: readonly string[]; load: () => Registrar }[] = [
     load: () => withContext((load('./commands/wal') as typeof import('./commands/wal')).registerWal),
   },
   {
+    names: ['notify'],
+    load: () => withContext((load('./commands/notify') as typeof import('./commands/notify')).registerNotify),
+  },
+  {
     names: ['api-key'],
     load: () => {
       const { registerApiKey } = load('./commands/api-key') as typeof import('./commands/api-key');

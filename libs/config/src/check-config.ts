@@ -7,6 +7,7 @@ import {
   type LoadedConfig,
 } from './load-config';
 import { SOURCE_KINDS } from '@tidemark/source-kinds';
+import { channelEnvIssues, SERVICES_NOTIFYING } from './channels';
 import { declaredTargetsOf, recipientEnvIssues, targetEnvIssues } from './secrets';
 import { SERVICES_ENCRYPTING, SERVICES_OPENING_TARGETS } from './service-needs';
 
@@ -50,6 +51,9 @@ export function checkConfig(options: LoadConfigOptions = {}): ConfigCheck {
   }
   for (const { path, message } of config ? recipientEnvIssues(config, env) : []) {
     problems.push({ path, message, services: [...SERVICES_ENCRYPTING] });
+  }
+  for (const { path, message } of config ? channelEnvIssues(config, env) : []) {
+    problems.push({ path, message, services: [...SERVICES_NOTIFYING] });
   }
   const warnings = config ? immutabilityWarnings(config) : [];
   return config ? { problems, warnings, config } : { problems, warnings };

@@ -1,3 +1,10 @@
+export {
+  channelEnvIssues,
+  resolveChannelConfigs,
+  resolvedChannelConfig,
+  SERVICES_NOTIFYING,
+  type ResolvedChannels,
+} from './channels';
 export { checkConfig, type ConfigCheck, type ConfigProblem } from './check-config';
 export { MAX_CONFIG_BYTES, MAX_NESTING_DEPTH } from './config-file';
 export { ConfigModule, TIDEMARK_CONFIG, TIDEMARK_ENV, type ConfigModuleOptions } from './config.module';

@@ -2,6 +2,8 @@ import { dirname, normalize, resolve } from 'node:path';
 import { environmentOf } from '@tidemark/environment';
 import { validateConfig, type TidemarkConfig } from '@tidemark/policy';
 import { parseYaml, readConfigText } from './config-file';
+import { EVENT_TYPES } from '@tidemark/events';
+import { channelKindDescriptors } from '@tidemark/notification-channels';
 import { sourceKinds } from '@tidemark/source-kinds';
 import { literalUrlProblem } from './target-urls';
 
@@ -48,7 +50,12 @@ export function readConfigDocument(options: LoadConfigOptions = {}): ConfigDocum
 }
 
 export function validateConfigDocument({ raw, source, origin }: ConfigDocument): LoadedConfig {
-  const config = validateConfig(raw, origin, { literalUrl: literalUrlProblem, kinds: sourceKinds() });
+  const config = validateConfig(raw, origin, {
+    literalUrl: literalUrlProblem,
+    kinds: sourceKinds(),
+    channelKinds: channelKindDescriptors(),
+    eventTypes: EVENT_TYPES,
+  });
   return {
     ...config,
     // Relative to the file, not the cwd, so every service reading the same file agrees on the directory.

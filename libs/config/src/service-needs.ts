@@ -1,5 +1,6 @@
 import type { TidemarkConfig } from '@tidemark/policy';
 import { ConfigError } from '@tidemark/policy';
+import { channelEnvIssues, SERVICES_NOTIFYING } from './channels';
 import { declaredTargetsOf, recipientEnvIssues, targetEnvIssues } from './secrets';
 
 /**
@@ -18,6 +19,7 @@ export function assertServiceEnv(config: TidemarkConfig, service: string, env: N
   const issues = [
     ...(SERVICES_OPENING_TARGETS.includes(service) ? targetEnvIssues(declaredTargetsOf(config), env) : []),
     ...(SERVICES_ENCRYPTING.includes(service) ? recipientEnvIssues(config, env) : []),
+    ...(SERVICES_NOTIFYING.includes(service) ? channelEnvIssues(config, env) : []),
   ];
   if (issues.length > 0) throw new ConfigError(issues.map(({ path, message }) => ({ path, message })));
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { apiSchema } from './api.schema';
 import { encryptionSchema } from './encryption.schema';
 import { malformedEnvRefs } from './env-refs';
+import { notificationsSchemaFor, type NotificationRules } from './notifications.schema';
 import { cronProblem, invalidCronMessage, isKnownTimeZone, unknownTimeZoneMessage } from './schedule';
 
 /**
@@ -215,13 +216,18 @@ function targetSchemaFor(kinds: readonly TargetKindRules[]) {
  * The shape of tidemark.yaml for the given kinds. Cross-references (policy names, unique ids) are checked by
  * `validateConfig`.
  */
-export function configSchemaFor(kinds: readonly TargetKindRules[] = []) {
+export function configSchemaFor(
+  kinds: readonly TargetKindRules[] = [],
+  notificationRules: NotificationRules = {},
+) {
   return z.strictObject({
     storage: section(storageSchema.prefault({})),
     local: section(localSchema.prefault({})),
     policies: z.record(z.string(), policySchema),
     targets: z.array(targetSchemaFor(kinds)).min(1, { error: 'at least one target is required' }),
     api: section(apiSchema.prefault({})),
+    /** Who is told what (the notifier service and `tidemark notify`); left out, nobody is. */
+    notifications: section(notificationsSchemaFor(notificationRules).optional()),
   });
 }
 

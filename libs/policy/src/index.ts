@@ -30,6 +30,20 @@ export {
   type IdentityRef,
 } from './encryption.schema';
 export { declaredTargets, targetUrlPath, type DeclaredTarget } from './declared-targets';
+export {
+  channelPath,
+  DIGEST_PERIODS,
+  durationMs,
+  NOTIFICATION_SEVERITIES,
+  notificationsSchemaFor,
+  type ChannelKindRules,
+  type DigestPeriod,
+  type NotificationChannelConfig,
+  type NotificationRoute,
+  type NotificationRules,
+  type NotificationSeverity,
+  type NotificationsConfig,
+} from './notifications.schema';
 export { envRefs, malformedEnvRefs, resolveEnvRefs } from './env-refs';
 export { policyOf, targetById } from './lookup';
 export { nextRun, nextRuns } from './schedule';

@@ -1,7 +1,8 @@
-import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './config-error';
 import { configSchemaFor, type TargetKindRules, type TidemarkConfig } from './config.schema';
 import { declaredTargets, isRecord, targetUrlPath } from './declared-targets';
+import { notificationReferenceIssues, type ChannelKindRules } from './notifications.schema';
+import { plainMessage } from './plain-message';
 
 /** Checks beyond the schema that need infrastructure this lib must not import, supplied by the caller. */
 export interface ConfigChecks {
@@ -15,6 +16,10 @@ export interface ConfigChecks {
    * a target may carry only the generic keys.
    */
   kinds?: readonly TargetKindRules[];
+  /** The notification channel kinds (libs/notification-channels); without them any `type` is taken. */
+  channelKinds?: readonly ChannelKindRules[];
+  /** The CloudEvent types a notification route may match (libs/events); without them any is taken. */
+  eventTypes?: readonly string[];
 }
 
 /**
@@ -26,7 +31,10 @@ export function validateConfig(
   origin = 'tidemark.yaml',
   checks: ConfigChecks = {},
 ): TidemarkConfig {
-  const result = configSchemaFor(checks.kinds).safeParse(raw, { error: plainMessage });
+  const result = configSchemaFor(checks.kinds, {
+    ...(checks.channelKinds ? { channelKinds: checks.channelKinds } : {}),
+    ...(checks.eventTypes ? { eventTypes: checks.eventTypes } : {}),
+  }).safeParse(raw, { error: plainMessage });
   const issues: ConfigIssue[] = [];
   if (!result.success) {
     for (const issue of result.error.issues) {
@@ -40,7 +48,11 @@ export function validateConfig(
       }
     }
   }
-  issues.push(...crossReferenceIssues(raw), ...literalUrlIssues(raw, checks));
+  issues.push(
+    ...crossReferenceIssues(raw),
+    ...literalUrlIssues(raw, checks),
+    ...notificationReferenceIssues(raw),
+  );
   if (!result.success || issues.length > 0) throw new ConfigError(issues);
   return result.data;
 }
@@ -85,56 +97,6 @@ function literalUrlIssues(raw: unknown, checks: ConfigChecks): ConfigIssue[] {
     const message = check(target.kind, target.url);
     return message === undefined ? [] : [{ path: targetUrlPath(target), message }];
   });
-}
-
-/** Zod's defaults ("Invalid input: expected string, received number") rewritten for people editing YAML. */
-const plainMessage: z.core.$ZodErrorMap = (issue) => {
-  switch (issue.code) {
-    case 'invalid_type':
-      if (issue.input === undefined) return 'required';
-      return `must be ${TYPE_WORDS[issue.expected] ?? `a ${issue.expected}`} (got ${describe(issue.input)})`;
-    case 'invalid_value':
-      return `must be one of ${issue.values.map(String).join(', ')}`;
-    case 'too_small':
-      return boundMessage('at least', 'greater than', issue.origin, issue.minimum, issue.inclusive);
-    case 'too_big':
-      return boundMessage('at most', 'less than', issue.origin, issue.maximum, issue.inclusive);
-    default:
-      return undefined;
-  }
-};
-
-const TYPE_WORDS: Record<string, string> = {
-  object: 'a mapping',
-  record: 'a mapping',
-  array: 'a list',
-  string: 'a string',
-  number: 'a number',
-  int: 'a whole number',
-  boolean: 'true or false',
-};
-
-function boundMessage(
-  inclusiveWord: string,
-  exclusiveWord: string,
-  origin: string,
-  bound: number | bigint | Date,
-  inclusive: boolean | undefined,
-): string {
-  const limit = String(bound);
-  if (origin === 'string' && limit === '1' && inclusiveWord === 'at least') return 'must not be empty';
-  const unit = origin === 'array' ? ' items' : origin === 'string' ? ' characters' : '';
-  return `must be ${inclusive === false ? exclusiveWord : inclusiveWord} ${limit}${unit}`;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'nothing';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
-    return String(value);
-  return typeof value;
 }
 
 /** `['targets', 2, 'id']` → `targets[2].id`; keys that are not plain words are quoted. */
