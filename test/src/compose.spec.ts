@@ -103,6 +103,9 @@ describe('docker-compose.yml', () => {
           assert.equal(mountOf(svc, config.local.path), undefined);
           assert.equal(mountOf(svc, '/var/lib/tidemark/wal'), 'wal-spool');
           assert.ok('wal-spool' in compose.volumes);
+        } else if (name === 'notifier') {
+          // The notifier reads manifests from Blob Storage only; the local tier is none of its business.
+          assert.equal(mountOf(svc, config.local.path), undefined);
         } else assert.equal(mountOf(svc, config.local.path), 'backups');
         assert.equal(
           mountOf(svc, svc.environment?.['TIDEMARK_CONFIG'] ?? ''),
@@ -159,7 +162,7 @@ describe('docker-compose.yml', () => {
     assert.equal(topic?.Name, 'tidemark-events');
     assert.deepEqual(
       topic.Subscriptions.map((s) => s.Name),
-      ['retention', 'alerts', 'audit', 'cli'],
+      ['retention', 'alerts', 'notifier', 'audit', 'cli'],
     );
     assert.deepEqual(service('prometheus').profiles, ['observability']);
     assert.deepEqual(service('grafana').profiles, ['observability']);

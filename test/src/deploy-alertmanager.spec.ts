@@ -49,7 +49,7 @@ function amtool(...args: string[]): {
     status: result.status,
     stdout: result.stdout,
     output: `${result.stdout}${result.stderr}`,
-    missing: result.error?.code === 'ENOENT',
+    missing: result.error !== undefined && 'code' in result.error && result.error.code === 'ENOENT',
   };
 }
 

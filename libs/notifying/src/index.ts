@@ -6,6 +6,7 @@ export * from './message';
 export * from './notifier';
 export * from './notifier-state';
 export * from './notifier-triggers';
+export * from './notifying.module';
 export * from './plan';
 export * from './redis-notifier-state';
 export * from './routing';

@@ -1,16 +1,13 @@
 import type { TidemarkEvent } from '@tidemark/events';
+import { durationMs } from '@tidemark/policy';
 import type { NotificationRoute, NotificationsSettings } from './channel-contract';
 
 /** How long a condition stays quiet after it was sent, unless the config says otherwise. */
 export const DEFAULT_REPEAT_AFTER_MS = 4 * 3600_000;
 
-const UNIT_MS = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 } as const;
-
-/** `90s`, `30m`, `4h`, `1d` in milliseconds; the schema (libs/policy) has checked the form already. */
-export function durationMs(text: string): number {
-  const match = /^(\d+)([smhd])$/.exec(text.trim());
-  if (!match) throw new Error(`"${text}" is not a duration like 30m, 4h or 1d`);
-  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
+/** A duration the schema (libs/policy) has checked; the default for one it would not have let through. */
+function quietMs(text: string | undefined, fallback: number): number {
+  return text === undefined ? fallback : (durationMs(text) ?? fallback);
 }
 
 export function routeMatches(route: NotificationRoute, event: TidemarkEvent): boolean {
@@ -38,7 +35,7 @@ export interface RoutedEvent {
  * `notification.failed` never goes to the channel that failed (it would only fail again, and again).
  */
 export function routeEvent(settings: NotificationsSettings, event: TidemarkEvent): RoutedEvent {
-  const defaultRepeat = settings.repeatAfter ? durationMs(settings.repeatAfter) : DEFAULT_REPEAT_AFTER_MS;
+  const defaultRepeat = quietMs(settings.repeatAfter, DEFAULT_REPEAT_AFTER_MS);
   const failed = event.type === 'tidemark.notification.failed' ? event.data['channel'] : undefined;
   const channels = new Map<string, RoutedChannel>();
   const digests: number[] = [];
@@ -48,7 +45,7 @@ export function routeEvent(settings: NotificationsSettings, event: TidemarkEvent
       digests.push(index);
       return;
     }
-    const repeatAfterMs = route.repeatAfter ? durationMs(route.repeatAfter) : defaultRepeat;
+    const repeatAfterMs = quietMs(route.repeatAfter, defaultRepeat);
     for (const channel of route.channels)
       if (channel !== failed && !channels.has(channel)) channels.set(channel, { channel, repeatAfterMs });
   });

@@ -6,7 +6,15 @@ import { REPO_ROOT } from './stack';
  * What the deployment files must give each service, read from the code rather than listed by hand, so a
  * deployment test fails when a service starts reading a new variable or another queue.
  */
-export const SERVICES = ['scheduler', 'dumper', 'uploader', 'verifier', 'retention', 'archiver'] as const;
+export const SERVICES = [
+  'scheduler',
+  'dumper',
+  'uploader',
+  'verifier',
+  'retention',
+  'archiver',
+  'notifier',
+] as const;
 export type Service = (typeof SERVICES)[number];
 
 /** How deployments treat each variable the code reads. A variable missing here fails the tests. */
