@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { Logger, Module } from '@nestjs/common';
 import { Catalog } from '@tidemark/catalog';
 import { resolveChannelConfigs, TIDEMARK_CONFIG } from '@tidemark/config';
+import { environment } from '@tidemark/environment';
 import { EventPublisher, redisKeyRoot } from '@tidemark/events';
 import { createChannel } from '@tidemark/notification-channels';
 import { TidemarkMetrics } from '@tidemark/observability';
@@ -22,7 +23,14 @@ const notifierLogger = new Logger('Notifier');
 function channelsOf(config: TidemarkConfig): Map<string, Channel> {
   const { channels, issues } = resolveChannelConfigs(config);
   if (issues.length > 0) throw new ConfigError(issues);
-  return new Map(Object.entries(channels).map(([name, resolved]) => [name, createChannel(name, resolved)]));
+  const env = environment();
+  const delivery = {
+    timeoutMs: env.TIDEMARK_NOTIFY_TIMEOUT_MS,
+    baseDelayMs: env.TIDEMARK_NOTIFY_RETRY_DELAY_MS,
+  };
+  return new Map(
+    Object.entries(channels).map(([name, resolved]) => [name, createChannel(name, resolved, { delivery })]),
+  );
 }
 
 function createNotifier(

@@ -60,6 +60,8 @@ export const ENV_ROLES: Record<string, EnvRole> = {
   TIDEMARK_ARCHIVER_ACQUIRE_INTERVAL_MS: 'default', // 5 s
   TIDEMARK_ARCHIVER_CONTINUITY_INTERVAL_MS: 'default', // 10 min
   TIDEMARK_ARCHIVER_EVENT_BATCH_MS: 'default', // 10 s
+  TIDEMARK_NOTIFY_TIMEOUT_MS: 'default', // 10 s per delivery attempt
+  TIDEMARK_NOTIFY_RETRY_DELAY_MS: 'default', // 1 s, doubling
 };
 /** libpq's own variables: fallbacks when a target URL lacks a part, and what the dump tools' children get. */
 const LIBPQ = /^PG[A-Z_]+$/;
