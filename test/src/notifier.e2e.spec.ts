@@ -9,6 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { RedisStreamEventBus, type TidemarkEvent } from '@tidemark/events';
 import { webhookSignature } from '@tidemark/notification-channels';
 import { waitFor } from '@tidemark/testing';
+import { QUEUE_PREFIX } from '@tidemark/queues';
+import { Queue } from 'bullmq';
 import { SMTPServer } from 'smtp-server';
 import { backupIdOf } from './support/outage-probe';
 import { REPO_ROOT, TestStack } from './support/stack';
@@ -100,6 +102,7 @@ notifications:
   routes:
     - { match: { types: [tidemark.backup.failed] }, channels: [oncall, ops-teams, ops-slack, dba-mail, audit-hook, flaky-hook, dead-hook] }
     - { match: { types: [tidemark.notification.failed] }, channels: [ops-slack, dead-hook] }
+    - { match: { types: [tidemark.backup.verified] }, channels: [audit-hook], digest: daily }
 `;
 
 const CONFIG = (base: string) => `
@@ -337,6 +340,30 @@ describe('notifier: routed, deduplicated, resolved, across two replicas', () => 
     assert.equal(to('/teams/').filter((r) => r.body.includes('Resolved')).length, 1);
     assert.equal(to('/slack/').filter((r) => r.body.includes('Resolved: files')).length, 1);
     assert.equal(to('/flaky/').length, 5, 'the flaky hook got its resolve at the first try');
+  });
+
+  test('a digest route: its job scheduler at digestTime, and one summary of the verified backups when it runs', async () => {
+    const queue = new Queue('notifier', { connection: { url: stack.redisUrl }, prefix: QUEUE_PREFIX });
+    try {
+      const schedulers = await queue.getJobSchedulers(0, -1);
+      assert.deepEqual(
+        schedulers.map((s) => [s.key, s.pattern, s.tz]),
+        [['notifier:digest:2', '0 8 * * *', 'UTC']],
+      );
+      // What the scheduler adds at 08:00 UTC, added now.
+      const hooks = to('/hook/').length;
+      await queue.add('digest', { v: 1, route: 2 }, { jobId: 'e2e-digest-1' });
+      await waitFor(() => Promise.resolve(to('/hook/').length === hooks + 1), {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+        what: 'the digest at the webhook',
+      });
+      const digest = JSON.stringify(json(to('/hook/').at(-1)));
+      assert.match(digest, /Tidemark daily digest: 1 verified, 0 failed/);
+      assert.match(digest, /files/);
+    } finally {
+      await queue.close();
+    }
   });
 });
 

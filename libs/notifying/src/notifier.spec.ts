@@ -8,6 +8,7 @@ import { CONDITIONS, conditionOf } from './conditions';
 import { humanAge } from './message';
 import { Notifier, type NotificationFailure, type NotificationResult } from './notifier';
 import { MemoryConditionStore, MemoryDeliveryClaims, MemoryDigestStore } from './notifier-state';
+import { digestPattern } from './notifier-triggers';
 import { routeEvent } from './routing';
 
 class RecordingChannel implements Channel {
@@ -418,5 +419,13 @@ describe('Notifier: no storms, no silence', () => {
     await h.notifier.sendDigest(2, 'run-2');
     assert.equal(h.sent('audit-hook')[1]?.summary, 'No matching events in this period.');
     assert.deepEqual((await h.notifier.sendDigest(0, 'run-3')).sent, [], 'a route without digest has none');
+  });
+});
+
+describe('digest schedule', () => {
+  test('daily at digestTime, weekly on Mondays; a malformed time names the path', () => {
+    assert.equal(digestPattern('daily', '08:00'), '0 8 * * *');
+    assert.equal(digestPattern('weekly', '23:45'), '45 23 * * 1');
+    assert.throws(() => digestPattern('daily', '25:00'), /notifications\.digestTime: "25:00" is not a time/);
   });
 });
