@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { globSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { channelKinds } from '@tidemark/notification-channels';
 import { SOURCE_KINDS, sourceKind } from '@tidemark/source-kinds';
 
 // Specs run from the repository root (tools/run-tests.mjs).
@@ -70,5 +71,23 @@ describe('one kind, one lib', () => {
     const feature = /sourceTag: 'type:feature',\s*onlyDependOnLibsWithTags: \[([^\]]*)\]/.exec(eslint);
     assert.ok(feature, 'the feature constraint exists');
     assert.ok(!feature[1]?.includes("'type:kind'"), 'a stage lib may not import a kind lib');
+  });
+});
+
+// The same for notification channels: each kind is declared once in libs/notification-channels, whose registry
+// hands the config schema its keys; the notifier, libs/config and the CLI only see Channel and ChannelKind.
+describe('one channel kind, one place', () => {
+  test('no production code outside libs/notification-channels names a channel kind', () => {
+    assert.ok(channelKinds.length >= 5);
+    const found: string[] = [];
+    for (const file of productionFiles()) {
+      if (file.startsWith('libs/notification-channels/')) continue;
+      const text = readFileSync(join(root, file), 'utf8');
+      for (const name of channelKinds) {
+        if (["'", '"', '`'].some((quote) => text.includes(`${quote}${name}${quote}`)))
+          found.push(`${file}: ${name}`);
+      }
+    }
+    assert.deepEqual(found, []);
   });
 });

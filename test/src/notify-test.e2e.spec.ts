@@ -64,6 +64,7 @@ function startHttp(): Server {
 function startSmtp(): SMTPServer {
   return new SMTPServer({
     disabledCommands: ['STARTTLS'],
+    disableReverseLookup: true,
     allowInsecureAuth: true,
     onAuth(auth, _session, callback) {
       if (auth.username === 'mailer' && auth.password === SMTP_PASSWORD) callback(null, { user: 'mailer' });
@@ -312,6 +313,19 @@ describe('tidemark notify test', () => {
     });
     assert.equal(code, 1);
     assert.equal(stderr, 'tidemark: notifications.channels.ops-slack.url: not a valid https URL\n');
+  });
+
+  test('config check lists every channel problem, one line each, needed by the notifier', async () => {
+    const result = await runCli(
+      ['config', 'check'],
+      env({ PD_ROUTING_KEY: '', HOOK_URL: `ftp://x.example/${HOOK_TOKEN}` }),
+    );
+    for (const canary of CANARIES) assert.ok(!result.stdout.includes(canary), result.stdout);
+    assert.equal(result.code, 1);
+    assert.deepEqual(result.stdout.trimEnd().split('\n'), [
+      'notifications.channels.oncall.routingKey: ${PD_ROUTING_KEY} is not set (needed by notifier)',
+      'notifications.channels.audit-hook.url: not a valid https URL (needed by notifier)',
+    ]);
   });
 
   test('an unknown channel: one line listing the known ones', async () => {

@@ -392,6 +392,22 @@ describe('delivery', () => {
     assert.equal(hook.detail, 'HTTP 400: secret was ***');
   });
 
+  test('an SMTP URL whose password is not valid %-encoding still sends, and the password stays out of the result', async () => {
+    const channel = createChannel(
+      'm',
+      {
+        type: 'email',
+        smtp: 'smtp://mailer:pw%zz-secret-value@127.0.0.1:1',
+        from: 'a@example.com',
+        to: ['b@example.com'],
+      },
+      { sleep: () => Promise.resolve(), delivery: { maxAttempts: 1 } },
+    );
+    const result = await channel.send(failed);
+    assert.equal(result.ok, false);
+    assert.ok(!result.detail.includes('pw%zz-secret-value'), result.detail);
+  });
+
   test('an attempt that gets no answer within timeoutMs is retried, then reported as such', async () => {
     const hanging = (async (_input: string | URL | Request, init?: RequestInit) =>
       new Promise<Response>((_resolve, reject) => {

@@ -99,9 +99,17 @@ export function secretsOf(values: readonly (string | undefined)[]): string[] {
     const parts = [value];
     if (URL.canParse(value)) {
       const url = new URL(value);
-      parts.push(`${url.pathname}${url.search}`, url.search.slice(1), decodeURIComponent(url.password));
-      if (url.password !== '') parts.push(url.password);
+      parts.push(`${url.pathname}${url.search}`, url.search.slice(1), url.password, decoded(url.password));
     }
     return parts.filter((part) => part.length >= 8);
   });
+}
+
+/** A %-encoded URL part as written before encoding; as it is when it is not valid %-encoding. */
+function decoded(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
 }
