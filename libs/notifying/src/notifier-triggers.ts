@@ -50,11 +50,12 @@ export class NotifierTriggers implements OnApplicationBootstrap, BeforeApplicati
 
   async onApplicationBootstrap(): Promise<void> {
     const notifier = this.notifier;
+    // Also without notifications: the digests of a config that had them stop.
+    await this.syncDigests(this.settings);
     if (!notifier || !this.settings) {
       this.logger.log({}, 'no notifications configured: the notifier idles');
       return;
     }
-    await this.syncDigests(this.settings);
     const consumer = `${hostname()}-${process.pid}`;
     this.consuming = this.bus
       .consume(NOTIFIER_CONSUMER_GROUP, consumer, (event) => this.onEvent(notifier, event), this.stop.signal)
@@ -80,16 +81,16 @@ export class NotifierTriggers implements OnApplicationBootstrap, BeforeApplicati
       this.logger.log({ eventId: event.id, type: event.type, ...handled }, 'event notified');
   }
 
-  private async syncDigests(settings: NotificationsSettings): Promise<void> {
+  private async syncDigests(settings: NotificationsSettings | null): Promise<void> {
     const wanted = new Set<string>();
-    for (const [route, spec] of settings.routes.entries()) {
+    for (const [route, spec] of (settings?.routes ?? []).entries()) {
       if (!spec.digest) continue;
       const id = `${DIGEST_SCHEDULER_PREFIX}${route}`;
       wanted.add(id);
       const job: NotifierDigestJob = { v: 1, route };
       await this.queue.upsertJobScheduler(
         id,
-        { pattern: digestPattern(spec.digest, settings.digestTime), tz: 'UTC' },
+        { pattern: digestPattern(spec.digest, settings?.digestTime), tz: 'UTC' },
         { name: JOBS.notifierDigest.name, data: job, opts: JOBS.notifierDigest.options },
       );
     }
