@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RedisStreamEventBus, type TidemarkEvent } from '@tidemark/events';
+import { startBroker, type BrokerHandle } from '@tidemark/service-bus-broker';
 import { webhookSignature } from '@tidemark/notification-channels';
 import { waitFor } from '@tidemark/testing';
 import { QUEUE_PREFIX } from '@tidemark/queues';
@@ -445,4 +446,64 @@ ${notifications}`,
       assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
       assert.doesNotMatch(stderr, /e2e-canary/, 'the value is never echoed');
     });
+});
+
+describe('notifier over Azure Service Bus: it receives from its own subscription, notifier', () => {
+  let broker: BrokerHandle;
+  let stack: TestStack;
+  let http: Server;
+  let dir = '';
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tidemark-notifier-sb-'));
+    http = startHttp();
+    await listen(http);
+    broker = await startBroker();
+    broker.createTopic('tidemark-events');
+    for (const name of ['audit', 'cli', 'notifier']) broker.createSubscription('tidemark-events', name);
+    broker.createSubscription('tidemark-events', 'retention', {
+      filter: "type = 'tidemark.backup.verified'",
+    });
+    const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    stack = await TestStack.start({
+      config: `
+storage: { container: e2e-notifier-sb }
+local: { path: __LOCAL__, minFreeBytes: 1048576 }
+policies: { quick: { schedule: "0 4 * * *", verify: { restoreTest: false } } }
+targets: [{ id: sb-files, kind: directory, url: "${join(dir, 'missing')}", policy: quick }]
+notifications:
+  channels: { sb-hook: { type: webhook, url: "\${SB_HOOK_URL}" } }
+  routes: [{ match: { targets: [sb-files], severity: [error] }, channels: [sb-hook] }]
+`,
+      env: { SB_HOOK_URL: `${base}/sb/hook`, AZURE_SERVICEBUS_CONNECTION_STRING: broker.connectionString },
+      redisDb: 6,
+      notifier: true,
+    });
+  });
+
+  after(async () => {
+    await stack.stop();
+    await broker.stop();
+    http.closeAllConnections();
+    await new Promise((resolve) => http.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a failed backup is one message, and the subscription is drained (completed)', async () => {
+    const result = await stack.cli(['backup', 'sb-files', '--wait', '--timeout', '120']);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    await waitFor(() => Promise.resolve(to('/sb/').length === 1), {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      what: 'the failure at the webhook',
+    });
+    const event = json(to('/sb/')[0]);
+    assert.equal(event['type'], 'tidemark.backup.failed');
+    await waitFor(() => Promise.resolve(broker.messages('tidemark-events', 'notifier').active.length === 0), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      what: 'the notifier subscription drained',
+    });
+    assert.equal(to('/sb/').length, 1);
+  });
 });
