@@ -1,7 +1,7 @@
 # One user-assigned identity per service, federated to that service's Kubernetes service account only
 # (deploy/k8s: tidemark-<service> in var.kubernetes_namespace), each with the least data access its code needs.
 locals {
-  services = toset(["scheduler", "dumper", "uploader", "verifier", "retention", "archiver"])
+  services = toset(["scheduler", "dumper", "uploader", "verifier", "retention", "archiver", "notifier"])
 
   # What each service does to blobs, from the code:
   #   scheduler  lists and reads manifests (catalog gauges, RPO watchdog)                   -> read
@@ -11,6 +11,7 @@ locals {
   #   retention  deletes pruned backups, moves tiers, updates manifests and tags            -> delete + write
   #   archiver   commits WAL segments and history files once, reads them back to check      -> write, no delete
   #              (its replaced partial segments are the exception: wal_partials below)
+  #   notifier   lists and reads manifests (last verified backup, digests' recovery windows) -> read
   # Storage Blob Data Contributor would also let the writers delete, so they get a custom role without it.
   blob_role = {
     scheduler = "reader"
@@ -19,6 +20,7 @@ locals {
     verifier  = "writer"
     retention = "retention"
     archiver  = "wal_archiver"
+    notifier  = "reader"
   }
 }
 
@@ -149,7 +151,7 @@ resource "azurerm_role_assignment" "blob" {
   principal_type = "ServicePrincipal"
 }
 
-# Every service publishes events; only retention consumes (its own subscription).
+# Every service publishes events; retention and the notifier consume, each its own subscription.
 resource "azurerm_role_assignment" "events_sender" {
   for_each             = local.services
   scope                = azurerm_servicebus_topic.events.id
@@ -159,8 +161,9 @@ resource "azurerm_role_assignment" "events_sender" {
 }
 
 resource "azurerm_role_assignment" "events_receiver" {
-  scope                = azurerm_servicebus_subscription.events["retention"].id
+  for_each             = toset(["retention", "notifier"])
+  scope                = azurerm_servicebus_subscription.events[each.key].id
   role_definition_name = "Azure Service Bus Data Receiver"
-  principal_id         = azurerm_user_assigned_identity.service["retention"].principal_id
+  principal_id         = azurerm_user_assigned_identity.service[each.key].principal_id
   principal_type       = "ServicePrincipal"
 }

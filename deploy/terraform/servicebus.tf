@@ -22,6 +22,7 @@ locals {
   subscriptions = {
     retention = "type = 'tidemark.backup.verified'"
     alerts    = "severity IN ('error', 'critical')"
+    notifier  = null # every event: recoveries (backup.verified, overdue recovered) are info and resolve conditions
     audit     = null
     cli       = null # `tidemark events --follow` (TIDEMARK_EVENTS_SUBSCRIPTION defaults to cli)
   }
@@ -39,7 +40,7 @@ resource "azurerm_servicebus_subscription" "events" {
 
 # A subscription starts with the catch-all $Default rule, which Service Bus drops when the first rule is
 # added through ARM; until then (seconds, at creation only) retention/alerts may see other events, which
-# their consumers ignore by type anyway. audit keeps $Default: it receives every event.
+# their consumers ignore by type anyway. audit and notifier keep $Default: they receive every event.
 resource "azurerm_servicebus_subscription_rule" "filter" {
   for_each        = { for name, sql in local.subscriptions : name => sql if sql != null }
   name            = "${each.key}-filter"

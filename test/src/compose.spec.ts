@@ -103,6 +103,9 @@ describe('docker-compose.yml', () => {
           assert.equal(mountOf(svc, config.local.path), undefined);
           assert.equal(mountOf(svc, '/var/lib/tidemark/wal'), 'wal-spool');
           assert.ok('wal-spool' in compose.volumes);
+        } else if (name === 'notifier') {
+          // The notifier reads manifests from Blob Storage only; the local tier is none of its business.
+          assert.equal(mountOf(svc, config.local.path), undefined);
         } else assert.equal(mountOf(svc, config.local.path), 'backups');
         assert.equal(
           mountOf(svc, svc.environment?.['TIDEMARK_CONFIG'] ?? ''),
@@ -146,7 +149,7 @@ describe('docker-compose.yml', () => {
     assert.ok(existsSync(entryOf('cli').source));
   });
 
-  test('profiles: servicebus (emulator + mssql) and observability (Prometheus + Grafana) with their files', () => {
+  test('profiles: servicebus (emulator + mssql) and observability (Prometheus + Alertmanager + Grafana) with their files', () => {
     assert.deepEqual(service('servicebus').profiles, ['servicebus']);
     assert.deepEqual(service('mssql').profiles, ['servicebus']);
     const emulator = JSON.parse(
@@ -159,10 +162,15 @@ describe('docker-compose.yml', () => {
     assert.equal(topic?.Name, 'tidemark-events');
     assert.deepEqual(
       topic.Subscriptions.map((s) => s.Name),
-      ['retention', 'alerts', 'audit', 'cli'],
+      ['retention', 'alerts', 'notifier', 'audit', 'cli'],
     );
     assert.deepEqual(service('prometheus').profiles, ['observability']);
     assert.deepEqual(service('grafana').profiles, ['observability']);
+    assert.deepEqual(service('alertmanager').profiles, ['observability']);
+    assert.equal(
+      mountOf(service('alertmanager'), '/etc/alertmanager/alertmanager.yml'),
+      './deploy/prometheus/alertmanager.yml',
+    );
     const prometheus = parse(
       readFileSync(join(REPO_ROOT, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8'),
     ) as {

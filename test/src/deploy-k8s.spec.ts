@@ -102,6 +102,7 @@ const MODEL_PACKAGES: Record<string, string> = {
   'networking.k8s.io/v1': 'kubernetes-models/networking.k8s.io/v1',
   'keda.sh/v1alpha1': '@kubernetes-models/keda/keda.sh/v1alpha1',
   'monitoring.coreos.com/v1': '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1',
+  'monitoring.coreos.com/v1alpha1': '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1alpha1',
 };
 function modelFor(apiVersion: string, kind: string): Model {
   const pkg = MODEL_PACKAGES[apiVersion];
@@ -162,6 +163,7 @@ describe('deploy/k8s overlays/aks', { skip: hasKubectl ? false : 'kubectl is not
       'NetworkPolicy',
       'ServiceMonitor',
       'PrometheusRule',
+      'AlertmanagerConfig',
     ])
       assert.ok(kinds.has(kind), `no ${kind}`);
     assert.ok(!kinds.has('Secret'), 'secrets are referenced, not rendered');
@@ -251,6 +253,11 @@ describe('deploy/k8s overlays/aks', { skip: hasKubectl ? false : 'kubectl is not
           assert.ok((volumes.get('wal') as { emptyDir?: unknown } | undefined)?.emptyDir);
           return;
         }
+        if (service === 'notifier') {
+          // Manifests come from Blob Storage; the local tier is none of its business.
+          assert.ok(!mounts.has('backups'));
+          return;
+        }
         assert.equal(config.local.path, mounts.get('backups'));
         assert.equal(volumes.get('backups')?.persistentVolumeClaim?.claimName, 'tidemark-backups');
       });
@@ -286,6 +293,7 @@ describe('deploy/k8s overlays/aks', { skip: hasKubectl ? false : 'kubectl is not
           verifier: 300,
           retention: 60,
           archiver: 60,
+          notifier: 60,
         };
         assert.ok((pod.terminationGracePeriodSeconds ?? 30) >= minimumGrace[service]);
         assert.ok(c.image.includes('/tidemark:'), `image ${c.image} comes from the overlay's registry`);
@@ -341,7 +349,8 @@ describe('deploy/k8s overlays/aks', { skip: hasKubectl ? false : 'kubectl is not
           });
         assert.deepEqual(lists, [`${QUEUE_PREFIX}:${queues[0]}:wait`, `${QUEUE_PREFIX}:${queues[0]}:active`]);
         const scalesToZero = ['dumper', 'uploader', 'verifier'].includes(service);
-        assert.equal(scaled.spec.minReplicaCount, scalesToZero ? 0 : 1);
+        // The notifier also consumes the event bus: two always, so one dying leaves the other delivering.
+        assert.equal(scaled.spec.minReplicaCount, scalesToZero ? 0 : service === 'notifier' ? 2 : 1);
         const others = scaled.spec.triggers.filter((t) => t.type !== 'redis');
         if (!scalesToZero) {
           assert.deepEqual(others, [], 'a service that keeps a replica needs no demand signal');

@@ -116,6 +116,9 @@ export const environmentSchema = z.object({
   TIDEMARK_ARCHIVER_CONTINUITY_INTERVAL_MS: positive(10 * 60_000),
   /** At most one `tidemark.wal.archived` per target this often. */
   TIDEMARK_ARCHIVER_EVENT_BATCH_MS: positive(10_000),
+  /** The notifier: how long one delivery attempt to a channel may take, and the first backoff between attempts. */
+  TIDEMARK_NOTIFY_TIMEOUT_MS: positive(10_000),
+  TIDEMARK_NOTIFY_RETRY_DELAY_MS: positive(1000),
 });
 export type Environment = z.output<typeof environmentSchema>;
 

@@ -240,6 +240,23 @@ export const EVENTS = {
       checkedTo: z.string(),
     }),
   },
+  /**
+   * The notifier gave up delivering a notification to a channel (after the channel's own retries). Names the channel
+   * and its kind, never its URL, key or address; `targetId`/`backupId` are the notified event's.
+   */
+  'tidemark.notification.failed': {
+    severity: 'error',
+    data: z.strictObject({
+      channel: z.string().min(1),
+      channelKind: z.string().min(1),
+      notificationId: z.string().min(1),
+      dedupKey: z.string().min(1),
+      attempts: count,
+      /** The receiver's last HTTP status (or SMTP reply code); null when none answered. */
+      status: z.number().int().nullable(),
+      reason: z.string(),
+    }),
+  },
   /** Someone asked for a backup now (the REST trigger or `tidemark backup`); `backupId` is the one started or joined. */
   'tidemark.audit.backup_requested': audit({ coalesced: z.boolean() }),
   /** Someone started a restore of `backupId` (before it runs: a crash still leaves the record). */

@@ -35,6 +35,8 @@ export class TidemarkMetrics {
   readonly walArchiveBytes: Gauge<'target' | 'tier'>;
   readonly walArchiveMaxLag: Gauge<'target'>;
   readonly walContinuityProblems: Gauge<'target'>;
+  /** Notifications per channel: sent, failed (given up) or suppressed (the condition was sent within repeatAfter). */
+  readonly notificationsTotal: Counter<'channel' | 'result'>;
 
   constructor(readonly service: string) {
     const registers = [this.registry];
@@ -160,6 +162,12 @@ export class TidemarkMetrics {
       name: 'tidemark_wal_continuity_problems',
       help: "Gaps, missing history files and checksum mismatches the last WAL continuity check found in a target's archive",
       labelNames: ['target'],
+      registers,
+    });
+    this.notificationsTotal = new Counter({
+      name: 'tidemark_notifications_total',
+      help: 'Notifications per channel, by result (sent, failed, suppressed)',
+      labelNames: ['channel', 'result'],
       registers,
     });
   }

@@ -30,6 +30,8 @@ const WAL_METRICS = [
   'tidemark_wal_last_archived_timestamp_seconds',
   'tidemark_wal_segments_total',
 ];
+/** Set by the notifier (issue 15): per channel, sent, failed or suppressed. */
+const NOTIFIER_METRICS = ['tidemark_notifications_total'];
 
 @Injectable()
 class PingCheck implements OnModuleInit {
@@ -105,12 +107,13 @@ describe('ObservabilityModule', () => {
     metrics.walArchiveBytes.set({ target: 'orders-db', tier: 'Cool' }, 8192);
     metrics.walArchiveMaxLag.set({ target: 'orders-db' }, 300);
     metrics.walContinuityProblems.set({ target: 'orders-db' }, 0);
+    metrics.notificationsTotal.inc({ channel: 'ops-slack', result: 'sent' });
 
     const res = await fetch(`${base}/metrics`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     const text = await res.text();
-    for (const name of [...DESIGN_METRICS, ...SCHEDULE_METRICS, ...WAL_METRICS]) {
+    for (const name of [...DESIGN_METRICS, ...SCHEDULE_METRICS, ...WAL_METRICS, ...NOTIFIER_METRICS]) {
       assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} is declared`);
       assert.match(
         text,
@@ -143,8 +146,8 @@ describe('ObservabilityModule', () => {
     const tidemarkNames = new Set([...text.matchAll(/^# TYPE (tidemark_\S+)/gm)].map((m) => m[1]));
     assert.deepEqual(
       [...tidemarkNames].sort(),
-      [...DESIGN_METRICS, ...SCHEDULE_METRICS, ...WAL_METRICS].sort(),
-      'exactly the metrics of the design, the schedule reconciler and the WAL archiver',
+      [...DESIGN_METRICS, ...SCHEDULE_METRICS, ...WAL_METRICS, ...NOTIFIER_METRICS].sort(),
+      'exactly the metrics of the design, the schedule reconciler, the WAL archiver and the notifier',
     );
   });
 

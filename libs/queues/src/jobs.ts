@@ -10,7 +10,7 @@ import { z } from 'zod';
  */
 export const QUEUE_PREFIX = 'tidemark';
 
-export const QUEUE_NAMES = ['schedule', 'dump', 'upload', 'verify', 'retention'] as const;
+export const QUEUE_NAMES = ['schedule', 'dump', 'upload', 'verify', 'retention', 'notifier'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 /** The queue names by name, for `@Processor(QUEUES.dump)` and `@InjectQueue(QUEUES.upload)`: a typo does not compile. */
 export const QUEUES = {
@@ -19,6 +19,7 @@ export const QUEUES = {
   upload: 'upload',
   verify: 'verify',
   retention: 'retention',
+  notifier: 'notifier',
 } as const satisfies { readonly [N in QueueName]: N };
 
 const targetId = z.string().regex(TARGET_ID_PATTERN);
@@ -63,6 +64,11 @@ export const verifyJobSchema = z.strictObject({
   restoreTest: z.boolean(),
 });
 export const retentionJobSchema = z.strictObject({ v: z.literal(1), targetId: targetId.optional() });
+/** A digest route's summary is due: `route` is its index in `notifications.routes`. */
+export const notifierDigestJobSchema = z.strictObject({
+  v: z.literal(1),
+  route: z.number().int().min(0).max(999),
+});
 
 export type ScheduleTick = z.infer<typeof scheduleTickSchema>;
 export type DumpJob = z.infer<typeof dumpJobSchema>;
@@ -70,6 +76,7 @@ export type UploadPartJob = z.infer<typeof uploadPartJobSchema>;
 export type UploadCommitJob = z.infer<typeof uploadCommitJobSchema>;
 export type VerifyJob = z.infer<typeof verifyJobSchema>;
 export type RetentionJob = z.infer<typeof retentionJobSchema>;
+export type NotifierDigestJob = z.infer<typeof notifierDigestJobSchema>;
 
 export function partJobId(backupId: string, part: number): string {
   return `${backupId}-part-${part}`;
@@ -225,6 +232,14 @@ export const JOBS = {
     deduplicationId: (d: RetentionJob) => `retention-verified-${d.targetId ?? 'all'}`,
     options: { attempts: 3, ...keep },
   } satisfies JobSpec<RetentionJob>,
+  // Added by the job scheduler `notifier:digest:<route>` (one per digest route) at the route's digest time.
+  notifierDigest: {
+    queue: 'notifier',
+    name: 'digest',
+    schema: notifierDigestJobSchema,
+    jobId: (d: NotifierDigestJob) => `notifier-digest-${d.route}-${Date.now()}`,
+    options: { attempts: 5, ...keep },
+  } satisfies JobSpec<NotifierDigestJob>,
 } as const;
 
 /** What the retry rules need to know of a stage's job. */

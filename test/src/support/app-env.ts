@@ -6,7 +6,15 @@ import { REPO_ROOT } from './stack';
  * What the deployment files must give each service, read from the code rather than listed by hand, so a
  * deployment test fails when a service starts reading a new variable or another queue.
  */
-export const SERVICES = ['scheduler', 'dumper', 'uploader', 'verifier', 'retention', 'archiver'] as const;
+export const SERVICES = [
+  'scheduler',
+  'dumper',
+  'uploader',
+  'verifier',
+  'retention',
+  'archiver',
+  'notifier',
+] as const;
 export type Service = (typeof SERVICES)[number];
 
 /** How deployments treat each variable the code reads. A variable missing here fails the tests. */
@@ -52,6 +60,8 @@ export const ENV_ROLES: Record<string, EnvRole> = {
   TIDEMARK_ARCHIVER_ACQUIRE_INTERVAL_MS: 'default', // 5 s
   TIDEMARK_ARCHIVER_CONTINUITY_INTERVAL_MS: 'default', // 10 min
   TIDEMARK_ARCHIVER_EVENT_BATCH_MS: 'default', // 10 s
+  TIDEMARK_NOTIFY_TIMEOUT_MS: 'default', // 10 s per delivery attempt
+  TIDEMARK_NOTIFY_RETRY_DELAY_MS: 'default', // 1 s, doubling
 };
 /** libpq's own variables: fallbacks when a target URL lacks a part, and what the dump tools' children get. */
 const LIBPQ = /^PG[A-Z_]+$/;

@@ -26,8 +26,11 @@ function buildOnce(): Promise<void> {
 }
 /** Every service of a deployment, in start order: the one table the e2e stack and the chaos suite draw from. */
 export const SERVICE_NAMES = ['scheduler', 'dumper', 'uploader', 'verifier', 'retention'] as const;
-/** The archiver streams WAL of physical targets only: a stack starts it when asked (`archiver: true`). */
-export type ServiceName = (typeof SERVICE_NAMES)[number] | 'archiver';
+/**
+ * The archiver streams WAL of physical targets only and the notifier idles without `notifications:`: a stack
+ * starts them when asked (`archiver: true`, `notifier: true`).
+ */
+export type ServiceName = (typeof SERVICE_NAMES)[number] | 'archiver' | 'notifier';
 
 export interface RunningService {
   child: ChildProcess;
@@ -49,6 +52,8 @@ export interface TestStackOptions {
   replicas?: number;
   /** Also run the archiver (WAL of `method: physical` targets; its WAL directory under the stack's). */
   archiver?: boolean;
+  /** Also run the notifier (this many replicas; `true` is one). */
+  notifier?: boolean | number;
 }
 
 /**
@@ -106,11 +111,17 @@ export class TestStack {
       AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
       TIDEMARK_ARCHIVER_SPOOL_DIR: join(dir, 'wal'),
     };
-    const names: ServiceName[] = [...SERVICE_NAMES, ...(options.archiver ? (['archiver'] as const) : [])];
+    const names: ServiceName[] = [
+      ...SERVICE_NAMES,
+      ...(options.archiver ? (['archiver'] as const) : []),
+      ...(options.notifier ? (['notifier'] as const) : []),
+    ];
     const stack = new TestStack(dir, azurite, redisUrl, env, names);
     const replicas = options.replicas ?? 1;
+    const notifiers = typeof options.notifier === 'number' ? options.notifier : replicas;
     for (const name of names)
-      for (let replica = 0; replica < replicas; replica++) await stack.startService(name, {}, replica);
+      for (let replica = 0; replica < (name === 'notifier' ? notifiers : replicas); replica++)
+        await stack.startService(name, {}, replica);
     await Promise.all(
       names.flatMap((name) => stack.replicasOf(name).map((_, replica) => stack.waitReady(name, replica))),
     );

@@ -22,7 +22,9 @@ import { describeEvent, eventCursor, waitForBackup } from '../wait-for-backup';
 export function registerUp(program: Command, globals: () => GlobalOptions): void {
   program
     .command('up')
-    .description('start the local stack: Azurite (when no Azure account is configured) and all six services')
+    .description(
+      'start the local stack: Azurite (when no Azure account is configured) and all seven services',
+    )
     .option('--demo', 'seed a demo database, back it up, verify it and show a restore')
     .option('--once', 'stop the stack after the demo instead of keeping it running')
     .action(async (options: { demo?: boolean; once?: boolean }) => {

@@ -14,6 +14,8 @@ export const SERVICES = [
   { name: 'verifier', port: 3003 },
   { name: 'retention', port: 3004 },
   { name: 'archiver', port: 3005 },
+  // Always started: without `notifications:` in the config it idles (ready, consuming nothing).
+  { name: 'notifier', port: 3006 },
 ] as const;
 
 export interface RunningProcess {
@@ -22,7 +24,7 @@ export interface RunningProcess {
   exited: Promise<number | null>;
 }
 
-const COLORS = [36, 33, 35, 32, 34, 31];
+const COLORS = [36, 33, 35, 32, 34, 31, 90];
 
 /** Prefixes every line a child prints with its name; pino JSON lines are shortened to level, message and ids. */
 function pipeLines(
