@@ -305,6 +305,21 @@ describe('Notifier: no storms, no silence', () => {
     assert.ok(redelivered.sent.includes('oncall'));
   });
 
+  test('a raise whose replica died mid-delivery is still sent when it comes again after a suppressed failure', async () => {
+    const h = harness();
+    const first = failed();
+    // Replica b decided the raise and claimed oncall, then died before sending: its claim expires later.
+    await h.state.claims.claim(first.id, 'oncall', 'b');
+    await assert.rejects(h.notifier.handle(first), /being delivered by another replica/);
+    await h.notifier.handle(failed()); // a second failure meanwhile: suppressed (the condition is raised)
+    await h.state.claims.release(first.id, 'oncall', 'b'); // what the claim's TTL does for a dead holder
+    const again = await h.notifier.handle(first);
+    assert.deepEqual(again.sent, ['oncall']);
+    assert.deepEqual(again.skipped, ['ops-slack']);
+    assert.equal(h.sent('oncall').length, 1);
+    assert.equal(h.sent('oncall')[0]?.kind, 'raise');
+  });
+
   test('a delivery held by another replica makes the event come again (it throws), and then it is done', async () => {
     const h = harness();
     const e = failed();

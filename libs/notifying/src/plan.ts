@@ -4,8 +4,9 @@ import type { EventCondition } from './conditions';
 import type { RoutedChannel } from './routing';
 
 /**
- * A condition as one channel knows it. `lastEventId`/`lastKind` make a redelivered event decide as it did the first
- * time (a crash between saving the state and sending would otherwise turn its raise into "suppressed").
+ * A condition as one channel knows it. `lastEventId`/`lastKind` and `sentBy` make a redelivered event decide as it
+ * did the first time (a crash between saving the state and sending would otherwise turn its raise into
+ * "suppressed").
  */
 export interface ConditionState {
   channel: string;
@@ -18,6 +19,11 @@ export interface ConditionState {
   count: number;
   lastEventId: string;
   lastKind: 'raise' | 'repeat' | 'suppressed';
+  /**
+   * The events this condition was last sent for (at most {@link SENT_BY_KEPT}), so one that comes again after
+   * later events were suppressed (its delivery died with a replica) is still delivered, not suppressed.
+   */
+  sentBy?: { eventId: string; kind: 'raise' | 'repeat' }[];
   /** Set once resolved: the resolving event (a tombstone, so a redelivered resolve is sent again, not lost). */
   resolvedBy?: string;
   resolvedAt?: string;
@@ -51,6 +57,16 @@ export interface PlanInput {
   states: readonly ConditionState[];
 }
 
+export const SENT_BY_KEPT = 10;
+
+function withSent(
+  state: ConditionState,
+  eventId: string,
+  kind: 'raise' | 'repeat',
+): { eventId: string; kind: 'raise' | 'repeat' }[] {
+  return [...(state.sentBy ?? []), { eventId, kind }].slice(-SENT_BY_KEPT);
+}
+
 /** Tombstones of resolved conditions are kept this long (a redelivered resolve finds its own). */
 export const RESOLVED_KEEP_MS = 7 * 86_400_000;
 
@@ -80,8 +96,14 @@ function planRaise(input: PlanInput, condition: Extract<EventCondition, { role: 
     const state = input.states.find((s) => s.channel === channel && s.key === condition.key);
     const open = state && state.resolvedBy === undefined ? state : undefined;
     let next: ConditionState;
+    const sent = open?.sentBy?.find((s) => s.eventId === input.eventId);
+    if (sent && open) {
+      // Decided before: the same again (the delivery claim says whether it still has to go out).
+      plan.deliveries.push({ channel, kind: sent.kind, dedupKey: condition.key, condition: open });
+      continue;
+    }
     if (open?.lastEventId === input.eventId) next = open;
-    else if (!open)
+    else if (!open) {
       next = {
         channel,
         key: condition.key,
@@ -93,7 +115,8 @@ function planRaise(input: PlanInput, condition: Extract<EventCondition, { role: 
         lastEventId: input.eventId,
         lastKind: 'raise',
       };
-    else {
+      next.sentBy = withSent(next, input.eventId, 'raise');
+    } else {
       const due = input.now.getTime() - Date.parse(open.lastSentAt) >= repeatAfterMs;
       next = {
         ...open,
@@ -101,6 +124,7 @@ function planRaise(input: PlanInput, condition: Extract<EventCondition, { role: 
         lastEventId: input.eventId,
         lastKind: due ? 'repeat' : 'suppressed',
         lastSentAt: due ? now : open.lastSentAt,
+        ...(due && { sentBy: withSent(open, input.eventId, 'repeat') }),
       };
     }
     if (next !== open) plan.updates.push(next);
