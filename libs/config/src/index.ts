@@ -13,4 +13,10 @@ export {
   type ResolvedTarget,
   type TargetEnvIssue,
 } from './secrets';
-export { assertServiceEnv, SERVICES_ENCRYPTING, SERVICES_OPENING_TARGETS } from './service-needs';
+export { resolveScratch, scratchEnvIssues, scratchUrlPath, type ResolvedScratch } from './scratch';
+export {
+  assertServiceEnv,
+  SERVICES_ENCRYPTING,
+  SERVICES_OPENING_TARGETS,
+  SERVICES_USING_SCRATCH,
+} from './service-needs';

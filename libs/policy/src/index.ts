@@ -48,3 +48,15 @@ export {
   type ProtectionChange,
   type RequiredProtection,
 } from './immutability';
+export {
+  DRILL_PICKS,
+  drillAssertionSchema,
+  drillsSchema,
+  durationMs,
+  scratchSchema,
+  type DrillAssertion,
+  type DrillPick,
+  type DrillsPolicy,
+  type ScratchPolicy,
+  type SqlAssertion,
+} from './drills.schema';
