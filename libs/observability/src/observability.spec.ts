@@ -30,6 +30,13 @@ const WAL_METRICS = [
   'tidemark_wal_last_archived_timestamp_seconds',
   'tidemark_wal_segments_total',
 ];
+/** Set by the verifier's restore drills (issue 16): evidence that old backups come back, and how fast. */
+const DRILL_METRICS = [
+  'tidemark_drill_last_success_timestamp_seconds',
+  'tidemark_drill_result',
+  'tidemark_drill_rto_seconds',
+  'tidemark_drill_rto_target_seconds',
+];
 
 @Injectable()
 class PingCheck implements OnModuleInit {
@@ -105,12 +112,16 @@ describe('ObservabilityModule', () => {
     metrics.walArchiveBytes.set({ target: 'orders-db', tier: 'Cool' }, 8192);
     metrics.walArchiveMaxLag.set({ target: 'orders-db' }, 300);
     metrics.walContinuityProblems.set({ target: 'orders-db' }, 0);
+    metrics.drillLastSuccessTimestamp.set({ target: 'orders-db' }, 1_795_000_000);
+    metrics.drillResult.set({ target: 'orders-db' }, 1);
+    metrics.drillRto.set({ target: 'orders-db' }, 42);
+    metrics.drillRtoTarget.set({ target: 'orders-db' }, 3600);
 
     const res = await fetch(`${base}/metrics`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     const text = await res.text();
-    for (const name of [...DESIGN_METRICS, ...SCHEDULE_METRICS, ...WAL_METRICS]) {
+    for (const name of [...DESIGN_METRICS, ...SCHEDULE_METRICS, ...WAL_METRICS, ...DRILL_METRICS]) {
       assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} is declared`);
       assert.match(
         text,
@@ -143,7 +154,7 @@ describe('ObservabilityModule', () => {
     const tidemarkNames = new Set([...text.matchAll(/^# TYPE (tidemark_\S+)/gm)].map((m) => m[1]));
     assert.deepEqual(
       [...tidemarkNames].sort(),
-      [...DESIGN_METRICS, ...SCHEDULE_METRICS, ...WAL_METRICS].sort(),
+      [...DESIGN_METRICS, ...SCHEDULE_METRICS, ...WAL_METRICS, ...DRILL_METRICS].sort(),
       'exactly the metrics of the design, the schedule reconciler and the WAL archiver',
     );
   });

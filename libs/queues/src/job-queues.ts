@@ -49,8 +49,9 @@ export class BullJobQueues implements JobQueues {
     @InjectQueue(QUEUES.upload) upload: Queue,
     @InjectQueue(QUEUES.verify) verify: Queue,
     @InjectQueue(QUEUES.retention) retention: Queue,
+    @InjectQueue(QUEUES.drill) drill: Queue,
   ) {
-    this.queues = { dump, upload, verify, retention };
+    this.queues = { dump, upload, verify, retention, drill };
   }
 
   async add<T>(spec: JobSpec<T>, data: T): Promise<void> {
