@@ -305,4 +305,47 @@ describe('restore drills end to end: scheduled, measured, off the source server'
       [],
     );
   });
+
+  test('tidemark drill --wait prints the report and exits 1 on a failed drill; drills lists the history; targets shows the scratch', async () => {
+    const newestPg = backups.get('drill-pg')?.at(-1) ?? '';
+    const passed = await stack.cli(['drill', 'drill-pg', '--backup', newestPg, '--wait', '--timeout', '180']);
+    assert.equal(passed.code, 0, passed.stderr + passed.stdout);
+    assert.match(passed.stdout, /^drill \S+ of drill-pg: PASSED$/m);
+    assert.match(passed.stdout, /restored on scratch server \$\{SCRATCH_PG_URL\}/);
+    assert.match(
+      passed.stdout,
+      /ok {3}sql select count\(\*\) > 0 from drill\.orders: expected true, got true/,
+    );
+    const newestMy = backups.get('drill-my')?.at(-1) ?? '';
+    const failed = await stack.cli(['drill', 'drill-my', '--backup', newestMy, '--wait', '--timeout', '180']);
+    assert.equal(failed.code, 1, failed.stderr + failed.stdout);
+    assert.match(failed.stdout, /FAIL sql select count\(\*\) = 999 from items: expected true, got 0/);
+
+    const history = await stack.cli(['drills', 'drill-pg', '--json']);
+    assert.equal(history.code, 0, history.stderr);
+    const rows = JSON.parse(history.stdout) as {
+      backup: string;
+      tier: string;
+      result: string;
+      rto: string;
+    }[];
+    assert.ok(
+      rows.some((r) => r.backup === oldest.get('drill-pg') && r.tier === 'Cold' && r.result === 'passed'),
+    );
+    assert.ok(rows.some((r) => r.backup === newestPg && r.result === 'passed'));
+    assert.match(rows[0]?.rto ?? '', /^\d+\.\d s \/ 1800 s$/);
+
+    const targets = await stack.cli(['targets', '--json']);
+    assert.equal(targets.code, 0, targets.stderr);
+    const scratch = Object.fromEntries(
+      (JSON.parse(targets.stdout) as { target: string; scratch: string }[]).map((t) => [t.target, t.scratch]),
+    );
+    assert.deepEqual(scratch, {
+      'drill-pg': 'server ${SCRATCH_PG_URL}',
+      'drill-my': 'server ${SCRATCH_MY_URL}',
+      'drill-files': `directory ${join(work, 'scratch')}`,
+    });
+    await watchSource();
+    assert.deepEqual([...seenOnSource], [], 'still nothing of these targets on the source server');
+  });
 });

@@ -13,7 +13,14 @@ export {
   type ResolvedTarget,
   type TargetEnvIssue,
 } from './secrets';
-export { resolveScratch, scratchEnvIssues, scratchUrlPath, type ResolvedScratch } from './scratch';
+export {
+  NO_SCRATCH_LABEL,
+  resolveScratch,
+  scratchEnvIssues,
+  scratchLabel,
+  scratchUrlPath,
+  type ResolvedScratch,
+} from './scratch';
 export {
   assertServiceEnv,
   SERVICES_ENCRYPTING,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError, validateConfig } from '@tidemark/policy';
 import { sourceKinds } from '@tidemark/source-kinds';
-import { resolveScratch, scratchEnvIssues } from './scratch';
+import { resolveScratch, scratchEnvIssues, scratchLabel } from './scratch';
 import { assertServiceEnv } from './service-needs';
 
 const config = validateConfig(
@@ -66,5 +66,12 @@ describe('a policy’s scratch, resolved for each target', () => {
       ['policies.scratched.verify.scratch.url'],
     );
     assert.doesNotMatch(JSON.stringify(bad), /hunter22/);
+  });
+
+  test('tidemark targets shows where restore tests run, never a resolved url', () => {
+    assert.equal(scratchLabel(config, 'orders', env), 'server ${SCRATCH_PG_URL}');
+    assert.equal(scratchLabel(config, 'orders', {}), 'server ${SCRATCH_PG_URL}', 'without the secrets too');
+    assert.equal(scratchLabel(config, 'files', env), 'directory /scratch');
+    assert.equal(scratchLabel(config, 'other', env), 'source (no scratch)');
   });
 });

@@ -72,3 +72,29 @@ function isServerTarget(config: TidemarkConfig, targetId: string, env: NodeJS.Pr
     return false;
   }
 }
+
+/** What `tidemark targets` shows of a target's scratch when no scratch is configured for its kind. */
+export const NO_SCRATCH_LABEL = 'source (no scratch)';
+
+/**
+ * Where a target's restore tests and drills run, for people: the scratch server's reference as written (never the
+ * url it resolves to), the scratch directory, or `source (no scratch)`. Works without the target's secrets.
+ */
+export function scratchLabel(
+  config: TidemarkConfig,
+  targetId: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  const target = targetById(config, targetId);
+  const scratch = policyOf(config, target).verify.scratch;
+  if (!scratch) return NO_SCRATCH_LABEL;
+  let server: boolean;
+  try {
+    server = isUrlDestination(resolveTargetUrl(config, targetId, env));
+  } catch {
+    // The url's variables are not set here: a url reference is taken for a server, a literal path for a directory.
+    server = target.url.startsWith('${') || isUrlDestination(target.url);
+  }
+  if (server) return scratch.url !== undefined ? `server ${scratch.url}` : NO_SCRATCH_LABEL;
+  return scratch.path !== undefined ? `directory ${scratch.path}` : NO_SCRATCH_LABEL;
+}
