@@ -5,7 +5,13 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { resolveTarget, TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
+import {
+  NO_SCRATCH_LABEL,
+  resolveTarget,
+  scratchLabel,
+  TIDEMARK_CONFIG,
+  type LoadedConfig,
+} from '@tidemark/config';
 import { errorData, redisKey } from '@tidemark/events';
 import { REDIS } from '@tidemark/queues';
 import { createSource, type Source } from '@tidemark/source-kinds';
@@ -14,7 +20,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SCRATCH_PREFIX, ScratchLeases } from './scratch-leases';
 import { endProcessesUnder } from './scratch-processes';
-import { NO_SCRATCH, scratchPlace } from './scratch-target';
+import { scratchPlace } from './scratch-target';
 
 /**
  * Removes what restore tests that died left behind (scratch databases on the targets' servers, scratch files and
@@ -62,7 +68,7 @@ export class ScratchCleaner implements OnApplicationBootstrap, OnApplicationShut
   /** One warning per target whose restore tests (and drills) run on its own server, for want of a scratch. */
   private warnUnscratched(): void {
     for (const target of this.config.targets) {
-      if (scratchPlace(this.config, target.id).description !== NO_SCRATCH) continue;
+      if (scratchLabel(this.config, target.id) !== NO_SCRATCH_LABEL) continue;
       this.logger.warn(
         { targetId: target.id, policy: target.policy },
         'no verify.scratch for this target: restore tests and drills run on its own server',

@@ -1,4 +1,4 @@
-import { resolveScratch, resolveTarget, type LoadedConfig } from '@tidemark/config';
+import { NO_SCRATCH_LABEL, resolveScratch, resolveTarget, type LoadedConfig } from '@tidemark/config';
 import { policyOf, targetById } from '@tidemark/policy';
 import type { Manifest } from '@tidemark/manifest';
 import { createSource, runMemberTarget, type Source } from '@tidemark/source-kinds';
@@ -15,7 +15,7 @@ export interface ScratchPlace {
   description: string;
 }
 
-export const NO_SCRATCH = 'source (no scratch)';
+export const NO_SCRATCH = NO_SCRATCH_LABEL;
 
 export function scratchPlace(
   config: LoadedConfig,
