@@ -338,8 +338,13 @@ describe('deploy/k8s overlays/aks', { skip: hasKubectl ? false : 'kubectl is not
         }
         const scaled = find('ScaledObject', `tidemark-${service}`) as ScaledObject;
         assert.equal(scaled.spec.scaleTargetRef.name, `tidemark-${service}`);
+        // One queue per service, but the verifier's two (verify and drill): each list of each is a trigger.
         const queues = queuesOf(service);
-        assert.equal(queues.length, 1, `${service} consumes ${queues.join(', ')}`);
+        assert.equal(
+          queues.length,
+          service === 'verifier' ? 2 : 1,
+          `${service} consumes ${queues.join(', ')}`,
+        );
         const lists = scaled.spec.triggers
           .filter((t) => t.type === 'redis')
           .map((t) => {
@@ -347,7 +352,12 @@ describe('deploy/k8s overlays/aks', { skip: hasKubectl ? false : 'kubectl is not
             assert.equal(t.metadata['enableTLS'], 'true', 'Azure Cache for Redis is TLS only');
             return t.metadata['listName'];
           });
-        assert.deepEqual(lists, [`${QUEUE_PREFIX}:${queues[0]}:wait`, `${QUEUE_PREFIX}:${queues[0]}:active`]);
+        assert.deepEqual(
+          [...lists].sort(),
+          queues
+            .flatMap((queue) => [`${QUEUE_PREFIX}:${queue}:wait`, `${QUEUE_PREFIX}:${queue}:active`])
+            .sort(),
+        );
         const scalesToZero = ['dumper', 'uploader', 'verifier'].includes(service);
         // The notifier also consumes the event bus: two always, so one dying leaves the other delivering.
         assert.equal(scaled.spec.minReplicaCount, scalesToZero ? 0 : service === 'notifier' ? 2 : 1);
@@ -359,9 +369,17 @@ describe('deploy/k8s overlays/aks', { skip: hasKubectl ? false : 'kubectl is not
         // Scaled to zero, it must see delayed and prioritized jobs too: the scheduler's demand signal.
         assert.deepEqual(
           others.map((t) => t.type),
-          ['metrics-api'],
+          queues.map(() => 'metrics-api'),
         );
-        const demand = others[0]?.metadata ?? {};
+        assert.deepEqual(
+          others.map((t) => t.metadata['valueLocation']).sort(),
+          queues.map((queue) => `${queue}.demand`).sort(),
+        );
+        for (const trigger of others) checkDemand(trigger.metadata);
+        assert.deepEqual(scaled.spec.fallback, { failureThreshold: 3, replicas: 1 });
+      });
+
+      function checkDemand(demand: Record<string, string>): void {
         const url = new URL(demand['url'] ?? '');
         const schedulerService = find('Service', 'tidemark-scheduler');
         const port = (schedulerService.spec as { ports: { port: number }[] }).ports[0]?.port;
@@ -371,11 +389,14 @@ describe('deploy/k8s overlays/aks', { skip: hasKubectl ? false : 'kubectl is not
         );
         assert.equal(Number(url.port), port);
         assert.equal(url.pathname, QUEUE_DEMAND_PATH);
-        assert.equal(demand['valueLocation'], `${queues[0] ?? ''}.demand`);
         assert.equal(demand['activationTargetValue'], '0');
-        assert.equal(demand['targetValue'], scaled.spec.triggers[0]?.metadata['listLength']);
-        assert.deepEqual(scaled.spec.fallback, { failureThreshold: 3, replicas: 1 });
-      });
+        assert.equal(
+          demand['targetValue'],
+          (find('ScaledObject', `tidemark-${service}`) as ScaledObject).spec.triggers[0]?.metadata[
+            'listLength'
+          ],
+        );
+      }
     });
   }
 

@@ -30,6 +30,7 @@ describe('the command table', () => {
     assert.deepEqual(declared(['backup', 'orders']), ['backup']);
     assert.deepEqual(declared(['show', 'x']), ['targets', 'list', 'show']);
     assert.deepEqual(declared(['unpin', 'x']), ['pin', 'unpin']);
+    assert.deepEqual(declared(['drills', 'orders']), ['drill', 'drills']);
   });
 
   test('no command, or an unknown one, declares them all, so help and "did you mean" list every command', () => {
@@ -45,6 +46,8 @@ describe('the command table', () => {
       'config',
       'events',
       'verify',
+      'drill',
+      'drills',
     ])
       assert.ok(all.includes(name), `${name} is declared`);
     assert.deepEqual(declared(['bakup']), all);

@@ -55,6 +55,10 @@ const COMMAND_MODULES: { names: readonly string[]; load: () => Registrar }[] = [
     load: () => withContext((load('./commands/events') as typeof import('./commands/events')).registerEvents),
   },
   {
+    names: ['drill', 'drills'],
+    load: () => withContext((load('./commands/drill') as typeof import('./commands/drill')).registerDrill),
+  },
+  {
     names: ['wal'],
     load: () => withContext((load('./commands/wal') as typeof import('./commands/wal')).registerWal),
   },

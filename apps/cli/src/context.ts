@@ -2,6 +2,7 @@ import type { Catalog, ManifestStore } from '@tidemark/catalog';
 import { loadConfig, type LoadedConfig } from '@tidemark/config';
 import type { EventBus, EventPublisher } from '@tidemark/events';
 import type { Pipeline } from '@tidemark/pipeline';
+import type { JobQueues } from '@tidemark/queues';
 import type { PointInTimeRestoreService, RestoreService } from '@tidemark/restore';
 import type { RetentionPlanner, RetentionService } from '@tidemark/retention';
 import type { BlobStore, LocalTier } from '@tidemark/storage';
@@ -49,6 +50,8 @@ export interface CliServices extends CliStorage {
   pipeline: Pipeline;
   /** Applying takes the same per-target lock as the retention service's replicas, and publishes its event. */
   retention: RetentionService;
+  /** The queues by their JOBS specs (a drill is queued as it is, nothing of the pipeline's around it). */
+  jobs: JobQueues;
 }
 
 /**

@@ -4,7 +4,7 @@ import { Catalog, ManifestStore } from '@tidemark/catalog';
 import { TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
 import { EventPublisher } from '@tidemark/events';
 import { Pipeline } from '@tidemark/pipeline';
-import { REDIS } from '@tidemark/queues';
+import { JOB_QUEUES, REDIS, type JobQueues } from '@tidemark/queues';
 import { PointInTimeRestoreService, RestoreService } from '@tidemark/restore';
 import { RetentionPlanner, RetentionService } from '@tidemark/retention';
 import { BLOB_STORE, LOCAL_TIER, type BlobStore, type LocalTier } from '@tidemark/storage';
@@ -27,6 +27,7 @@ export function servicesOf(app: INestApplicationContext): CliServices {
     redis: app.get<Redis>(REDIS),
     pipeline: app.get(Pipeline),
     retention: app.get(RetentionService),
+    jobs: app.get<JobQueues>(JOB_QUEUES),
   };
 }
 

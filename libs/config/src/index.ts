@@ -20,4 +20,17 @@ export {
   type ResolvedTarget,
   type TargetEnvIssue,
 } from './secrets';
-export { assertServiceEnv, SERVICES_ENCRYPTING, SERVICES_OPENING_TARGETS } from './service-needs';
+export {
+  NO_SCRATCH_LABEL,
+  resolveScratch,
+  scratchEnvIssues,
+  scratchLabel,
+  scratchUrlPath,
+  type ResolvedScratch,
+} from './scratch';
+export {
+  assertServiceEnv,
+  SERVICES_ENCRYPTING,
+  SERVICES_OPENING_TARGETS,
+  SERVICES_USING_SCRATCH,
+} from './service-needs';

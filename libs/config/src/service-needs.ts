@@ -1,6 +1,7 @@
 import type { TidemarkConfig } from '@tidemark/policy';
 import { ConfigError } from '@tidemark/policy';
 import { channelEnvIssues, SERVICES_NOTIFYING } from './channels';
+import { scratchEnvIssues } from './scratch';
 import { declaredTargetsOf, recipientEnvIssues, targetEnvIssues } from './secrets';
 
 /**
@@ -20,9 +21,13 @@ export function assertServiceEnv(config: TidemarkConfig, service: string, env: N
     ...(SERVICES_OPENING_TARGETS.includes(service) ? targetEnvIssues(declaredTargetsOf(config), env) : []),
     ...(SERVICES_ENCRYPTING.includes(service) ? recipientEnvIssues(config, env) : []),
     ...(SERVICES_NOTIFYING.includes(service) ? channelEnvIssues(config, env) : []),
+    ...(SERVICES_USING_SCRATCH.includes(service) ? scratchEnvIssues(config, env) : []),
   ];
   if (issues.length > 0) throw new ConfigError(issues.map(({ path, message }) => ({ path, message })));
 }
 
 /** The services that encrypt (to the policies' public recipients, `${VAR}`s resolved at start). */
 export const SERVICES_ENCRYPTING: readonly string[] = ['dumper'];
+
+/** The services that make scratch copies (restore tests and drills) on the policies' scratch servers. */
+export const SERVICES_USING_SCRATCH: readonly string[] = ['verifier'];

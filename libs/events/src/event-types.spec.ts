@@ -44,6 +44,16 @@ const applied: EventDetails<'tidemark.retention.applied'> = {
  * CLI's restore), with its optional fields present and absent. Typed per event type, so the compiler holds these
  * to the table as it holds the sites themselves.
  */
+const DRILL_SAMPLE = {
+  stage: 'drill' as const,
+  drillId: '20261207T040000Z-d1',
+  report: 'orders-db/drills/20261207T040000Z-d1.json',
+  tier: 'Cold' as const,
+  rehydrated: false,
+  rto: { seconds: 42, targetSeconds: 3600, breached: false },
+  durations: { rehydrate: 0, download: 1200, restore: 30000, checks: 800 },
+};
+
 const SAMPLES: { [T in EventType]: EventDetails<T>[] } = {
   'tidemark.backup.requested': [
     { stage: 'dump', trigger: 'schedule' },
@@ -230,6 +240,19 @@ const SAMPLES: { [T in EventType]: EventDetails<T>[] } = {
       reason: 'timed out',
     },
   ],
+  'tidemark.drill.completed': [DRILL_SAMPLE],
+  'tidemark.drill.failed': [
+    {
+      ...DRILL_SAMPLE,
+      rto: { seconds: 4210, targetSeconds: 3600, breached: true },
+      failed: [{ name: 'rto', expected: '<= 3600 s', actual: '4210 s' }],
+    },
+    {
+      ...DRILL_SAMPLE,
+      failed: [],
+      error: { code: 'restore-failed', message: 'pg_restore exited with 1' },
+    },
+  ],
   'tidemark.audit.backup_requested': [
     { actor: { kind: 'api-key', name: 'ci' }, via: 'api', coalesced: false },
     { actor: { kind: 'entra', subject: 'sp-1', app: 'ci-app' }, via: 'api', coalesced: true },
@@ -288,6 +311,8 @@ describe('EVENTS: one contract per event type', () => {
       'tidemark.wal.archive_failed',
       'tidemark.wal.gap',
       'tidemark.notification.failed',
+      'tidemark.drill.completed',
+      'tidemark.drill.failed',
       'tidemark.audit.backup_requested',
       'tidemark.audit.restore_requested',
       'tidemark.audit.pinned',

@@ -19,6 +19,33 @@ const verifyDetails = {
   checks: z.object({ checksum: z.boolean(), structure: z.boolean(), restoreTest: z.boolean().nullable() }),
 };
 const overdueLevel = z.enum(['ok', 'warning', 'critical']);
+/** One check or assertion of a restore drill, as its report records it (values as text, never data rows). */
+const drillCheck = z.object({
+  name: z.string(),
+  expected: z.string().optional(),
+  actual: z.string().optional(),
+  detail: z.string().optional(),
+});
+const drillDetails = {
+  stage: z.literal('drill'),
+  drillId: z.string().min(1),
+  /** The report's blob name (`<targetId>/drills/<drillId>.json`). */
+  report: z.string().min(1),
+  tier: tier.nullable(),
+  /** The backup (or a member of its chain) had to be rehydrated from Archive first. */
+  rehydrated: z.boolean(),
+  rto: z.object({
+    seconds: z.number().nonnegative(),
+    targetSeconds: z.number().positive(),
+    breached: z.boolean(),
+  }),
+  durations: z.object({
+    rehydrate: milliseconds,
+    download: milliseconds,
+    restore: milliseconds,
+    checks: milliseconds,
+  }),
+};
 
 /**
  * Who did something, never with a credential: an API caller by its API key's config name or its Entra token's
@@ -255,6 +282,18 @@ export const EVENTS = {
       /** The receiver's last HTTP status (or SMTP reply code); null when none answered. */
       status: z.number().int().nullable(),
       reason: z.string(),
+    }),
+  },
+  // Restore drills (libs/drills): `backupId` is the backup drilled; the report blob holds every detail.
+  'tidemark.drill.completed': { severity: 'info', data: z.strictObject(drillDetails) },
+  /** Critical (set by the publisher) when the RTO was breached or an assertion failed; error otherwise. */
+  'tidemark.drill.failed': {
+    severity: 'error',
+    data: z.strictObject({
+      ...drillDetails,
+      /** The checks and assertions that did not hold, each with what was expected and what was found. */
+      failed: z.array(drillCheck),
+      error: failure.optional(),
     }),
   },
   /** Someone asked for a backup now (the REST trigger or `tidemark backup`); `backupId` is the one started or joined. */

@@ -23,6 +23,11 @@ export interface ConditionSpec {
 
 const errorCode = (data: CommonEventData): string => data.error?.code ?? 'unknown';
 
+function drillBreached(data: CommonEventData): boolean {
+  const rto = data['rto'] as { breached?: unknown } | undefined;
+  return rto?.breached === true;
+}
+
 export const CONDITIONS: Partial<Readonly<Record<EventType, ConditionSpec>>> = {
   'tidemark.backup.failed': { what: 'backup failed', code: errorCode, runbook: 'tidemarkbackupfailed' },
   'tidemark.backup.corrupt': { what: 'backup corrupt', code: errorCode, runbook: 'tidemarkbackupcorrupt' },
@@ -58,6 +63,13 @@ export const CONDITIONS: Partial<Readonly<Record<EventType, ConditionSpec>>> = {
   },
   // A dump that got its space back: the disk is no longer too full for this target.
   'tidemark.backup.dumped': { what: 'backup dumped', resolves: ['tidemark.storage.low_disk'] },
+  // Keyed by why: an RTO breach and a failed assertion are different conditions of the same target.
+  'tidemark.drill.failed': {
+    what: 'restore drill failed',
+    code: (data) => data.error?.code ?? (drillBreached(data) ? 'rto-breached' : 'check-failed'),
+    runbook: 'tidemarkdrillfailed',
+  },
+  'tidemark.drill.completed': { what: 'restore drill passed', resolves: ['tidemark.drill.failed'] },
   // Keyed by the channel that failed: a dead webhook is told once per repeatAfter, not once per event.
   'tidemark.notification.failed': {
     what: 'notification failed',

@@ -44,11 +44,30 @@ export function commandsFor(event: TidemarkEvent): string[] {
   const { targetId, backupId } = event.data;
   const commands = [`tidemark events --target ${targetId}`];
   if (backupId) commands.push(`tidemark show ${backupId}`);
-  if (event.type.startsWith('tidemark.wal.')) commands.push('tidemark targets');
+  if (event.type.startsWith('tidemark.drill.')) commands.push(`tidemark drills ${targetId}`);
+  else if (event.type.startsWith('tidemark.wal.')) commands.push('tidemark targets');
   else if (event.type.startsWith('tidemark.backup.') || event.type === 'tidemark.storage.low_disk')
     commands.push(`tidemark backup ${targetId} --wait`);
   else commands.push(`tidemark list ${targetId}`);
   return commands;
+}
+
+/** A drill's achieved RTO against its target and each check that did not hold, expected against found. */
+function drillFacts(data: Record<string, unknown>): { label: string; value: string }[] {
+  const lines: { label: string; value: string }[] = [];
+  const rto = data['rto'] as { seconds?: unknown; targetSeconds?: unknown } | undefined;
+  if (typeof rto?.seconds === 'number' && typeof rto.targetSeconds === 'number')
+    lines.push({ label: 'RTO', value: `${Math.round(rto.seconds)} s (target ${rto.targetSeconds} s)` });
+  const failed = Array.isArray(data['failed']) ? (data['failed'] as unknown[]) : [];
+  for (const check of failed.slice(0, 5)) {
+    const { name, expected, actual } = check as { name?: unknown; expected?: unknown; actual?: unknown };
+    if (typeof name !== 'string') continue;
+    lines.push({
+      label: `Failed: ${name}`,
+      value: `expected ${typeof expected === 'string' ? expected : '?'}, got ${typeof actual === 'string' ? actual : '?'}`,
+    });
+  }
+  return lines;
 }
 
 function facts(event: TidemarkEvent, delivery: Delivery, context: MessageContext) {
@@ -62,6 +81,7 @@ function facts(event: TidemarkEvent, delivery: Delivery, context: MessageContext
   add('Error code', data.error?.code);
   add('Error', data.error?.message);
   add('Attempts', stringField(data, 'attempts'));
+  for (const line of drillFacts(data)) add(line.label, line.value);
   add('Channel', stringField(data, 'channel'));
   add('When', event.time);
   if (delivery.condition && delivery.kind !== 'raise') {

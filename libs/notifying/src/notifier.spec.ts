@@ -399,6 +399,51 @@ describe('Notifier: no storms, no silence', () => {
     assert.equal(humanAge(90_061_000), '1 d 1 h');
   });
 
+  test('a failed drill raises by why (RTO breach), with the RTO and each failed check; a passed drill resolves it', async () => {
+    const drill = {
+      stage: 'drill' as const,
+      drillId: '20261207T040000Z-d1',
+      report: 'orders-db/drills/20261207T040000Z-d1.json',
+      tier: 'Cold' as const,
+      rehydrated: false,
+      durations: { rehydrate: 0, download: 1200, restore: 30000, checks: 800 },
+    };
+    const breach = event(
+      'tidemark.drill.failed',
+      'orders-db',
+      {
+        ...drill,
+        rto: { seconds: 4210, targetSeconds: 3600, breached: true },
+        failed: [{ name: 'rto', expected: '<= 3600 s', actual: '4210 s' }],
+      },
+      '20261101T020000Z-aaaaaa',
+    );
+    assert.deepEqual(conditionOf(breach), {
+      role: 'raise',
+      key: 'tidemark/orders-db/tidemark.drill.failed/rto-breached',
+      type: 'tidemark.drill.failed',
+      code: 'rto-breached',
+    });
+    const h = harness();
+    await h.notifier.handle(breach);
+    const message = h.sent('ops-slack')[0];
+    assert.ok(message);
+    const facts = Object.fromEntries(message.facts.map((f) => [f.label, f.value]));
+    assert.equal(facts['RTO'], '4210 s (target 3600 s)');
+    assert.equal(facts['Failed: rto'], 'expected <= 3600 s, got 4210 s');
+    assert.equal(facts['Runbook'], 'deploy/runbooks.md#tidemarkdrillfailed');
+    assert.ok(message.commands.includes('tidemark drills orders-db'));
+    const passed = event(
+      'tidemark.drill.completed',
+      'orders-db',
+      { ...drill, rto: { seconds: 40, targetSeconds: 3600, breached: false } },
+      '20261101T020000Z-aaaaaa',
+    );
+    assert.deepEqual(conditionOf(passed), { role: 'resolve', resolves: ['tidemark.drill.failed'] });
+    await h.notifier.handle(passed);
+    assert.equal(h.sent('ops-slack').at(-1)?.kind, 'resolve');
+  });
+
   test('a catalog that cannot be read still sends, saying none', async () => {
     const h = harness();
     const notifier = new Notifier({

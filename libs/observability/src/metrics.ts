@@ -37,6 +37,14 @@ export class TidemarkMetrics {
   readonly walContinuityProblems: Gauge<'target'>;
   /** Notifications per channel: sent, failed (given up) or suppressed (the condition was sent within repeatAfter). */
   readonly notificationsTotal: Counter<'channel' | 'result'>;
+  // Restore drills (the verifier runs them, libs/drills).
+  readonly drillLastSuccessTimestamp: Gauge<'target'>;
+  /** The achieved RTO of the newest drill: its whole run, rehydration to the last check. */
+  readonly drillRto: Gauge<'target'>;
+  /** The RTO the target's policy asks for (drills.rtoMinutes), so a rule can compare. */
+  readonly drillRtoTarget: Gauge<'target'>;
+  /** 1 when the newest drill passed, 0 when it failed. */
+  readonly drillResult: Gauge<'target'>;
 
   constructor(readonly service: string) {
     const registers = [this.registry];
@@ -170,6 +178,24 @@ export class TidemarkMetrics {
       labelNames: ['channel', 'result'],
       registers,
     });
+    const targetGauge = (name: string, help: string): Gauge<'target'> =>
+      new Gauge({ name, help, labelNames: ['target'], registers });
+    this.drillLastSuccessTimestamp = targetGauge(
+      'tidemark_drill_last_success_timestamp_seconds',
+      'Unix time at which the newest passed restore drill of a target finished',
+    );
+    this.drillRto = targetGauge(
+      'tidemark_drill_rto_seconds',
+      'Seconds the newest restore drill of a target took, from rehydration to its last check (the achieved RTO)',
+    );
+    this.drillRtoTarget = targetGauge(
+      'tidemark_drill_rto_target_seconds',
+      "The recovery time objective of a target's policy (drills.rtoMinutes), in seconds",
+    );
+    this.drillResult = targetGauge(
+      'tidemark_drill_result',
+      'Result of the newest restore drill of a target: 1 passed, 0 failed',
+    );
   }
 
   get contentType(): string {

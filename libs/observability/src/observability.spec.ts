@@ -32,6 +32,13 @@ const WAL_METRICS = [
 ];
 /** Set by the notifier (issue 15): per channel, sent, failed or suppressed. */
 const NOTIFIER_METRICS = ['tidemark_notifications_total'];
+/** Set by the verifier's restore drills (issue 16): evidence that old backups come back, and how fast. */
+const DRILL_METRICS = [
+  'tidemark_drill_last_success_timestamp_seconds',
+  'tidemark_drill_result',
+  'tidemark_drill_rto_seconds',
+  'tidemark_drill_rto_target_seconds',
+];
 
 @Injectable()
 class PingCheck implements OnModuleInit {
@@ -108,12 +115,22 @@ describe('ObservabilityModule', () => {
     metrics.walArchiveMaxLag.set({ target: 'orders-db' }, 300);
     metrics.walContinuityProblems.set({ target: 'orders-db' }, 0);
     metrics.notificationsTotal.inc({ channel: 'ops-slack', result: 'sent' });
+    metrics.drillLastSuccessTimestamp.set({ target: 'orders-db' }, 1_795_000_000);
+    metrics.drillResult.set({ target: 'orders-db' }, 1);
+    metrics.drillRto.set({ target: 'orders-db' }, 42);
+    metrics.drillRtoTarget.set({ target: 'orders-db' }, 3600);
 
     const res = await fetch(`${base}/metrics`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     const text = await res.text();
-    for (const name of [...DESIGN_METRICS, ...SCHEDULE_METRICS, ...WAL_METRICS, ...NOTIFIER_METRICS]) {
+    for (const name of [
+      ...DESIGN_METRICS,
+      ...SCHEDULE_METRICS,
+      ...WAL_METRICS,
+      ...NOTIFIER_METRICS,
+      ...DRILL_METRICS,
+    ]) {
       assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} is declared`);
       assert.match(
         text,
@@ -146,8 +163,8 @@ describe('ObservabilityModule', () => {
     const tidemarkNames = new Set([...text.matchAll(/^# TYPE (tidemark_\S+)/gm)].map((m) => m[1]));
     assert.deepEqual(
       [...tidemarkNames].sort(),
-      [...DESIGN_METRICS, ...SCHEDULE_METRICS, ...WAL_METRICS, ...NOTIFIER_METRICS].sort(),
-      'exactly the metrics of the design, the schedule reconciler, the WAL archiver and the notifier',
+      [...DESIGN_METRICS, ...SCHEDULE_METRICS, ...WAL_METRICS, ...NOTIFIER_METRICS, ...DRILL_METRICS].sort(),
+      'exactly the metrics of the design, the schedule reconciler, the WAL archiver, the notifier and the drills',
     );
   });
 

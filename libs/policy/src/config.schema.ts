@@ -1,6 +1,7 @@
 import { ACCESS_TIERS, COMPRESSIONS, TARGET_ID_PATTERN } from '@tidemark/manifest';
 import { z } from 'zod';
 import { apiSchema } from './api.schema';
+import { drillsSchema, scratchSchema } from './drills.schema';
 import { encryptionSchema } from './encryption.schema';
 import { malformedEnvRefs } from './env-refs';
 import { notificationsSchemaFor, type NotificationRules } from './notifications.schema';
@@ -142,7 +143,13 @@ const policySchema = z.strictObject({
   compression: z.enum(COMPRESSIONS).default('zstd'),
   retention: section(retentionSchema.prefault({})),
   tiering: section(tieringSchema.prefault({})),
-  verify: section(z.strictObject({ restoreTest: z.boolean().default(true) }).prefault({})),
+  verify: section(
+    z
+      .strictObject({ restoreTest: z.boolean().default(true), scratch: scratchSchema.optional() })
+      .prefault({}),
+  ),
+  /** Scheduled restore drills (libs/drills); left out, none are scheduled. */
+  drills: drillsSchema.optional(),
   /** Client-side age encryption of every artifact; left out, artifacts are stored as compressed. */
   encryption: encryptionSchema.optional(),
   // Overrides storage.immutability for this policy's backups.

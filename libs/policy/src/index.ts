@@ -29,11 +29,11 @@ export {
   type EncryptionPolicy,
   type IdentityRef,
 } from './encryption.schema';
+export { durationMs } from './duration';
 export { declaredTargets, targetUrlPath, type DeclaredTarget } from './declared-targets';
 export {
   channelPath,
   DIGEST_PERIODS,
-  durationMs,
   NOTIFICATION_SEVERITIES,
   notificationsSchemaFor,
   type ChannelKindRules,
@@ -63,3 +63,14 @@ export {
   type ProtectionChange,
   type RequiredProtection,
 } from './immutability';
+export {
+  DRILL_PICKS,
+  drillAssertionSchema,
+  drillsSchema,
+  scratchSchema,
+  type DrillAssertion,
+  type DrillPick,
+  type DrillsPolicy,
+  type ScratchPolicy,
+  type SqlAssertion,
+} from './drills.schema';

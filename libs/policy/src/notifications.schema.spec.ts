@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { ConfigError } from './config-error';
-import { durationMs } from './notifications.schema';
+import { durationMs } from './duration';
 import { validateConfig } from './validate-config';
 
 // The block's format with a made-up kind; the real kinds' keys are checked in libs/config, which passes them.

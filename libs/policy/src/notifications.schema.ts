@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { durationSchema } from './duration';
 import type { ConfigIssue } from './config-error';
 import { isRecord } from './declared-targets';
 import { envRefs, malformedEnvRefs } from './env-refs';
@@ -33,22 +34,6 @@ export type NotificationSeverity = (typeof NOTIFICATION_SEVERITIES)[number];
 
 export const DIGEST_PERIODS = ['daily', 'weekly'] as const;
 export type DigestPeriod = (typeof DIGEST_PERIODS)[number];
-
-const DURATION = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
-const UNIT_MS = [86_400_000, 3_600_000, 60_000, 1000] as const;
-
-/** Milliseconds of a duration such as `4h`, `90m`, `1d12h` or `30s`; undefined when it is not one (or zero). */
-export function durationMs(text: string): number | undefined {
-  const match = DURATION.exec(text);
-  if (!match || text === '') return undefined;
-  const ms = UNIT_MS.reduce((sum, unit, index) => sum + Number(match[index + 1] ?? 0) * unit, 0);
-  return ms > 0 ? ms : undefined;
-}
-
-const durationSchema = z.string().refine((text) => durationMs(text) !== undefined, {
-  error: (issue) =>
-    `"${String(issue.input)}" is not a duration (write e.g. 30m, 4h, 1d or 1d12h: days d, hours h, minutes m, seconds s)`,
-});
 
 const CHANNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 

@@ -50,8 +50,9 @@ export class BullJobQueues implements JobQueues {
     @InjectQueue(QUEUES.verify) verify: Queue,
     @InjectQueue(QUEUES.retention) retention: Queue,
     @InjectQueue(QUEUES.notifier) notifier: Queue,
+    @InjectQueue(QUEUES.drill) drill: Queue,
   ) {
-    this.queues = { dump, upload, verify, retention, notifier };
+    this.queues = { dump, upload, verify, retention, notifier, drill };
   }
 
   async add<T>(spec: JobSpec<T>, data: T): Promise<void> {

@@ -10,7 +10,15 @@ import { z } from 'zod';
  */
 export const QUEUE_PREFIX = 'tidemark';
 
-export const QUEUE_NAMES = ['schedule', 'dump', 'upload', 'verify', 'retention', 'notifier'] as const;
+export const QUEUE_NAMES = [
+  'schedule',
+  'dump',
+  'upload',
+  'verify',
+  'retention',
+  'notifier',
+  'drill',
+] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 /** The queue names by name, for `@Processor(QUEUES.dump)` and `@InjectQueue(QUEUES.upload)`: a typo does not compile. */
 export const QUEUES = {
@@ -20,6 +28,7 @@ export const QUEUES = {
   verify: 'verify',
   retention: 'retention',
   notifier: 'notifier',
+  drill: 'drill',
 } as const satisfies { readonly [N in QueueName]: N };
 
 const targetId = z.string().regex(TARGET_ID_PATTERN);
@@ -70,6 +79,20 @@ export const notifierDigestJobSchema = z.strictObject({
   route: z.number().int().min(0).max(999),
 });
 
+/**
+ * A restore drill (libs/drills). `drillId` names its report; a scheduled drill's template carries none, and the
+ * job's own id (unique per tick) names it. Without `backupId` the policy's `drills.pick` chooses.
+ */
+export const drillJobSchema = z.strictObject({
+  v: z.literal(1),
+  targetId,
+  backupId: backupId.optional(),
+  drillId: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,79}$/)
+    .optional(),
+});
+
 export type ScheduleTick = z.infer<typeof scheduleTickSchema>;
 export type DumpJob = z.infer<typeof dumpJobSchema>;
 export type UploadPartJob = z.infer<typeof uploadPartJobSchema>;
@@ -77,6 +100,7 @@ export type UploadCommitJob = z.infer<typeof uploadCommitJobSchema>;
 export type VerifyJob = z.infer<typeof verifyJobSchema>;
 export type RetentionJob = z.infer<typeof retentionJobSchema>;
 export type NotifierDigestJob = z.infer<typeof notifierDigestJobSchema>;
+export type DrillJob = z.infer<typeof drillJobSchema>;
 
 export function partJobId(backupId: string, part: number): string {
   return `${backupId}-part-${part}`;
@@ -240,6 +264,14 @@ export const JOBS = {
     jobId: (d: NotifierDigestJob) => `notifier-digest-${d.route}-${Date.now()}`,
     options: { attempts: 5, ...keep },
   } satisfies JobSpec<NotifierDigestJob>,
+  // A drill is its own evidence: one that fails says so in its report and event rather than being retried.
+  drill: {
+    queue: 'drill',
+    name: 'drill',
+    schema: drillJobSchema,
+    jobId: (d: DrillJob) => d.drillId ?? `drill-${d.targetId}-${Date.now()}`,
+    options: { attempts: 1, ...keep },
+  } satisfies JobSpec<DrillJob>,
 } as const;
 
 /** What the retry rules need to know of a stage's job. */

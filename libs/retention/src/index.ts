@@ -7,3 +7,4 @@ export * from './wal-apply';
 export * from './wal-retention';
 export * from './wal-state';
 export * from './recovery-window';
+export * from './drill-holds';

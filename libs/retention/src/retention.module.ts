@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { DrillHolds } from './drill-holds';
 import { RetentionPlanner } from './retention-plan';
 import { RetentionRetry } from './retention-retry';
 import { RetentionTriggers } from './retention-triggers';
@@ -17,8 +18,8 @@ export class RetentionPlanModule {}
  */
 @Module({
   imports: [RetentionPlanModule],
-  providers: [RetentionLock, RetentionService],
-  exports: [RetentionPlanModule, RetentionService],
+  providers: [RetentionLock, RetentionService, DrillHolds],
+  exports: [RetentionPlanModule, RetentionService, DrillHolds],
 })
 export class RetentionApplyModule {}
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { Catalog, ManifestStore, type UnreadableManifest } from '@tidemark/catalog';
 import { forEachLimit } from '@tidemark/concurrency';
 import { TIDEMARK_CONFIG } from '@tidemark/config';
@@ -25,6 +25,7 @@ import {
   type Survey,
 } from './retention-plan';
 import { applyWalPlan, type WalReport } from './wal-apply';
+import { DrillHolds, withDrillHolds } from './drill-holds';
 
 /** Redis lock purpose: one retention run per target at a time, across all replicas. */
 export const RETENTION_LOCK_PURPOSE = 'retention';
@@ -125,6 +126,8 @@ export class RetentionService {
     @Inject(RetentionLock) private readonly lock: Lock & { readonly ttlMs: number },
     private readonly events: EventPublisher,
     private readonly metrics: TidemarkMetrics,
+    /** Backups a restore drill is reading are left alone; without it (tests) nothing is held. */
+    @Optional() private readonly drills?: DrillHolds,
   ) {}
 
   plan(targetId: string, now = new Date()): Promise<RetentionPlanView> {
@@ -182,7 +185,9 @@ export class RetentionService {
 
   private async run(targetId: string, now: Date, dryRun: boolean): Promise<RetentionReport> {
     const survey = await this.planner.survey(targetId, now);
-    const { view, manifests } = survey;
+    const { manifests } = survey;
+    const held = (await this.drills?.held(targetId, [...manifests.keys()])) ?? new Set<string>();
+    const view = { ...survey.view, backups: withDrillHolds(survey.view.backups, held) };
     const report: RetentionReport = { ...emptyReport(targetId, now, dryRun), unreadable: view.unreadable };
     // What is left in Blob Storage after the run, with tiers as moved; starts as everything listed.
     const remaining = new Map(manifests);

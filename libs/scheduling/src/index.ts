@@ -5,3 +5,4 @@ export * from './queue-demand.controller';
 export * from './rpo-watchdog.service';
 export * from './schedule-sync.service';
 export * from './scheduling.module';
+export * from './drill-schedules.service';

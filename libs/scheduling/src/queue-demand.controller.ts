@@ -41,8 +41,9 @@ export class QueueDemandController {
     @InjectQueue(QUEUES.upload) upload: Queue,
     @InjectQueue(QUEUES.verify) verify: Queue,
     @InjectQueue(QUEUES.retention) retention: Queue,
+    @InjectQueue(QUEUES.drill) drill: Queue,
   ) {
-    this.queues = [dump, upload, verify, retention];
+    this.queues = [dump, upload, verify, retention, drill];
   }
 
   @Get('queues')

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { PipelineModule } from '@tidemark/pipeline';
 import { CatalogGauges } from './catalog-gauges.service';
+import { DrillSchedules } from './drill-schedules.service';
 import { QueueDemandController } from './queue-demand.controller';
 import { RpoWatchdog } from './rpo-watchdog.service';
 import { ScheduleSync } from './schedule-sync.service';
@@ -9,7 +10,7 @@ import { ScheduleSync } from './schedule-sync.service';
 @Module({
   imports: [PipelineModule],
   controllers: [QueueDemandController],
-  providers: [ScheduleSync, CatalogGauges, RpoWatchdog],
-  exports: [ScheduleSync, RpoWatchdog],
+  providers: [ScheduleSync, CatalogGauges, RpoWatchdog, DrillSchedules],
+  exports: [ScheduleSync, RpoWatchdog, DrillSchedules],
 })
 export class SchedulingModule {}

@@ -194,6 +194,11 @@ export interface StreamSource extends SourceBase {
   recover?(input: Readable, request: RecoveryRequest, options: RestoreOptions): Promise<RecoveryResult>;
   tableCounts(): Promise<TableCount[]>;
   /**
+   * Restore drills' assertions: runs one statement on the database this source points at and returns the first
+   * column of its first row (null when there is none). Kinds without a query language leave it out.
+   */
+  queryValue?(sql: string): Promise<unknown>;
+  /**
    * Drops this server's scratch databases whose names start with `prefix` and that `isLive` does not claim (left
    * by restore tests that died), never one in use; returns the names dropped. Kinds whose scratch copies are
    * files under `Scratch.dir` (or that write none) leave it out: the caller cleans that directory.

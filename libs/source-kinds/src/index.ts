@@ -28,4 +28,5 @@ export {
   type WalFileRequest,
   type WalSupply,
   unpacksItself,
+  isUrlDestination,
 } from '@tidemark/source-contract';

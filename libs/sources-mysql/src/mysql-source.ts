@@ -389,6 +389,23 @@ export class MysqlSource implements StreamSource {
     if (existing) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(replaced)}`).catch(() => undefined);
   }
 
+  async queryValue(sql: string): Promise<unknown> {
+    const connection = await connect(this.target, this.target.database);
+    try {
+      return await this.query(
+        'restore-failed',
+        async () => {
+          const [rows] = await connection.query({ sql, rowsAsArray: true });
+          const first = Array.isArray(rows) ? (rows[0] as unknown[] | undefined) : undefined;
+          return first?.[0] ?? null;
+        },
+        { prefix: 'the statement failed' },
+      );
+    } finally {
+      await close(connection);
+    }
+  }
+
   async tableCounts(): Promise<TableCount[]> {
     return this.countIn(this.target.database);
   }

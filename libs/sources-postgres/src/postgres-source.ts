@@ -243,6 +243,22 @@ export class PostgresSource implements StreamSource {
   }
 
   /** The tables a backup of this database would hold (excluded ones left out), counted in one snapshot. */
+  async queryValue(sql: string): Promise<unknown> {
+    const client = await this.ctx.connect(this.ctx.target.database);
+    try {
+      return await this.ctx.query(
+        'restore-failed',
+        async () => {
+          const { rows } = await client.query<unknown[]>({ text: sql, rowMode: 'array' });
+          return rows[0]?.[0] ?? null;
+        },
+        { prefix: 'the statement failed' },
+      );
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
   async tableCounts(): Promise<TableCount[]> {
     const database = this.ctx.target.database;
     const client = await this.ctx.connect(database);

@@ -5,7 +5,13 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { resolveTarget, TIDEMARK_CONFIG, type LoadedConfig } from '@tidemark/config';
+import {
+  NO_SCRATCH_LABEL,
+  resolveTarget,
+  scratchLabel,
+  TIDEMARK_CONFIG,
+  type LoadedConfig,
+} from '@tidemark/config';
 import { errorData, redisKey } from '@tidemark/events';
 import { REDIS } from '@tidemark/queues';
 import { createSource, type Source } from '@tidemark/source-kinds';
@@ -14,6 +20,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SCRATCH_PREFIX, ScratchLeases } from './scratch-leases';
 import { endProcessesUnder } from './scratch-processes';
+import { scratchPlace } from './scratch-target';
 
 /**
  * Removes what restore tests that died left behind (scratch databases on the targets' servers, scratch files and
@@ -39,6 +46,7 @@ export class ScratchCleaner implements OnApplicationBootstrap, OnApplicationShut
   }
 
   onApplicationBootstrap(): void {
+    this.warnUnscratched();
     this.sweeping = this.guarded(this.sweepEverything());
     this.timer = setInterval(() => {
       this.sweeping = this.guarded(this.sweepRecorded());
@@ -55,6 +63,23 @@ export class ScratchCleaner implements OnApplicationBootstrap, OnApplicationShut
     return sweep.catch((error: unknown) => {
       this.logger.warn({ error: errorData(error) }, 'scratch sweep failed; the next one tries again');
     });
+  }
+
+  /** One warning per target whose restore tests (and drills) run on its own server, for want of a scratch. */
+  private warnUnscratched(): void {
+    for (const target of this.config.targets) {
+      if (scratchLabel(this.config, target.id) !== NO_SCRATCH_LABEL) continue;
+      this.logger.warn(
+        { targetId: target.id, policy: target.policy },
+        'no verify.scratch for this target: restore tests and drills run on its own server',
+      );
+    }
+  }
+
+  /** The directories scratch copies are made in: the local tier's, and every policy's scratch directory. */
+  private dirs(): string[] {
+    const paths = Object.values(this.config.policies).flatMap((p) => p.verify.scratch?.path ?? []);
+    return [...new Set([this.dir, ...paths.map((path) => resolve(path))])];
   }
 
   /** Remembers, before the copy exists, which target a scratch copy is made for. */
@@ -116,25 +141,30 @@ export class ScratchCleaner implements OnApplicationBootstrap, OnApplicationShut
   }
 
   private async cleanDir(prefix: string): Promise<void> {
-    const names = await readdir(this.dir).catch(() => [] as string[]);
+    for (const dir of this.dirs()) await this.cleanOneDir(dir, prefix);
+  }
+
+  private async cleanOneDir(dir: string, prefix: string): Promise<void> {
+    const names = await readdir(dir).catch(() => [] as string[]);
     for (const name of names) {
       if (!name.startsWith(prefix) || (await this.leases.isLive(name))) continue;
       // A copy younger than a lease may belong to a test whose lease Redis lost a moment ago.
-      const modified = await stat(join(this.dir, name)).then(
+      const modified = await stat(join(dir, name)).then(
         (s) => s.mtimeMs,
         () => 0,
       );
       if (Date.now() - modified < this.leases.ttlMs) continue;
       // A server the dead test started on its copy would go on running (and holding its port) without its files.
-      const ended = await endProcessesUnder(join(this.dir, name));
+      const ended = await endProcessesUnder(join(dir, name));
       if (ended.length > 0)
         this.logger.warn({ scratch: name, pids: ended }, 'ended processes a dead restore test left running');
-      await rm(join(this.dir, name), { recursive: true, force: true });
+      await rm(join(dir, name), { recursive: true, force: true });
       this.logger.warn({ scratch: name }, 'removed a scratch copy left by a restore test that died');
     }
   }
 
+  /** Where the target's scratch databases are: its scratch server when one is configured, else its own. */
   private source(targetId: string): Source {
-    return createSource(resolveTarget(this.config, targetId));
+    return scratchPlace(this.config, targetId).server ?? createSource(resolveTarget(this.config, targetId));
   }
 }

@@ -81,6 +81,7 @@ describe('scratch names and leases (real Redis)', () => {
     };
     const config = {
       local: { path: join(work, 'local') },
+      policies: {},
       targets: [{ id: 'db' }],
     } as unknown as LoadedConfig;
     const cleaner = new ScratchCleaner(config, redis, leases);

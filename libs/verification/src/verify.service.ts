@@ -23,6 +23,7 @@ import { pipeline } from 'node:stream/promises';
 import { archiveCoversStart, archiveWalSupply } from './archive-wal-supply';
 import { ScratchCleaner } from './scratch-cleaner';
 import { scratchName, ScratchLeases } from './scratch-leases';
+import { scratchPlace } from './scratch-target';
 
 /**
  * Proves a stored backup restorable: re-reads the blob and checks its sha256 against the manifest, decompresses it
@@ -140,7 +141,10 @@ export class VerifyService {
     blobName: string,
     identities: readonly string[],
   ): Promise<NonNullable<Verification['restoreTest']>> {
-    const dir = this.scratch.dir;
+    // With a scratch configured the copy is made there, never on the target's own server.
+    const place = scratchPlace(this.config, manifest.target.id, process.env, manifest);
+    const tested = place.server ?? source;
+    const dir = place.dir ?? this.scratch.dir;
     // Traverse-only for others: a kind whose scratch copy is run by another user (PostgreSQL as postgres when the
     // verifier is root) must be able to enter it; nothing in it can be listed.
     await mkdir(dir, { recursive: true, mode: 0o711 });
@@ -149,25 +153,25 @@ export class VerifyService {
       dir,
       ...(await this.walOf(manifest, identities)),
     };
-    await this.scratch.beforeRestoreTest(manifest.target.id, source);
+    await this.scratch.beforeRestoreTest(manifest.target.id, tested);
     await this.scratch.record(scratch.name, manifest.target.id);
     return this.leases.hold(scratch.name, async () => {
-      if (source.incremental) {
+      if (tested.incremental) {
         const members = await chainOf(this.catalog, manifest);
-        return source.restoreTest(readChain(this.store, members, { identities }), manifest.content, scratch);
+        return tested.restoreTest(readChain(this.store, members, { identities }), manifest.content, scratch);
       }
       const again = await this.store.download(blobName);
       const restoreInput = new PassThrough();
       const { compression } = manifest.artifact;
       // A kind that unpacks the compression in its own tool gets the bytes as stored (pass 1 checked them).
-      const packed = unpacksItself(source, compression);
+      const packed = unpacksItself(tested, compression);
       const feeding = pipeline(
         again.stream,
         ...unpackSteps(manifest.artifact, identities, { packed }),
         restoreInput,
       );
       const [result] = await Promise.all([
-        source.restoreTest(restoreInput, manifest.content, scratch, packed ? { compression } : {}),
+        tested.restoreTest(restoreInput, manifest.content, scratch, packed ? { compression } : {}),
         feeding,
       ]);
       return result;

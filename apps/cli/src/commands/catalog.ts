@@ -1,4 +1,4 @@
-import { declaredTargetsOf, targetEnvIssues } from '@tidemark/config';
+import { declaredTargetsOf, scratchLabel, targetEnvIssues } from '@tidemark/config';
 import { errorData } from '@tidemark/events';
 import { backupIdTime, displayStatus, type Manifest } from '@tidemark/manifest';
 import { policyOf } from '@tidemark/policy';
@@ -45,6 +45,8 @@ export function registerCatalog(program: Command, context: () => CliContext): vo
           lastVerified: last?.backupId ?? null,
           age: ageMs === null ? null : formatAge(ageMs),
           rpo: ageMs !== null && ageMs <= policy.rpoHours * 3600_000 ? 'ok' : 'overdue',
+          // Where restore tests and drills run: `source (no scratch)` is the target's own server.
+          scratch: scratchLabel(config, target.id, ctx.env),
           // Only when a target has a recovery window: the table of logical targets stays as it was.
           ...(windows.size > 0 && { recovery: recoveryCell(windows.get(target.id)) }),
           problem:
