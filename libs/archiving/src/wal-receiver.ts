@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   parseHistoryFileName,
@@ -371,14 +372,21 @@ export class WalReceiver {
     const file = name.slice(0, -PARTIAL.length);
     const segment = parseSegmentFileName(file, this.segmentBytes);
     if (!segment) return null;
-    const shipped = await this.options.sink.shipPartial({
-      targetId: this.targetId,
-      timeline: segment.timeline,
-      file,
-      path,
-      receivedAt: info.mtime,
-      route: 'stream',
-    });
+    let shipped: CommitResult;
+    try {
+      shipped = await this.options.sink.shipPartial({
+        targetId: this.targetId,
+        timeline: segment.timeline,
+        file,
+        path,
+        receivedAt: info.mtime,
+        route: 'stream',
+      });
+    } catch (error) {
+      // Completed and renamed while it was being read: no failure, the next pass ships the whole segment.
+      if (!existsSync(path)) return null;
+      throw error;
+    }
     this.partialMtime = { file: name, mtimeMs: info.mtimeMs };
     this.lastPartialShip = Date.now();
     this.shippedPartials.add(file);

@@ -81,7 +81,7 @@ describe('leftovers of a dead restore test that started a server (real PostgreSQ
     const old = new Date(Date.now() - 3_600_000);
     await utimes(join(scratchDir, dead), old, old);
 
-    const config = { local: { path: local }, targets: [] } as unknown as LoadedConfig;
+    const config = { local: { path: local }, targets: [], policies: {} } as unknown as LoadedConfig;
     const cleaner = new ScratchCleaner(config, redis, new ScratchLeases(redis));
     await cleaner.sweepEverything();
 
