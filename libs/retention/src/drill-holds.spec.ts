@@ -102,7 +102,8 @@ describe('retention leaves a backup a drill is reading alone', () => {
       metrics,
       holds,
     );
-    const [oldest, middle, newest] = ids as [string, string, string];
+    // Three backups within a second: their ids (time, then a random suffix) order them as retention sees them.
+    const [oldest, middle, newest] = [...ids].sort() as [string, string, string];
     await holds.hold('files', [oldest], 'drill-1', 60_000);
     assert.deepEqual([...(await holds.held('files', ids))], [oldest]);
     const ttl = await redis.pttl(`tidemark:drilling:files:${oldest}`);
